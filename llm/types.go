@@ -1,0 +1,90 @@
+package llm
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Roles of chat messages.
+const (
+	RoleSystem    = "system"
+	RoleUser      = "user"
+	RoleAssistant = "assistant"
+)
+
+// Message is one chat message sent upstream.
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+	// Name is the optional author name (OpenAI's "name" field).
+	Name string `json:"name,omitempty"`
+}
+
+// Request is a chat-completion request. Model is the provider's own model
+// id (without the "provider/" prefix). Nil pointers and zero MaxTokens are
+// left out of the request body, so Temperature 0 is sent as 0.
+type Request struct {
+	Model       string
+	Messages    []Message
+	Temperature *float64
+	TopP        *float64
+	MaxTokens   int
+	// Extra holds further body fields, sent verbatim (e.g. "reasoning_effort").
+	Extra map[string]json.RawMessage
+}
+
+// Delta is one step of a streamed answer. Any field may be empty.
+type Delta struct {
+	Content   string
+	Reasoning string
+	// FinishReason is set once, on the step that ends the answer
+	// ("stop", "length", "tool_calls", ...).
+	FinishReason string
+	// Usage is set when the server reported token counts.
+	Usage *Usage
+}
+
+// Usage is the token accounting of one completion.
+type Usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+// Completion is a whole, non-streamed answer.
+type Completion struct {
+	Content      string
+	Reasoning    string
+	FinishReason string
+	Usage        Usage
+}
+
+// Model describes one model a provider lists.
+type Model struct {
+	// Provider is the configured provider name; ID is the provider's id.
+	// The user-facing name is Provider + "/" + ID.
+	Provider string
+	ID       string
+	OwnedBy  string
+	// ContextLength is 0 when the provider does not say.
+	ContextLength int
+	// Pricing in USD per million tokens; nil when unknown.
+	Pricing *Pricing
+}
+
+// Name is the user-facing model name, "provider/id".
+func (m Model) Name() string { return m.Provider + "/" + m.ID }
+
+// Pricing is a model's price in USD per million tokens.
+type Pricing struct {
+	InputTokens  float64 `json:"input_tokens"`
+	OutputTokens float64 `json:"output_tokens"`
+}
+
+// Timeouts bound each phase of a request. Zero values take the defaults
+// noted on each field.
+type Timeouts struct {
+	Connect   time.Duration // TCP+TLS connect; default 10s
+	FirstByte time.Duration // request sent → response headers; default 60s
+	Idle      time.Duration // longest gap between two stream chunks; default 90s
+}

@@ -1,0 +1,108 @@
+package sessions
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/palaver-bot/palaver/llm"
+)
+
+// Key identifies a conversation: a Discord channel, thread or DM; a Telegram
+// chat or forum topic; a terminal user. Thread is empty when the platform
+// conversation has no thread.
+type Key struct {
+	Platform string
+	Chat     string
+	Thread   string
+}
+
+// String is the key's stable text form, "platform:chat" or
+// "platform:chat:thread", used in logs and as the store key.
+func (k Key) String() string {
+	if k.Thread == "" {
+		return k.Platform + ":" + k.Chat
+	}
+	return k.Platform + ":" + k.Chat + ":" + k.Thread
+}
+
+// ParseKey is the inverse of Key.String. Chat ids never contain ':'.
+func ParseKey(s string) (Key, bool) {
+	parts := strings.SplitN(s, ":", 3)
+	if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
+		return Key{}, false
+	}
+	k := Key{Platform: parts[0], Chat: parts[1]}
+	if len(parts) == 3 {
+		k.Thread = parts[2]
+	}
+	return k, true
+}
+
+// Settings are a conversation's own choices. Zero fields mean "use the
+// configured default".
+type Settings struct {
+	Model        string        `json:"model,omitempty"` // "provider/model"
+	SystemPrompt *string       `json:"system_prompt,omitempty"`
+	Temperature  *float64      `json:"temperature,omitempty"`
+	MaxTokens    int           `json:"max_tokens,omitempty"`
+	Reasoning    ReasoningMode `json:"reasoning,omitempty"`
+}
+
+// Entry is one message of a conversation's history.
+type Entry struct {
+	// Seq is the entry's position, assigned by the store on Append (from 1).
+	Seq        uint64    `json:"-"`
+	Role       string    `json:"role"` // llm.RoleUser or llm.RoleAssistant
+	AuthorID   string    `json:"author_id,omitempty"`
+	AuthorName string    `json:"author_name,omitempty"`
+	Text       string    `json:"text"`
+	Reasoning  string    `json:"reasoning,omitempty"` // stored, never sent upstream
+	Model      string    `json:"model,omitempty"`
+	Usage      llm.Usage `json:"usage,omitzero"`
+	// Status is empty for a complete answer, else "stopped", "failed" or
+	// "interrupted".
+	Status string    `json:"status,omitempty"`
+	Time   time.Time `json:"time"`
+}
+
+// Progress records an answer being shown, so that after a crash or restart
+// the adapter can finalise it with an "interrupted" note.
+type Progress struct {
+	Key         Key       `json:"-"`
+	Destination string    `json:"destination"`
+	// Reply is the adapter's own record of the reply (message ids), opaque here.
+	Reply   []byte    `json:"reply,omitempty"`
+	Shown   View      `json:"shown"`
+	Started time.Time `json:"started"`
+}
+
+// Store keeps conversations. Implementations are safe for concurrent use.
+// The bbolt implementation is BoltStore; another backend (etcd) can satisfy
+// the same interface.
+type Store interface {
+	// Settings returns a conversation's settings; the zero value for a
+	// conversation never seen.
+	Settings(ctx context.Context, key Key) (Settings, error)
+	// SaveSettings replaces a conversation's settings.
+	SaveSettings(ctx context.Context, key Key, s Settings) error
+	// History returns up to limit of the newest entries, oldest first.
+	History(ctx context.Context, key Key, limit int) ([]Entry, error)
+	// Append adds entries in one transaction, assigns their Seq, prunes the
+	// oldest entries beyond the store's retention, and, when done is true,
+	// clears the conversation's Progress in the same transaction.
+	Append(ctx context.Context, key Key, done bool, entries ...Entry) error
+	// DeleteLast removes the newest entries while pred holds (for /retry),
+	// returning what was removed, newest first.
+	DeleteLast(ctx context.Context, key Key, pred func(Entry) bool) ([]Entry, error)
+	// Reset deletes a conversation's history, keeping its settings.
+	Reset(ctx context.Context, key Key) error
+	// SetProgress records (or, with p nil, clears) the answer in progress.
+	// It may be written behind: durable within a fraction of a second.
+	SetProgress(ctx context.Context, key Key, p *Progress) error
+	// Progress lists every recorded answer in progress.
+	Progresses(ctx context.Context) ([]Progress, error)
+	// Value and SetValue keep small adapter state (a Telegram update offset).
+	Value(ctx context.Context, name string) ([]byte, error)
+	SetValue(ctx context.Context, name string, v []byte) error
+}

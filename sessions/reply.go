@@ -1,0 +1,85 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Reply is where one answer is shown: a platform message (or several) that
+// the adapter creates on the first Show and edits on later ones. The reply
+// engine calls Show from one goroutine at a time per Reply, never more often
+// than the destination's schedule allows, and always once more with a final
+// View (Final true) unless Show reported ErrReplyGone.
+type Reply interface {
+	// Destination names the rate-limit schedule this reply shares with every
+	// other reply going to the same place (a Telegram chat, a Discord channel).
+	Destination() Destination
+	// Show makes v the visible state of the answer. It returns how many
+	// platform requests it made (the destination's schedule charges each),
+	// and a *RateLimitError when the platform asked to slow down, or an error
+	// wrapping ErrReplyGone when the message no longer exists.
+	Show(ctx context.Context, v View) (requests int, err error)
+}
+
+// Typer is implemented by replies that can show a "typing…" indicator.
+// The engine calls Typing when an answer starts and then every few seconds
+// until the first Show; typing is not charged to the destination's schedule.
+type Typer interface {
+	Typing(ctx context.Context) error
+}
+
+// Destination is a rate-limit schedule: at most one platform request per
+// Interval, shared by all replies with the same ID.
+type Destination struct {
+	ID       string
+	Interval time.Duration
+}
+
+// View is what an answer looks like at one moment. Content and Reasoning are
+// Markdown as the model wrote it; the adapter renders them for its platform.
+type View struct {
+	// Content is the answer so far.
+	Content string
+	// Reasoning is the model's reasoning so far, present only when the
+	// conversation's reasoning display is Collapsed or Full.
+	Reasoning string
+	// ReasoningMode says how Reasoning is to be shown.
+	ReasoningMode ReasoningMode
+	// Status is a short line shown under the answer, or alone when there is
+	// no content yet: "Thinking… 4 s", "Queued (1 ahead)", "(stopped)",
+	// "⚠️ The model provider refused: …". Empty when there is nothing to say.
+	Status string
+	// Final is true on the last Show of an answer: the adapter removes
+	// in-progress controls (a Stop button) and makes the text permanent.
+	Final bool
+}
+
+// ReasoningMode is how an answer's reasoning is displayed.
+type ReasoningMode string
+
+// Reasoning display modes (config key chat.reasoning).
+const (
+	ReasoningHidden    ReasoningMode = "hidden"
+	ReasoningCollapsed ReasoningMode = "collapsed"
+	ReasoningFull      ReasoningMode = "full"
+)
+
+// ErrReplyGone reports that the message being edited no longer exists (the
+// user deleted it). The engine stops showing that answer without an error.
+var ErrReplyGone = errors.New("reply message is gone")
+
+// RateLimitError is returned by Show when the platform refused a request for
+// being too fast. The engine pauses the destination for RetryAfter and then
+// shows the newest text.
+type RateLimitError struct {
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("rate limited, retry after %s: %v", e.RetryAfter, e.Err)
+}
+
+func (e *RateLimitError) Unwrap() error { return e.Err }
