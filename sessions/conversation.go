@@ -69,8 +69,8 @@ type Entry struct {
 // Progress records an answer being shown, so that after a crash or restart
 // the adapter can finalise it with an "interrupted" note.
 type Progress struct {
-	Key         Key       `json:"-"`
-	Destination string    `json:"destination"`
+	Key         Key    `json:"-"`
+	Destination string `json:"destination"`
 	// Reply is the adapter's own record of the reply (message ids), opaque here.
 	Reply   []byte    `json:"reply,omitempty"`
 	Shown   View      `json:"shown"`
@@ -97,10 +97,13 @@ type Store interface {
 	DeleteLast(ctx context.Context, key Key, pred func(Entry) bool) ([]Entry, error)
 	// Reset deletes a conversation's history, keeping its settings.
 	Reset(ctx context.Context, key Key) error
+	// Move renames a conversation (settings and history) from one key to
+	// another, replacing any conversation at the new key.
+	Move(ctx context.Context, from, to Key) error
 	// SetProgress records (or, with p nil, clears) the answer in progress.
 	// It may be written behind: durable within a fraction of a second.
 	SetProgress(ctx context.Context, key Key, p *Progress) error
-	// Progress lists every recorded answer in progress.
+	// Progresses lists every recorded answer in progress.
 	Progresses(ctx context.Context) ([]Progress, error)
 	// Value and SetValue keep small adapter state (a Telegram update offset).
 	Value(ctx context.Context, name string) ([]byte, error)

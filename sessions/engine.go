@@ -1,0 +1,326 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Engine decides when an answer's visible text changes. Every destination
+// (a Telegram chat, a Discord channel) has one schedule shared by all the
+// replies going to it: at most one platform request per Interval, handed out
+// in arrival order, paused as a whole when the platform answers with a
+// *RateLimitError. A reply only ever shows its newest text, never the same
+// text twice, and always its final text.
+//
+// The zero Engine is not usable; call NewEngine.
+type Engine struct {
+	log      *slog.Logger
+	observer Observer
+
+	mu    sync.Mutex
+	dests map[string]*schedule
+}
+
+// Observer receives the engine's events, for metrics. Every field may be nil.
+type Observer struct {
+	// Shown is called after each successful Show with the requests it made.
+	Shown func(dest string, requests int, final bool)
+	// Coalesced is called when text changes are folded into one update.
+	Coalesced func(dest string, n int)
+	// RateLimited is called when the platform refused an update.
+	RateLimited func(dest string, retryAfter time.Duration)
+	// FirstVisible is called once per answer with the time from its first
+	// text to the Show that made it visible.
+	FirstVisible func(dest string, d time.Duration)
+}
+
+// NewEngine returns an engine. A nil logger means slog.Default().
+func NewEngine(log *slog.Logger, obs Observer) *Engine {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Engine{log: log, observer: obs, dests: make(map[string]*schedule)}
+}
+
+// schedule is one destination's request budget. Holding slot grants the
+// right to send the destination's next request; blocked senders on a
+// channel are served in arrival order, which keeps replies fair.
+type schedule struct {
+	id       string
+	interval time.Duration
+	slot     chan struct{}
+	users    int // replies attached; guarded by Engine.mu
+
+	mu   sync.Mutex
+	next time.Time // earliest time of the next request
+}
+
+func (e *Engine) attach(d Destination) *schedule {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.dests[d.ID]
+	if s == nil {
+		s = &schedule{id: d.ID, interval: d.Interval, slot: make(chan struct{}, 1)}
+		e.dests[d.ID] = s
+	}
+	s.users++
+	return s
+}
+
+func (e *Engine) detach(s *schedule) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s.users--
+	if s.users > 0 {
+		return
+	}
+	s.mu.Lock()
+	idle := !time.Now().Before(s.next)
+	s.mu.Unlock()
+	// A destination paused by the platform keeps its schedule so that the
+	// next reply honours the pause; an idle one is forgotten.
+	if idle {
+		delete(e.dests, s.id)
+	}
+}
+
+// acquire waits for the destination's slot and then for its next allowed
+// time. The caller must call release.
+func (s *schedule) acquire(ctx context.Context) error {
+	select {
+	case s.slot <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	s.mu.Lock()
+	wait := time.Until(s.next)
+	s.mu.Unlock()
+	if wait <= 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		<-s.slot
+		return ctx.Err()
+	}
+}
+
+// release gives up the slot, charging the requests made since acquire (or a
+// pause, when the platform asked for one).
+func (s *schedule) release(requests int, pause time.Duration) {
+	now := time.Now()
+	s.mu.Lock()
+	if pause > 0 {
+		s.next = now.Add(pause)
+	} else if requests > 0 {
+		s.next = now.Add(time.Duration(requests) * s.interval)
+	}
+	s.mu.Unlock()
+	<-s.slot
+}
+
+// Live is one answer being shown through a Reply. The producer calls Update
+// as text arrives and Finish once; Live shows the newest view on the
+// destination's schedule from its own goroutine.
+type Live struct {
+	e     *Engine
+	reply Reply
+	sched *schedule
+	// OnShown, when set before the first Update, is called after each
+	// successful Show with the view shown (for crash-safety records).
+	onShown func(View)
+
+	mu        sync.Mutex
+	view      View
+	version   uint64
+	firstText time.Time // when the view first had content or reasoning
+	gone      bool
+
+	changed chan struct{} // capacity 1: "there is something new"
+	done    chan struct{} // closed when the final view was shown or abandoned
+	goneCh  chan struct{} // closed when the reply reported ErrReplyGone
+}
+
+// Start begins showing an answer on reply. The context bounds every Show;
+// cancelling it abandons the reply (the final view is not shown).
+func (e *Engine) Start(ctx context.Context, reply Reply, onShown func(View)) *Live {
+	l := &Live{
+		e:       e,
+		reply:   reply,
+		sched:   e.attach(reply.Destination()),
+		onShown: onShown,
+		changed: make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		goneCh:  make(chan struct{}),
+	}
+	go l.run(ctx)
+	return l
+}
+
+// Update makes v the newest view. It never blocks.
+func (l *Live) Update(v View) {
+	l.mu.Lock()
+	if l.firstText.IsZero() && (v.Content != "" || v.Reasoning != "") {
+		l.firstText = time.Now()
+	}
+	l.view = v
+	l.version++
+	l.mu.Unlock()
+	select {
+	case l.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Finish makes v (with Final set) the last view and waits until it has been
+// shown, the reply is gone, or ctx ends.
+func (l *Live) Finish(ctx context.Context, v View) error {
+	v.Final = true
+	l.Update(v)
+	select {
+	case <-l.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Gone is closed when the platform reported the reply's message deleted.
+func (l *Live) Gone() <-chan struct{} { return l.goneCh }
+
+// Done is closed when the final view has been shown or abandoned.
+func (l *Live) Done() <-chan struct{} { return l.done }
+
+// typingEvery is how often a typing indicator is renewed until the first
+// Show; platforms expire it after 5 (Telegram) to 10 (Discord) seconds.
+const typingEvery = 4 * time.Second
+
+// finalAttempts bounds how often a failing final Show is tried again.
+const finalAttempts = 6
+
+func (l *Live) run(ctx context.Context) {
+	defer close(l.done)
+	defer l.e.detach(l.sched)
+
+	typer, _ := l.reply.(Typer)
+	var typing <-chan time.Time
+	if typer != nil {
+		if err := typer.Typing(ctx); err != nil {
+			l.e.log.Debug("typing", "destination", l.sched.id, "error", err)
+		}
+		t := time.NewTicker(typingEvery)
+		defer t.Stop()
+		typing = t.C
+	}
+
+	var (
+		shown      View
+		shownVer   uint64
+		everShown  bool
+		failures   int
+		firstShown bool
+	)
+	for {
+		select {
+		case <-l.changed:
+		case <-typing:
+			if err := typer.Typing(ctx); err != nil {
+				l.e.log.Debug("typing", "destination", l.sched.id, "error", err)
+			}
+			continue
+		case <-ctx.Done():
+			return
+		}
+
+		if err := l.sched.acquire(ctx); err != nil {
+			return
+		}
+		l.mu.Lock()
+		v, ver, first := l.view, l.version, l.firstText
+		l.mu.Unlock()
+		if ver == shownVer || (everShown && v == shown) {
+			l.sched.release(0, 0)
+			if v.Final {
+				return
+			}
+			continue
+		}
+		if n := ver - shownVer; n > 1 && l.e.observer.Coalesced != nil {
+			l.e.observer.Coalesced(l.sched.id, int(n-1))
+		}
+		requests, err := l.reply.Show(ctx, v)
+		var rl *RateLimitError
+		switch {
+		case err == nil:
+			l.sched.release(requests, 0)
+			shown, shownVer, everShown, failures = v, ver, true, 0
+			if typing != nil {
+				typing = nil
+			}
+			if !firstShown && !first.IsZero() && (v.Content != "" || v.Reasoning != "") {
+				firstShown = true
+				if l.e.observer.FirstVisible != nil {
+					l.e.observer.FirstVisible(l.sched.id, time.Since(first))
+				}
+			}
+			if l.e.observer.Shown != nil {
+				l.e.observer.Shown(l.sched.id, requests, v.Final)
+			}
+			if l.onShown != nil && !v.Final {
+				l.onShown(v)
+			}
+			if v.Final {
+				return
+			}
+		case errors.As(err, &rl):
+			retry := max(rl.RetryAfter, l.sched.interval)
+			l.sched.release(requests, retry)
+			if l.e.observer.RateLimited != nil {
+				l.e.observer.RateLimited(l.sched.id, rl.RetryAfter)
+			}
+			l.e.log.Warn("rate limited", "destination", l.sched.id, "retry_after", rl.RetryAfter)
+			l.poke()
+		case errors.Is(err, ErrReplyGone):
+			l.sched.release(requests, 0)
+			l.mu.Lock()
+			l.gone = true
+			l.mu.Unlock()
+			close(l.goneCh)
+			return
+		default:
+			// The request failed for another reason (network, platform
+			// error): charge it, and try again with the newest text. A
+			// final view is tried a bounded number of times.
+			l.sched.release(max(requests, 1), 0)
+			failures++
+			l.e.log.Warn("show reply", "destination", l.sched.id, "error", err, "attempt", failures)
+			if ctx.Err() != nil {
+				return
+			}
+			if v.Final && failures >= finalAttempts {
+				return
+			}
+			if !v.Final && failures >= finalAttempts {
+				// Give up on intermediate views; wait for the next change.
+				failures = 0
+				continue
+			}
+			l.poke()
+		}
+	}
+}
+
+// poke re-arms the change notification so the loop tries again.
+func (l *Live) poke() {
+	select {
+	case l.changed <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,100 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/palaver-bot/palaver/llm"
+)
+
+// Errors the Manager returns for bad input. Explain turns each into the
+// sentence a user sees.
+var (
+	ErrEmpty         = errors.New("message is empty")
+	ErrBusy          = errors.New("too many messages waiting")
+	ErrUnknownModel  = errors.New("model not available")
+	ErrTooLong       = errors.New("message too long")
+	ErrPromptTooLong = errors.New("system prompt too long")
+	ErrNothingToRedo = errors.New("nothing to retry")
+	ErrRateLimited   = errors.New("user sends too fast")
+	ErrClosed        = errors.New("manager is shutting down")
+)
+
+// UserError is an error whose text is already meant for the user.
+type UserError struct {
+	Err error  // one of the sentinel errors above, for errors.Is
+	Msg string // the sentence shown
+}
+
+func (e *UserError) Error() string { return e.Msg }
+func (e *UserError) Unwrap() error { return e.Err }
+
+func userErr(err error, format string, args ...any) error {
+	return &UserError{Err: err, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Explain turns any error from the Manager, the store or the model provider
+// into one short sentence for the person in the chat. It is the one place
+// where errors become user-facing text; details go to the log.
+func Explain(err error) string {
+	if err == nil {
+		return ""
+	}
+	var ue *UserError
+	if errors.As(err, &ue) {
+		return ue.Msg
+	}
+	var se *llm.StatusError
+	if errors.As(err, &se) {
+		return explainStatus(se)
+	}
+	var stream *llm.StreamError
+	switch {
+	case errors.As(err, &stream):
+		return "The model provider stopped with an error: " + clip(stream.Message, 200)
+	case errors.Is(err, llm.ErrTruncated):
+		return "The connection to the model provider broke off before the answer was complete."
+	case errors.Is(err, context.DeadlineExceeded):
+		return "The model provider took too long to answer."
+	case errors.Is(err, ErrClosed):
+		return "Palaver is restarting; please send that again in a moment."
+	}
+	return "Something went wrong while answering: " + clip(err.Error(), 200)
+}
+
+func explainStatus(se *llm.StatusError) string {
+	msg := clip(strings.TrimSpace(se.Message), 200)
+	if msg != "" {
+		msg = " (" + msg + ")"
+	}
+	switch {
+	case se.NeedsKey():
+		return fmt.Sprintf("%s refused anonymous access: set providers.%s.api_key in the config (or the DEEPINFRA_API_KEY environment variable).", se.Provider, se.Provider)
+	case se.StatusCode == 401 || se.StatusCode == 403:
+		return fmt.Sprintf("%s refused the API key%s: check providers.%s.api_key.", se.Provider, msg, se.Provider)
+	case se.StatusCode == 402:
+		return fmt.Sprintf("%s says the account has no credit left%s.", se.Provider, msg)
+	case se.StatusCode == 404:
+		return fmt.Sprintf("%s does not know this model%s: pick another with /model.", se.Provider, msg)
+	case se.StatusCode == 429:
+		if se.RetryAfter > 0 {
+			return fmt.Sprintf("%s is rate limiting us%s; try again in %s.", se.Provider, msg, se.RetryAfter.Round(time.Second))
+		}
+		return fmt.Sprintf("%s is rate limiting us%s; try again shortly.", se.Provider, msg)
+	case se.StatusCode >= 500:
+		return fmt.Sprintf("%s had a server error (%d)%s; try /retry in a moment.", se.Provider, se.StatusCode, msg)
+	}
+	return fmt.Sprintf("%s refused the request (%d)%s.", se.Provider, se.StatusCode, msg)
+}
+
+// clip shortens s to at most n runes, marking the cut.
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

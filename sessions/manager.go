@@ -1,0 +1,376 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/palaver-bot/palaver/llm"
+)
+
+// Config holds the Manager's defaults and limits. Zero fields take the
+// defaults noted on each.
+type Config struct {
+	// DefaultModel is the "provider/model" used by conversations that chose none.
+	DefaultModel string
+	// Allowed lists the models users may choose ("provider/model" or
+	// "provider/*"); empty allows every model the providers list.
+	Allowed      []string
+	SystemPrompt string
+	Temperature  *float64
+	MaxTokens    int
+	// MaxHistory is the most history messages sent upstream; default 40.
+	MaxHistory int
+	// ContextLength is the context budget for models whose metadata does not
+	// give one; default 32768.
+	ContextLength int
+	Reasoning     ReasoningMode // default collapsed
+	// MaxSystemPrompt and MaxMessage bound input sizes in characters;
+	// defaults 4000 and 16000.
+	MaxSystemPrompt int
+	MaxMessage      int
+	// Queue is how many messages may wait per conversation while an answer
+	// runs; default 3. Zero means the default; negative means none.
+	Queue int
+	// UserRate is messages per minute per user; 0 means unlimited.
+	UserRate int
+	// Observer receives turn events, for metrics.
+	Observer TurnObserver
+}
+
+// TurnObserver receives the Manager's turn events. Every field may be nil.
+type TurnObserver struct {
+	FirstToken func(model string, d time.Duration)
+	Tokens     func(model string, n int)
+	Finished   func(model, status string)
+	Active     func(delta int)
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxHistory == 0 {
+		c.MaxHistory = 40
+	}
+	if c.ContextLength == 0 {
+		c.ContextLength = 32768
+	}
+	if c.Reasoning == "" {
+		c.Reasoning = ReasoningCollapsed
+	}
+	if c.MaxSystemPrompt == 0 {
+		c.MaxSystemPrompt = 4000
+	}
+	if c.MaxMessage == 0 {
+		c.MaxMessage = 16000
+	}
+	if c.Queue == 0 {
+		c.Queue = 3
+	}
+}
+
+// Author is who wrote a message.
+type Author struct {
+	ID   string
+	Name string
+}
+
+// Message is a user's message meant for the model.
+type Message struct {
+	Key    Key
+	Author Author
+	Text   string
+	// Shared is true where several people talk to the bot in one
+	// conversation (groups, channels): their names go upstream with their
+	// messages.
+	Shared bool
+}
+
+// Manager runs conversations: one answer at a time per conversation, the
+// others queued, every answer streamed through the Engine and committed to
+// the Store once per turn.
+type Manager struct {
+	cfg    Config
+	store  Store
+	router *llm.Router
+	engine *Engine
+	log    *slog.Logger
+	now    func() time.Time
+
+	// base bounds everything the Manager shows; cancelled by Close after the
+	// grace period.
+	base     context.Context
+	stopBase context.CancelFunc
+	wg       sync.WaitGroup
+
+	mu     sync.Mutex
+	convs  map[Key]*conv
+	closed bool
+	rate   *userRate
+}
+
+type conv struct {
+	running *Turn
+	queue   []*Turn
+}
+
+// NewManager returns a Manager. A nil engine gets a new one; a nil logger
+// means slog.Default().
+func NewManager(cfg Config, store Store, router *llm.Router, engine *Engine, log *slog.Logger) *Manager {
+	cfg.setDefaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	if engine == nil {
+		engine = NewEngine(log, Observer{})
+	}
+	base, stop := context.WithCancel(context.Background())
+	return &Manager{
+		cfg:      cfg,
+		store:    store,
+		router:   router,
+		engine:   engine,
+		log:      log,
+		now:      time.Now,
+		base:     base,
+		stopBase: stop,
+		convs:    make(map[Key]*conv),
+		rate:     newUserRate(cfg.UserRate),
+	}
+}
+
+// Turn is one answer, queued or running.
+type Turn struct {
+	key   Key
+	msg   Message
+	retry bool
+	reply Reply
+	live  *Live
+
+	mu     sync.Mutex
+	cancel context.CancelCauseFunc // set while running
+	queued bool
+
+	done   chan struct{}
+	answer string
+	status string
+	err    error
+}
+
+// Done is closed when the answer has been shown in full (or abandoned).
+func (t *Turn) Done() <-chan struct{} { return t.done }
+
+// Result returns the answer's text, its status ("" for complete, "stopped",
+// "failed", "interrupted") and the error that ended it. Valid after Done.
+func (t *Turn) Result() (answer, status string, err error) { return t.answer, t.status, t.err }
+
+var (
+	errStopped  = errors.New("stopped by the user")
+	errShutdown = errors.New("palaver is shutting down")
+	errGone     = errors.New("reply message deleted")
+)
+
+// Handle queues msg for an answer shown on reply. It returns at once; the
+// answer is streamed from another goroutine. A refused message (empty, too
+// long, too many waiting, user too fast) returns an error for Explain and
+// nothing is shown on reply.
+func (m *Manager) Handle(ctx context.Context, msg Message, reply Reply) (*Turn, error) {
+	text := strings.TrimSpace(strings.ToValidUTF8(msg.Text, "\uFFFD"))
+	if text == "" {
+		return nil, userErr(ErrEmpty, "Your message is empty: write something after the command or mention.")
+	}
+	if n := utf8.RuneCountInString(text); n > m.cfg.MaxMessage {
+		return nil, userErr(ErrTooLong, "Your message is %d characters long; the limit is %d. Please shorten it.", n, m.cfg.MaxMessage)
+	}
+	if !m.rate.allow(msg.Key.Platform+":"+msg.Author.ID, m.now()) {
+		return nil, userErr(ErrRateLimited, "You are sending messages faster than %d a minute; please wait a moment.", m.cfg.UserRate)
+	}
+	msg.Text = text
+	return m.enqueue(msg, false, reply)
+}
+
+// Retry answers the conversation's last user message again, replacing the
+// last answer. It is queued like a message.
+func (m *Manager) Retry(ctx context.Context, key Key, reply Reply) (*Turn, error) {
+	return m.enqueue(Message{Key: key}, true, reply)
+}
+
+func (m *Manager) enqueue(msg Message, retry bool, reply Reply) (*Turn, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, userErr(ErrClosed, "Palaver is restarting; please send that again in a moment.")
+	}
+	c := m.convs[msg.Key]
+	if c == nil {
+		c = &conv{}
+		m.convs[msg.Key] = c
+	}
+	ahead := len(c.queue)
+	if c.running != nil {
+		ahead++
+		if len(c.queue) >= max(m.cfg.Queue, 0) {
+			return nil, userErr(ErrBusy, "I'm still answering here and %d more message(s) are waiting; wait for them or use /stop.", len(c.queue))
+		}
+	}
+	t := &Turn{key: msg.Key, msg: msg, retry: retry, reply: reply, done: make(chan struct{})}
+	t.live = m.engine.Start(m.base, reply, func(v View) { m.recordProgress(t, v) })
+	c.queue = append(c.queue, t)
+	if ahead > 0 {
+		t.queued = true
+		t.live.Update(View{Status: queuedStatus(ahead)})
+	}
+	if c.running == nil && len(c.queue) == 1 {
+		m.wg.Add(1)
+		go m.work(msg.Key, c)
+	}
+	return t, nil
+}
+
+func queuedStatus(ahead int) string {
+	if ahead == 1 {
+		return "⏳ Queued: one answer ahead of this one."
+	}
+	return fmt.Sprintf("⏳ Queued: %d answers ahead of this one.", ahead)
+}
+
+// work runs a conversation's turns one at a time until its queue is empty.
+func (m *Manager) work(key Key, c *conv) {
+	defer m.wg.Done()
+	for {
+		m.mu.Lock()
+		if len(c.queue) == 0 {
+			delete(m.convs, key)
+			m.mu.Unlock()
+			return
+		}
+		t := c.queue[0]
+		c.queue = c.queue[1:]
+		c.running = t
+		for i, w := range c.queue {
+			w.live.Update(View{Status: queuedStatus(i + 1)})
+		}
+		m.mu.Unlock()
+
+		m.run(t)
+
+		m.mu.Lock()
+		c.running = nil
+		m.mu.Unlock()
+	}
+}
+
+// Stop ends the answer in progress in the conversation, keeping what was
+// written so far. It reports whether there was one.
+func (m *Manager) Stop(key Key) bool {
+	m.mu.Lock()
+	c := m.convs[key]
+	var t *Turn
+	if c != nil {
+		t = c.running
+	}
+	m.mu.Unlock()
+	if t == nil {
+		return false
+	}
+	t.mu.Lock()
+	cancel := t.cancel
+	t.mu.Unlock()
+	if cancel == nil {
+		return false
+	}
+	cancel(errStopped)
+	return true
+}
+
+// Busy reports whether an answer is running in the conversation.
+func (m *Manager) Busy(key Key) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.convs[key]
+	return c != nil && c.running != nil
+}
+
+// Close stops accepting messages, lets running answers finish until ctx
+// ends, then stops them; their partial answers are kept and shown with a
+// note. Close returns when every answer has been finalised.
+func (m *Manager) Close(ctx context.Context) error {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	m.mu.Lock()
+	for _, c := range m.convs {
+		for _, t := range append([]*Turn{c.running}, c.queue...) {
+			if t == nil {
+				continue
+			}
+			t.mu.Lock()
+			if t.cancel != nil {
+				t.cancel(errShutdown)
+			}
+			t.mu.Unlock()
+		}
+	}
+	m.mu.Unlock()
+	// Give the final views a bounded moment, then abandon them.
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		m.stopBase()
+		<-done
+	}
+	return nil
+}
+
+func (m *Manager) recordProgress(t *Turn, v View) {
+	p := &Progress{Destination: t.reply.Destination().ID, Shown: v, Started: m.now()}
+	if s, ok := t.reply.(interface{ Snapshot() []byte }); ok {
+		p.Reply = s.Snapshot()
+	}
+	if err := m.store.SetProgress(m.base, t.key, p); err != nil {
+		m.log.Warn("record progress", "conversation", t.key.String(), "error", err)
+	}
+}
+
+// Recover finalises the answers of platform that were in progress when
+// Palaver last stopped: fn shows each one's final view (with an
+// "interrupted" note) where it was; the partial answer is kept in the
+// history so /retry can answer again.
+func (m *Manager) Recover(ctx context.Context, platform string, fn func(ctx context.Context, p Progress) error) error {
+	ps, err := m.store.Progresses(ctx)
+	if err != nil {
+		return fmt.Errorf("sessions: recover: %w", err)
+	}
+	var errs []error
+	for _, p := range ps {
+		if p.Key.Platform != platform {
+			continue
+		}
+		p.Shown.Final = true
+		p.Shown.Status = "⚠️ Interrupted: Palaver restarted. Use /retry for a new answer."
+		if err := fn(ctx, p); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p.Key, err))
+		}
+		var entries []Entry
+		if p.Shown.Content != "" || p.Shown.Reasoning != "" {
+			entries = append(entries, Entry{Role: llm.RoleAssistant, Text: p.Shown.Content, Reasoning: p.Shown.Reasoning, Status: "interrupted", Time: m.now()})
+		}
+		if err := m.store.Append(ctx, p.Key, true, entries...); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p.Key, err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("sessions: recover: %w", errors.Join(errs...))
+	}
+	return nil
+}
