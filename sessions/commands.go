@@ -300,8 +300,11 @@ func closest(q string, names []string, n int) []string {
 		l := strings.ToLower(name)
 		_, id, _ := strings.Cut(l, "/")
 		d := min(levenshtein(q, l), levenshtein(q, id))
-		if _, m, ok := strings.Cut(id, "/"); ok {
-			d = min(d, levenshtein(q, m))
+		last := id[strings.LastIndex(id, "/")+1:]
+		d = min(d, levenshtein(q, last))
+		if len(last) > len(q) {
+			// A prefix of the name counts: "deepseek-v4" is near "deepseek-v3-0324".
+			d = min(d, levenshtein(q, last[:len(q)])+1)
 		}
 		if d <= max(3, len(q)/2) {
 			s = append(s, scored{name, d})

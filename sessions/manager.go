@@ -212,9 +212,9 @@ func (m *Manager) enqueue(msg Message, retry bool, reply Reply) (*Turn, error) {
 	ahead := len(c.queue)
 	if c.running != nil {
 		ahead++
-		if len(c.queue) >= max(m.cfg.Queue, 0) {
-			return nil, userErr(ErrBusy, "I'm still answering here and %d more message(s) are waiting; wait for them or use /stop.", len(c.queue))
-		}
+	}
+	if ahead >= 1+max(m.cfg.Queue, 0) {
+		return nil, userErr(ErrBusy, "I'm still answering here and %d more message(s) are waiting; wait for them or use /stop.", ahead-1)
 	}
 	t := &Turn{key: msg.Key, msg: msg, retry: retry, reply: reply, done: make(chan struct{})}
 	t.live = m.engine.Start(m.base, reply, func(v View) { m.recordProgress(t, v) })

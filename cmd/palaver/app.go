@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/palaver-bot/palaver/llm"
+	"github.com/palaver-bot/palaver/sessions"
+)
+
+// newLogger builds the process logger from log.level and log.format,
+// writing to w.
+func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	switch cfg.Log.Level {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	default:
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// providerOrder lists the configured providers, the default model's first,
+// then by name: the order in which a bare model id is looked up.
+func providerOrder(cfg *Config) []string {
+	def, _, _ := SplitModel(cfg.Models.Default)
+	names := make([]string, 0, len(cfg.Providers))
+	for name := range cfg.Providers {
+		names = append(names, name)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if (names[i] == def) != (names[j] == def) {
+			return names[i] == def
+		}
+		return names[i] < names[j]
+	})
+	return names
+}
+
+// newRouter builds the model router over the configured providers.
+func newRouter(cfg *Config, log *slog.Logger) (*llm.Router, error) {
+	opts := llm.Options{
+		Timeouts: llm.Timeouts{
+			Connect:   cfg.LLM.ConnectTimeout,
+			FirstByte: cfg.LLM.FirstByteTimeout,
+			Idle:      cfg.LLM.IdleTimeout,
+		},
+		MaxRetries: cfg.LLM.MaxRetries,
+		Logger:     log,
+	}
+	var clients []*llm.Client
+	for _, name := range providerOrder(cfg) {
+		p := cfg.Providers[name]
+		clients = append(clients, llm.NewClient(llm.Provider{
+			Name: name, BaseURL: p.BaseURL, APIKey: p.APIKey, Headers: p.Headers,
+		}, opts))
+	}
+	def, _, _ := SplitModel(cfg.Models.Default)
+	r, err := llm.NewRouter(clients, def, cfg.Models.Aliases)
+	if err != nil {
+		return nil, fmt.Errorf("providers: %w", err)
+	}
+	return r, nil
+}
+
+// sessionsConfig turns the chat and models sections into the Manager's
+// plain values.
+func sessionsConfig(cfg *Config) sessions.Config {
+	queue := cfg.Chat.Queue
+	if queue == 0 {
+		queue = -1 // config: 0 refuses messages while answering
+	}
+	return sessions.Config{
+		DefaultModel:    cfg.Models.Default,
+		Allowed:         cfg.Models.Allowed,
+		SystemPrompt:    cfg.Chat.SystemPrompt,
+		Temperature:     cfg.Chat.Temperature,
+		MaxTokens:       cfg.Chat.MaxTokens,
+		MaxHistory:      cfg.Chat.MaxHistoryMessages,
+		ContextLength:   cfg.Models.ContextLength,
+		Reasoning:       sessions.ReasoningMode(cfg.Chat.Reasoning),
+		MaxSystemPrompt: cfg.Chat.MaxSystemPrompt,
+		MaxMessage:      cfg.Chat.MaxMessage,
+		Queue:           queue,
+		UserRate:        cfg.Chat.UserRate,
+	}
+}
+
+// core is what every conversational command runs on.
+type core struct {
+	log     *slog.Logger
+	router  *llm.Router
+	store   *sessions.BoltStore
+	engine  *sessions.Engine
+	manager *sessions.Manager
+}
+
+// openCore opens the store and builds the Manager. The caller must Close it.
+func openCore(cfg *Config, log *slog.Logger, obs sessions.Observer, turns sessions.TurnObserver, onCommit func(d float64)) (*core, error) {
+	router, err := newRouter(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	opts := sessions.BoltOptions{Retention: cfg.Storage.HistoryLimit, Logger: log}
+	if onCommit != nil {
+		opts.OnCommit = func(d time.Duration) { onCommit(d.Seconds()) }
+	}
+	store, err := sessions.OpenBolt(cfg.Storage.Path, opts)
+	if err != nil {
+		return nil, fmt.Errorf("storage.path: %w", err)
+	}
+	engine := sessions.NewEngine(log, obs)
+	scfg := sessionsConfig(cfg)
+	scfg.Observer = turns
+	m := sessions.NewManager(scfg, store, router, engine, log)
+	return &core{log: log, router: router, store: store, engine: engine, manager: m}, nil
+}
+
+// Close finishes running answers within ctx, then closes the store.
+func (c *core) Close(ctx context.Context) error {
+	merr := c.manager.Close(ctx)
+	serr := c.store.Close()
+	if merr != nil {
+		return merr
+	}
+	return serr
+}

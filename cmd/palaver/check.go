@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"fmt"
+)
+
+// cmdCheck validates the config and says what it enables. It exits 2 with
+// every problem named (key and line) when the config is bad.
+func cmdCheck(ctx context.Context, e *env, args []string) error {
+	fs := e.flags()
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := e.config()
+	if err != nil {
+		return err
+	}
+	src := cfg.Path()
+	if src == "" {
+		src = "built-in defaults (no config.yaml here)"
+	}
+	fmt.Fprintf(e.stdout, "config: %s — OK\n", src)
+	fmt.Fprintf(e.stdout, "default model: %s\n", cfg.Models.Default)
+	for _, name := range providerOrder(cfg) {
+		p := cfg.Providers[name]
+		auth := "no api_key"
+		if p.APIKey != "" {
+			auth = "api_key set"
+		}
+		fmt.Fprintf(e.stdout, "provider %s: %s (%s)\n", name, p.BaseURL, auth)
+	}
+	fmt.Fprintf(e.stdout, "telegram: %s\n", enabled(cfg.Telegram.Token != ""))
+	fmt.Fprintf(e.stdout, "discord: %s\n", enabled(cfg.Discord.Token != ""))
+	if cfg.Gateway.Enabled {
+		fmt.Fprintf(e.stdout, "endpoint: enabled on %s\n", cfg.Gateway.Listen)
+	} else {
+		fmt.Fprintf(e.stdout, "endpoint: off in palaver run (palaver serve listens on %s)\n", cfg.Gateway.Listen)
+	}
+	fmt.Fprintf(e.stdout, "storage: %s\n", cfg.Storage.Path)
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(e.stdout, "warning: %s\n", w)
+	}
+	return nil
+}
+
+func enabled(on bool) string {
+	if on {
+		return "enabled"
+	}
+	return "off (no token)"
+}
