@@ -1,0 +1,156 @@
+package llm
+
+import (
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Default values for zero Options and Timeouts fields.
+const (
+	DefaultConnectTimeout   = 10 * time.Second
+	DefaultFirstByteTimeout = 60 * time.Second
+	DefaultIdleTimeout      = 90 * time.Second
+	DefaultMaxRetries       = 2
+	DefaultModelsTTL        = 10 * time.Minute
+	DefaultBackoffBase      = 500 * time.Millisecond
+	DefaultBackoffMax       = 8 * time.Second
+)
+
+// Options tune a Client. The zero value is usable.
+type Options struct {
+	// Timeouts bound connect, first byte and idle gaps; zero fields take
+	// the defaults. Connect applies only to the Client's own transport.
+	Timeouts Timeouts
+	// MaxRetries is how many times a request is retried before the first
+	// response byte (connect errors, 429, 5xx). 0 means DefaultMaxRetries;
+	// a negative value disables retries.
+	MaxRetries int
+	// Backoff spaces the retries.
+	Backoff Backoff
+	// HTTPClient sends the requests; nil means a Client of its own whose
+	// transport applies Timeouts.Connect. Its Timeout field, if any, must
+	// allow for long streams.
+	HTTPClient *http.Client
+	// Logger receives retry notices; nil means slog.Default(). The API key
+	// is never logged.
+	Logger *slog.Logger
+	// ModelsTTL is how long a model list is cached; 0 means
+	// DefaultModelsTTL.
+	ModelsTTL time.Duration
+	// ImplicitThink reports whether a model's output starts inside a
+	// reasoning block whose opening <think> tag the chat template put in
+	// the prompt (so only "</think>" appears in the output). nil means
+	// OmitsThinkOpen. See the package's reasoning rules on Client.Stream.
+	ImplicitThink func(model string) bool
+}
+
+// Backoff is capped exponential backoff with jitter: the wait before retry
+// n (from 0) is a random duration in [d/2, d] with d = min(Max, Base·2ⁿ).
+// A server's Retry-After replaces the computed wait; one longer than Max is
+// not waited for: the error is returned at once.
+type Backoff struct {
+	Base time.Duration // 0 means DefaultBackoffBase
+	Max  time.Duration // 0 means DefaultBackoffMax
+}
+
+// Client talks to one provider. It is safe for concurrent use.
+type Client struct {
+	p         Provider
+	base      string // BaseURL without a trailing '/'
+	anonymous bool
+	http      *http.Client
+	log       *slog.Logger
+	timeouts  Timeouts
+	retries   int
+	backoff   Backoff
+	implicit  func(string) bool
+	modelsTTL time.Duration
+	now       func() time.Time // the clock of the model cache
+
+	mu       sync.Mutex
+	models   []Model
+	modelsAt time.Time
+	fetching *modelsFetch
+}
+
+// NewClient returns a Client for p.
+func NewClient(p Provider, opts Options) *Client {
+	t := opts.Timeouts
+	if t.Connect <= 0 {
+		t.Connect = DefaultConnectTimeout
+	}
+	if t.FirstByte <= 0 {
+		t.FirstByte = DefaultFirstByteTimeout
+	}
+	if t.Idle <= 0 {
+		t.Idle = DefaultIdleTimeout
+	}
+	retries := opts.MaxRetries
+	if retries == 0 {
+		retries = DefaultMaxRetries
+	} else if retries < 0 {
+		retries = 0
+	}
+	b := opts.Backoff
+	if b.Base <= 0 {
+		b.Base = DefaultBackoffBase
+	}
+	if b.Max <= 0 {
+		b.Max = DefaultBackoffMax
+	}
+	ttl := opts.ModelsTTL
+	if ttl <= 0 {
+		ttl = DefaultModelsTTL
+	}
+	hc := opts.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Transport: newTransport(t.Connect)}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	implicit := opts.ImplicitThink
+	if implicit == nil {
+		implicit = OmitsThinkOpen
+	}
+	return &Client{
+		p:         p,
+		base:      strings.TrimRight(p.BaseURL, "/"),
+		anonymous: p.anonymous(),
+		http:      hc,
+		log:       log.With(slog.String("provider", p.Name)),
+		timeouts:  t,
+		retries:   retries,
+		backoff:   b,
+		implicit:  implicit,
+		modelsTTL: ttl,
+		now:       time.Now,
+	}
+}
+
+// newTransport is the Client's own transport: the default one with the
+// connect timeout applied to dialing and the TLS handshake.
+func newTransport(connect time.Duration) *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		TLSHandshakeTimeout:   connect,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   32,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// Name is the provider's configured name.
+func (c *Client) Name() string { return c.p.Name }
+
+// Anonymous reports whether requests use the keyless DeepInfra web-page
+// preset.
+func (c *Client) Anonymous() bool { return c.anonymous }

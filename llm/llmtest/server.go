@@ -1,0 +1,328 @@
+// Package llmtest is a fake OpenAI-compatible server for tests, benchmarks
+// and load tests: scripted answers in the dialects of DeepInfra, vLLM,
+// Ollama and llama.cpp, at a set token rate, with refusals, mid-stream
+// errors and dropped connections; every request is recorded, and a client
+// that hangs up mid-stream is noticed.
+package llmtest
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+
+	"github.com/palaver-bot/palaver/llm"
+)
+
+// Request is a decoded chat-completion request.
+type Request struct {
+	Model        string
+	Messages     []llm.Message
+	Stream       bool
+	IncludeUsage bool // stream_options.include_usage
+	Temperature  *float64
+	TopP         *float64
+	MaxTokens    int
+	// Fields holds every top-level field of the body, verbatim.
+	Fields map[string]json.RawMessage
+}
+
+// Recorded is one request the server received.
+type Recorded struct {
+	Method string
+	Path   string
+	Header http.Header
+	Body   []byte
+	// Request is the decoded body of a chat-completion request.
+	Request Request
+}
+
+// ModelInfo is one entry of the server's model list.
+type ModelInfo struct {
+	ID      string
+	OwnedBy string
+	// ContextLength and Pricing go into DeepInfra's "metadata" object,
+	// which is null when both are zero.
+	ContextLength int
+	Pricing       *llm.Pricing
+}
+
+// DefaultModels is the model list of a new Server.
+func DefaultModels() []ModelInfo {
+	return []ModelInfo{
+		{ID: "deepseek-ai/DeepSeek-R1-0528-Turbo", OwnedBy: "deepinfra", ContextLength: 32768,
+			Pricing: &llm.Pricing{InputTokens: 1, OutputTokens: 3}},
+		{ID: "deepseek-ai/DeepSeek-V3-0324-Turbo", OwnedBy: "deepinfra", ContextLength: 32768,
+			Pricing: &llm.Pricing{InputTokens: 1, OutputTokens: 3}},
+		{ID: "echo", OwnedBy: "llmtest"},
+	}
+}
+
+// Server is a fake OpenAI-compatible API on a local port, serving
+// POST /v1/chat/completions and GET /v1/models. It is safe for concurrent
+// use.
+//
+// The answer to a chat request is the first queued Script (see Enqueue),
+// else the script function's (SetScriptFunc; Echo by default).
+type Server struct {
+	// URL is the API base, "http://127.0.0.1:PORT/v1".
+	URL string
+
+	srv *httptest.Server
+
+	mu         sync.Mutex
+	queue      []Script
+	scriptFunc func(Request) Script
+	models     []ModelInfo
+	apiKey     string
+	requests   []Recorded
+
+	ids             atomic.Int64 // numbers the answers
+	disconnects     chan struct{}
+	disconnectCount atomic.Int64
+}
+
+// NewServer starts a Server. Close it when done.
+func NewServer() *Server {
+	s := &Server{
+		scriptFunc:  Echo,
+		models:      DefaultModels(),
+		disconnects: make(chan struct{}, 1<<16),
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/chat/completions", s.chat)
+	mux.HandleFunc("GET /v1/models", s.listModels)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.record(r, nil)
+		writeError(w, http.StatusNotFound, "no route for "+r.Method+" "+r.URL.Path)
+	})
+	s.srv = httptest.NewServer(mux)
+	s.URL = s.srv.URL + "/v1"
+	return s
+}
+
+// Close shuts the server down, breaking open streams.
+func (s *Server) Close() {
+	s.srv.CloseClientConnections()
+	s.srv.Close()
+}
+
+// Provider is an llm.Provider named name for this server.
+func (s *Server) Provider(name string) llm.Provider {
+	return llm.Provider{Name: name, BaseURL: s.URL}
+}
+
+// Enqueue adds scripts that answer the next chat requests, one each.
+func (s *Server) Enqueue(scripts ...Script) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queue = append(s.queue, scripts...)
+}
+
+// SetScript answers every request (once the queue is empty) with sc.
+func (s *Server) SetScript(sc Script) {
+	s.SetScriptFunc(func(Request) Script { return sc })
+}
+
+// SetScriptFunc answers requests (once the queue is empty) with f's
+// script; nil restores Echo. f may be called concurrently.
+func (s *Server) SetScriptFunc(f func(Request) Script) {
+	if f == nil {
+		f = Echo
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scriptFunc = f
+}
+
+// SetModels replaces the model list.
+func (s *Server) SetModels(models []ModelInfo) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.models = append([]ModelInfo(nil), models...)
+}
+
+// RequireKey makes the server refuse, with DeepInfra's 401 "Not
+// authenticated", requests without "Authorization: Bearer key". An empty
+// key accepts every request again.
+func (s *Server) RequireKey(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.apiKey = key
+}
+
+// Requests returns the requests received so far, oldest first.
+func (s *Server) Requests() []Recorded {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Recorded(nil), s.requests...)
+}
+
+// Disconnects is how many streams the client abandoned before their end.
+func (s *Server) Disconnects() int { return int(s.disconnectCount.Load()) }
+
+// WaitDisconnect waits until a client abandons a stream before its end,
+// each abandoned stream satisfying one call. It returns ctx's error if
+// ctx ends first.
+func (s *Server) WaitDisconnect(ctx context.Context) error {
+	select {
+	case <-s.disconnects:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Server) noteDisconnect() {
+	s.disconnectCount.Add(1)
+	select {
+	case s.disconnects <- struct{}{}:
+	default:
+	}
+}
+
+// record stores a request; body is nil for requests without one.
+func (s *Server) record(r *http.Request, body []byte) Request {
+	rec := Recorded{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body}
+	if body != nil {
+		rec.Request = decodeRequest(body)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = append(s.requests, rec)
+	return rec.Request
+}
+
+// decodeRequest reads what it can of a chat-completion body.
+func decodeRequest(body []byte) Request {
+	var req Request
+	if json.Unmarshal(body, &req.Fields) != nil {
+		return req
+	}
+	get := func(k string, v any) { _ = json.Unmarshal(req.Fields[k], v) }
+	get("model", &req.Model)
+	get("messages", &req.Messages)
+	get("stream", &req.Stream)
+	get("temperature", &req.Temperature)
+	get("top_p", &req.TopP)
+	get("max_tokens", &req.MaxTokens)
+	var so struct {
+		IncludeUsage bool `json:"include_usage"`
+	}
+	get("stream_options", &so)
+	req.IncludeUsage = so.IncludeUsage
+	return req
+}
+
+// authorized checks the API key, answering 401 when it is wrong.
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
+	s.mu.Lock()
+	key := s.apiKey
+	s.mu.Unlock()
+	if key == "" || r.Header.Get("Authorization") == "Bearer "+key {
+		return true
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusUnauthorized)
+	io.WriteString(w, `{"error":{"message":"Not authenticated","type":"invalid_request_error","param":null,"code":null}}`)
+	return false
+}
+
+// script picks the answer to req.
+func (s *Server) script(req Request) Script {
+	s.mu.Lock()
+	if len(s.queue) > 0 {
+		sc := s.queue[0]
+		s.queue = s.queue[1:]
+		s.mu.Unlock()
+		return sc
+	}
+	f := s.scriptFunc
+	s.mu.Unlock()
+	return f(req)
+}
+
+func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	req := s.record(r, body)
+	if !s.authorized(w, r) {
+		return
+	}
+	if req.Fields == nil {
+		writeError(w, http.StatusBadRequest, "the body is not a JSON object")
+		return
+	}
+	sc := s.script(req)
+	if sc.Status != 0 {
+		if sc.RetryAfter != "" {
+			w.Header().Set("Retry-After", sc.RetryAfter)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(sc.Status)
+		io.WriteString(w, sc.refusalBody())
+		return
+	}
+	if req.Stream {
+		s.stream(w, r, req, sc)
+		return
+	}
+	s.complete(w, r, req, sc)
+}
+
+func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
+	s.record(r, nil)
+	if !s.authorized(w, r) {
+		return
+	}
+	s.mu.Lock()
+	models := s.models
+	s.mu.Unlock()
+	type metadata struct {
+		ContextLength int          `json:"context_length,omitempty"`
+		Pricing       *llm.Pricing `json:"pricing,omitempty"`
+	}
+	type entry struct {
+		ID       string    `json:"id"`
+		Object   string    `json:"object"`
+		Created  int64     `json:"created"`
+		OwnedBy  string    `json:"owned_by"`
+		Metadata *metadata `json:"metadata"`
+	}
+	list := struct {
+		Object string  `json:"object"`
+		Data   []entry `json:"data"`
+	}{Object: "list", Data: []entry{}}
+	for _, m := range models {
+		e := entry{ID: m.ID, Object: "model", Created: created, OwnedBy: m.OwnedBy}
+		if m.ContextLength != 0 || m.Pricing != nil {
+			e.Metadata = &metadata{ContextLength: m.ContextLength, Pricing: m.Pricing}
+		}
+		list.Data = append(list.Data, e)
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+// writeJSON sends v as a JSON body.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(data)
+}
+
+// writeError sends an OpenAI-shaped error body.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	io.WriteString(w, `{"error":{"message":`+quote(msg)+`,"type":"invalid_request_error","param":null,"code":null}}`)
+}
