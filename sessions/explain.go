@@ -57,6 +57,10 @@ func Explain(err error) string {
 		return "The model provider stopped with an error: " + clip(stream.Message, 200)
 	case errors.Is(err, llm.ErrTruncated):
 		return "The connection to the model provider broke off before the answer was complete."
+	case errors.Is(err, llm.ErrFirstByteTimeout):
+		return "The model provider did not start answering in time; it may be overloaded. Try /retry."
+	case errors.Is(err, llm.ErrIdleTimeout):
+		return "The model provider went silent in the middle of the answer."
 	case errors.Is(err, context.DeadlineExceeded):
 		return "The model provider took too long to answer."
 	case errors.Is(err, ErrClosed):
@@ -97,4 +101,30 @@ func clip(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// ErrorKind classifies an upstream error for metrics: "auth", "rate_limit",
+// "client", "server", "stream", "truncated", "timeout" or "network".
+func ErrorKind(err error) string {
+	var se *llm.StatusError
+	var stream *llm.StreamError
+	switch {
+	case errors.As(err, &se):
+		switch {
+		case se.StatusCode == 401 || se.StatusCode == 403:
+			return "auth"
+		case se.StatusCode == 429:
+			return "rate_limit"
+		case se.StatusCode >= 500:
+			return "server"
+		}
+		return "client"
+	case errors.As(err, &stream):
+		return "stream"
+	case errors.Is(err, llm.ErrTruncated):
+		return "truncated"
+	case errors.Is(err, llm.ErrFirstByteTimeout), errors.Is(err, llm.ErrIdleTimeout), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	}
+	return "network"
 }

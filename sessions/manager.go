@@ -49,6 +49,10 @@ type TurnObserver struct {
 	Tokens     func(model string, n int)
 	Finished   func(model, status string)
 	Active     func(delta int)
+	// UpstreamError reports a failed upstream request by kind: "auth",
+	// "rate_limit", "client", "server", "stream", "truncated", "timeout" or
+	// "network".
+	UpstreamError func(model, kind string)
 }
 
 func (c *Config) setDefaults() {

@@ -120,6 +120,9 @@ func (m *Manager) run(t *Turn) {
 		status, note = "interrupted", "⚠️ Interrupted: Palaver is restarting. Use /retry for a new answer."
 	case a.err != nil:
 		status, note = "failed", "⚠️ "+Explain(a.err)
+		if o := m.cfg.Observer.UpstreamError; o != nil {
+			o(canonical, ErrorKind(a.err))
+		}
 		m.log.Warn("answer failed", "conversation", t.key.String(), "model", canonical, "error", a.err)
 	case a.finish == "length":
 		note = "✂️ Cut off at the answer length limit (max_tokens)."

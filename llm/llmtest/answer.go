@@ -176,6 +176,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req Request, sc 
 			s.noteDisconnect()
 			return
 		}
+		if sc.Sent != nil {
+			sc.Sent(i, len(toks))
+		}
 	}
 	if sc.Fail != NoFailure {
 		s.fail(sw, sc)

@@ -84,6 +84,10 @@ type Script struct {
 	Fail        Failure
 	FailAfter   int
 	FailMessage string
+
+	// Sent, when set, is called after token i of n has been flushed to the
+	// client; load tests use it to time the model's first and last token.
+	Sent func(i, n int)
 }
 
 // Echo is the default answer: the content "echo: " followed by the last

@@ -1,0 +1,214 @@
+package telegramtest
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf16"
+)
+
+// queuedUpdate is an update not yet confirmed by the bot.
+type queuedUpdate struct {
+	id  int
+	raw json.RawMessage
+}
+
+// pushLocked queues an update and wakes a waiting getUpdates. s.mu must be
+// held.
+func (s *Server) pushLocked(u wireUpdate) int {
+	u.UpdateID = s.nextUpdateID
+	s.nextUpdateID++
+	raw, err := json.Marshal(u)
+	if err != nil {
+		panic("telegramtest: encode update: " + err.Error()) // our own types always encode
+	}
+	s.updates = append(s.updates, queuedUpdate{id: u.UpdateID, raw: raw})
+	s.notifyLocked()
+	return u.UpdateID
+}
+
+// PendingUpdates is the number of updates not yet confirmed by a getUpdates
+// offset.
+func (s *Server) PendingUpdates() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.updates)
+}
+
+// Pollers is the number of getUpdates calls waiting for an update (0 or 1).
+func (s *Server) Pollers() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.poller != nil {
+		return 1
+	}
+	return 0
+}
+
+// MessageOption adjusts a message pushed with SendText.
+type MessageOption func(*Message)
+
+// InThread sends the message in a forum topic.
+func InThread(threadID int) MessageOption {
+	return func(m *Message) { m.ThreadID = threadID }
+}
+
+// ReplyTo makes the message a reply to another message of the chat (a
+// message of the bot, to address it in a group).
+func ReplyTo(messageID int) MessageOption {
+	return func(m *Message) { m.ReplyTo = messageID }
+}
+
+// SendText pushes an update with a text message from a user to a chat, as
+// Telegram would deliver it to the bot, and returns the message. Entities
+// for a leading /command and for @mentions are added as Telegram adds
+// them. For a private chat, chatID is normally from.ID.
+func (s *Server) SendText(chatID int64, from User, text string, opts ...MessageOption) Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.chatLocked(chatID)
+	if c.isPrivate() && c.chat.FirstName == defaultChat(chatID).FirstName && from.ID == chatID {
+		c.chat.FirstName, c.chat.LastName, c.chat.Username = from.FirstName, from.LastName, from.Username
+	}
+	s.users[from.ID] = from
+	m := &Message{From: from, Text: text, Source: text, Entities: autoEntities(text), Date: s.now()}
+	for _, o := range opts {
+		o(m)
+	}
+	c.add(m)
+	s.pushLocked(wireUpdate{Message: c.wire(m, true)})
+	return copyMessage(m)
+}
+
+// PressButton pushes a callback query, as when a user presses an inline
+// keyboard button with callback data on a message, and returns the query
+// id that answerCallbackQuery must answer.
+func (s *Server) PressButton(chatID int64, messageID int, from User, data string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.chatLocked(chatID)
+	s.users[from.ID] = from
+	s.callbackSeq++
+	id := strconv.FormatInt(from.ID, 10) + "-" + strconv.Itoa(s.callbackSeq)
+	q := &wireCallbackQuery{ID: id, From: from, ChatInstance: strconv.FormatInt(chatID, 10), Data: data}
+	if m := c.message(messageID); m != nil {
+		q.Message = c.wire(m, true)
+	}
+	s.callbacks[id] = chatID
+	s.pushLocked(wireUpdate{CallbackQuery: q})
+	return id
+}
+
+// autoEntities finds the bot_command and mention entities Telegram marks
+// in a user's text.
+func autoEntities(text string) []MessageEntity {
+	var es []MessageEntity
+	offset := 0
+	wordStart := true
+	for i, r := range text {
+		if wordStart && (r == '/' && i == 0 || r == '@') {
+			end := i + 1
+			for end < len(text) && isWordByte(text[end]) {
+				end++
+			}
+			if r == '/' && end < len(text) && text[end] == '@' {
+				end++
+				for end < len(text) && isWordByte(text[end]) {
+					end++
+				}
+			}
+			if end-i > 1 {
+				typ := "mention"
+				if r == '/' {
+					typ = "bot_command"
+				}
+				es = append(es, MessageEntity{Type: typ, Offset: offset, Length: UTF16Len(text[i:end])})
+			}
+		}
+		wordStart = strings.ContainsRune(" \t\n(", r)
+		offset += utf16.RuneLen(r)
+	}
+	return es
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// getUpdates answers a (long) poll: it confirms the updates before offset,
+// then returns up to limit pending updates, waiting up to timeout seconds
+// for one to arrive. A newer getUpdates ends a waiting one with 409, as
+// Telegram does.
+func (s *Server) getUpdates(ctx context.Context, p params) (any, *apiError) {
+	offset, _, aerr := p.int64Param("offset")
+	if aerr != nil {
+		return nil, aerr
+	}
+	limit, aerr := p.intParam("limit")
+	if aerr != nil {
+		return nil, aerr
+	}
+	if limit <= 0 || limit > 100 {
+		limit = 100
+	}
+	timeout, aerr := p.intParam("timeout")
+	if aerr != nil {
+		return nil, aerr
+	}
+	wait := min(time.Duration(max(timeout, 0))*time.Second, s.maxPoll)
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+
+	s.mu.Lock()
+	if s.poller != nil {
+		close(s.poller)
+	}
+	mine := make(chan struct{})
+	s.poller = mine
+	s.notifyLocked()
+	defer func() {
+		if s.poller == mine {
+			s.poller = nil
+		}
+		s.mu.Unlock()
+	}()
+	for {
+		switch {
+		case offset > 0:
+			i := 0
+			for i < len(s.updates) && int64(s.updates[i].id) < offset {
+				i++
+			}
+			s.updates = s.updates[i:]
+		case offset < 0 && int64(len(s.updates)) > -offset:
+			s.updates = s.updates[len(s.updates)+int(offset):]
+		}
+		if len(s.updates) > 0 {
+			out := make([]json.RawMessage, 0, min(limit, len(s.updates)))
+			for _, u := range s.updates[:min(limit, len(s.updates))] {
+				out = append(out, u.raw)
+			}
+			return out, nil
+		}
+		changed := s.changed
+		s.mu.Unlock()
+		select {
+		case <-changed:
+			s.mu.Lock()
+		case <-mine:
+			s.mu.Lock()
+			return nil, &apiError{code: 409, description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"}
+		case <-deadline.C:
+			s.mu.Lock()
+			return []json.RawMessage{}, nil
+		case <-ctx.Done():
+			s.mu.Lock()
+			return []json.RawMessage{}, nil
+		case <-s.closed:
+			s.mu.Lock()
+			return []json.RawMessage{}, nil
+		}
+	}
+}

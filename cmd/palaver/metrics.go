@@ -1,0 +1,119 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/palaver-bot/palaver/sessions"
+)
+
+// metrics are Palaver's Prometheus series. They are fed by the engine's
+// and the Manager's observers and by the store's commit hook.
+type metrics struct {
+	reg *prometheus.Registry
+
+	firstToken   *prometheus.HistogramVec
+	firstVisible *prometheus.HistogramVec
+	tokens       *prometheus.CounterVec
+	updates      *prometheus.CounterVec
+	coalesced    *prometheus.CounterVec
+	rateLimited  *prometheus.CounterVec
+	active       prometheus.Gauge
+	answers      *prometheus.CounterVec
+	upstreamErrs *prometheus.CounterVec
+	commit       prometheus.Histogram
+}
+
+// latencyBuckets span 1 ms to about 30 s.
+var latencyBuckets = prometheus.ExponentialBuckets(0.001, 2.5, 12)
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		firstToken: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "palaver_first_token_seconds", Help: "Time from the upstream request to the model's first token.", Buckets: latencyBuckets,
+		}, []string{"model"}),
+		firstVisible: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "palaver_first_visible_seconds", Help: "Time from the model's first token to the first update showing text.", Buckets: latencyBuckets,
+		}, []string{"platform"}),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "palaver_tokens_total", Help: "Tokens (content and reasoning deltas) received from models.",
+		}, []string{"model"}),
+		updates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "palaver_updates_sent_total", Help: "Platform requests made to show answers.",
+		}, []string{"platform"}),
+		coalesced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "palaver_updates_coalesced_total", Help: "Text changes folded into a later update instead of sent.",
+		}, []string{"platform"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "palaver_updates_rate_limited_total", Help: "Updates the platform refused with 429.",
+		}, []string{"platform"}),
+		active: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "palaver_active_answers", Help: "Answers being generated now.",
+		}),
+		answers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "palaver_answers_total", Help: "Finished answers by outcome.",
+		}, []string{"model", "status"}),
+		upstreamErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "palaver_upstream_errors_total", Help: "Failed upstream requests by kind.",
+		}, []string{"model", "kind"}),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "palaver_store_commit_seconds", Help: "bbolt write transaction commit latency.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12),
+		}),
+	}
+	m.reg.MustRegister(m.firstToken, m.firstVisible, m.tokens, m.updates, m.coalesced,
+		m.rateLimited, m.active, m.answers, m.upstreamErrs, m.commit,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// platformOf is a destination id's platform ("telegram:123" → "telegram").
+func platformOf(dest string) string {
+	p, _, _ := strings.Cut(dest, ":")
+	return p
+}
+
+// engineObserver feeds the engine's events into m.
+func (m *metrics) engineObserver() sessions.Observer {
+	return sessions.Observer{
+		Shown: func(dest string, requests int, final bool) {
+			m.updates.WithLabelValues(platformOf(dest)).Add(float64(requests))
+		},
+		Coalesced: func(dest string, n int) {
+			m.coalesced.WithLabelValues(platformOf(dest)).Add(float64(n))
+		},
+		RateLimited: func(dest string, retryAfter time.Duration) {
+			m.rateLimited.WithLabelValues(platformOf(dest)).Inc()
+		},
+		FirstVisible: func(dest string, d time.Duration) {
+			m.firstVisible.WithLabelValues(platformOf(dest)).Observe(d.Seconds())
+		},
+	}
+}
+
+// turnObserver feeds the Manager's events into m.
+func (m *metrics) turnObserver() sessions.TurnObserver {
+	return sessions.TurnObserver{
+		FirstToken: func(model string, d time.Duration) { m.firstToken.WithLabelValues(model).Observe(d.Seconds()) },
+		Tokens:     func(model string, n int) { m.tokens.WithLabelValues(model).Add(float64(n)) },
+		Finished:   func(model, status string) { m.answers.WithLabelValues(model, status).Inc() },
+		Active:     func(delta int) { m.active.Add(float64(delta)) },
+		UpstreamError: func(model, kind string) {
+			m.upstreamErrs.WithLabelValues(model, kind).Inc()
+		},
+	}
+}
+
+// observeCommit records one store commit.
+func (m *metrics) observeCommit(seconds float64) { m.commit.Observe(seconds) }
+
+// handler serves /metrics.
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
