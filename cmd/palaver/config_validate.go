@@ -1,0 +1,390 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Validate checks the whole config and returns every problem found, joined;
+// each is a *ConfigError naming the key, and its line when the config was
+// loaded from a file. It returns nil for a valid config.
+func (c *Config) Validate() error {
+	v := &validator{c: c}
+	v.storage()
+	v.providers()
+	v.llm()
+	v.models()
+	v.chat()
+	v.telegram()
+	v.discord()
+	v.gateway()
+	v.metricsAndLog()
+	return errors.Join(v.errs...)
+}
+
+type validator struct {
+	c    *Config
+	errs []error
+}
+
+func (v *validator) errorf(key, format string, args ...any) {
+	e := &ConfigError{Key: key, Msg: fmt.Sprintf(format, args...)}
+	if s := v.c.source; s != nil {
+		e.File = s.file
+		if p, ok := s.pos[key]; ok {
+			e.Line, e.Column = p.line, p.column
+		}
+	}
+	v.errs = append(v.errs, e)
+}
+
+func (v *validator) atLeast(key string, got, least int64) {
+	if got < least {
+		v.errorf(key, "must be at least %d, got %d", least, got)
+	}
+}
+
+func (v *validator) interval(key string, d time.Duration) {
+	if d < minEditInterval {
+		v.errorf(key, "must be at least %s, got %s", minEditInterval, d)
+	}
+}
+
+func (v *validator) storage() {
+	if strings.TrimSpace(v.c.Storage.Path) == "" {
+		v.errorf("storage.path", "must name the database file")
+	}
+	v.atLeast("storage.history_limit", int64(v.c.Storage.HistoryLimit), 0)
+}
+
+func (v *validator) providers() {
+	if len(v.c.Providers) == 0 {
+		v.errorf("providers", "at least one provider is required")
+		return
+	}
+	for _, name := range sortedKeys(v.c.Providers) {
+		p := v.c.Providers[name]
+		key := "providers." + name
+		if strings.ContainsAny(name, "/*") || strings.ContainsFunc(name, isSpace) {
+			v.errorf(key, "a provider name may not contain '/', '*' or spaces")
+		}
+		if err := checkHTTPURL(p.BaseURL); err != nil {
+			v.errorf(key+".base_url", "%v", err)
+		}
+		for _, h := range sortedKeys(p.Headers) {
+			hk := key + ".headers." + h
+			if !isHeaderName(h) {
+				v.errorf(hk, "not a valid HTTP header name")
+			}
+			if strings.ContainsAny(p.Headers[h], "\r\n\x00") {
+				v.errorf(hk, "a header value may not contain line breaks")
+			}
+		}
+	}
+}
+
+func (v *validator) llm() {
+	l := v.c.LLM
+	for _, t := range []struct {
+		key string
+		d   time.Duration
+	}{
+		{"llm.connect_timeout", l.ConnectTimeout},
+		{"llm.first_byte_timeout", l.FirstByteTimeout},
+		{"llm.idle_timeout", l.IdleTimeout},
+	} {
+		if t.d <= 0 {
+			v.errorf(t.key, "must be positive, got %s", t.d)
+		}
+	}
+	if l.MaxRetries < 0 || l.MaxRetries > 10 {
+		v.errorf("llm.max_retries", "must be between 0 and 10, got %d", l.MaxRetries)
+	}
+}
+
+// modelRef checks a "provider/model" reference; wildcard allows
+// "provider/*".
+func (v *validator) modelRef(key, ref string, wildcard bool) bool {
+	provider, model, ok := SplitModel(ref)
+	switch {
+	case !ok:
+		v.errorf(key, "want \"provider/model\", got %q", ref)
+	case strings.ContainsFunc(ref, isSpace):
+		v.errorf(key, "a model name may not contain spaces, got %q", ref)
+	case !hasKey(v.c.Providers, provider):
+		v.errorf(key, "provider %q is not configured (providers: %s)", provider, strings.Join(sortedKeys(v.c.Providers), ", "))
+	case model == "*" && !wildcard:
+		v.errorf(key, "\"provider/*\" is allowed only in models.allowed, got %q", ref)
+	case strings.Contains(model, "*") && model != "*":
+		v.errorf(key, "a wildcard must be the whole model part (\"provider/*\"), got %q", ref)
+	default:
+		return true
+	}
+	return false
+}
+
+func (v *validator) models() {
+	m := v.c.Models
+	if m.Default == "" {
+		v.errorf("models.default", "must name the default model as \"provider/model\"")
+	} else if v.modelRef("models.default", m.Default, false) && len(m.Allowed) > 0 && !modelAllowed(m.Allowed, m.Default) {
+		v.errorf("models.default", "%q is not in models.allowed", m.Default)
+	}
+	for i, ref := range m.Allowed {
+		v.modelRef(fmt.Sprintf("models.allowed[%d]", i), ref, true)
+	}
+	for _, name := range sortedKeys(m.Aliases) {
+		key := "models.aliases." + name
+		if strings.Contains(name, "/") || strings.ContainsFunc(name, isSpace) {
+			v.errorf(key, "an alias may not contain '/' or spaces")
+		}
+		v.modelRef(key, m.Aliases[name], false)
+	}
+	v.atLeast("models.context_length", int64(m.ContextLength), 1)
+}
+
+// modelAllowed reports whether ref matches an entry of allowed.
+func modelAllowed(allowed []string, ref string) bool {
+	provider, _, _ := SplitModel(ref)
+	return slices.Contains(allowed, ref) || slices.Contains(allowed, provider+"/*")
+}
+
+func (v *validator) chat() {
+	c := v.c.Chat
+	if t := c.Temperature; t != nil && (*t < 0 || *t > 2) {
+		v.errorf("chat.temperature", "must be between 0 and 2, got %g", *t)
+	}
+	v.atLeast("chat.max_tokens", int64(c.MaxTokens), 0)
+	v.atLeast("chat.max_history_messages", int64(c.MaxHistoryMessages), 1)
+	switch c.Reasoning {
+	case ReasoningHidden, ReasoningCollapsed, ReasoningFull:
+	default:
+		v.errorf("chat.reasoning", "want hidden, collapsed or full, got %q", c.Reasoning)
+	}
+	v.atLeast("chat.max_system_prompt", int64(c.MaxSystemPrompt), 1)
+	v.atLeast("chat.max_message", int64(c.MaxMessage), 1)
+	v.atLeast("chat.queue", int64(c.Queue), 0)
+	v.atLeast("chat.user_rate", int64(c.UserRate), 0)
+}
+
+func (v *validator) telegram() {
+	t := v.c.Telegram
+	if err := checkEndpointFormat(t.APIEndpoint); err != nil {
+		v.errorf("telegram.api_endpoint", "%v", err)
+	}
+	v.interval("telegram.edit_interval", t.EditInterval)
+	v.interval("telegram.group_edit_interval", t.GroupEditInterval)
+	for _, list := range []struct {
+		key string
+		ids []int64
+	}{
+		{"telegram.allowed_chats", t.AllowedChats},
+		{"telegram.allowed_users", t.AllowedUsers},
+		{"telegram.admins", t.Admins},
+	} {
+		for i, id := range list.ids {
+			if id == 0 {
+				v.errorf(fmt.Sprintf("%s[%d]", list.key, i), "0 is not a Telegram id")
+			}
+		}
+	}
+}
+
+func (v *validator) discord() {
+	d := v.c.Discord
+	if err := checkHTTPURL(d.APIBase); err != nil {
+		v.errorf("discord.api_base", "%v", err)
+	} else if u, _ := url.Parse(d.APIBase); strings.Trim(u.Path, "/") != "" {
+		v.errorf("discord.api_base", "want only a scheme and host such as https://discord.com, got %q", d.APIBase)
+	}
+	if d.ApplicationID != "" && !isSnowflake(d.ApplicationID) {
+		v.errorf("discord.application_id", "want a numeric id, got %q", d.ApplicationID)
+	}
+	v.interval("discord.edit_interval", d.EditInterval)
+	for _, list := range []struct {
+		key string
+		ids []string
+	}{
+		{"discord.guilds", d.Guilds},
+		{"discord.allowed_guilds", d.AllowedGuilds},
+		{"discord.allowed_channels", d.AllowedChannels},
+		{"discord.admins", d.Admins},
+	} {
+		for i, id := range list.ids {
+			if !isSnowflake(id) {
+				v.errorf(fmt.Sprintf("%s[%d]", list.key, i), "want a numeric id, got %q", id)
+			}
+		}
+	}
+}
+
+func (v *validator) gateway() {
+	g := v.c.Gateway
+	if err := checkListen(g.Listen); err != nil {
+		v.errorf("gateway.listen", "%v", err)
+	} else if !isLoopback(g.Listen) && len(g.APIKeys) == 0 && !g.AllowAnonymous {
+		v.errorf("gateway.listen", "%q is reachable from other machines, but gateway.api_keys is empty and "+
+			"gateway.allow_anonymous is false: add an API key, listen on 127.0.0.1, or set "+
+			"gateway.allow_anonymous: true to let anyone who can connect use your providers", g.Listen)
+	}
+	seen := map[string]bool{}
+	for i, k := range g.APIKeys {
+		key := fmt.Sprintf("gateway.api_keys[%d]", i)
+		switch {
+		case k == "" || strings.ContainsFunc(k, isSpace):
+			v.errorf(key, "an API key may not be empty or contain spaces")
+		case seen[k]:
+			v.errorf(key, "duplicate API key")
+		}
+		seen[k] = true
+	}
+	for i, o := range g.CORSOrigins {
+		if err := checkOrigin(o); err != nil {
+			v.errorf(fmt.Sprintf("gateway.cors_origins[%d]", i), "%v", err)
+		}
+	}
+	v.atLeast("gateway.max_body", g.MaxBody, 1)
+	v.atLeast("gateway.max_streams_per_key", int64(g.MaxStreamsPerKey), 1)
+	v.atLeast("gateway.requests_per_minute", int64(g.RequestsPerMinute), 0)
+}
+
+func (v *validator) metricsAndLog() {
+	if l := v.c.Metrics.Listen; l != "" {
+		if err := checkListen(l); err != nil {
+			v.errorf("metrics.listen", "%v", err)
+		}
+	}
+	switch v.c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		v.errorf("log.level", "want debug, info, warn or error, got %q", v.c.Log.Level)
+	}
+	switch v.c.Log.Format {
+	case "text", "json":
+	default:
+		v.errorf("log.format", "want text or json, got %q", v.c.Log.Format)
+	}
+}
+
+// checkHTTPURL checks that s is an absolute http or https URL with a host.
+func checkHTTPURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
+		return fmt.Errorf("want an http or https URL, got %q", s)
+	}
+	return nil
+}
+
+// checkEndpointFormat checks a Telegram endpoint format string: exactly two
+// %s verbs (token, method), no other verb, and a URL once filled in.
+func checkEndpointFormat(s string) error {
+	verbs := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			continue
+		}
+		if i+1 < len(s) && s[i+1] == '%' {
+			i++
+			continue
+		}
+		if i+1 < len(s) && s[i+1] == 's' {
+			verbs++
+			i++
+			continue
+		}
+		return fmt.Errorf("may contain only %%s verbs (and %%%% for a literal %%), got %q", s)
+	}
+	if verbs != 2 {
+		return fmt.Errorf("must contain %%s twice (the token, then the method), as in https://api.telegram.org/bot%%s/%%s; got %q", s)
+	}
+	if err := checkHTTPURL(fmt.Sprintf(s, "TOKEN", "getMe")); err != nil {
+		return fmt.Errorf("want an http or https URL format, got %q", s)
+	}
+	return nil
+}
+
+// checkListen checks a host:port listen address with a numeric port.
+func checkListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want host:port such as 127.0.0.1:8000, got %q", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("want a port number from 0 to 65535, got %q", addr)
+	}
+	if strings.ContainsFunc(host, isSpace) || strings.ContainsAny(host, "/") {
+		return fmt.Errorf("not a valid host, got %q", addr)
+	}
+	return nil
+}
+
+// isLoopback reports whether a valid listen address accepts connections
+// from this machine only. An empty host listens on every interface.
+func isLoopback(addr string) bool {
+	host, _, _ := net.SplitHostPort(addr)
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkOrigin checks a CORS origin: "*" or scheme://host[:port].
+func checkOrigin(o string) error {
+	if o == "*" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("want \"*\" or an origin such as https://example.com, got %q", o)
+	}
+	return nil
+}
+
+func isSnowflake(s string) bool {
+	if s == "" || len(s) > 20 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// isHeaderName reports whether s is an HTTP token (RFC 9110 field name).
+func isHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func isSpace(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '\r' }
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func hasKey[V any](m map[string]V, k string) bool {
+	_, ok := m[k]
+	return ok
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Warnings lists problems that do not stop palaver but that its user should
+// know about (palaver check prints them). They are full sentences, in a
+// stable order.
+func (c *Config) Warnings() []string {
+	var w []string
+	if c.Telegram.Token == "" && c.Discord.Token == "" {
+		w = append(w, "no platform token configured: set telegram.token (TELEGRAM_BOT_TOKEN) or "+
+			"discord.token (DISCORD_BOT_TOKEN) for palaver run, or talk to the models with palaver chat")
+	}
+	if c.Telegram.Token != "" {
+		if len(c.Telegram.AllowedChats) == 0 && len(c.Telegram.AllowedUsers) == 0 {
+			w = append(w, "telegram.allowed_chats and telegram.allowed_users are empty: "+
+				"anyone who finds the bot can use it (and spend your provider credit)")
+		}
+		if id, secret, ok := strings.Cut(c.Telegram.Token, ":"); !ok || !isSnowflake(id) || secret == "" {
+			w = append(w, "telegram.token does not look like a bot token from @BotFather (digits:secret)")
+		}
+		if c.Telegram.EditInterval < time.Second {
+			w = append(w, fmt.Sprintf("telegram.edit_interval is %s: Telegram allows about one message per second "+
+				"per chat, so edits will be refused with 429", c.Telegram.EditInterval))
+		}
+		if c.Telegram.GroupEditInterval < 3*time.Second {
+			w = append(w, fmt.Sprintf("telegram.group_edit_interval is %s: Telegram allows about 20 messages per minute "+
+				"per group, so edits will be refused with 429", c.Telegram.GroupEditInterval))
+		}
+	}
+	if c.Discord.Token != "" {
+		if len(c.Discord.AllowedGuilds) == 0 && len(c.Discord.AllowedChannels) == 0 {
+			w = append(w, "discord.allowed_guilds and discord.allowed_channels are empty: "+
+				"anyone who finds the bot can use it (and spend your provider credit)")
+		}
+		if c.Discord.EditInterval < time.Second {
+			w = append(w, fmt.Sprintf("discord.edit_interval is %s: Discord allows about 5 edits per 5 seconds "+
+				"per channel, so edits will be refused with 429", c.Discord.EditInterval))
+		}
+	}
+	for _, name := range sortedKeys(c.Providers) {
+		p := c.Providers[name]
+		if u, err := url.Parse(p.BaseURL); err == nil && strings.EqualFold(u.Hostname(), "api.deepinfra.com") && p.APIKey == "" {
+			w = append(w, fmt.Sprintf("providers.%s has no api_key: anonymous web-page mode, "+
+				"which DeepInfra may refuse; set DEEPINFRA_API_KEY", name))
+		}
+	}
+	if c.Storage.HistoryLimit > 0 && c.Storage.HistoryLimit < c.Chat.MaxHistoryMessages {
+		w = append(w, fmt.Sprintf("storage.history_limit (%d) is below chat.max_history_messages (%d): "+
+			"conversations will remember fewer messages than they could send", c.Storage.HistoryLimit, c.Chat.MaxHistoryMessages))
+	}
+	if c.Gateway.AllowAnonymous && checkListen(c.Gateway.Listen) == nil && !isLoopback(c.Gateway.Listen) {
+		w = append(w, fmt.Sprintf("gateway.allow_anonymous is true and gateway.listen %q is reachable from other machines: "+
+			"anyone who can connect can spend your provider credit", c.Gateway.Listen))
+	}
+	if l := c.Metrics.Listen; l != "" && checkListen(l) == nil && !isLoopback(l) {
+		w = append(w, fmt.Sprintf("metrics.listen %q is reachable from other machines", l))
+	}
+	return w
+}
+
+// Redacted returns a deep copy of c with every secret masked: provider API
+// keys and header values, platform tokens, gateway API keys, and passwords
+// in URLs. A secret keeps at most its last 4 characters ("****abcd"), and
+// none when it is short.
+func (c *Config) Redacted() *Config {
+	r := c.clone()
+	for name, p := range r.Providers {
+		p.BaseURL = redactURL(p.BaseURL)
+		p.APIKey = redactSecret(p.APIKey)
+		for h, val := range p.Headers {
+			p.Headers[h] = redactSecret(val)
+		}
+		r.Providers[name] = p
+	}
+	r.Telegram.Token = redactSecret(r.Telegram.Token)
+	r.Telegram.APIEndpoint = redactURL(r.Telegram.APIEndpoint)
+	r.Discord.Token = redactSecret(r.Discord.Token)
+	r.Discord.APIBase = redactURL(r.Discord.APIBase)
+	for i, k := range r.Gateway.APIKeys {
+		r.Gateway.APIKeys[i] = redactSecret(k)
+	}
+	return r
+}
+
+// String renders the config as YAML with its secrets redacted, for logs
+// and palaver check.
+func (c *Config) String() string {
+	out, err := yaml.Marshal(c.Redacted())
+	if err != nil {
+		return fmt.Sprintf("config: render: %v", err)
+	}
+	return string(out)
+}
+
+// clone returns a deep copy of c.
+func (c *Config) clone() *Config {
+	r := *c
+	r.Providers = make(map[string]ProviderConfig, len(c.Providers))
+	for name, p := range c.Providers {
+		if p.Headers != nil {
+			h := make(map[string]string, len(p.Headers))
+			for k, v := range p.Headers {
+				h[k] = v
+			}
+			p.Headers = h
+		}
+		r.Providers[name] = p
+	}
+	if c.Providers == nil {
+		r.Providers = nil
+	}
+	if c.Models.Aliases != nil {
+		r.Models.Aliases = make(map[string]string, len(c.Models.Aliases))
+		for k, v := range c.Models.Aliases {
+			r.Models.Aliases[k] = v
+		}
+	}
+	if t := c.Chat.Temperature; t != nil {
+		tt := *t
+		r.Chat.Temperature = &tt
+	}
+	r.Models.Allowed = slices.Clone(c.Models.Allowed)
+	r.Telegram.AllowedChats = slices.Clone(c.Telegram.AllowedChats)
+	r.Telegram.AllowedUsers = slices.Clone(c.Telegram.AllowedUsers)
+	r.Telegram.Admins = slices.Clone(c.Telegram.Admins)
+	r.Discord.Guilds = slices.Clone(c.Discord.Guilds)
+	r.Discord.AllowedGuilds = slices.Clone(c.Discord.AllowedGuilds)
+	r.Discord.AllowedChannels = slices.Clone(c.Discord.AllowedChannels)
+	r.Discord.Admins = slices.Clone(c.Discord.Admins)
+	r.Gateway.APIKeys = slices.Clone(c.Gateway.APIKeys)
+	r.Gateway.CORSOrigins = slices.Clone(c.Gateway.CORSOrigins)
+	return &r
+}
+
+// redactSecret masks s, keeping its last 4 characters when it is long
+// enough (at least 16) that they reveal little.
+func redactSecret(s string) string {
+	switch {
+	case s == "":
+		return ""
+	case len(s) < 16:
+		return "****"
+	default:
+		return "****" + s[len(s)-4:]
+	}
+}
+
+// redactURL masks the password of a URL that has one; other strings are
+// returned unchanged.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); !ok {
+		return s
+	}
+	return u.Redacted()
+}
