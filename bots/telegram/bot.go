@@ -1,0 +1,359 @@
+// Package telegram is Palaver's Telegram adapter: it long-polls the Bot
+// API, turns messages into turns and commands of the session Manager, and
+// shows answers as Telegram HTML messages (or, in private chats, as live
+// drafts) that grow as the model writes.
+//
+// The adapter never calls a model, never opens the store and never decides
+// when to edit: the Manager and its reply engine do. It renders, splits at
+// Telegram's length limit and turns Telegram's refusals into the errors the
+// engine understands.
+package telegram
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
+
+	"github.com/palaver-bot/palaver/llm"
+	"github.com/palaver-bot/palaver/sessions"
+)
+
+// Platform is the conversation key's platform for Telegram.
+const Platform = "telegram"
+
+// offsetName is the State value holding the next update offset.
+const offsetName = "telegram/offset"
+
+// Manager is what the adapter needs from the session manager
+// (*sessions.Manager satisfies it).
+type Manager interface {
+	Handle(ctx context.Context, msg sessions.Message, reply sessions.Reply) (*sessions.Turn, error)
+	Retry(ctx context.Context, key sessions.Key, reply sessions.Reply) (*sessions.Turn, error)
+	Stop(key sessions.Key) bool
+	Model(ctx context.Context, key sessions.Key) (string, error)
+	SetModel(ctx context.Context, key sessions.Key, name string) (string, error)
+	Models(ctx context.Context) ([]llm.Model, error)
+	SystemPrompt(ctx context.Context, key sessions.Key) (string, bool, error)
+	SetSystemPrompt(ctx context.Context, key sessions.Key, prompt string) error
+	ClearSystemPrompt(ctx context.Context, key sessions.Key) error
+	Reset(ctx context.Context, key sessions.Key) error
+	Settings(ctx context.Context, key sessions.Key) (sessions.Summary, error)
+	Move(ctx context.Context, from, to sessions.Key) error
+	Recover(ctx context.Context, platform string, fn func(context.Context, sessions.Progress) error) error
+}
+
+// State keeps the adapter's own small state (the update offset);
+// sessions.Store satisfies it.
+type State interface {
+	Value(ctx context.Context, name string) ([]byte, error)
+	SetValue(ctx context.Context, name string, v []byte) error
+}
+
+// Options configure a Bot. Zero fields take the defaults noted on each.
+type Options struct {
+	// Token is the bot token from @BotFather. It is never logged.
+	Token string
+	// APIEndpoint is the Bot API URL format string, with the token and the
+	// method as its two %s: default "https://api.telegram.org/bot%s/%s".
+	APIEndpoint string
+	// EditInterval is the least time between requests to one private chat;
+	// default 1 s.
+	EditInterval time.Duration
+	// GroupEditInterval is the least time between requests to one group
+	// (all its topics together); default 3 s, Telegram's 20 per minute.
+	GroupEditInterval time.Duration
+	// AllowedChats and AllowedUsers restrict who may use the bot: a
+	// message is served when its chat or its author is listed. Both empty
+	// serves everyone.
+	AllowedChats []int64
+	AllowedUsers []int64
+	// Admins may change any group's settings, besides the group's own
+	// administrators.
+	Admins []int64
+	// Drafts streams answers in private chats with sendMessageDraft (Bot
+	// API 9.3+). A server that refuses drafts turns them off for the rest
+	// of the process.
+	Drafts bool
+	// PollTimeout is how long one getUpdates call waits for updates;
+	// default 30 s.
+	PollTimeout time.Duration
+	// HTTPClient sends the requests; nil means a client of the Bot's own
+	// with connect, TLS and overall timeouts (PollTimeout plus a margin).
+	HTTPClient *http.Client
+	// Logger receives the adapter's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Bot is a running Telegram bot. Create it with New and start it with Run.
+type Bot struct {
+	opts  Options
+	m     Manager
+	state State
+	api   *api
+	log   *slog.Logger
+
+	allowedChats map[int64]bool
+	allowedUsers map[int64]bool
+	admins       map[int64]bool
+
+	// self is the bot's own user, from getMe at the start of Run.
+	self tgbotapi.User
+
+	draftsOff atomic.Bool  // set when the server refused a draft
+	draftSeq  atomic.Int64 // numbers the answers' drafts
+
+	// async tracks the command answers sent in the background; stopAsync
+	// cancels the ones still running a while after Run returns.
+	async     sync.WaitGroup
+	asyncCtx  context.Context
+	stopAsync context.CancelFunc
+}
+
+// New returns a Bot. It makes no request: Run checks the token.
+func New(opts Options, m Manager, state State) (*Bot, error) {
+	if opts.Token == "" {
+		return nil, errors.New("telegram: no bot token (telegram.token)")
+	}
+	if m == nil || state == nil {
+		return nil, errors.New("telegram: a manager and a state store are required")
+	}
+	if opts.APIEndpoint == "" {
+		opts.APIEndpoint = tgbotapi.APIEndpoint
+	}
+	if opts.EditInterval <= 0 {
+		opts.EditInterval = time.Second
+	}
+	if opts.GroupEditInterval <= 0 {
+		opts.GroupEditInterval = 3 * time.Second
+	}
+	if opts.PollTimeout <= 0 {
+		opts.PollTimeout = 30 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	client := opts.HTTPClient
+	if client == nil {
+		client = newHTTPClient(opts.PollTimeout)
+	}
+	bot := &tgbotapi.BotAPI{Token: opts.Token, Client: client, Buffer: 100}
+	bot.SetAPIEndpoint(opts.APIEndpoint)
+	asyncCtx, stopAsync := context.WithCancel(context.Background())
+	return &Bot{
+		asyncCtx:     asyncCtx,
+		stopAsync:    stopAsync,
+		opts:         opts,
+		m:            m,
+		state:        state,
+		api:          &api{bot: bot, http: client, token: opts.Token},
+		log:          log.With("platform", Platform),
+		allowedChats: set(opts.AllowedChats),
+		allowedUsers: set(opts.AllowedUsers),
+		admins:       set(opts.Admins),
+	}, nil
+}
+
+func set(ids []int64) map[int64]bool {
+	m := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m
+}
+
+// newHTTPClient is a client whose every request ends: connecting and the
+// TLS handshake are bounded, and a whole request may take one long poll
+// plus a margin.
+func newHTTPClient(poll time.Duration) *http.Client {
+	return &http.Client{
+		Timeout: poll + 15*time.Second,
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   10 * time.Second,
+			MaxIdleConnsPerHost:   16,
+			IdleConnTimeout:       90 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		},
+	}
+}
+
+// Backoff bounds for failed polls.
+const (
+	backoffMin = 500 * time.Millisecond
+	backoffMax = 30 * time.Second
+)
+
+// updateTimeout bounds the handling of one update (a permission check, a
+// settings change); it is not cut short by shutdown, so that an update is
+// either handled whole or not confirmed.
+const updateTimeout = 15 * time.Second
+
+// Run checks the token, finalises the answers a previous run left
+// unfinished, registers the commands and long-polls for updates until ctx
+// ends. Each update's offset is saved once the update has been handed to
+// the Manager, so a restart neither repeats nor loses updates. Answers in
+// progress are the Manager's to finish; Run waits only for its own
+// command answers.
+func (b *Bot) Run(ctx context.Context) error {
+	defer b.waitAsync()
+	me, err := b.connect(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	b.self = me
+	b.log.Info("connected", "bot", "@"+me.UserName)
+
+	if err := b.m.Recover(ctx, Platform, b.recoverAnswer); err != nil {
+		b.log.Warn("finalise interrupted answers", "error", err)
+	}
+	if err := b.api.setCommands(ctx, commandList()); err != nil && ctx.Err() == nil {
+		b.log.Warn("register commands", "error", err)
+	}
+
+	offset, err := b.loadOffset(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	backoff := backoffMin
+	for ctx.Err() == nil {
+		raws, err := b.api.getUpdates(ctx, offset, max(1, int(b.opts.PollTimeout/time.Second)))
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			if e := apiError(err); e != nil && (e.Code == http.StatusUnauthorized || e.Code == http.StatusNotFound) {
+				return fmt.Errorf("telegram: the Bot API refused the token (check telegram.token): %w", err)
+			}
+			wait := backoff
+			if rl := rateLimit(err); rl != nil {
+				wait = max(wait, rl.RetryAfter)
+			}
+			b.log.Warn("poll for updates", "error", err, "retry_in", wait)
+			if !sleep(ctx, wait) {
+				break
+			}
+			backoff = min(backoff*2, backoffMax)
+			continue
+		}
+		backoff = backoffMin
+		for _, raw := range raws {
+			id := updateID(raw)
+			if id < offset {
+				continue // confirmed already, or malformed
+			}
+			if u, err := decodeUpdate(raw); err != nil {
+				b.log.Warn("skip update", "update_id", id, "error", err)
+			} else {
+				b.dispatch(ctx, u)
+			}
+			offset = id + 1
+			b.saveOffset(offset)
+		}
+	}
+	return nil
+}
+
+// asyncGrace is how long Run, returning, lets command answers finish.
+const asyncGrace = 5 * time.Second
+
+// waitAsync waits for the command answers in flight, cancelling them after
+// asyncGrace.
+func (b *Bot) waitAsync() {
+	done := make(chan struct{})
+	go func() { b.async.Wait(); close(done) }()
+	t := time.NewTimer(asyncGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		b.stopAsync()
+		<-done
+	}
+}
+
+// connect asks getMe until it answers, backing off on network errors.
+func (b *Bot) connect(ctx context.Context) (tgbotapi.User, error) {
+	backoff := backoffMin
+	for {
+		me, err := b.api.getMe(ctx)
+		if err == nil {
+			return me, nil
+		}
+		if e := apiError(err); e != nil && (e.Code == http.StatusUnauthorized || e.Code == http.StatusNotFound) {
+			return me, fmt.Errorf("telegram: the Bot API refused the token (check telegram.token): %w", err)
+		}
+		b.log.Warn("connect", "error", err, "retry_in", backoff)
+		if !sleep(ctx, backoff) {
+			return me, ctx.Err()
+		}
+		backoff = min(backoff*2, backoffMax)
+	}
+}
+
+func (b *Bot) loadOffset(ctx context.Context) (int, error) {
+	raw, err := b.state.Value(ctx, offsetName)
+	if err != nil {
+		return 0, fmt.Errorf("telegram: load update offset: %w", err)
+	}
+	if len(raw) == 0 {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(string(raw))
+	if err != nil {
+		b.log.Warn("ignore unreadable update offset", "value", string(raw))
+		return 0, nil
+	}
+	return n, nil
+}
+
+// saveOffset records the next offset; it outlives shutdown so that the
+// last handled update is never repeated.
+func (b *Bot) saveOffset(offset int) {
+	ctx, cancel := context.WithTimeout(context.Background(), updateTimeout)
+	defer cancel()
+	if err := b.state.SetValue(ctx, offsetName, []byte(strconv.Itoa(offset))); err != nil {
+		b.log.Error("save update offset", "offset", offset, "error", err)
+	}
+}
+
+// sleep waits d or until ctx ends, reporting whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// dispatch handles one update within updateTimeout, detached from
+// shutdown.
+func (b *Bot) dispatch(ctx context.Context, u incoming) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), updateTimeout)
+	defer cancel()
+	switch {
+	case u.Message != nil:
+		b.onMessage(ctx, u.Message, u.Topic)
+	case u.CallbackQuery != nil:
+		b.onCallback(ctx, u.CallbackQuery, u.Topic)
+	}
+}

@@ -1,0 +1,247 @@
+package telegram_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/palaver-bot/palaver/bots/telegram"
+	"github.com/palaver-bot/palaver/bots/telegram/telegramtest"
+	"github.com/palaver-bot/palaver/llm"
+	"github.com/palaver-bot/palaver/llm/llmtest"
+	"github.com/palaver-bot/palaver/sessions"
+)
+
+// Test timings: the fake's flood limits and the bot's intervals scaled
+// down together, so that a schedule obeying the bot's intervals never
+// trips the fake's limits.
+const (
+	testInterval = 30 * time.Millisecond
+	fakeInterval = 20 * time.Millisecond
+)
+
+// rig is a Bot on the fake Bot API, with a real Manager on bbolt and an
+// llmtest upstream.
+type rig struct {
+	t    *testing.T
+	tg   *telegramtest.Server
+	up   *llmtest.Server
+	path string
+	cfg  sessions.Config
+	opts telegram.Options
+
+	store  *sessions.BoltStore
+	m      *sessions.Manager
+	bot    *telegram.Bot
+	cancel context.CancelFunc
+	done   chan error
+}
+
+type rigOption func(*rig)
+
+func withConfig(f func(*sessions.Config)) rigOption { return func(r *rig) { f(&r.cfg) } }
+func withOptions(f func(*telegram.Options)) rigOption {
+	return func(r *rig) { f(&r.opts) }
+}
+
+func newRig(t *testing.T, opts ...rigOption) *rig {
+	t.Helper()
+	tg := telegramtest.NewServer(telegramtest.Options{
+		Flood:          telegramtest.FloodLimits{ChatInterval: fakeInterval, ChatBurst: 3, GroupPerMinute: int(time.Minute / fakeInterval)},
+		MaxPollTimeout: 2 * time.Second,
+	})
+	t.Cleanup(tg.Close)
+	up := llmtest.NewServer()
+	t.Cleanup(up.Close)
+	r := &rig{
+		t: t, tg: tg, up: up,
+		path: filepath.Join(t.TempDir(), "palaver.db"),
+		cfg:  sessions.Config{DefaultModel: "fake/echo"},
+		opts: telegram.Options{
+			Token:             tg.Token(),
+			APIEndpoint:       tg.Endpoint(),
+			EditInterval:      testInterval,
+			GroupEditInterval: testInterval,
+			PollTimeout:       time.Second,
+			Drafts:            true,
+		},
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	r.start()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *rig) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{r.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// start opens the store, the Manager and the Bot, and runs the Bot.
+func (r *rig) start() {
+	r.t.Helper()
+	store, err := sessions.OpenBolt(r.path, sessions.BoltOptions{ProgressFlush: 10 * time.Millisecond})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	client := llm.NewClient(r.up.Provider("fake"), llm.Options{MaxRetries: -1})
+	router, err := llm.NewRouter([]*llm.Client{client}, "fake", nil)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.store = store
+	r.m = sessions.NewManager(r.cfg, store, router, nil, r.logger())
+	opts := r.opts
+	opts.Logger = r.logger()
+	r.bot, err = telegram.New(opts, r.m, store)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	r.done = make(chan error, 1)
+	go func() { r.done <- r.bot.Run(ctx) }()
+}
+
+// stop ends the Bot, then the Manager, then the store.
+func (r *rig) stop() {
+	if r.bot == nil {
+		return
+	}
+	r.cancel()
+	select {
+	case err := <-r.done:
+		if err != nil {
+			r.t.Errorf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		r.t.Error("Run did not return after cancel")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.m.Close(ctx); err != nil {
+		r.t.Errorf("Manager.Close: %v", err)
+	}
+	if err := r.store.Close(); err != nil {
+		r.t.Errorf("store.Close: %v", err)
+	}
+	r.bot = nil
+}
+
+func (r *rig) restart() {
+	r.t.Helper()
+	r.stop()
+	r.start()
+}
+
+func (r *rig) ctx() context.Context {
+	ctx, cancel := context.WithTimeout(r.t.Context(), 20*time.Second)
+	r.t.Cleanup(cancel)
+	return ctx
+}
+
+// final waits for a finished answer in chat: a bot message containing
+// want, without the Stop button.
+func (r *rig) final(chat int64, want string) telegramtest.Message {
+	r.t.Helper()
+	m, err := r.tg.WaitMessage(r.ctx(), chat, func(m telegramtest.Message) bool {
+		return m.From.ID == r.tg.Bot().ID && strings.Contains(m.Text, want) && m.ReplyMarkup == nil
+	})
+	if err != nil {
+		r.t.Fatalf("no final answer containing %q in chat %d; bot messages: %q", want, chat, texts(r.tg.BotMessages(chat)))
+	}
+	return m
+}
+
+// chatRequests are the upstream chat-completion requests, oldest first.
+func (r *rig) chatRequests() []llmtest.Request {
+	var out []llmtest.Request
+	for _, rec := range r.up.Requests() {
+		if strings.HasSuffix(rec.Path, "/chat/completions") {
+			out = append(out, rec.Request)
+		}
+	}
+	return out
+}
+
+func (r *rig) lastRequest() llmtest.Request {
+	r.t.Helper()
+	reqs := r.chatRequests()
+	if len(reqs) == 0 {
+		r.t.Fatal("no upstream request")
+	}
+	return reqs[len(reqs)-1]
+}
+
+func texts(ms []telegramtest.Message) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.Text
+	}
+	return out
+}
+
+// visible is the text Telegram shows for an answer rendered by the bot.
+func visible(t *testing.T, markdown string) string {
+	t.Helper()
+	text, _, err := telegramtest.ParseHTML(telegram.Render(markdown))
+	if err != nil {
+		t.Fatalf("Render(%q) is not valid Telegram HTML: %v", markdown, err)
+	}
+	return strings.TrimSpace(text)
+}
+
+// buttons returns the callback data of a message's inline keyboard by
+// button text.
+func buttons(t *testing.T, m telegramtest.Message) map[string]string {
+	t.Helper()
+	var kb struct {
+		InlineKeyboard [][]struct {
+			Text         string `json:"text"`
+			CallbackData string `json:"callback_data"`
+		} `json:"inline_keyboard"`
+	}
+	if len(m.ReplyMarkup) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(m.ReplyMarkup, &kb); err != nil {
+		t.Fatalf("reply markup %s: %v", m.ReplyMarkup, err)
+	}
+	out := map[string]string{}
+	for _, row := range kb.InlineKeyboard {
+		for _, b := range row {
+			out[b.Text] = b.CallbackData
+		}
+	}
+	return out
+}
+
+// count429 is the number of calls refused with 429.
+func (r *rig) count429() int {
+	n := 0
+	for _, c := range r.tg.Calls() {
+		if c.ErrorCode == 429 {
+			n++
+		}
+	}
+	return n
+}
+
+var (
+	alice = telegramtest.User{ID: 1001, FirstName: "Alice", Username: "alice"}
+	bob   = telegramtest.User{ID: 1002, FirstName: "Bob"}
+)
+
+const group = int64(-4001)

@@ -1,0 +1,86 @@
+package gateway
+
+import (
+	"math"
+	"sync"
+	"time"
+)
+
+// limiter enforces the per-key limits: a request-rate bucket and a bound
+// on completions in flight. Keys are the configured ones plus
+// anonymousKey, so its map stays small.
+type limiter struct {
+	perMinute  int // 0: no rate limit
+	maxStreams int // ≤ 0: no bound
+
+	mu   sync.Mutex
+	keys map[string]*keyLimits
+}
+
+type keyLimits struct {
+	tokens  float64
+	updated time.Time
+	streams int
+}
+
+func newLimiter(perMinute, maxStreams int) *limiter {
+	return &limiter{perMinute: perMinute, maxStreams: maxStreams, keys: make(map[string]*keyLimits)}
+}
+
+func (l *limiter) state(key string, now time.Time) *keyLimits {
+	k := l.keys[key]
+	if k == nil {
+		k = &keyLimits{tokens: float64(l.perMinute), updated: now}
+		l.keys[key] = k
+	}
+	return k
+}
+
+// allow takes one request from key's bucket at now. When the bucket is
+// empty it returns false and the wait until it holds one again, rounded up
+// to a whole second.
+func (l *limiter) allow(key string, now time.Time) (bool, time.Duration) {
+	if l.perMinute <= 0 {
+		return true, 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := l.state(key, now)
+	rate := float64(l.perMinute) / float64(time.Minute) // tokens per nanosecond
+	if elapsed := now.Sub(k.updated); elapsed > 0 {
+		k.tokens = min(float64(l.perMinute), k.tokens+float64(elapsed)*rate)
+		k.updated = now
+	}
+	if k.tokens >= 1 {
+		k.tokens--
+		return true, 0
+	}
+	wait := time.Duration(math.Ceil((1 - k.tokens) / rate))
+	return false, (wait + time.Second - 1).Truncate(time.Second)
+}
+
+// acquire counts one more completion in flight for key; false means key
+// is at its bound. Each successful acquire needs one release.
+func (l *limiter) acquire(key string) bool {
+	if l.maxStreams <= 0 {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := l.state(key, time.Now())
+	if k.streams >= l.maxStreams {
+		return false
+	}
+	k.streams++
+	return true
+}
+
+// release ends a completion counted by acquire.
+func (l *limiter) release(key string) {
+	if l.maxStreams <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.keys[key].streams--
+}

@@ -1,0 +1,158 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/palaver-bot/palaver/llm"
+)
+
+var (
+	dataPrefix = []byte("data: ")
+	eventEnd   = []byte("\n\n")
+	doneEvent  = []byte("data: [DONE]\n\n")
+)
+
+// relayStream sends a provider's SSE answer on, event by event (see the
+// package documentation). The response starts with the first event, so
+// that nothing is committed before the provider has answered.
+func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, provider string, body io.ReadCloser) {
+	e := entryFrom(r)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+
+	rd := newEventReader(body)
+	var (
+		buf      []byte
+		finished bool
+		flushed  bool
+	)
+	// send writes one event and flushes it when it is the first or when
+	// no further event is already buffered. It reports false when the
+	// client has gone.
+	send := func(b []byte) bool {
+		if _, err := w.Write(b); err != nil {
+			e.gone = true
+			return false
+		}
+		if !flushed || !rd.buffered() {
+			flushed = true
+			if err := rc.Flush(); err != nil {
+				e.gone = true
+				return false
+			}
+		}
+		return true
+	}
+	fail := func(err *apiError) {
+		e.noteError(err)
+		buf = append(append(append(buf[:0], dataPrefix...), err.body()...), eventEnd...)
+		if send(buf) {
+			rc.Flush()
+		}
+	}
+	for {
+		ev, err := rd.next()
+		if err != nil {
+			switch {
+			case r.Context().Err() != nil:
+				e.gone = true
+			case finished:
+				// The provider finished but left out [DONE] (or broke
+				// the connection after its last chunk): end the stream
+				// as clients expect.
+				if send(doneEvent) {
+					rc.Flush()
+				}
+			default:
+				fail(truncated(provider, err))
+			}
+			return
+		}
+		switch ev.kind {
+		case eventComment:
+			buf = append(append(buf[:0], ev.data...), eventEnd...)
+			if !send(buf) {
+				return
+			}
+			continue
+		case eventError, eventErrorField:
+			fail(newError(http.StatusBadGateway, typeServer, "upstream_error",
+				"provider %s: %s", provider, errorMessage(ev.data)))
+			return
+		}
+		if string(ev.data) == "[DONE]" {
+			if send(doneEvent) {
+				rc.Flush()
+			}
+			rd.drain(body)
+			return
+		}
+		info := inspectChunk(ev.data)
+		if info.usage != nil {
+			e.noteUsage(*info.usage)
+		}
+		finished = finished || info.finished
+		buf = append(appendData(append(buf[:0], dataPrefix...), ev.data), eventEnd...)
+		if info.errRaw != nil {
+			// The provider's own error event, relayed as it is, ends the
+			// stream.
+			e.err = "provider " + provider + ": " + errorMessage(info.errRaw)
+			if send(buf) {
+				rc.Flush()
+			}
+			return
+		}
+		if !send(buf) {
+			return
+		}
+	}
+}
+
+// appendData appends an event's data, writing a multi-line payload as
+// several "data:" lines.
+func appendData(buf, data []byte) []byte {
+	for {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			return append(buf, data...)
+		}
+		buf = append(append(buf, data[:i]...), "\ndata: "...)
+		data = data[i+1:]
+	}
+}
+
+// drain reads what follows [DONE] (the end of a chunked body) so that the
+// provider's connection can be reused; a provider that keeps the body open
+// longer than drainWait gets its connection closed.
+func (d *eventReader) drain(body io.Closer) {
+	t := time.AfterFunc(drainWait, func() { body.Close() })
+	io.CopyN(io.Discard, d.r, 64<<10)
+	t.Stop()
+}
+
+// drainWait bounds the wait for the end of a body after [DONE].
+const drainWait = 250 * time.Millisecond
+
+// truncated is the error event that ends a stream the provider did not
+// finish.
+func truncated(provider string, err error) *apiError {
+	switch {
+	case errors.Is(err, llm.ErrIdleTimeout), errors.Is(err, context.DeadlineExceeded):
+		return newError(http.StatusGatewayTimeout, typeServer, "upstream_timeout",
+			"provider %s stopped sending before the answer was finished", provider)
+	case err == io.EOF:
+		return newError(http.StatusBadGateway, typeServer, "upstream_truncated",
+			"provider %s ended the stream before the answer was finished", provider)
+	}
+	return newError(http.StatusBadGateway, typeServer, "upstream_truncated",
+		"provider %s broke the stream before the answer was finished: %v", provider, err)
+}

@@ -1,0 +1,233 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/palaver-bot/palaver/llm"
+)
+
+// Defaults for zero Options fields.
+const (
+	DefaultListen            = "127.0.0.1:8000"
+	DefaultMaxBody           = 1 << 20
+	DefaultMaxStreamsPerKey  = 8
+	DefaultRequestsPerMinute = 60 // what the config applies; 0 in Options means unlimited
+	DefaultShutdownTimeout   = 10 * time.Second
+)
+
+// Options configure a Server. The zero value serves 127.0.0.1:8000 without
+// keys and without a request rate limit.
+type Options struct {
+	// Listen is the TCP address ListenAndServe binds; "" means
+	// DefaultListen.
+	Listen string
+	// APIKeys, when not empty, are the bearer tokens clients must send.
+	APIKeys []string
+	// AllowAnonymous permits a non-loopback Listen without APIKeys.
+	AllowAnonymous bool
+	// CORSOrigins are the browser origins allowed to call the API
+	// ("https://app.example.com"); "*" allows every origin.
+	CORSOrigins []string
+	// Aliases are the configured short model names (alias → "provider/model"),
+	// listed by GET /v1/models. Resolving them is the Router's job.
+	Aliases map[string]string
+	// MaxBody bounds a request body in bytes; 0 means DefaultMaxBody.
+	MaxBody int64
+	// MaxStreamsPerKey bounds the chat completions, streamed or not, that
+	// one key may have in flight; 0 means DefaultMaxStreamsPerKey and a
+	// negative value means no bound.
+	MaxStreamsPerKey int
+	// RequestsPerMinute bounds the chat completions one key may start per
+	// minute (a bucket of that many, refilled evenly); 0 means no bound.
+	RequestsPerMinute int
+	// ShutdownTimeout is how long Serve lets requests in flight finish
+	// once its context ends, before it breaks their connections; 0 means
+	// DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// Logger receives one line per request; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is the gateway's http.Handler. It is safe for concurrent use.
+type Server struct {
+	opts    Options
+	router  *llm.Router
+	log     *slog.Logger
+	mux     *http.ServeMux
+	keys    keyring
+	cors    corsPolicy
+	limits  *limiter
+	aliases []alias
+}
+
+// New returns a Server relaying to router's providers. It refuses a
+// non-loopback Listen address without APIKeys unless AllowAnonymous is
+// set.
+func New(opts Options, router *llm.Router) (*Server, error) {
+	if router == nil {
+		return nil, errors.New("gateway: no router")
+	}
+	if opts.Listen == "" {
+		opts.Listen = DefaultListen
+	}
+	if opts.MaxBody <= 0 {
+		opts.MaxBody = DefaultMaxBody
+	}
+	if opts.MaxStreamsPerKey == 0 {
+		opts.MaxStreamsPerKey = DefaultMaxStreamsPerKey
+	}
+	if opts.RequestsPerMinute < 0 {
+		opts.RequestsPerMinute = 0
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	keys, err := newKeyring(opts.APIKeys)
+	if err != nil {
+		return nil, err
+	}
+	host, _, err := net.SplitHostPort(opts.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: listen address %q: %w", opts.Listen, err)
+	}
+	if err := checkExposure(host, opts.Listen, keys, opts.AllowAnonymous); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opts:    opts,
+		router:  router,
+		log:     log,
+		mux:     http.NewServeMux(),
+		keys:    keys,
+		cors:    newCORSPolicy(opts.CORSOrigins),
+		limits:  newLimiter(opts.RequestsPerMinute, opts.MaxStreamsPerKey),
+		aliases: sortedAliases(opts.Aliases),
+	}
+	for _, prefix := range []string{"/v1", ""} {
+		s.mux.HandleFunc("POST "+prefix+"/chat/completions", s.chat)
+		s.mux.HandleFunc("GET "+prefix+"/models", s.models)
+	}
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("/", s.notFound)
+	return s, nil
+}
+
+// Handle mounts handler at pattern (http.ServeMux syntax) on the same
+// listener, e.g. "GET /metrics". It panics, as ServeMux does, on a pattern
+// that conflicts with the gateway's routes.
+func (s *Server) Handle(pattern string, handler http.Handler) {
+	s.mux.Handle(pattern, handler)
+}
+
+// ServeHTTP serves one request and logs it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e := &entry{start: time.Now(), level: slog.LevelInfo}
+	rec := &recorder{ResponseWriter: w, e: e}
+	r = r.WithContext(context.WithValue(r.Context(), entryKey{}, e))
+	if origin := r.Header.Get("Origin"); origin != "" {
+		s.cors.annotate(rec.Header(), origin)
+	}
+	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		s.preflight(rec, r)
+	} else {
+		s.mux.ServeHTTP(rec, r)
+	}
+	s.logRequest(r, rec, e)
+}
+
+// ListenAndServe listens on Options.Listen and serves until ctx ends (see
+// Serve).
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.opts.Listen)
+	if err != nil {
+		return fmt.Errorf("gateway: listen: %w", err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx ends, then stops accepting connections and
+// lets requests in flight finish for up to Options.ShutdownTimeout before
+// breaking them (which stops their upstream requests). It returns nil after
+// a shutdown caused by ctx, and refuses, like New, a non-loopback TCP
+// listener without keys unless AllowAnonymous is set. Serve closes ln.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if addr, ok := ln.Addr().(*net.TCPAddr); ok {
+		if err := checkExposure(addr.IP.String(), addr.String(), s.keys, s.opts.AllowAnonymous); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		// The chat handler lifts both deadlines once it has read the
+		// body: answers may take minutes.
+		ReadTimeout:  time.Minute,
+		WriteTimeout: 2 * time.Minute,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	done := make(chan error, 1)
+	go func() { done <- hs.Serve(ln) }()
+	s.log.LogAttrs(ctx, slog.LevelInfo, "gateway: listening", slog.String("addr", ln.Addr().String()))
+	select {
+	case err := <-done:
+		return fmt.Errorf("gateway: serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if err != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "gateway: requests still in flight after the shutdown timeout; closing them",
+			slog.Duration("timeout", s.opts.ShutdownTimeout))
+		hs.Close()
+	}
+	<-done
+	return nil
+}
+
+// checkExposure refuses to serve a non-loopback host without keys unless
+// anonymous access was allowed.
+func checkExposure(host, addr string, keys keyring, allowAnonymous bool) error {
+	if len(keys) > 0 || allowAnonymous || isLoopback(host) {
+		return nil
+	}
+	return fmt.Errorf("gateway: refusing to listen on %s without API keys: anyone who can reach it could use "+
+		"your providers; set gateway.api_keys, bind a loopback address such as 127.0.0.1:8000, "+
+		"or set gateway.allow_anonymous: true to allow it", addr)
+}
+
+// isLoopback reports whether host names only the loopback interface. An
+// empty host (every interface) and host names other than "localhost" are
+// not loopback.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	entryFrom(r).level = slog.LevelDebug
+	w.Header().Set("Content-Type", "application/json")
+	w.Write([]byte(`{"status":"ok"}` + "\n"))
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, r, newError(http.StatusNotFound, typeInvalidRequest, "not_found",
+		"no route for %s %s; this server serves POST /v1/chat/completions and GET /v1/models", r.Method, r.URL.Path))
+}
