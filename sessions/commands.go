@@ -96,18 +96,7 @@ func (m *Manager) explicitlyAllowed(canonical string) bool {
 
 // allowed reports whether canonical passes models.allowed.
 func (m *Manager) allowed(canonical string) bool {
-	if len(m.cfg.Allowed) == 0 {
-		return true
-	}
-	for _, a := range m.cfg.Allowed {
-		if a == canonical {
-			return true
-		}
-		if p, ok := strings.CutSuffix(a, "/*"); ok && strings.HasPrefix(canonical, p+"/") {
-			return true
-		}
-	}
-	return false
+	return llm.AllowList(m.cfg.Allowed).Allows(canonical)
 }
 
 // Models lists the models users may choose, sorted by name. When a

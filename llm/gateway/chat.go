@@ -68,6 +68,11 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.model = canonical
+	if !s.opts.Allowed.Allows(canonical) {
+		writeError(w, r, newError(http.StatusNotFound, typeInvalidRequest, "model_not_found",
+			"model %q is not served here (models.allowed)", name).withParam("model"))
+		return
+	}
 	if body, err = encodeChat(fields, modelID); err != nil {
 		writeError(w, r, newError(http.StatusBadRequest, typeInvalidRequest, "invalid_json", "cannot re-encode the body: %v", err))
 		return

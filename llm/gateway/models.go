@@ -54,6 +54,9 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 		Data   []modelJSON `json:"data"`
 	}{Object: "list", Data: make([]modelJSON, 0, len(models)+len(s.aliases))}
 	for _, m := range models {
+		if !s.opts.Allowed.Allows(m.Name()) {
+			continue
+		}
 		owner := m.OwnedBy
 		if owner == "" {
 			owner = m.Provider
@@ -61,6 +64,9 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 		list.Data = append(list.Data, modelJSON{ID: m.Name(), Object: "model", OwnedBy: owner})
 	}
 	for _, a := range s.aliases {
+		if !s.opts.Allowed.Allows(a.target) {
+			continue
+		}
 		provider, _, _ := strings.Cut(a.target, "/")
 		list.Data = append(list.Data, modelJSON{ID: a.name, Object: "model", OwnedBy: provider})
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/palaver-bot/palaver/llm"
 	"github.com/palaver-bot/palaver/llm/gateway"
 	"github.com/palaver-bot/palaver/llm/llmtest"
 )
@@ -126,5 +127,29 @@ func TestRelay_StreamFalseWithEventStreamAccept(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" ||
 		!strings.Contains(string(data), `"object":"chat.completion"`) {
 		t.Errorf("%d %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), data)
+	}
+}
+
+func TestRelay_AllowedModels(t *testing.T) {
+	e := newEnv(t, gateway.Options{Allowed: llm.AllowList{"deepinfra/echo"}})
+	resp := e.post(t, "/v1/chat/completions", `{"model":"deepinfra/deepseek-ai/DeepSeek-R1-0528-Turbo","messages":[{"role":"user","content":"hi"}]}`, nil)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("status = %d, want 404 for a model outside models.allowed", resp.StatusCode)
+	}
+	resp = e.post(t, "/v1/chat/completions", `{"model":"echo","messages":[{"role":"user","content":"hi"}]}`, nil)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("allowed model: status = %d, want 200", resp.StatusCode)
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.url+"/v1/models", nil)
+	mresp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mresp.Body.Close()
+	body, _ := io.ReadAll(mresp.Body)
+	if strings.Contains(string(body), "DeepSeek") || !strings.Contains(string(body), `"deepinfra/echo"`) {
+		t.Fatalf("model list = %s, want only the allowed model", body)
 	}
 }

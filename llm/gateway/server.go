@@ -38,6 +38,9 @@ type Options struct {
 	// Aliases are the configured short model names (alias → "provider/model"),
 	// listed by GET /v1/models. Resolving them is the Router's job.
 	Aliases map[string]string
+	// Allowed restricts the models served (models.allowed); empty serves
+	// every model the providers list.
+	Allowed llm.AllowList
 	// MaxBody bounds a request body in bytes; 0 means DefaultMaxBody.
 	MaxBody int64
 	// MaxStreamsPerKey bounds the chat completions, streamed or not, that
