@@ -2,7 +2,22 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/palaver-bot/palaver/bots/telegram"
+	"github.com/palaver-bot/palaver/llm"
+	"github.com/palaver-bot/palaver/llm/gateway"
 )
 
 // noTokens is what palaver run says when it has nothing to run.
@@ -11,7 +26,39 @@ const noTokens = `no platform token is configured, so there is no bot to run.
   Discord:  create an application at https://discord.com/developers/applications, then set discord.token (or DISCORD_BOT_TOKEN).
   To talk to a model right now without any platform account: palaver chat`
 
-// runServices runs the bots and the endpoint until ctx ends (or Ctrl-C).
+// shutdownGrace is how long running answers may finish after a stop signal.
+const shutdownGrace = 20 * time.Second
+
+// health is what /healthz reports: each component's state.
+type health struct {
+	mu    sync.Mutex
+	state map[string]string
+}
+
+func (h *health) set(name, state string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.state[name] = state
+}
+
+func (h *health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ok := true
+	for _, s := range h.state {
+		if s != "up" && s != "open" {
+			ok = false
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if !ok {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	json.NewEncoder(w).Encode(map[string]any{"ok": ok, "components": h.state})
+}
+
+// runServices runs the bots and the endpoint until ctx ends (or Ctrl-C),
+// then lets running answers finish within shutdownGrace.
 func runServices(ctx context.Context, e *env, args []string, serveOnly bool) error {
 	fs := e.flags()
 	if _, err := parse(fs, args); err != nil {
@@ -21,8 +68,126 @@ func runServices(ctx context.Context, e *env, args []string, serveOnly bool) err
 	if err != nil {
 		return err
 	}
-	if !serveOnly && cfg.Telegram.Token == "" && cfg.Discord.Token == "" && !cfg.Gateway.Enabled {
+	bots := !serveOnly && cfg.Telegram.Token != ""
+	withGateway := serveOnly || cfg.Gateway.Enabled
+	if !bots && !withGateway {
 		return &exitError{code: 2, err: fmt.Errorf("%s", noTokens)}
 	}
-	return fmt.Errorf("not built yet")
+	log := newLogger(cfg, e.stderr)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+
+	met := newMetrics()
+	hl := &health{state: map[string]string{}}
+	g, gctx := errgroup.WithContext(ctx)
+
+	var gw *gateway.Server
+	if withGateway {
+		router, err := newRouter(cfg, log)
+		if err != nil {
+			return err
+		}
+		gw, err = gateway.New(gateway.Options{
+			Listen:            cfg.Gateway.Listen,
+			APIKeys:           cfg.Gateway.APIKeys,
+			AllowAnonymous:    cfg.Gateway.AllowAnonymous,
+			CORSOrigins:       cfg.Gateway.CORSOrigins,
+			Aliases:           cfg.Models.Aliases,
+			Allowed:           llm.AllowList(cfg.Models.Allowed),
+			MaxBody:           cfg.Gateway.MaxBody,
+			MaxStreamsPerKey:  cfg.Gateway.MaxStreamsPerKey,
+			RequestsPerMinute: cfg.Gateway.RequestsPerMinute,
+			Health:            hl,
+			Logger:            log.With("component", "gateway"),
+		}, router)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		if cfg.Metrics.Listen == "" {
+			gw.Handle("GET /metrics", met.handler())
+		}
+		ln, err := net.Listen("tcp", cfg.Gateway.Listen)
+		if err != nil {
+			return fmt.Errorf("gateway.listen: %w", err)
+		}
+		log.Info("endpoint listening", "url", "http://"+ln.Addr().String()+"/v1")
+		hl.set("gateway", "up")
+		g.Go(func() error { return gw.Serve(gctx, ln) })
+	}
+
+	if cfg.Metrics.Listen != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", met.handler())
+		mux.Handle("GET /healthz", hl)
+		srv := &http.Server{Addr: cfg.Metrics.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			return fmt.Errorf("metrics.listen: %w", err)
+		}
+		log.Info("metrics listening", "url", "http://"+ln.Addr().String()+"/metrics")
+		g.Go(func() error {
+			go func() { <-gctx.Done(); srv.Close() }()
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("metrics: %w", err)
+			}
+			return nil
+		})
+	}
+
+	if bots {
+		c, err := openCore(cfg, log, met.engineObserver(), met.turnObserver(), met.observeCommit)
+		if err != nil {
+			return err
+		}
+		hl.set("store", "open")
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+			defer cancel()
+			if err := c.Close(sctx); err != nil {
+				log.Error("shutdown", "error", err)
+			}
+		}()
+		if cfg.Telegram.Token != "" {
+			bot, err := telegram.New(telegram.Options{
+				Token:             cfg.Telegram.Token,
+				APIEndpoint:       cfg.Telegram.APIEndpoint,
+				EditInterval:      cfg.Telegram.EditInterval,
+				GroupEditInterval: cfg.Telegram.GroupEditInterval,
+				AllowedChats:      cfg.Telegram.AllowedChats,
+				AllowedUsers:      cfg.Telegram.AllowedUsers,
+				Admins:            cfg.Telegram.Admins,
+				Drafts:            cfg.Telegram.Drafts,
+				Logger:            log.With("platform", telegram.Platform),
+			}, c.manager, c.store)
+			if err != nil {
+				return err
+			}
+			g.Go(func() error { return component(gctx, hl, "telegram", log, bot.Run) })
+		}
+		if cfg.Discord.Token != "" {
+			// The Discord adapter is not part of this build yet (issue 5).
+			log.Warn("discord.token is set but this build has no Discord adapter yet; only Telegram runs", "platform", "discord")
+		}
+	}
+	err = g.Wait()
+	if ctx.Err() != nil {
+		log.Info("stopping: finishing answers in progress", "grace", shutdownGrace)
+		return nil
+	}
+	return err
+}
+
+// component runs one long-lived part, recording its state for /healthz.
+func component(ctx context.Context, hl *health, name string, log *slog.Logger, run func(context.Context) error) error {
+	hl.set(name, "up")
+	err := run(ctx)
+	if ctx.Err() != nil {
+		hl.set(name, "stopped")
+		return nil
+	}
+	hl.set(name, "down")
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
 }

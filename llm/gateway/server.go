@@ -41,6 +41,9 @@ type Options struct {
 	// Allowed restricts the models served (models.allowed); empty serves
 	// every model the providers list.
 	Allowed llm.AllowList
+	// Health, when set, answers GET /healthz (palaver run reports its
+	// platform connections and store there); nil answers {"status":"ok"}.
+	Health http.Handler
 	// MaxBody bounds a request body in bytes; 0 means DefaultMaxBody.
 	MaxBody int64
 	// MaxStreamsPerKey bounds the chat completions, streamed or not, that
@@ -226,6 +229,10 @@ func isLoopback(host string) bool {
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	entryFrom(r).level = slog.LevelDebug
+	if s.opts.Health != nil {
+		s.opts.Health.ServeHTTP(w, r)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write([]byte(`{"status":"ok"}` + "\n"))
 }

@@ -1,0 +1,562 @@
+package discordtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+	"unicode/utf8"
+)
+
+// Interaction types (Discord's numbering).
+const (
+	InteractionCommand      = 2
+	InteractionComponent    = 3
+	InteractionAutocomplete = 4
+)
+
+// Interaction callback types (Discord's numbering).
+const (
+	ResponseMessage         = 4
+	ResponseDeferredMessage = 5
+	ResponseDeferredUpdate  = 6
+	ResponseUpdateMessage   = 7
+	ResponseAutocomplete    = 8
+	ResponseModal           = 9
+)
+
+// Application command option types (Discord's numbering).
+const (
+	OptionSubCommand      = 1
+	OptionSubCommandGroup = 2
+	OptionString          = 3
+	OptionInteger         = 4
+	OptionBoolean         = 5
+	OptionNumber          = 10
+)
+
+// MaxChoices is the most autocomplete choices a response may carry.
+const MaxChoices = 25
+
+// Option is an option of a slash command as a user filled it in.
+type Option struct {
+	Name string
+	// Type is the option type; zero infers it from Value (string,
+	// integer, bool, float64).
+	Type    int
+	Value   any
+	Focused bool
+	Options []Option
+}
+
+// Choice is one autocomplete suggestion the bot answered.
+type Choice struct {
+	Name  string `json:"name"`
+	Value any    `json:"value"`
+}
+
+// Interaction identifies an interaction the fake dispatched.
+type Interaction struct {
+	ID        string
+	Token     string
+	Type      int
+	ChannelID string
+	GuildID   string
+	UserID    string
+}
+
+// InteractionState is what the bot did with an interaction.
+type InteractionState struct {
+	Interaction
+	// ResponseType is the callback type of the first response, 0 before it.
+	ResponseType int
+	// OriginalID is the message @original refers to, once there is one.
+	OriginalID string
+	// FollowupIDs are the follow-up messages, oldest first.
+	FollowupIDs []string
+	Created     time.Time
+}
+
+type interaction struct {
+	Interaction
+	created      time.Time
+	responseType int
+	originalID   string
+	sourceID     string // the message of a component interaction
+	followups    []string
+	choices      chan []Choice // autocomplete answers, buffered 1
+}
+
+func (it *interaction) state() InteractionState {
+	return InteractionState{Interaction: it.Interaction, ResponseType: it.responseType,
+		OriginalID: it.originalID, FollowupIDs: slices.Clone(it.followups), Created: it.created}
+}
+
+// InteractionState returns the state of an interaction by id.
+func (s *Server) InteractionState(id string) (InteractionState, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it, ok := s.interactions[id]
+	if !ok {
+		return InteractionState{}, false
+	}
+	return it.state(), true
+}
+
+// WaitInteraction waits until the interaction's state satisfies pred.
+func (s *Server) WaitInteraction(ctx context.Context, id string, pred func(InteractionState) bool) (InteractionState, error) {
+	var got InteractionState
+	err := s.wait(ctx, func() bool {
+		st, ok := s.InteractionState(id)
+		if ok && pred(st) {
+			got = st
+			return true
+		}
+		return false
+	})
+	return got, err
+}
+
+func wireOptions(opts []Option) ([]*wireOption, error) {
+	var out []*wireOption
+	for _, o := range opts {
+		w := &wireOption{Name: o.Name, Type: o.Type, Value: o.Value, Focused: o.Focused}
+		if w.Type == 0 {
+			switch o.Value.(type) {
+			case string:
+				w.Type = OptionString
+			case int, int64:
+				w.Type = OptionInteger
+			case bool:
+				w.Type = OptionBoolean
+			case float64:
+				w.Type = OptionNumber
+			default:
+				return nil, fmt.Errorf("discordtest: option %q: cannot infer type of %T", o.Name, o.Value)
+			}
+		}
+		sub, err := wireOptions(o.Options)
+		if err != nil {
+			return nil, err
+		}
+		w.Options = sub
+		out = append(out, w)
+	}
+	return out, nil
+}
+
+func newToken(id string) string {
+	var b [48]byte
+	rand.Read(b[:])
+	return "aW50ZXJhY3Rpb246" + id + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// newInteractionLocked checks that user may act in channel and builds the
+// interaction and its INTERACTION_CREATE payload.
+func (s *Server) newInteractionLocked(typ int, userID, channelID string, data any) (*interaction, *wireInteraction, error) {
+	ch, ok := s.channels[channelID]
+	if !ok {
+		return nil, nil, fmt.Errorf("discordtest: unknown channel %s", channelID)
+	}
+	u, ok := s.users[userID]
+	if !ok {
+		return nil, nil, fmt.Errorf("discordtest: unknown user %s", userID)
+	}
+	it := &interaction{
+		Interaction: Interaction{ID: s.newIDLocked(), Type: typ, ChannelID: ch.ID, GuildID: ch.GuildID, UserID: userID},
+		created:     s.nowLocked(),
+	}
+	it.Token = newToken(it.ID)
+	w := &wireInteraction{
+		ID: it.ID, ApplicationID: s.appID, Type: typ, Data: data, GuildID: ch.GuildID,
+		Channel: s.wireChannelLocked(ch), ChannelID: ch.ID, Token: it.Token, Version: 1,
+		Locale: "en-US", Entitlements: []any{},
+	}
+	if g := s.guilds[ch.GuildID]; g != nil {
+		if g.members[userID] == nil {
+			return nil, nil, fmt.Errorf("discordtest: user %s is not a member of guild %s", userID, g.ID)
+		}
+		w.Member = s.wireMemberLocked(g, userID, true, true)
+		w.AppPermissions = permString(g.permissions(s.bot.ID))
+		w.GuildLocale = "en-US"
+		w.AuthorizingIntegrationOwners = map[string]string{"0": g.ID}
+		w.Context = 0
+	} else {
+		if ch.RecipientID != userID {
+			return nil, nil, fmt.Errorf("discordtest: user %s is not in DM %s", userID, ch.ID)
+		}
+		w.User = u.wire()
+		w.AppPermissions = permString(DefaultEveryonePermissions)
+		w.AuthorizingIntegrationOwners = map[string]string{"0": "0"}
+		w.Context = 1
+	}
+	s.interactions[it.ID] = it
+	s.byToken[it.Token] = it
+	s.notifyLocked()
+	return it, w, nil
+}
+
+// SendSlash dispatches a slash command a user ran in a channel. The command
+// must have been registered (globally or for the channel's guild).
+func (s *Server) SendSlash(name string, options []Option, userID, channelID string) (Interaction, error) {
+	it, err := s.sendCommand(InteractionCommand, name, options, userID, channelID)
+	if err != nil {
+		return Interaction{}, err
+	}
+	return it.Interaction, nil
+}
+
+// SendAutocomplete dispatches an autocomplete query (one option should be
+// Focused) and waits for the bot's answer, returning its choices. It fails
+// when ctx ends first or the bot answered too late.
+func (s *Server) SendAutocomplete(ctx context.Context, name string, options []Option, userID, channelID string) ([]Choice, error) {
+	it, err := s.sendCommand(InteractionAutocomplete, name, options, userID, channelID)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case c := <-it.choices:
+		return c, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("discordtest: autocomplete %s: %w", it.ID, context.Cause(ctx))
+	}
+}
+
+func (s *Server) sendCommand(typ int, name string, options []Option, userID, channelID string) (*interaction, error) {
+	opts, err := wireOptions(options)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	ch, ok := s.channels[channelID]
+	if !ok {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("discordtest: unknown channel %s", channelID)
+	}
+	cmd, ok := s.commandLocked(ch, name, 1)
+	if !ok {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("discordtest: no slash command %q registered for channel %s", name, channelID)
+	}
+	data := &wireCommandData{ID: cmd.ID, Name: cmd.Name, Type: cmd.Type, GuildID: cmd.GuildID, Options: opts}
+	it, w, err := s.newInteractionLocked(typ, userID, channelID, data)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	if typ == InteractionAutocomplete {
+		it.choices = make(chan []Choice, 1)
+	}
+	s.mu.Unlock()
+	s.dispatch("INTERACTION_CREATE", w)
+	return it, nil
+}
+
+// ClickButton dispatches a user's click on the button with customID in a
+// message. The button must be in the message's components.
+func (s *Server) ClickButton(messageID, customID, userID string) (Interaction, error) {
+	s.mu.Lock()
+	m, ok := s.messages[messageID]
+	if !ok || m.Deleted {
+		s.mu.Unlock()
+		return Interaction{}, fmt.Errorf("discordtest: unknown message %s", messageID)
+	}
+	if !slices.Contains(m.CustomIDs(), customID) {
+		s.mu.Unlock()
+		return Interaction{}, fmt.Errorf("discordtest: message %s has no component %q", messageID, customID)
+	}
+	data := &wireComponentData{CustomID: customID, ComponentType: 2}
+	it, w, err := s.newInteractionLocked(InteractionComponent, userID, m.ChannelID, data)
+	if err != nil {
+		s.mu.Unlock()
+		return Interaction{}, err
+	}
+	it.sourceID = m.ID
+	w.Message = s.wireMessageLocked(m, false)
+	s.mu.Unlock()
+	s.dispatch("INTERACTION_CREATE", w)
+	return it.Interaction, nil
+}
+
+// interactionCallback serves POST /interactions/{id}/{token}/callback.
+func (s *Server) interactionCallback(rq *request) {
+	var body struct {
+		Type int             `json:"type"`
+		Data json.RawMessage `json:"data"`
+	}
+	if !rq.decode(&body) {
+		return
+	}
+	s.mu.Lock()
+	it, ok := s.interactions[rq.r.PathValue("id")]
+	if ok {
+		rq.call.ChannelID = it.ChannelID
+		rq.call.InteractionID = it.ID
+	}
+	if !ok || it.Token != rq.r.PathValue("token") || s.nowLocked().Sub(it.created) > s.opts.InteractionDeadline {
+		s.mu.Unlock()
+		rq.fail(http.StatusNotFound, 10062, "Unknown interaction", nil)
+		return
+	}
+	if it.responseType != 0 {
+		s.mu.Unlock()
+		rq.fail(http.StatusBadRequest, 40060, "Interaction has already been acknowledged.", nil)
+		return
+	}
+	allowed := map[int][]int{
+		InteractionCommand:      {ResponseMessage, ResponseDeferredMessage, ResponseModal},
+		InteractionComponent:    {ResponseMessage, ResponseDeferredMessage, ResponseDeferredUpdate, ResponseUpdateMessage, ResponseModal},
+		InteractionAutocomplete: {ResponseAutocomplete},
+	}[it.Type]
+	if !slices.Contains(allowed, body.Type) {
+		s.mu.Unlock()
+		errs := formErrors{}
+		errs.add("INTERACTION_RESPONSE_TYPE_INVALID", "Invalid interaction response type for this interaction", "type")
+		rq.fail(http.StatusBadRequest, 50035, "Invalid Form Body", errs)
+		return
+	}
+	var p messagePayload
+	if len(body.Data) > 0 && string(body.Data) != "null" && body.Type != ResponseAutocomplete {
+		if json.Unmarshal(body.Data, &p) != nil {
+			s.mu.Unlock()
+			rq.fail(http.StatusBadRequest, 50109, "The request body contains invalid JSON.", nil)
+			return
+		}
+	}
+	if errs := p.validate(); errs != nil {
+		s.mu.Unlock()
+		nested := formErrors{"data": map[string]any(errs)}
+		rq.fail(http.StatusBadRequest, 50035, "Invalid Form Body", nested)
+		return
+	}
+	echo := func() {}
+	switch body.Type {
+	case ResponseMessage, ResponseDeferredMessage:
+		m := &Message{ChannelID: it.ChannelID, GuildID: it.GuildID, AuthorID: s.bot.ID,
+			Type: messageChatInput, InteractionID: it.ID, WebhookID: s.appID}
+		if it.Type == InteractionComponent {
+			m.Type = messageDefault
+		}
+		s.applyLocked(m, &p, FlagEphemeral|FlagSuppressEmbeds)
+		if body.Type == ResponseDeferredMessage {
+			m.Content, m.Embeds, m.Components = "", nil, nil
+			m.Flags |= FlagLoading
+		} else if m.empty() {
+			s.mu.Unlock()
+			rq.fail(http.StatusBadRequest, 50006, "Cannot send an empty message", nil)
+			return
+		}
+		s.addMessageLocked(m)
+		it.originalID = m.ID
+		echo = s.echoLocked("MESSAGE_CREATE", m)
+	case ResponseDeferredUpdate:
+		it.originalID = it.sourceID
+	case ResponseUpdateMessage:
+		m := s.messages[it.sourceID]
+		if m == nil || m.Deleted {
+			s.mu.Unlock()
+			rq.fail(http.StatusNotFound, 10008, "Unknown Message", nil)
+			return
+		}
+		next := *m
+		s.applyLocked(&next, &p, FlagSuppressEmbeds)
+		if next.empty() {
+			s.mu.Unlock()
+			rq.fail(http.StatusBadRequest, 50006, "Cannot send an empty message", nil)
+			return
+		}
+		*m = next
+		s.editLocked(m)
+		it.originalID = m.ID
+		echo = s.echoLocked("MESSAGE_UPDATE", m)
+	case ResponseAutocomplete:
+		var d struct {
+			Choices []Choice `json:"choices"`
+		}
+		if len(body.Data) > 0 && json.Unmarshal(body.Data, &d) != nil {
+			s.mu.Unlock()
+			rq.fail(http.StatusBadRequest, 50109, "The request body contains invalid JSON.", nil)
+			return
+		}
+		if errs := validateChoices(d.Choices); errs != nil {
+			s.mu.Unlock()
+			rq.fail(http.StatusBadRequest, 50035, "Invalid Form Body", errs)
+			return
+		}
+		if d.Choices == nil {
+			d.Choices = []Choice{}
+		}
+		it.choices <- d.Choices
+	}
+	it.responseType = body.Type
+	s.notifyLocked()
+	s.mu.Unlock()
+	rq.noContent()
+	echo()
+}
+
+func validateChoices(cs []Choice) formErrors {
+	errs := formErrors{}
+	if len(cs) > MaxChoices {
+		errs.add("BASE_TYPE_MAX_LENGTH", tooLong(MaxChoices), "data", "choices")
+		return errs
+	}
+	for i, c := range cs {
+		if n := utf8.RuneCountInString(c.Name); n < 1 || n > 100 {
+			errs.add("BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.", "data", "choices", fmt.Sprint(i), "name")
+		}
+		if v, ok := c.Value.(string); ok && utf8.RuneCountInString(v) > 100 {
+			errs.add("BASE_TYPE_MAX_LENGTH", tooLong(100), "data", "choices", fmt.Sprint(i), "value")
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
+}
+
+// webhookInteractionLocked resolves an interaction webhook route, writing
+// the error answer and returning nil when it does not resolve.
+func (s *Server) webhookInteractionLocked(rq *request) *interaction {
+	it, ok := s.byToken[rq.r.PathValue("token")]
+	if !ok || rq.r.PathValue("app") != s.appID {
+		rq.fail(http.StatusNotFound, 10015, "Unknown Webhook", nil)
+		return nil
+	}
+	rq.call.ChannelID = it.ChannelID
+	rq.call.InteractionID = it.ID
+	if s.nowLocked().Sub(it.created) > s.opts.InteractionTokenTTL {
+		rq.fail(http.StatusUnauthorized, 50027, "Invalid Webhook Token", nil)
+		return nil
+	}
+	if it.responseType == 0 || it.responseType == ResponseAutocomplete || it.responseType == ResponseModal {
+		rq.fail(http.StatusNotFound, 10015, "Unknown Webhook", nil)
+		return nil
+	}
+	return it
+}
+
+// webhookMessageLocked resolves {message} ("@original" or a follow-up id)
+// of an interaction.
+func (s *Server) webhookMessageLocked(rq *request, it *interaction) *Message {
+	id := rq.r.PathValue("message")
+	if id == "@original" {
+		id = it.originalID
+	} else if !slices.Contains(it.followups, id) {
+		id = ""
+	}
+	m := s.messages[id]
+	if m == nil || m.Deleted {
+		rq.fail(http.StatusNotFound, 10008, "Unknown Message", nil)
+		return nil
+	}
+	return m
+}
+
+func (s *Server) webhookGet(rq *request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it := s.webhookInteractionLocked(rq)
+	if it == nil {
+		return
+	}
+	if m := s.webhookMessageLocked(rq, it); m != nil {
+		rq.writeJSON(http.StatusOK, s.wireMessageLocked(m, true))
+	}
+}
+
+// webhookEdit serves PATCH /webhooks/{app}/{token}/messages/{message},
+// charged to the interaction's channel and to the token.
+func (s *Server) webhookEdit(rq *request) {
+	var p messagePayload
+	if !rq.decode(&p) {
+		return
+	}
+	s.mu.Lock()
+	it := s.webhookInteractionLocked(rq)
+	if it == nil {
+		s.mu.Unlock()
+		return
+	}
+	m := s.webhookMessageLocked(rq, it)
+	if m == nil {
+		s.mu.Unlock()
+		return
+	}
+	s.editWithPayloadLocked(rq, m, &p, it.Token)
+}
+
+func (s *Server) webhookDelete(rq *request) {
+	s.mu.Lock()
+	it := s.webhookInteractionLocked(rq)
+	if it == nil {
+		s.mu.Unlock()
+		return
+	}
+	m := s.webhookMessageLocked(rq, it)
+	if m == nil {
+		s.mu.Unlock()
+		return
+	}
+	m.Deleted = true
+	s.notifyLocked()
+	echo := s.echoLocked("MESSAGE_DELETE", m)
+	s.mu.Unlock()
+	rq.noContent()
+	echo()
+}
+
+// webhookExecute serves POST /webhooks/{app}/{token}: a follow-up message.
+// As on Discord, the first follow-up to a deferred response that is still
+// loading fills the deferred message instead of creating another.
+func (s *Server) webhookExecute(rq *request) {
+	var p messagePayload
+	if !rq.decode(&p) {
+		return
+	}
+	wait := rq.r.URL.Query().Get("wait") == "true"
+	s.mu.Lock()
+	it := s.webhookInteractionLocked(rq)
+	if it == nil {
+		s.mu.Unlock()
+		return
+	}
+	if errs := p.validate(); errs != nil {
+		s.mu.Unlock()
+		rq.fail(http.StatusBadRequest, 50035, "Invalid Form Body", errs)
+		return
+	}
+	if orig := s.messages[it.originalID]; orig != nil && !orig.Deleted && orig.Flags&FlagLoading != 0 &&
+		it.responseType == ResponseDeferredMessage && len(it.followups) == 0 {
+		// applyLocked must not change the deferred message's ephemerality.
+		p.Flags = nil
+		s.editWithPayloadLocked(rq, orig, &p, it.Token)
+		return
+	}
+	m := &Message{ChannelID: it.ChannelID, GuildID: it.GuildID, AuthorID: s.bot.ID,
+		Type: messageDefault, InteractionID: it.ID, WebhookID: s.appID}
+	s.applyLocked(m, &p, FlagEphemeral|FlagSuppressEmbeds)
+	if m.empty() {
+		s.mu.Unlock()
+		rq.fail(http.StatusBadRequest, 50006, "Cannot send an empty message", nil)
+		return
+	}
+	if !s.admitWriteLocked(rq, it.ChannelID, it.Token) {
+		s.mu.Unlock()
+		return
+	}
+	s.addMessageLocked(m)
+	it.followups = append(it.followups, m.ID)
+	if wait {
+		rq.writeJSON(http.StatusOK, s.wireMessageLocked(m, true))
+	} else {
+		rq.noContent()
+	}
+	echo := s.echoLocked("MESSAGE_CREATE", m)
+	s.mu.Unlock()
+	echo()
+}

@@ -1,0 +1,190 @@
+package discord
+
+import (
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/palaver-bot/palaver/bots/mdsplit"
+	"github.com/palaver-bot/palaver/sessions"
+)
+
+// MessageLimit is the most characters Discord accepts in a message's
+// content.
+const MessageLimit = 2000
+
+// collapsedReasoning is how many characters of the newest reasoning the
+// collapsed display shows.
+const collapsedReasoning = 300
+
+// statusReserve is the room, in characters, that every part keeps free for
+// the status line, so that parts are cut at the same places whether or not
+// a status is shown and a message already sent never has to be re-cut.
+func statusReserve(limit int) int { return min(200, limit/10) }
+
+// RenderParts renders a view as Discord message contents, each at most
+// limit characters (Unicode code points, as Discord counts them; limit is
+// normally MessageLimit). Part i is the content of the reply's i-th message.
+//
+// The answer is Discord Markdown already and passes through unchanged,
+// except that a code block still open mid-stream is closed for display.
+// Long answers are cut by mdsplit at the best boundary available, each part
+// keeping statusReserve(limit) characters free, so that the cuts depend only
+// on the answer and stay put as the answer grows.
+//
+// Reasoning, in the collapsed and full modes, opens the first part as
+// subtext ("-# " lines): collapsed shows the newest ~300 characters on one
+// "-# 💭 " line, full shows every line. It only takes the room the first
+// part has left: the oldest reasoning is dropped ("…") when it does not
+// fit, and it never pushes the answer into another part. The status, if
+// any, closes the last part as a "-# " line (shortened to the reserve).
+//
+// RenderParts returns no parts when the view has nothing to show.
+func RenderParts(v sessions.View, limit int) []string {
+	reserve := statusReserve(limit)
+	content := v.Content
+	if strings.TrimSpace(content) != "" {
+		if _, closer, open := mdsplit.OpenFence(content); open {
+			content += "\n" + closer
+		}
+	}
+	parts := mdsplit.Split(content, func(p string) bool {
+		return utf8.RuneCountInString(p) <= limit-reserve
+	})
+
+	if v.Reasoning != "" && (v.ReasoningMode == sessions.ReasoningCollapsed || v.ReasoningMode == sessions.ReasoningFull) {
+		room := limit - reserve
+		first := ""
+		if len(parts) > 0 {
+			first = parts[0]
+			room -= utf8.RuneCountInString(first) + 1 // the newline after the reasoning
+		}
+		var r string
+		if v.ReasoningMode == sessions.ReasoningCollapsed {
+			r = collapsedReasoningLine(v.Reasoning, room)
+		} else {
+			r = fullReasoningLines(v.Reasoning, room)
+		}
+		switch {
+		case r == "":
+		case len(parts) == 0:
+			parts = []string{r}
+		default:
+			parts[0] = r + "\n" + first
+		}
+	}
+
+	if line := statusLine(v.Status, reserve-1); line != "" {
+		if len(parts) == 0 {
+			parts = []string{line}
+		} else {
+			parts[len(parts)-1] += "\n" + line
+		}
+	}
+	return parts
+}
+
+// statusLine renders status as one subtext line of at most room characters.
+func statusLine(status string, room int) string {
+	s := strings.Join(strings.Fields(status), " ")
+	if s == "" || room < 8 {
+		return ""
+	}
+	return "-# " + truncateEnd(s, room-len("-# "))
+}
+
+// escapeReasoning keeps reasoning text from acting as Markdown that spans
+// lines: a backtick could open a code block that swallows the answer.
+func escapeReasoning(s string) string {
+	return strings.ReplaceAll(s, "`", "\\`")
+}
+
+// collapsedReasoningLine is "-# 💭 " and the newest reasoning, on one line
+// of at most room characters, or "" when too little fits.
+func collapsedReasoningLine(reasoning string, room int) string {
+	const prefix = "-# 💭 "
+	text := strings.Join(strings.Fields(escapeReasoning(reasoning)), " ")
+	n := min(collapsedReasoning, room-utf8.RuneCountInString(prefix))
+	if text == "" || n < 10 {
+		return ""
+	}
+	return prefix + tail(text, n)
+}
+
+// fullReasoningLines renders every non-blank line of reasoning as a "-# "
+// line, keeping only the newest lines (and, for a line too long, its end)
+// when they do not fit in room characters; "" when too little fits.
+func fullReasoningLines(reasoning string, room int) string {
+	var lines []string
+	for _, l := range strings.Split(escapeReasoning(reasoning), "\n") {
+		if l = strings.Join(strings.Fields(l), " "); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	// Take lines from the end while they fit, keeping one character for
+	// the "…" that marks dropped lines.
+	used, first := 0, len(lines)
+	for i := len(lines) - 1; i >= 0; i-- {
+		n := utf8.RuneCountInString(lines[i]) + len("-# ")
+		if first < len(lines) {
+			n++ // the newline before the next kept line
+		}
+		marker := 0
+		if i > 0 {
+			marker = 1
+		}
+		if used+n+marker > room {
+			break
+		}
+		used += n
+		first = i
+	}
+	if first == len(lines) {
+		// Not even the newest line fits: show its end.
+		n := room - len("-# ")
+		if n < 10 {
+			return ""
+		}
+		return "-# " + tail(lines[len(lines)-1], n)
+	}
+	kept := slices.Clone(lines[first:])
+	if first > 0 {
+		kept[0] = "…" + kept[0]
+	}
+	var b strings.Builder
+	for i, l := range kept {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString("-# ")
+		b.WriteString(l)
+	}
+	return b.String()
+}
+
+// tail returns the last n characters of s, starting with "…" (counted in
+// n) when s is longer, and cut at a space when one is near.
+func tail(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	t := string(r[len(r)-(n-1):])
+	if i := strings.IndexByte(t, ' '); i >= 0 && i < 20 && i < len(t)-1 {
+		t = t[i+1:]
+	}
+	return "…" + t
+}
+
+// truncateEnd returns the first n characters of s, ending with "…"
+// (counted in n) when s is longer.
+func truncateEnd(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
