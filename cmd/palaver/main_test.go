@@ -3,12 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/palaver-bot/palaver/llm/llmtest"
 )
@@ -177,5 +181,66 @@ func TestMain_Chat(t *testing.T) {
 	msgs := reqs[len(reqs)-1].Request.Messages
 	if len(msgs) < 3 || msgs[len(msgs)-2].Content != "echo: hello" {
 		t.Fatalf("second session sent %+v, want the first exchange in history", msgs)
+	}
+}
+
+func TestBinary_Serve(t *testing.T) {
+	bin := palaverBinary(t)
+	up := llmtest.NewServer()
+	t.Cleanup(up.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := upstreamConfig(t, up.URL, "gateway:\n  listen: "+addr+"\n")
+
+	cmd := exec.Command(bin, "serve", "--config", cfg)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+
+	var resp *http.Response
+	for range 100 {
+		resp, err = http.Get("http://" + addr + "/v1/models")
+		if err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("endpoint never answered: %v\n%s", err, stderr.String())
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"fake/echo"`) {
+		t.Fatalf("GET /v1/models = %d %s", resp.StatusCode, body)
+	}
+	resp, err = http.Post("http://"+addr+"/v1/chat/completions", "application/json",
+		strings.NewReader(`{"model":"echo","messages":[{"role":"user","content":"hi"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "echo: hi") {
+		t.Fatalf("chat completion = %d %s", resp.StatusCode, body)
+	}
+	resp, err = http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "go_goroutines") {
+		t.Errorf("/metrics lacks Go metrics: %.200s", body)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("palaver serve exited with %v after Ctrl-C\n%s", err, stderr.String())
 	}
 }
