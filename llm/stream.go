@@ -1,6 +1,8 @@
 package llm
 
 import (
+	"github.com/palaver-bot/palaver/llm/sse"
+
 	"bytes"
 	"context"
 	"errors"
@@ -74,7 +76,7 @@ const drainWait = 250 * time.Millisecond
 // nothing more of use.
 func (c *Client) readStream(ctx context.Context, body io.Reader, implicit bool, yield func(Delta, error) bool) (done bool) {
 	var (
-		sse        = newSSEReader(body)
+		events     = sse.NewReader(body, sseBuffer)
 		ch         chunk
 		think      = newThinkSplitter(implicit)
 		serverSide bool // the server sends reasoning in its own field
@@ -84,7 +86,7 @@ func (c *Client) readStream(ctx context.Context, body io.Reader, implicit bool, 
 	)
 read:
 	for {
-		ev, err := sse.next()
+		ev, err := events.Next()
 		if err != nil {
 			if err == io.EOF || finish != "" {
 				break
@@ -92,11 +94,11 @@ read:
 			yield(Delta{}, c.readError(ctx, err))
 			return
 		}
-		if ev.kind != eventMessage {
-			yield(Delta{}, newStreamError(c.p.Name, ev.data))
+		if ev.Kind != sse.Data {
+			yield(Delta{}, newStreamError(c.p.Name, ev.Data))
 			return
 		}
-		data := bytes.TrimSpace(ev.data)
+		data := bytes.TrimSpace(ev.Data)
 		switch {
 		case len(data) == 0:
 			continue
@@ -105,7 +107,7 @@ read:
 			break read
 		}
 		if err := ch.parse(data); err != nil {
-			if ev.atEOF {
+			if ev.AtEOF {
 				err = fmt.Errorf("%w: last chunk cut short: %w", ErrTruncated, err)
 			}
 			yield(Delta{}, fmt.Errorf("llm: %s: decode chunk: %w", c.p.Name, err))

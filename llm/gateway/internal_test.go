@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"github.com/palaver-bot/palaver/llm/sse"
+
 	"io"
 	"strings"
 	"testing"
@@ -95,21 +97,22 @@ func TestInspectChunk(t *testing.T) {
 func TestEventReader(t *testing.T) {
 	in := "\xef\xbb\xbfdata: one\r\n\r\n: keep-alive\n\nid: 3\nretry: 10\ndata:two\ndata: lines\n\n" +
 		"event: error\ndata: {\"message\":\"x\"}\n\nerror: {\"code\":500}\n\n" + "data: " + strings.Repeat("z", 40000) + "\n\ndata: last"
-	rd := newEventReader(strings.NewReader(in))
+	rd := sse.NewReader(strings.NewReader(in), 16<<10)
+	rd.Comments = true
 	var got []string
 	for {
-		ev, err := rd.next()
+		ev, err := rd.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := string(ev.data)
+		d := string(ev.Data)
 		if len(d) > 20 {
 			d = d[:3] + "…" + d[len(d)-2:]
 		}
-		got = append(got, string(rune('0'+ev.kind))+":"+d)
+		got = append(got, string(rune('0'+ev.Kind))+":"+d)
 	}
 	want := []string{"0:one", "3:: keep-alive", "0:two\nlines", `1:{"message":"x"}`, `2:{"code":500}`, "0:zzz…zz", "0:last"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"github.com/palaver-bot/palaver/llm/sse"
+
 	"bytes"
 	"context"
 	"errors"
@@ -29,7 +31,8 @@ func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, provider st
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 
-	rd := newEventReader(body)
+	rd := sse.NewReader(body, 16<<10)
+	rd.Comments = true
 	var (
 		buf      []byte
 		finished bool
@@ -43,7 +46,7 @@ func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, provider st
 			e.gone = true
 			return false
 		}
-		if !flushed || !rd.buffered() {
+		if !flushed || !rd.Buffered() {
 			flushed = true
 			if err := rc.Flush(); err != nil {
 				e.gone = true
@@ -60,7 +63,7 @@ func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, provider st
 		}
 	}
 	for {
-		ev, err := rd.next()
+		ev, err := rd.Next()
 		if err != nil {
 			switch {
 			case r.Context().Err() != nil:
@@ -77,31 +80,31 @@ func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, provider st
 			}
 			return
 		}
-		switch ev.kind {
-		case eventComment:
-			buf = append(append(buf[:0], ev.data...), eventEnd...)
+		switch ev.Kind {
+		case sse.Comment:
+			buf = append(append(buf[:0], ev.Data...), eventEnd...)
 			if !send(buf) {
 				return
 			}
 			continue
-		case eventError, eventErrorField:
+		case sse.Error, sse.ErrorField:
 			fail(newError(http.StatusBadGateway, typeServer, "upstream_error",
-				"provider %s: %s", provider, errorMessage(ev.data)))
+				"provider %s: %s", provider, errorMessage(ev.Data)))
 			return
 		}
-		if string(ev.data) == "[DONE]" {
+		if string(ev.Data) == "[DONE]" {
 			if send(doneEvent) {
 				rc.Flush()
 			}
-			rd.drain(body)
+			rd.Drain(body, drainWait)
 			return
 		}
-		info := inspectChunk(ev.data)
+		info := inspectChunk(ev.Data)
 		if info.usage != nil {
 			e.noteUsage(*info.usage)
 		}
 		finished = finished || info.finished
-		buf = append(appendData(append(buf[:0], dataPrefix...), ev.data), eventEnd...)
+		buf = append(appendData(append(buf[:0], dataPrefix...), ev.Data), eventEnd...)
 		if info.errRaw != nil {
 			// The provider's own error event, relayed as it is, ends the
 			// stream.
@@ -128,15 +131,6 @@ func appendData(buf, data []byte) []byte {
 		buf = append(append(buf, data[:i]...), "\ndata: "...)
 		data = data[i+1:]
 	}
-}
-
-// drain reads what follows [DONE] (the end of a chunked body) so that the
-// provider's connection can be reused; a provider that keeps the body open
-// longer than drainWait gets its connection closed.
-func (d *eventReader) drain(body io.Closer) {
-	t := time.AfterFunc(drainWait, func() { body.Close() })
-	io.CopyN(io.Discard, d.r, 64<<10)
-	t.Stop()
 }
 
 // drainWait bounds the wait for the end of a body after [DONE].
