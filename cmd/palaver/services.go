@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/palaver-bot/palaver/bots/discord"
 	"github.com/palaver-bot/palaver/bots/telegram"
 	"github.com/palaver-bot/palaver/llm"
 	"github.com/palaver-bot/palaver/llm/gateway"
@@ -68,7 +69,7 @@ func runServices(ctx context.Context, e *env, args []string, serveOnly bool) err
 	if err != nil {
 		return err
 	}
-	bots := !serveOnly && cfg.Telegram.Token != ""
+	bots := !serveOnly && (cfg.Telegram.Token != "" || cfg.Discord.Token != "")
 	withGateway := serveOnly || cfg.Gateway.Enabled
 	if !bots && !withGateway {
 		return &exitError{code: 2, err: fmt.Errorf("%s", noTokens)}
@@ -165,8 +166,21 @@ func runServices(ctx context.Context, e *env, args []string, serveOnly bool) err
 			g.Go(func() error { return component(gctx, hl, "telegram", log, bot.Run) })
 		}
 		if cfg.Discord.Token != "" {
-			// The Discord adapter is not part of this build yet (issue 5).
-			log.Warn("discord.token is set but this build has no Discord adapter yet; only Telegram runs", "platform", "discord")
+			bot, err := discord.New(discord.Options{
+				Token:           cfg.Discord.Token,
+				ApplicationID:   cfg.Discord.ApplicationID,
+				APIBase:         cfg.Discord.APIBase,
+				Guilds:          cfg.Discord.Guilds,
+				EditInterval:    cfg.Discord.EditInterval,
+				AllowedGuilds:   cfg.Discord.AllowedGuilds,
+				AllowedChannels: cfg.Discord.AllowedChannels,
+				Admins:          cfg.Discord.Admins,
+				Logger:          log.With("platform", discord.Platform),
+			}, c.manager)
+			if err != nil {
+				return err
+			}
+			g.Go(func() error { return component(gctx, hl, "discord", log, bot.Run) })
 		}
 	}
 	err = g.Wait()

@@ -1,0 +1,260 @@
+// Package discord is Palaver's Discord adapter: it holds one gateway
+// connection, registers the slash commands, turns slash commands, mentions,
+// replies to the bot and DMs into turns and commands of the session
+// Manager, and shows answers as Discord messages that grow as the model
+// writes, with a Stop button while they run.
+//
+// The adapter never calls a model, never opens the store and never decides
+// when to edit: the Manager and its reply engine do. It renders, splits at
+// Discord's 2000-character limit and turns Discord's refusals into the
+// errors the engine understands.
+package discord
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/palaver-bot/palaver/llm"
+	"github.com/palaver-bot/palaver/sessions"
+)
+
+// Platform is the conversation key's platform for Discord.
+const Platform = "discord"
+
+// Manager is what the adapter needs from the session manager
+// (*sessions.Manager satisfies it).
+type Manager interface {
+	Handle(ctx context.Context, msg sessions.Message, reply sessions.Reply) (*sessions.Turn, error)
+	Retry(ctx context.Context, key sessions.Key, reply sessions.Reply) (*sessions.Turn, error)
+	Stop(key sessions.Key) bool
+	Model(ctx context.Context, key sessions.Key) (string, error)
+	SetModel(ctx context.Context, key sessions.Key, name string) (string, error)
+	Models(ctx context.Context) ([]llm.Model, error)
+	SystemPrompt(ctx context.Context, key sessions.Key) (string, bool, error)
+	SetSystemPrompt(ctx context.Context, key sessions.Key, prompt string) error
+	ClearSystemPrompt(ctx context.Context, key sessions.Key) error
+	Reset(ctx context.Context, key sessions.Key) error
+	Settings(ctx context.Context, key sessions.Key) (sessions.Summary, error)
+	Recover(ctx context.Context, platform string, fn func(context.Context, sessions.Progress) error) error
+}
+
+// Options configure a Bot. Zero fields take the defaults noted on each.
+type Options struct {
+	// Token is the bot token from the Discord developer portal, with or
+	// without the "Bot " prefix. It is never logged.
+	Token string
+	// ApplicationID is the application whose commands are registered;
+	// empty takes it from the gateway's READY.
+	ApplicationID string
+	// APIBase replaces https://discord.com for REST and the gateway
+	// (discord.api_base); empty means the real Discord.
+	APIBase string
+	// Guilds register the commands per guild (instantly); empty registers
+	// them globally.
+	Guilds []string
+	// EditInterval is the least time between requests to one channel;
+	// default 1 s, so a channel never receives more than 5 edits in 5 s.
+	EditInterval time.Duration
+	// AllowedGuilds and AllowedChannels restrict where the bot answers: a
+	// guild message or command is served when its guild, its channel or
+	// (in a thread) the thread's parent channel is listed. DMs are served
+	// when their channel is listed or the author is in Admins. Both empty
+	// serves everyone everywhere.
+	AllowedGuilds   []string
+	AllowedChannels []string
+	// Admins are user or role ids that may change any channel's settings,
+	// besides members with the Manage Channels permission.
+	Admins []string
+	// Logger receives the adapter's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Bot is a running Discord bot. Create it with New and start it with Run.
+type Bot struct {
+	opts Options
+	m    Manager
+	s    *discordgo.Session
+	log  *slog.Logger
+	now  func() time.Time
+
+	allowedGuilds   map[string]bool
+	allowedChannels map[string]bool
+	admins          map[string]bool
+
+	mu      sync.Mutex
+	appID   string // the application id, from Options or READY
+	selfID  string // the bot user's id, from READY
+	closing bool
+	work    sync.WaitGroup // event handlers in flight
+}
+
+// New returns a Bot. It makes no request: Run connects.
+func New(opts Options, m Manager) (*Bot, error) {
+	if m == nil {
+		return nil, errors.New("discord: a manager is required")
+	}
+	if opts.EditInterval <= 0 {
+		opts.EditInterval = time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("platform", Platform)
+	s, err := NewSession(SessionOptions{Token: opts.Token, APIBase: opts.APIBase, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	// Every handler is short and tracked; discordgo runs each in a
+	// goroutine of its own.
+	s.SyncEvents = false
+	s.LogLevel = discordgo.LogWarning
+	return &Bot{
+		opts:            opts,
+		m:               m,
+		s:               s,
+		log:             log,
+		now:             time.Now,
+		appID:           opts.ApplicationID,
+		allowedGuilds:   set(opts.AllowedGuilds),
+		allowedChannels: set(opts.AllowedChannels),
+		admins:          set(opts.Admins),
+	}, nil
+}
+
+func set(ids []string) map[string]bool {
+	m := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m
+}
+
+// handlerTimeout bounds the handling of one event (a permission check, a
+// settings change, an interaction response); it is detached from shutdown
+// so that an event is handled whole.
+const handlerTimeout = 15 * time.Second
+
+// shutdownGrace is how long Run, returning, lets event handlers finish.
+const shutdownGrace = 5 * time.Second
+
+// Run opens the gateway, finalises the answers a previous run left
+// unfinished, registers the slash commands (by bulk overwrite, per guild in
+// Options.Guilds, else globally) and serves events until ctx ends. It then
+// closes the gateway and waits a bounded time for the event handlers in
+// flight. Answers in progress are the Manager's to finish.
+func (b *Bot) Run(ctx context.Context) error {
+	b.s.AddHandler(func(_ *discordgo.Session, ev *discordgo.InteractionCreate) {
+		b.track(func(ctx context.Context) { b.onInteraction(ctx, ev.Interaction) })
+	})
+	b.s.AddHandler(func(_ *discordgo.Session, ev *discordgo.MessageCreate) {
+		b.track(func(ctx context.Context) { b.onMessage(ctx, ev.Message) })
+	})
+	if err := b.s.Open(); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("discord: open gateway (check discord.token and discord.api_base): %w", err)
+	}
+	defer b.shutdown()
+
+	ready := b.s.State.Ready
+	b.mu.Lock()
+	if ready.User != nil {
+		b.selfID = ready.User.ID
+	}
+	if b.appID == "" && ready.Application != nil {
+		b.appID = ready.Application.ID
+	}
+	if b.appID == "" && ready.User != nil {
+		b.appID = ready.User.ID // a bot's user id is its application id
+	}
+	name := ""
+	if ready.User != nil {
+		name = ready.User.Username
+	}
+	b.mu.Unlock()
+	b.log.Info("connected", "bot", name)
+
+	if err := b.m.Recover(ctx, Platform, b.recoverAnswer); err != nil {
+		b.log.Warn("finalise interrupted answers", "error", err)
+	}
+	if err := b.registerCommands(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		b.log.Error("register slash commands", "error", err)
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// shutdown closes the gateway and waits for the handlers in flight.
+func (b *Bot) shutdown() {
+	if err := b.s.Close(); err != nil {
+		b.log.Warn("close gateway", "error", err)
+	}
+	b.mu.Lock()
+	b.closing = true
+	b.mu.Unlock()
+	done := make(chan struct{})
+	go func() { b.work.Wait(); close(done) }()
+	t := time.NewTimer(shutdownGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		b.log.Warn("event handlers still running at shutdown")
+	}
+}
+
+// track runs f as a tracked event handler, unless the Bot is closing.
+func (b *Bot) track(f func(ctx context.Context)) {
+	b.mu.Lock()
+	if b.closing {
+		b.mu.Unlock()
+		return
+	}
+	b.work.Add(1)
+	b.mu.Unlock()
+	defer b.work.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
+	defer cancel()
+	f(ctx)
+}
+
+// self returns the application id and the bot user's id.
+func (b *Bot) self() (appID, userID string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.appID, b.selfID
+}
+
+// registerCommands replaces the application's commands with Palaver's.
+func (b *Bot) registerCommands(ctx context.Context) error {
+	appID, _ := b.self()
+	if appID == "" {
+		return errors.New("discord: no application id (set discord.application_id)")
+	}
+	guilds := b.opts.Guilds
+	if len(guilds) == 0 {
+		guilds = []string{""}
+	}
+	var errs []error
+	for _, g := range guilds {
+		if _, err := b.s.ApplicationCommandBulkOverwrite(appID, g, commandList(), discordgo.WithContext(ctx)); err != nil {
+			where := "globally"
+			if g != "" {
+				where = "in guild " + g
+			}
+			errs = append(errs, fmt.Errorf("discord: register commands %s: %w", where, err))
+		}
+	}
+	return errors.Join(errs...)
+}

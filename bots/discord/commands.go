@@ -1,0 +1,372 @@
+package discord
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/palaver-bot/palaver/sessions"
+)
+
+// refusal is the answer to a settings command from a member who may not
+// change the channel's settings.
+const refusal = "Only members who can manage this channel (or Palaver's configured admins) can change its settings."
+
+// notHere is the answer to a command in a channel the bot does not serve.
+const notHere = "Palaver is not enabled in this channel."
+
+// commandList is the slash commands registered by bulk overwrite.
+func commandList() []*discordgo.ApplicationCommand {
+	str := func(name, desc string, required, auto bool) *discordgo.ApplicationCommandOption {
+		return &discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionString,
+			Name: name, Description: desc, Required: required, Autocomplete: auto}
+	}
+	cmd := func(name, desc string, opts ...*discordgo.ApplicationCommandOption) *discordgo.ApplicationCommand {
+		return &discordgo.ApplicationCommand{Name: name, Description: desc, Type: discordgo.ChatApplicationCommand, Options: opts}
+	}
+	return []*discordgo.ApplicationCommand{
+		cmd("chat", "Ask the model something", str("prompt", "What to ask", true, false)),
+		cmd("model", "Show or choose this channel's model", str("name", "The model (provider/model)", false, true)),
+		cmd("models", "List the models you can choose"),
+		cmd("system", "Show or set this channel's system prompt", str("prompt", `The new system prompt, or "clear" for the default`, false, false)),
+		cmd("reset", "Forget this channel's history"),
+		cmd("stop", "Stop the answer in progress"),
+		cmd("retry", "Answer the last message again"),
+		cmd("settings", "Show this channel's settings"),
+		cmd("help", "How to use Palaver"),
+	}
+}
+
+// key is the conversation of a channel, thread or DM.
+func key(channelID string) sessions.Key {
+	return sessions.Key{Platform: Platform, Chat: channelID}
+}
+
+// onInteraction handles a slash command, an autocomplete query or a click.
+func (b *Bot) onInteraction(ctx context.Context, i *discordgo.Interaction) {
+	p := interactionPlace(i)
+	if !b.allowed(p) {
+		if i.Type == discordgo.InteractionApplicationCommandAutocomplete {
+			b.respond(ctx, i, &discordgo.InteractionResponse{Type: discordgo.InteractionApplicationCommandAutocompleteResult,
+				Data: &discordgo.InteractionResponseData{Choices: []*discordgo.ApplicationCommandOptionChoice{}}})
+			return
+		}
+		b.ephemeral(ctx, i, notHere)
+		return
+	}
+	switch i.Type {
+	case discordgo.InteractionApplicationCommand:
+		b.onCommand(ctx, i, p)
+	case discordgo.InteractionApplicationCommandAutocomplete:
+		b.autocomplete(ctx, i)
+	case discordgo.InteractionMessageComponent:
+		if i.MessageComponentData().CustomID == stopID {
+			b.onStopClick(ctx, i)
+		}
+	}
+}
+
+// onCommand runs a slash command.
+func (b *Bot) onCommand(ctx context.Context, i *discordgo.Interaction, p place) {
+	data := i.ApplicationCommandData()
+	arg := func(name string) string {
+		if o := data.GetOption(name); o != nil {
+			return strings.TrimSpace(o.StringValue())
+		}
+		return ""
+	}
+	k := key(i.ChannelID)
+	switch data.Name {
+	case "chat":
+		b.turn(ctx, i, func(r sessions.Reply) error {
+			_, err := b.m.Handle(ctx, sessions.Message{Key: k, Author: interactionAuthor(i), Text: arg("prompt"), Shared: i.GuildID != ""}, r)
+			return err
+		})
+	case "retry":
+		b.turn(ctx, i, func(r sessions.Reply) error {
+			_, err := b.m.Retry(ctx, k, r)
+			return err
+		})
+	case "model":
+		name := arg("name")
+		if name == "" {
+			model, err := b.m.Model(ctx, k)
+			if err != nil {
+				b.explain(ctx, i, err)
+				return
+			}
+			b.ephemeral(ctx, i, fmt.Sprintf("This channel's model is `%s`. Choose another with `/model name`.", model))
+			return
+		}
+		if !b.mayChange(p) {
+			b.ephemeral(ctx, i, refusal)
+			return
+		}
+		model, err := b.m.SetModel(ctx, k, name)
+		if err != nil {
+			b.explain(ctx, i, err)
+			return
+		}
+		b.public(ctx, i, fmt.Sprintf("Model set to `%s`.", model))
+	case "models":
+		b.ephemeral(ctx, i, b.modelList(ctx, k))
+	case "system":
+		b.system(ctx, i, p, arg("prompt"))
+	case "reset":
+		if !b.mayChange(p) {
+			b.ephemeral(ctx, i, refusal)
+			return
+		}
+		if err := b.m.Reset(ctx, k); err != nil {
+			b.explain(ctx, i, err)
+			return
+		}
+		b.public(ctx, i, "History forgotten: the next message starts a new conversation.")
+	case "stop":
+		if b.m.Stop(k) {
+			b.ephemeral(ctx, i, "Stopped.")
+		} else {
+			b.ephemeral(ctx, i, "Nothing to stop.")
+		}
+	case "settings":
+		s, err := b.m.Settings(ctx, k)
+		if err != nil {
+			b.explain(ctx, i, err)
+			return
+		}
+		b.ephemeral(ctx, i, s.Markdown())
+	case "help":
+		b.ephemeral(ctx, i, sessions.Help())
+	default:
+		b.ephemeral(ctx, i, "Unknown command.")
+	}
+}
+
+// turn starts an answer to a slash command: start queues it with a reply
+// bound to the interaction, whose first edit waits for the deferred
+// response. A refused turn gets an ephemeral explanation instead.
+func (b *Bot) turn(ctx context.Context, i *discordgo.Interaction, start func(sessions.Reply) error) {
+	appID, _ := b.self()
+	if i.AppID != "" {
+		appID = i.AppID
+	}
+	r := &reply{b: b, channelID: i.ChannelID, ready: make(chan struct{}),
+		hook: &hook{appID: appID, token: i.Token}, created: b.now()}
+	if err := start(r); err != nil {
+		b.explain(ctx, i, err)
+		return
+	}
+	err := b.s.InteractionRespond(i, &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredChannelMessageWithSource},
+		discordgo.WithContext(ctx))
+	if err != nil {
+		// The interaction can no longer be answered: show the answer in
+		// the channel instead.
+		b.log.Warn("defer interaction; answering in the channel", "channel", i.ChannelID, "error", err)
+		r.mu.Lock()
+		r.hook = nil
+		r.mu.Unlock()
+	}
+	close(r.ready)
+}
+
+// system shows, sets or clears the system prompt.
+func (b *Bot) system(ctx context.Context, i *discordgo.Interaction, p place, prompt string) {
+	k := key(i.ChannelID)
+	if prompt == "" {
+		text, custom, err := b.m.SystemPrompt(ctx, k)
+		if err != nil {
+			b.explain(ctx, i, err)
+			return
+		}
+		origin := "the default"
+		if custom {
+			origin = "set for this channel"
+		}
+		if text == "" {
+			text = "(none)"
+		}
+		b.ephemeral(ctx, i, fmt.Sprintf("System prompt (%s):\n%s\nChange it with `/system prompt:…`, or `/system prompt:clear` for the default.",
+			origin, quote(clipRunes(text, 1500))))
+		return
+	}
+	if !b.mayChange(p) {
+		b.ephemeral(ctx, i, refusal)
+		return
+	}
+	if strings.EqualFold(prompt, "clear") || strings.EqualFold(prompt, "default") {
+		if err := b.m.ClearSystemPrompt(ctx, k); err != nil {
+			b.explain(ctx, i, err)
+			return
+		}
+		b.public(ctx, i, "System prompt back to the default.")
+		return
+	}
+	if err := b.m.SetSystemPrompt(ctx, k, prompt); err != nil {
+		b.explain(ctx, i, err)
+		return
+	}
+	b.public(ctx, i, "System prompt set.")
+}
+
+// modelList is the answer to /models, within one message.
+func (b *Bot) modelList(ctx context.Context, k sessions.Key) string {
+	models, err := b.m.Models(ctx)
+	current, _ := b.m.Model(ctx, k)
+	var sb strings.Builder
+	sb.WriteString("**Models** (choose with `/model name`):\n")
+	const room = MessageLimit - 300 // for the "more" line and the warning
+	for n, md := range models {
+		mark := "• "
+		if md.Name() == current {
+			mark = "✓ "
+		}
+		line := fmt.Sprintf("%s`%s`\n", mark, md.Name())
+		if utf8.RuneCountInString(sb.String())+utf8.RuneCountInString(line) > room {
+			fmt.Fprintf(&sb, "…and %d more: type in `/model` to search them.\n", len(models)-n)
+			break
+		}
+		sb.WriteString(line)
+	}
+	if len(models) == 0 {
+		sb.WriteString("No models are available.\n")
+	}
+	if err != nil {
+		sb.WriteString("\n⚠️ " + clipRunes(sessions.Explain(err), 250))
+	}
+	return sb.String()
+}
+
+// maxChoices is the most autocomplete choices Discord accepts; choice
+// names and values are at most 100 characters.
+const (
+	maxChoices    = 25
+	maxChoiceName = 100
+)
+
+// autocomplete answers the /model name query: the models whose name
+// contains what the user typed, the current model first, at most 25.
+func (b *Bot) autocomplete(ctx context.Context, i *discordgo.Interaction) {
+	// Discord drops answers that take longer than 3 s.
+	ctx, cancel := context.WithTimeout(ctx, 2500*time.Millisecond)
+	defer cancel()
+	typed := ""
+	for _, o := range i.ApplicationCommandData().Options {
+		if o.Focused {
+			typed = strings.ToLower(strings.TrimSpace(o.StringValue()))
+		}
+	}
+	models, err := b.m.Models(ctx)
+	if err != nil {
+		b.log.Warn("list models for autocomplete", "error", err)
+	}
+	current, _ := b.m.Model(ctx, key(i.ChannelID))
+	names := make([]string, 0, len(models)+1)
+	if current != "" && strings.Contains(strings.ToLower(current), typed) {
+		names = append(names, current)
+	}
+	for _, md := range models {
+		n := md.Name()
+		if n != current && strings.Contains(strings.ToLower(n), typed) {
+			names = append(names, n)
+		}
+	}
+	choices := []*discordgo.ApplicationCommandOptionChoice{}
+	for _, n := range names {
+		if len(choices) == maxChoices {
+			break
+		}
+		if utf8.RuneCountInString(n) > maxChoiceName {
+			continue // cannot be a choice's value
+		}
+		choices = append(choices, &discordgo.ApplicationCommandOptionChoice{Name: n, Value: n})
+	}
+	b.respond(ctx, i, &discordgo.InteractionResponse{Type: discordgo.InteractionApplicationCommandAutocompleteResult,
+		Data: &discordgo.InteractionResponseData{Choices: choices}})
+}
+
+// onStopClick stops the answer in progress in the button's channel. The
+// engine's final view then removes the button; a button left over from an
+// answer that already ended is removed at once.
+func (b *Bot) onStopClick(ctx context.Context, i *discordgo.Interaction) {
+	if b.m.Stop(key(i.ChannelID)) || i.Message == nil {
+		b.respond(ctx, i, &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredMessageUpdate})
+		return
+	}
+	content := i.Message.Content
+	if content == "" {
+		content = "(stopped)"
+	}
+	b.respond(ctx, i, &discordgo.InteractionResponse{Type: discordgo.InteractionResponseUpdateMessage,
+		Data: &discordgo.InteractionResponseData{Content: content, Components: components(false), AllowedMentions: noMentions()}})
+}
+
+// respond answers an interaction, logging a failure.
+func (b *Bot) respond(ctx context.Context, i *discordgo.Interaction, resp *discordgo.InteractionResponse) {
+	if err := b.s.InteractionRespond(i, resp, discordgo.WithContext(ctx)); err != nil {
+		b.log.Warn("answer interaction", "channel", i.ChannelID, "error", err)
+	}
+}
+
+// ephemeral answers an interaction with a message only its user sees.
+func (b *Bot) ephemeral(ctx context.Context, i *discordgo.Interaction, text string) {
+	b.respond(ctx, i, &discordgo.InteractionResponse{Type: discordgo.InteractionResponseChannelMessageWithSource,
+		Data: &discordgo.InteractionResponseData{Content: clipRunes(text, MessageLimit), Flags: discordgo.MessageFlagsEphemeral,
+			AllowedMentions: noMentions()}})
+}
+
+// public answers an interaction with a message the channel sees.
+func (b *Bot) public(ctx context.Context, i *discordgo.Interaction, text string) {
+	b.respond(ctx, i, &discordgo.InteractionResponse{Type: discordgo.InteractionResponseChannelMessageWithSource,
+		Data: &discordgo.InteractionResponseData{Content: clipRunes(text, MessageLimit), AllowedMentions: noMentions()}})
+}
+
+// explain shows why a command was refused, to its user only.
+func (b *Bot) explain(ctx context.Context, i *discordgo.Interaction, err error) {
+	b.logUnexpected(i.ChannelID, err)
+	b.ephemeral(ctx, i, "⚠️ "+sessions.Explain(err))
+}
+
+// logUnexpected logs an error that is not a refusal meant for the user.
+func (b *Bot) logUnexpected(channelID string, err error) {
+	var ue *sessions.UserError
+	if !errors.As(err, &ue) {
+		b.log.Warn("request failed", "conversation", key(channelID).String(), "error", err)
+	}
+}
+
+// interactionAuthor is the user who ran a command.
+func interactionAuthor(i *discordgo.Interaction) sessions.Author {
+	if i.Member != nil && i.Member.User != nil {
+		return memberAuthor(i.Member.User, i.Member)
+	}
+	if i.User != nil {
+		return memberAuthor(i.User, nil)
+	}
+	return sessions.Author{}
+}
+
+// memberAuthor is a user as the model should see them: their server
+// nickname, else their display name, else their username.
+func memberAuthor(u *discordgo.User, m *discordgo.Member) sessions.Author {
+	name := u.Username
+	if u.GlobalName != "" {
+		name = u.GlobalName
+	}
+	if m != nil && m.Nick != "" {
+		name = m.Nick
+	}
+	return sessions.Author{ID: u.ID, Name: name}
+}
+
+// quote makes text a Markdown block quote.
+func quote(text string) string {
+	return "> " + strings.ReplaceAll(strings.TrimSpace(text), "\n", "\n> ")
+}
+
+// clipRunes shortens s to at most n characters, marking the cut.
+func clipRunes(s string, n int) string { return truncateEnd(s, n) }

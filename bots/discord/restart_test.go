@@ -1,0 +1,63 @@
+package discord_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/palaver-bot/palaver/bots/discord/discordtest"
+	"github.com/palaver-bot/palaver/sessions"
+)
+
+func TestBot_ModelKeptAfterRestart(t *testing.T) {
+	r := newRig(t)
+	ch := r.channel("general")
+	st := r.slash(t, "model", []discordtest.Option{{Name: "name", Value: "deepseek-ai/DeepSeek-V3-0324-Turbo"}}, r.mod.ID, ch.ID)
+	if m, _ := r.dc.Message(st.OriginalID); !strings.Contains(m.Content, "fake/deepseek-ai/DeepSeek-V3-0324-Turbo") {
+		t.Fatalf("/model answered %q", m.Content)
+	}
+	r.restart()
+	st = r.slash(t, "chat", []discordtest.Option{{Name: "prompt", Value: "still there?"}}, r.user.ID, ch.ID)
+	r.original(t, st, func(m discordtest.Message) bool { return done(m) && strings.Contains(m.Content, "still there?") })
+	if got := r.lastRequest(t).Model; got != "deepseek-ai/DeepSeek-V3-0324-Turbo" {
+		t.Errorf("upstream model after restart %q", got)
+	}
+	if n := len(r.dc.GatewaySessions()); n != 2 {
+		t.Errorf("%d gateway sessions, want one per run", n)
+	}
+}
+
+// An answer that outlives its interaction token continues as channel
+// messages.
+func TestBot_ExpiredTokenContinuesInChannel(t *testing.T) {
+	r := newRig(t)
+	ch := r.channel("slow")
+	text := strings.TrimSpace(strings.Repeat("slowly ", 30)) + " done"
+	r.up.Enqueue(slow(text, 15*time.Millisecond))
+	st := r.slash(t, "chat", []discordtest.Option{{Name: "prompt", Value: "take your time"}}, r.user.ID, ch.ID)
+	r.original(t, st, func(m discordtest.Message) bool { return strings.Contains(m.Content, "slowly") })
+	r.dc.Advance(15 * time.Minute)
+	m := r.final(t, ch.ID, "done")
+	if m.InteractionID != "" || m.Content != text {
+		t.Errorf("final answer %q (interaction %q), want a channel message with the whole answer", m.Content, m.InteractionID)
+	}
+}
+
+// An answer in progress when Palaver stopped is finalised at the next
+// start with an "interrupted" note.
+func TestBot_RecoversInterruptedAnswer(t *testing.T) {
+	r := newRig(t)
+	ch := r.channel("crash")
+	r.stop()
+	store, err := sessions.OpenBolt(r.path, sessions.BoltOptions{})
+	must(t, err)
+	k := sessions.Key{Platform: "discord", Chat: ch.ID}
+	must(t, store.SetProgress(r.ctx(), k, &sessions.Progress{Destination: "discord:" + ch.ID,
+		Shown: sessions.View{Content: "half an answer"}, Started: time.Now()}))
+	must(t, store.Close())
+	r.start()
+	m := r.final(t, ch.ID, "half an answer")
+	if !strings.Contains(m.Content, "Interrupted") {
+		t.Errorf("recovered answer %q, want the interrupted note", m.Content)
+	}
+}
