@@ -347,10 +347,11 @@ func (m *Manager) recordProgress(t *Turn, v View) {
 }
 
 // Recover finalises the answers of platform that were in progress when
-// Palaver last stopped: fn shows each one's final view (with an
-// "interrupted" note) where it was; the partial answer is kept in the
-// history so /retry can answer again.
-func (m *Manager) Recover(ctx context.Context, platform string, fn func(ctx context.Context, p Progress) error) error {
+// Palaver last stopped. restore rebuilds each one's Reply from its record
+// (a nil Reply shows nothing); the Manager shows the last text with an
+// "interrupted" note through the engine, on the destination's schedule,
+// and keeps the partial answer in the history so /retry can answer again.
+func (m *Manager) Recover(ctx context.Context, platform string, restore func(Progress) (Reply, error)) error {
 	ps, err := m.store.Progresses(ctx)
 	if err != nil {
 		return fmt.Errorf("sessions: recover: %w", err)
@@ -362,8 +363,13 @@ func (m *Manager) Recover(ctx context.Context, platform string, fn func(ctx cont
 		}
 		p.Shown.Final = true
 		p.Shown.Status = "⚠️ Interrupted: Palaver restarted. Use /retry for a new answer."
-		if err := fn(ctx, p); err != nil {
+		r, err := restore(p)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p.Key, err))
+		} else if r != nil {
+			if err := m.engine.Start(ctx, r, nil).Finish(ctx, p.Shown); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", p.Key, err))
+			}
 		}
 		var entries []Entry
 		if p.Shown.Content != "" || p.Shown.Reasoning != "" {

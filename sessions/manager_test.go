@@ -446,15 +446,19 @@ func TestManager_RecoverInterrupted(t *testing.T) {
 	}
 	r.restart()
 	var got []sessions.Progress
-	err := r.m.Recover(t.Context(), key.Platform, func(ctx context.Context, p sessions.Progress) error {
+	shown := &reply{}
+	err := r.m.Recover(t.Context(), key.Platform, func(p sessions.Progress) (sessions.Reply, error) {
 		got = append(got, p)
-		return nil
+		return shown, nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 1 || string(got[0].Reply) != `{"id":7}` || !got[0].Shown.Final || !strings.Contains(got[0].Shown.Status, "Interrupted") {
 		t.Fatalf("recovered %+v", got)
+	}
+	if v := shown.last(); !v.Final || v.Content != "half an ans" || !strings.Contains(v.Status, "Interrupted") {
+		t.Fatalf("recovered view shown = %+v", v)
 	}
 	if ps, _ := r.store.Progresses(t.Context()); len(ps) != 0 {
 		t.Errorf("progress not cleared: %+v", ps)

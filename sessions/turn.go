@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -130,7 +131,7 @@ func (m *Manager) run(t *Turn) {
 		note = "The model returned an empty answer."
 	}
 	if o := m.cfg.Observer.Finished; o != nil {
-		o(canonical, cmp(status, "ok"))
+		o(canonical, cmp.Or(status, "ok"))
 	}
 
 	answer := Entry{
@@ -152,13 +153,6 @@ func (m *Manager) run(t *Turn) {
 	if err := t.live.Finish(m.base, v); err != nil {
 		m.log.Warn("final view", "conversation", t.key.String(), "error", err)
 	}
-}
-
-func cmp(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // sharedHistory reports whether more than one person wrote in the history.

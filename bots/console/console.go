@@ -34,7 +34,7 @@ type Manager interface {
 	ClearSystemPrompt(ctx context.Context, key sessions.Key) error
 	Reset(ctx context.Context, key sessions.Key) error
 	Settings(ctx context.Context, key sessions.Key) (sessions.Summary, error)
-	Recover(ctx context.Context, platform string, fn func(context.Context, sessions.Progress) error) error
+	Recover(ctx context.Context, platform string, restore func(sessions.Progress) (sessions.Reply, error)) error
 }
 
 // Chat is a terminal conversation.
@@ -81,7 +81,7 @@ func New(m Manager, in io.Reader, out io.Writer, opts Options) *Chat {
 
 // Run reads lines until the input ends, ctx ends, or the user quits.
 func (c *Chat) Run(ctx context.Context) error {
-	if err := c.m.Recover(ctx, Platform, func(context.Context, sessions.Progress) error { return nil }); err != nil {
+	if err := c.m.Recover(ctx, Platform, func(sessions.Progress) (sessions.Reply, error) { return nil, nil }); err != nil {
 		c.log.Warn("recover interrupted answers", "platform", Platform, "error", err)
 	}
 	model, err := c.m.Model(ctx, c.key)

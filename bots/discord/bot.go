@@ -41,7 +41,7 @@ type Manager interface {
 	ClearSystemPrompt(ctx context.Context, key sessions.Key) error
 	Reset(ctx context.Context, key sessions.Key) error
 	Settings(ctx context.Context, key sessions.Key) (sessions.Summary, error)
-	Recover(ctx context.Context, platform string, fn func(context.Context, sessions.Progress) error) error
+	Recover(ctx context.Context, platform string, restore func(sessions.Progress) (sessions.Reply, error)) error
 }
 
 // Options configure a Bot. Zero fields take the defaults noted on each.
@@ -182,7 +182,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	b.mu.Unlock()
 	b.log.Info("connected", "bot", name)
 
-	if err := b.m.Recover(ctx, Platform, b.recoverAnswer); err != nil {
+	if err := b.m.Recover(ctx, Platform, b.restoreReply); err != nil {
 		b.log.Warn("finalise interrupted answers", "error", err)
 	}
 	if err := b.registerCommands(ctx); err != nil {

@@ -48,7 +48,7 @@ type Manager interface {
 	Reset(ctx context.Context, key sessions.Key) error
 	Settings(ctx context.Context, key sessions.Key) (sessions.Summary, error)
 	Move(ctx context.Context, from, to sessions.Key) error
-	Recover(ctx context.Context, platform string, fn func(context.Context, sessions.Progress) error) error
+	Recover(ctx context.Context, platform string, restore func(sessions.Progress) (sessions.Reply, error)) error
 }
 
 // State keeps the adapter's own small state (the update offset);
@@ -217,7 +217,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	b.self = me
 	b.log.Info("connected", "bot", "@"+me.UserName)
 
-	if err := b.m.Recover(ctx, Platform, b.recoverAnswer); err != nil {
+	if err := b.m.Recover(ctx, Platform, b.restoreReply); err != nil {
 		b.log.Warn("finalise interrupted answers", "error", err)
 	}
 	if err := b.api.setCommands(ctx, commandList()); err != nil && ctx.Err() == nil {
