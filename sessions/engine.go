@@ -4,16 +4,24 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 )
 
 // Engine decides when an answer's visible text changes. Every destination
 // (a Telegram chat, a Discord channel) has one schedule shared by all the
-// replies going to it: at most one platform request per Interval, handed out
-// in arrival order, paused as a whole when the platform answers with a
-// *RateLimitError. A reply only ever shows its newest text, never the same
-// text twice, and always its final text.
+// replies going to it: at most one platform request per Interval, paused as
+// a whole when the platform answers with a *RateLimitError. A reply only
+// ever shows its newest text, never the same text twice, and always its
+// final text.
+//
+// When several replies wait for a destination, the next request goes to the
+// most urgent: a final view first (it completes an answer), then a reply's
+// first appearance or first text (its user is waiting for any sign), then
+// the growing text of running answers, and last the status changes of
+// replies already shown (a queue position moving). Replies of the same
+// urgency take turns in arrival order.
 //
 // The zero Engine is not usable; call NewEngine.
 type Engine struct {
@@ -45,17 +53,28 @@ func NewEngine(log *slog.Logger, obs Observer) *Engine {
 	return &Engine{log: log, observer: obs, dests: make(map[string]*schedule)}
 }
 
-// schedule is one destination's request budget. Holding slot grants the
-// right to send the destination's next request; blocked senders on a
-// channel are served in arrival order, which keeps replies fair.
+// schedule is one destination's request budget. Holding it grants the
+// right to send the destination's next request. It is handed out when the
+// destination's next request is due, to the most urgent waiting reply, the
+// earliest among equals.
 type schedule struct {
 	id       string
 	interval time.Duration
-	slot     chan struct{}
 	users    int // replies attached; guarded by Engine.mu
 
-	mu   sync.Mutex
-	next time.Time // earliest time of the next request
+	mu      sync.Mutex
+	next    time.Time   // earliest time of the next request
+	busy    bool        // a reply holds the schedule
+	waiting []*waiter   // in arrival order
+	timer   *time.Timer // hands the schedule out when next comes
+}
+
+// waiter is a reply waiting for the schedule. Its urgency is read when the
+// schedule is handed out, so that a view that became final meanwhile is
+// served as one.
+type waiter struct {
+	urgency func() int
+	granted chan struct{}
 }
 
 func (e *Engine) attach(d Destination) *schedule {
@@ -63,7 +82,7 @@ func (e *Engine) attach(d Destination) *schedule {
 	defer e.mu.Unlock()
 	s := e.dests[d.ID]
 	if s == nil {
-		s = &schedule{id: d.ID, interval: d.Interval, slot: make(chan struct{}, 1)}
+		s = &schedule{id: d.ID, interval: d.Interval}
 		e.dests[d.ID] = s
 	}
 	s.users++
@@ -79,6 +98,9 @@ func (e *Engine) detach(s *schedule) {
 	}
 	s.mu.Lock()
 	idle := !time.Now().Before(s.next)
+	if idle && s.timer != nil {
+		s.timer.Stop()
+	}
 	s.mu.Unlock()
 	// A destination paused by the platform keeps its schedule so that the
 	// next reply honours the pause; an idle one is forgotten.
@@ -87,43 +109,78 @@ func (e *Engine) detach(s *schedule) {
 	}
 }
 
-// acquire waits for the destination's slot and then for its next allowed
-// time. The caller must call release.
-func (s *schedule) acquire(ctx context.Context) error {
-	select {
-	case s.slot <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+// acquire waits until the schedule is handed to the caller, at a time the
+// destination accepts a request. On success the caller must call release.
+func (s *schedule) acquire(ctx context.Context, urgency func() int) error {
+	w := &waiter{urgency: urgency, granted: make(chan struct{})}
 	s.mu.Lock()
-	wait := time.Until(s.next)
+	s.waiting = append(s.waiting, w)
+	s.handOutLocked()
 	s.mu.Unlock()
-	if wait <= 0 {
-		return nil
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-w.granted:
 		return nil
 	case <-ctx.Done():
-		<-s.slot
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if i := slices.Index(s.waiting, w); i >= 0 {
+			s.waiting = slices.Delete(s.waiting, i, i+1)
+			return ctx.Err()
+		}
+		// Handed to us just now: pass it on, uncharged.
+		s.busy = false
+		s.handOutLocked()
 		return ctx.Err()
 	}
 }
 
-// release gives up the slot, charging the requests made since acquire (or a
-// pause, when the platform asked for one).
+// handOutLocked gives the schedule to the most urgent waiter, the earliest
+// among equals, when it is free and the next request is due; when it is
+// free but not yet due, it sets the timer for then. s.mu must be held.
+func (s *schedule) handOutLocked() {
+	if s.busy || len(s.waiting) == 0 {
+		return
+	}
+	if wait := time.Until(s.next); wait > 0 {
+		if s.timer == nil {
+			s.timer = time.AfterFunc(wait, s.due)
+		} else {
+			s.timer.Reset(wait)
+		}
+		return
+	}
+	best, bestUrgency := 0, s.waiting[0].urgency()
+	for i, w := range s.waiting[1:] {
+		if u := w.urgency(); u > bestUrgency {
+			best, bestUrgency = i+1, u
+		}
+	}
+	w := s.waiting[best]
+	s.waiting = slices.Delete(s.waiting, best, best+1)
+	s.busy = true
+	close(w.granted)
+}
+
+// due runs when the destination's next request becomes due.
+func (s *schedule) due() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.handOutLocked()
+}
+
+// release gives up the schedule, charging the requests made since acquire
+// (or a pause, when the platform asked for one).
 func (s *schedule) release(requests int, pause time.Duration) {
 	now := time.Now()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if pause > 0 {
 		s.next = now.Add(pause)
 	} else if requests > 0 {
 		s.next = now.Add(time.Duration(requests) * s.interval)
 	}
-	s.mu.Unlock()
-	<-s.slot
+	s.busy = false
+	s.handOutLocked()
 }
 
 // Live is one answer being shown through a Reply. The producer calls Update
@@ -142,6 +199,9 @@ type Live struct {
 	version   uint64
 	firstText time.Time // when the view first had content or reasoning
 	gone      bool
+	shownAny  bool // a Show succeeded
+	shownText bool // a Show with content or reasoning succeeded
+	held      bool // only the final view is to be shown
 
 	changed chan struct{} // capacity 1: "there is something new"
 	done    chan struct{} // closed when the final view was shown or abandoned
@@ -192,6 +252,24 @@ func (l *Live) Finish(ctx context.Context, v View) error {
 	}
 }
 
+// Hold says that the answer is complete and its final view follows (with
+// Finish) after some last work: views not final are no longer shown, so
+// that the destination's next request goes to the final view.
+func (l *Live) Hold() {
+	l.mu.Lock()
+	l.held = true
+	l.mu.Unlock()
+}
+
+// NextShow is the earliest time the reply's destination accepts another
+// request: when new text could next become visible. It is in the past
+// while the destination is free.
+func (l *Live) NextShow() time.Time {
+	l.sched.mu.Lock()
+	defer l.sched.mu.Unlock()
+	return l.sched.next
+}
+
 // Gone is closed when the platform reported the reply's message deleted.
 func (l *Live) Gone() <-chan struct{} { return l.goneCh }
 
@@ -239,13 +317,16 @@ func (l *Live) run(ctx context.Context) {
 			return
 		}
 
-		if err := l.sched.acquire(ctx); err != nil {
+		if l.holding() {
+			continue
+		}
+		if err := l.sched.acquire(ctx, l.urgency); err != nil {
 			return
 		}
 		l.mu.Lock()
-		v, ver, first := l.view, l.version, l.firstText
+		v, ver, first, held := l.view, l.version, l.firstText, l.held
 		l.mu.Unlock()
-		if ver == shownVer || (everShown && v == shown) {
+		if ver == shownVer || (everShown && v == shown) || (held && !v.Final) {
 			l.sched.release(0, 0)
 			if v.Final {
 				return
@@ -257,13 +338,15 @@ func (l *Live) run(ctx context.Context) {
 		}
 		requests, err := l.reply.Show(ctx, v)
 		var rl *RateLimitError
-		switch {
-		case err == nil:
+		if err == nil || errors.Is(err, ErrMore) {
+			// All or (ErrMore) part of v is visible.
+			l.mu.Lock()
+			l.shownAny = true
+			l.shownText = l.shownText || v.Content != "" || v.Reasoning != ""
+			l.mu.Unlock()
 			l.sched.release(requests, 0)
-			shown, shownVer, everShown, failures = v, ver, true, 0
-			if typing != nil {
-				typing = nil
-			}
+			failures = 0
+			typing = nil
 			if !firstShown && !first.IsZero() && (v.Content != "" || v.Reasoning != "") {
 				firstShown = true
 				if l.e.observer.FirstVisible != nil {
@@ -271,14 +354,22 @@ func (l *Live) run(ctx context.Context) {
 				}
 			}
 			if l.e.observer.Shown != nil {
-				l.e.observer.Shown(l.sched.id, requests, v.Final)
+				l.e.observer.Shown(l.sched.id, requests, v.Final && err == nil)
 			}
+		}
+		switch {
+		case err == nil:
+			shown, shownVer, everShown = v, ver, true
 			if l.onShown != nil && !v.Final {
 				l.onShown(v)
 			}
 			if v.Final {
 				return
 			}
+		case errors.Is(err, ErrMore):
+			// Come back for the rest, with the newest view, when the
+			// schedule allows.
+			l.poke()
 		case errors.As(err, &rl):
 			retry := max(rl.RetryAfter, l.sched.interval)
 			l.sched.release(requests, retry)
@@ -315,6 +406,37 @@ func (l *Live) run(ctx context.Context) {
 			l.poke()
 		}
 	}
+}
+
+// holding reports whether l waits for its final view.
+func (l *Live) holding() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.held && !l.view.Final
+}
+
+// Urgencies of a reply waiting for its destination, most urgent last.
+const (
+	urgencyStatus = iota // a status change of a reply already shown
+	urgencyText          // the growing text of a running answer
+	urgencyFirst         // the reply's first appearance, or its first text
+	urgencyFinal         // the final view
+)
+
+// urgency ranks the view l waits to show (see Engine).
+func (l *Live) urgency() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	hasText := l.view.Content != "" || l.view.Reasoning != ""
+	switch {
+	case l.view.Final:
+		return urgencyFinal
+	case !l.shownAny, hasText && !l.shownText:
+		return urgencyFirst
+	case hasText:
+		return urgencyText
+	}
+	return urgencyStatus
 }
 
 // poke re-arms the change notification so the loop tries again.

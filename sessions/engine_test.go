@@ -281,3 +281,157 @@ func TestEngine_TransientErrorRetriesFinal(t *testing.T) {
 		}
 	})
 }
+
+// orderReply records, in a log shared by the replies of one destination,
+// which reply showed what.
+type orderReply struct {
+	name string
+	log  *[]string
+	mu   *sync.Mutex
+}
+
+func (r orderReply) Destination() Destination { return Destination{ID: "chan", Interval: time.Second} }
+
+func (r orderReply) Show(_ context.Context, v View) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	*r.log = append(*r.log, fmt.Sprintf("%s:%s%s final=%v", r.name, v.Content, v.Status, v.Final))
+	return 1, nil
+}
+
+func TestEngine_MostUrgentFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var (
+			mu  sync.Mutex
+			log []string
+		)
+		e := NewEngine(nil, Observer{})
+		a := e.Start(t.Context(), orderReply{"a", &log, &mu}, nil)
+		a.Update(View{Content: "a0"}) // shown at once; the next request may go at 1 s
+		time.Sleep(100 * time.Millisecond)
+		a.Update(View{Content: "a0 a1"}) // growing text, waiting since 0.1 s
+		time.Sleep(100 * time.Millisecond)
+		b := e.Start(t.Context(), orderReply{"b", &log, &mu}, nil)
+		b.Update(View{Status: "queued"}) // b's first appearance goes first, at 1 s
+		time.Sleep(1900 * time.Millisecond)
+		// At 2.1 s a's text has been shown (at 2 s); b's status changes.
+		b.Update(View{Status: "queued, next"})
+		time.Sleep(100 * time.Millisecond)
+		// a's final view, asked for later, goes before b's status change.
+		if err := a.Finish(t.Context(), View{Content: "a0 a1 a2"}); err != nil {
+			t.Fatal(err)
+		}
+		b.Finish(t.Context(), View{Content: "b0"})
+
+		want := []string{
+			"a:a0 final=false",
+			"b:queued final=false",
+			"a:a0 a1 final=false",
+			"a:a0 a1 a2 final=true",
+			"b:b0 final=true",
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if strings.Join(log, "\n") != strings.Join(want, "\n") {
+			t.Errorf("order of requests:\n%s\nwant:\n%s", strings.Join(log, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}
+
+// partsReply shows a view as parts of at most size bytes, one request per
+// Show, returning ErrMore while parts differ.
+type partsReply struct {
+	size int
+	log  *showLog
+
+	mu    sync.Mutex
+	parts []string
+	final bool
+}
+
+func (r *partsReply) Destination() Destination {
+	return Destination{ID: "parts", Interval: time.Second}
+}
+
+func (r *partsReply) Show(_ context.Context, v View) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var want []string
+	for s := v.Content; s != ""; {
+		n := min(r.size, len(s))
+		want, s = append(want, s[:n]), s[n:]
+	}
+	for i, p := range want {
+		if i < len(r.parts) && r.parts[i] == p {
+			continue
+		}
+		if i < len(r.parts) {
+			r.parts[i] = p
+		} else {
+			r.parts = append(r.parts, p)
+		}
+		r.log.add(time.Now(), 1)
+		if i < len(want)-1 {
+			return 1, ErrMore // the parts after i are new
+		}
+		r.final = v.Final
+		return 1, nil
+	}
+	r.final = v.Final
+	return 0, nil
+}
+
+func TestEngine_MoreRequestsOnePerInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := NewEngine(nil, Observer{})
+		log := &showLog{}
+		r := &partsReply{size: 10, log: log}
+		l := e.Start(t.Context(), r, nil)
+		l.Update(View{Content: "0123456789"})
+		time.Sleep(100 * time.Millisecond)
+		// Three new parts at once: they go one per interval.
+		if err := l.Finish(t.Context(), View{Content: "0123456789abcdefghijABCDEFGHIJ!"}); err != nil {
+			t.Fatal(err)
+		}
+		checkSpacing(t, log.all(), time.Second)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if got := strings.Join(r.parts, ""); got != "0123456789abcdefghijABCDEFGHIJ!" || !r.final {
+			t.Errorf("shown %q (final %v), want the whole text, final", got, r.final)
+		}
+		if n := len(log.all()); n != 4 {
+			t.Errorf("%d requests, want 4 (the first part, then one per new part)", n)
+		}
+	})
+}
+
+func TestEngine_HoldKeepsTheSlotForTheFinalView(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := NewEngine(nil, Observer{})
+		log := &showLog{}
+		r := &memReply{dest: Destination{ID: "d", Interval: time.Second}, log: log}
+		l := e.Start(t.Context(), r, nil)
+		l.Update(View{Content: "a"}) // shown at once
+		synctest.Wait()
+		l.Update(View{Content: "a b"}) // waits for 1 s
+		time.Sleep(500 * time.Millisecond)
+		l.Hold() // the answer is complete; saving it takes a while
+		time.Sleep(700 * time.Millisecond)
+		if err := l.Finish(t.Context(), View{Content: "a b c"}); err != nil {
+			t.Fatal(err)
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		var got []string
+		for _, v := range r.views {
+			got = append(got, fmt.Sprintf("%s final=%v", v.Content, v.Final))
+		}
+		if want := "a final=false|a b c final=true"; strings.Join(got, "|") != want {
+			t.Errorf("shown %q, want %q", strings.Join(got, "|"), want)
+		}
+		// The final view went out when asked for (1.2 s), the slot being due.
+		if times := log.all(); len(times) != 2 || times[1].Sub(times[0]) != 1200*time.Millisecond {
+			t.Errorf("requests at %v, want the final 1.2 s after the first", times)
+		}
+	})
+}

@@ -20,6 +20,13 @@ type Reply interface {
 	// platform requests it made (the destination's schedule charges each),
 	// and a *RateLimitError when the platform asked to slow down, or an error
 	// wrapping ErrReplyGone when the message no longer exists.
+	//
+	// A view that takes several requests (an answer growing past one
+	// message) should be shown one request per call: Show makes the first
+	// and returns ErrMore, and the engine calls it again, with the newest
+	// view, when the destination's schedule allows. A burst of requests
+	// would break a platform's sliding-window limit even though the
+	// schedule charges them all.
 	Show(ctx context.Context, v View) (requests int, err error)
 }
 
@@ -65,6 +72,10 @@ const (
 	ReasoningCollapsed ReasoningMode = "collapsed"
 	ReasoningFull      ReasoningMode = "full"
 )
+
+// ErrMore is returned by Reply.Show when it made one request towards the
+// view and needs more to show all of it.
+var ErrMore = errors.New("the view needs more requests")
 
 // ErrReplyGone reports that the message being edited no longer exists (the
 // user deleted it). The engine stops showing that answer without an error.

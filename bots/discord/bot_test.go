@@ -173,6 +173,40 @@ func TestBot(t *testing.T) {
 		}
 	})
 
+	t.Run("LongAnswerAtFullRate", func(t *testing.T) {
+		// An answer that keeps the channel's budget busy and grows past
+		// 2000 characters twice: the new messages must not burst past the
+		// channel's window.
+		ch := r.channel("long-stream")
+		text := strings.TrimSpace(strings.Repeat("stream words across messages ", 170))
+		r.up.Enqueue(slow(text, 2*time.Millisecond))
+		before := r.count429()
+		_, err := r.dc.SendMessage(discordtest.UserMessage{ChannelID: ch.ID, AuthorID: r.user.ID,
+			Content: discordtest.Mention(r.dc.AppID()) + " stream"})
+		must(t, err)
+		_, err = r.dc.WaitMessage(r.ctx(), func(m discordtest.Message) bool {
+			var all []string
+			for _, m := range r.dc.Messages(ch.ID) {
+				if m.AuthorID == r.dc.AppID() {
+					if !done(m) {
+						return false
+					}
+					all = append(all, m.Content)
+				}
+			}
+			return len(all) == 3 && strings.Join(strings.Fields(strings.Join(all, " ")), " ") == text
+		})
+		if err != nil {
+			t.Fatalf("the answer was not shown in full in three messages: %q", r.botTexts(ch.ID))
+		}
+		if id, n := r.dc.MaxWritesInWindow(channelWindow); n > 5 {
+			t.Errorf("channel %s received %d writes within %v, want at most 5", id, n, channelWindow)
+		}
+		if n := r.count429() - before; n != 0 {
+			t.Errorf("%d requests were refused with 429", n)
+		}
+	})
+
 	t.Run("TenAnswersInOneChannel", func(t *testing.T) {
 		ch := r.channel("busy")
 		r.up.SetScriptFunc(func(req llmtest.Request) llmtest.Script {

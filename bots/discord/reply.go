@@ -102,8 +102,8 @@ func (r *reply) Snapshot() []byte {
 
 // Show makes v the visible answer: it renders v into message-sized parts,
 // edits the messages whose part changed and sends the new ones, the Stop
-// button under the last while the answer runs. It returns the number of
-// requests made.
+// button under the last while the answer runs. It makes one request per
+// call and returns sessions.ErrMore while more parts need one.
 func (r *reply) Show(ctx context.Context, v sessions.View) (int, error) {
 	if r.ready != nil {
 		select {
@@ -129,6 +129,9 @@ func (r *reply) Show(ctx context.Context, v sessions.View) (int, error) {
 	requests := 0
 	for i, text := range texts {
 		stop := stoppable && i == len(texts)-1
+		if requests > 0 && r.needsRequest(i, text, stop) {
+			return requests, sessions.ErrMore // one request per Show
+		}
 		n, err := r.showPart(ctx, i, text, stop)
 		requests += n
 		if err != nil && r.hook != nil && isHookExpired(err) {
@@ -143,6 +146,9 @@ func (r *reply) Show(ctx context.Context, v sessions.View) (int, error) {
 	}
 	// Parts can shrink (an empty final view): delete leftovers.
 	for len(r.parts) > 0 && r.frozen+len(r.parts) > len(texts) {
+		if requests > 0 {
+			return requests, sessions.ErrMore
+		}
 		last := r.parts[len(r.parts)-1]
 		var err error
 		if last.hook {
@@ -168,6 +174,22 @@ func (r *reply) leaveHook() {
 		r.frozen += n - 1
 	}
 	r.parts = nil
+}
+
+// needsRequest reports whether showing text as part i takes a request.
+func (r *reply) needsRequest(i int, text string, stop bool) bool {
+	if i < r.frozen {
+		return false
+	}
+	j := i - r.frozen
+	if j >= len(r.parts) {
+		return true
+	}
+	p := r.parts[j]
+	if p.hook && r.hook == nil {
+		return false
+	}
+	return !p.known || p.content != text || p.stop != stop
 }
 
 // showPart shows text as part i, editing it or sending it when new.
