@@ -48,14 +48,14 @@ func TestReply_PlainTextWhenHTMLRefused(t *testing.T) {
 	r := b.newReply(place{chat: 5, private: true})
 	ctx := context.Background()
 
-	if _, err := r.showPart(ctx, 0, piece{html: "<b>broken <i>html", plain: "broken html"}, true); err != nil {
+	if _, err := r.showPart(ctx, 0, plainPiece("<b>broken <i>html", "broken html"), true); err != nil {
 		t.Fatalf("send: %v", err)
 	}
 	ms := srv.BotMessages(5)
 	if len(ms) != 1 || ms[0].Text != "broken html" || ms[0].ParseMode != "" {
 		t.Fatalf("messages = %+v, want the plain text", ms)
 	}
-	if _, err := r.showPart(ctx, 0, piece{html: "<b>still broken <i>html", plain: "still broken html"}, false); err != nil {
+	if _, err := r.showPart(ctx, 0, plainPiece("<b>still broken <i>html", "still broken html"), false); err != nil {
 		t.Fatalf("edit: %v", err)
 	}
 	if m, _ := srv.Message(5, ms[0].ID); m.Text != "still broken html" || m.ReplyMarkup != nil {

@@ -37,8 +37,8 @@ func (b *Bot) say(p place, markdown string, keyboard *tgbotapi.InlineKeyboardMar
 func (b *Bot) send(ctx context.Context, p place, markdown string, keyboard *tgbotapi.InlineKeyboardMarkup) int {
 	parts := splitMarkdown(markdown)
 	last := 0
-	for i, md := range parts {
-		o := outgoing{chat: p.chat, thread: p.topic, text: Render(md)}
+	for i, part := range parts {
+		o := outgoing{chat: p.chat, thread: p.topic, text: part.html}
 		if i == 0 && !p.private {
 			o.replyTo = p.msgID
 		}
@@ -50,7 +50,7 @@ func (b *Bot) send(ctx context.Context, p place, markdown string, keyboard *tgbo
 			id, err = b.api.send(ctx, o)
 		}
 		if isParseError(err) {
-			o.text, o.plain = clipUTF16(PlainText(md), MaxMessageLen), true
+			o.text, o.plain = clipUTF16(PlainText(part.md), MaxMessageLen), true
 			id, err = b.api.send(ctx, o)
 		}
 		if err != nil {

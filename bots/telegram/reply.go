@@ -46,9 +46,15 @@ type sentPart struct {
 }
 
 // piece is one message-sized part of a view: its HTML, and the same text
-// without markup for when Telegram refuses the HTML.
+// without markup for when Telegram refuses the HTML (made only then).
 type piece struct {
-	html, plain string
+	html  string
+	plain func() string
+}
+
+// plainPiece is a piece whose text has no markup to lose.
+func plainPiece(html, plain string) piece {
+	return piece{html: html, plain: func() string { return plain }}
 }
 
 func (b *Bot) newReply(p place) *reply {
@@ -103,7 +109,9 @@ func (r *reply) Snapshot() []byte {
 // Show makes v the visible answer: it renders v into message-sized pieces,
 // edits the messages whose piece changed, sends the new ones and, while
 // the answer runs in a private chat with drafts, streams the last piece as
-// a draft. It returns the number of requests made.
+// a draft. It makes one request per call (two when Telegram refuses the
+// HTML and the text goes again as plain text) and returns sessions.ErrMore
+// while more pieces need one.
 func (r *reply) Show(ctx context.Context, v sessions.View) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -133,6 +141,9 @@ func (r *reply) show(ctx context.Context, v sessions.View) (int, error) {
 	requests := 0
 	for i := range nmsg {
 		stop := stoppable && i == len(pieces)-1
+		if requests > 0 && r.needsRequest(i, pieces[i], stop) {
+			return requests, sessions.ErrMore // one request per Show
+		}
 		n, err := r.showPart(ctx, i, pieces[i], stop)
 		requests += n
 		if err != nil {
@@ -140,6 +151,9 @@ func (r *reply) show(ctx context.Context, v sessions.View) (int, error) {
 		}
 	}
 	if nmsg < len(pieces) {
+		if requests > 0 {
+			return requests, sessions.ErrMore
+		}
 		n, err := r.showDraft(ctx, nmsg, pieces[nmsg])
 		requests += n
 		if err == nil || !r.b.draftsOff.Load() {
@@ -154,6 +168,9 @@ func (r *reply) show(ctx context.Context, v sessions.View) (int, error) {
 	}
 	// Pieces can shrink (a status line merged back): delete leftovers.
 	for len(r.parts) > len(pieces) {
+		if requests > 0 {
+			return requests, sessions.ErrMore
+		}
 		last := r.parts[len(r.parts)-1]
 		err := r.b.api.delete(ctx, r.chat, last.id)
 		requests++
@@ -163,6 +180,15 @@ func (r *reply) show(ctx context.Context, v sessions.View) (int, error) {
 		r.parts = r.parts[:len(r.parts)-1]
 	}
 	return requests, nil
+}
+
+// needsRequest reports whether showing p as part i takes a request.
+func (r *reply) needsRequest(i int, p piece, stop bool) bool {
+	if i >= len(r.parts) {
+		return true
+	}
+	sp := r.parts[i]
+	return !sp.known || sp.html != p.html || sp.stop != stop
 }
 
 // showPart edits part i to p, or sends it when it is new.
@@ -177,13 +203,13 @@ func (r *reply) showPart(ctx context.Context, i int, p piece, stop bool) (int, e
 			return 0, nil
 		}
 		if sp.plain {
-			o.text, o.plain = p.plain, true
+			o.text, o.plain = p.plain(), true
 		}
 		err := r.b.api.edit(ctx, sp.id, o)
 		requests := 1
 		if isParseError(err) {
 			r.b.log.Warn("Telegram refused the HTML; showing plain text", "chat", r.chat, "error", err)
-			sp.plain, o.text, o.plain = true, p.plain, true
+			sp.plain, o.text, o.plain = true, p.plain(), true
 			err = r.b.api.edit(ctx, sp.id, o)
 			requests++
 		}
@@ -201,7 +227,7 @@ func (r *reply) showPart(ctx context.Context, i int, p piece, stop bool) (int, e
 	plain := false
 	if isParseError(err) {
 		r.b.log.Warn("Telegram refused the HTML; sending plain text", "chat", r.chat, "error", err)
-		o.text, o.plain, plain = p.plain, true, true
+		o.text, o.plain, plain = p.plain(), true, true
 		id, err = r.b.api.send(ctx, o)
 		requests++
 	}
@@ -221,7 +247,7 @@ func (r *reply) showDraft(ctx context.Context, i int, p piece) (int, error) {
 	o := outgoing{chat: r.chat, thread: r.topic, text: p.html}
 	err := r.b.api.draft(ctx, r.draftID+int64(i)+1, o)
 	if isParseError(err) {
-		o.text, o.plain = p.plain, true
+		o.text, o.plain = p.plain(), true
 		err = r.b.api.draft(ctx, r.draftID+int64(i)+1, o)
 		if err == nil {
 			return 2, nil
@@ -264,9 +290,10 @@ func stopKeyboard() *tgbotapi.InlineKeyboardMarkup {
 // when they fit.
 func layout(v sessions.View) []piece {
 	var pieces []piece
-	for _, md := range splitMarkdown(v.Content) {
-		if h := Render(md); h != "" {
-			pieces = append(pieces, piece{html: h, plain: clipUTF16(PlainText(md), MaxMessageLen)})
+	for _, part := range splitMarkdown(v.Content) {
+		if part.html != "" {
+			md := part.md
+			pieces = append(pieces, piece{html: part.html, plain: func() string { return clipUTF16(PlainText(md), MaxMessageLen) }})
 		}
 	}
 	if reasoning := strings.TrimSpace(v.Reasoning); reasoning != "" && v.ReasoningMode != sessions.ReasoningHidden {
@@ -276,33 +303,54 @@ func layout(v sessions.View) []piece {
 		}
 		plain := clipUTF16(reasoning, reasoningLimit)
 		if len(pieces) > 0 && TextLen(h)+2+TextLen(pieces[0].html) <= MaxMessageLen {
-			pieces[0] = piece{html: h + "\n\n" + pieces[0].html, plain: plain + "\n\n" + pieces[0].plain}
+			content := pieces[0].plain
+			pieces[0] = piece{html: h + "\n\n" + pieces[0].html, plain: func() string { return plain + "\n\n" + content() }}
 		} else {
-			pieces = append([]piece{{html: h, plain: plain}}, pieces...)
+			pieces = append([]piece{plainPiece(h, plain)}, pieces...)
 		}
 	}
 	if status := strings.TrimSpace(v.Status); status != "" {
 		status = clipUTF16(status, 1000)
 		h := RenderStatus(status)
 		if n := len(pieces); n > 0 && TextLen(pieces[n-1].html)+2+TextLen(h) <= MaxMessageLen {
-			pieces[n-1] = piece{html: pieces[n-1].html + "\n\n" + h, plain: pieces[n-1].plain + "\n\n" + status}
+			content := pieces[n-1].plain
+			pieces[n-1] = piece{html: pieces[n-1].html + "\n\n" + h, plain: func() string { return content() + "\n\n" + status }}
 		} else {
-			pieces = append(pieces, piece{html: h, plain: status})
+			pieces = append(pieces, plainPiece(h, status))
 		}
 	}
 	if len(pieces) == 0 && v.Final {
-		pieces = []piece{{html: "…", plain: "…"}}
+		pieces = []piece{plainPiece("…", "…")}
 	}
 	return pieces
 }
 
+// renderedPart is a Markdown part and its HTML.
+type renderedPart struct {
+	md, html string
+}
+
 // splitMarkdown cuts an answer into parts that each render within
-// Telegram's limit.
-func splitMarkdown(md string) []string {
+// Telegram's limit, rendering each part once.
+func splitMarkdown(md string) []renderedPart {
 	if strings.TrimSpace(md) == "" {
 		return nil
 	}
-	return mdsplit.Split(md, func(part string) bool { return TextLen(Render(part)) <= MaxMessageLen })
+	rendered := map[string]string{} // the renders made to find the cuts
+	parts := mdsplit.Split(md, func(part string) bool {
+		h := Render(part)
+		rendered[part] = h
+		return TextLen(h) <= MaxMessageLen
+	})
+	out := make([]renderedPart, len(parts))
+	for i, p := range parts {
+		h, ok := rendered[p]
+		if !ok {
+			h = Render(p)
+		}
+		out[i] = renderedPart{md: p, html: h}
+	}
+	return out
 }
 
 // clipUTF16 shortens s to at most n UTF-16 units, marking the cut.
