@@ -199,7 +199,7 @@ func FuzzSSE(f *testing.F) {
 	c := NewClient(Provider{Name: "fuzz"}, Options{Logger: slog.New(slog.DiscardHandler)})
 	f.Fuzz(func(t *testing.T, body []byte, implicit bool) {
 		ended := false
-		c.readStream(context.Background(), bytes.NewReader(body), implicit, func(d Delta, err error) bool {
+		c.readStream(context.Background(), bytes.NewReader(body), nil, implicit, func(d Delta, err error) bool {
 			if ended {
 				t.Fatalf("yield after the end: %+v %v", d, err)
 			}
@@ -225,7 +225,7 @@ func TestReadStream_StopsWhenConsumerStops(t *testing.T) {
 	body := strings.Repeat("data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n", 10)
 	c := NewClient(Provider{Name: "p"}, Options{})
 	n := 0
-	c.readStream(context.Background(), strings.NewReader(body), false, func(Delta, error) bool {
+	c.readStream(context.Background(), strings.NewReader(body), nil, false, func(Delta, error) bool {
 		n++
 		return n < 3
 	})
@@ -240,7 +240,7 @@ func TestReadStream_LongLine(t *testing.T) {
 	c := NewClient(Provider{Name: "p"}, Options{})
 	var got string
 	var err error
-	c.readStream(context.Background(), strings.NewReader(body), false, func(d Delta, e error) bool {
+	c.readStream(context.Background(), strings.NewReader(body), nil, false, func(d Delta, e error) bool {
 		got += d.Content
 		err = errors.Join(err, e)
 		return true

@@ -30,6 +30,8 @@ import (
 // was delivered. Breaking out of the loop, or cancelling ctx, closes the
 // connection at once.
 //
+// A ctx made by WithPacing paces the reading once the first text came.
+//
 // Reasoning is kept apart from content as the package documentation says
 // ("reasoning_content" wins when a delta has both fields). Content may
 // begin with the white space that followed the reasoning.
@@ -52,7 +54,14 @@ func (c *Client) Stream(ctx context.Context, req Request) iter.Seq2[Delta, error
 			c.yieldCompletion(ctx, resp.Body, implicit, yield)
 			return
 		}
-		if c.readStream(ctx, resp.Body, implicit, yield) {
+		var in io.Reader = resp.Body
+		var pace *pacedReader
+		if pc := pacingOf(ctx); pc.next != nil {
+			pace = &pacedReader{r: resp.Body, ctx: ctx, pace: pc}
+			defer pace.stop()
+			in = pace
+		}
+		if c.readStream(ctx, in, pace, implicit, yield) {
 			drain(resp.Body)
 		}
 	}
@@ -74,7 +83,7 @@ const drainWait = 250 * time.Millisecond
 // readStream decodes an SSE chat-completion body into deltas. It reports
 // whether the stream ended normally with "[DONE]" and the body may hold
 // nothing more of use.
-func (c *Client) readStream(ctx context.Context, body io.Reader, implicit bool, yield func(Delta, error) bool) (done bool) {
+func (c *Client) readStream(ctx context.Context, body io.Reader, pace *pacedReader, implicit bool, yield func(Delta, error) bool) (done bool) {
 	var (
 		events     = sse.NewReader(body, sseBuffer)
 		ch         chunk
@@ -144,6 +153,7 @@ read:
 			if !yield(d, nil) {
 				return
 			}
+			pace.start()
 		}
 	}
 	if content, reasoning := think.flush(); content != "" || reasoning != "" {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/palaver-bot/palaver/llm"
+	"github.com/palaver-bot/palaver/llm/llmtest"
 )
 
 // answer is everything a stream delivered.
@@ -199,5 +200,47 @@ func TestClient_Stream_ReusesConnection(t *testing.T) {
 	}
 	if n := conns.Load(); n != 1 {
 		t.Errorf("%d connections for 3 streams, want 1", n)
+	}
+}
+
+func TestClient_Stream_Paced(t *testing.T) {
+	up := newServer(t)
+	text := strings.Repeat("paced words arrive in batches ", 20)
+	up.SetScript(llmtest.Script{Content: llmtest.Tokens(text), Interval: time.Millisecond})
+	c := llm.NewClient(up.Provider("up"), llm.Options{})
+	// A consumer that takes a snapshot every 10 ms.
+	snapshot := time.Now()
+	next := func() time.Time {
+		for !snapshot.After(time.Now()) {
+			snapshot = snapshot.Add(10 * time.Millisecond)
+		}
+		return snapshot
+	}
+	got := collect(t, c, llm.WithPacing(t.Context(), 2*time.Millisecond, next), llm.Request{Model: "m"})
+	if got.Err != nil || got.FinishReason != "stop" {
+		t.Fatalf("paced stream ended with %v (finish %q)", got.Err, got.FinishReason)
+	}
+	if got.Content != text {
+		t.Errorf("paced stream delivered %q, want %q", got.Content, text)
+	}
+
+	// Cancelling while the reader waits for the next snapshot ends the
+	// stream.
+	up.SetScript(llmtest.Script{Content: llmtest.Tokens(text), Interval: 5 * time.Millisecond})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var err error
+	later := time.Now().Add(time.Hour)
+	for d, e := range c.Stream(llm.WithPacing(ctx, 0, func() time.Time { return later }), llm.Request{Model: "m"}) {
+		if e != nil {
+			err = e
+			break
+		}
+		if d.Content != "" {
+			cancel() // the next read would wait an hour
+		}
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled paced stream ended with %v, want context.Canceled", err)
 	}
 }

@@ -111,6 +111,9 @@ func (m *Manager) run(t *Turn) {
 		}),
 	}
 	a := m.stream(ctx, t, client, req, mode, canonical)
+	// The text is complete: the destination's next request is for the
+	// final view, which follows once the answer is saved.
+	t.live.Hold()
 
 	status, note := "", ""
 	cause := context.Cause(ctx)
@@ -154,6 +157,11 @@ func (m *Manager) run(t *Turn) {
 		m.log.Warn("final view", "conversation", t.key.String(), "error", err)
 	}
 }
+
+// readLead is how long before a reply's next update its stream is read
+// again (llm.WithPacing): time enough to read and parse a second of tokens
+// on a busy machine.
+const readLead = 100 * time.Millisecond
 
 // sharedHistory reports whether more than one person wrote in the history.
 func sharedHistory(h []Entry) bool {
@@ -228,12 +236,17 @@ func (m *Manager) stream(ctx context.Context, t *Turn, client *llm.Client, req l
 	var mu sync.Mutex // guards a between this loop and the helper
 	go func() {
 		defer close(auxDone)
+		ticks := tick.C
 		for {
 			select {
-			case <-tick.C:
+			case <-ticks:
 				mu.Lock()
 				if s := a.thinkingStatus(m.now()); s != "" {
 					t.live.Update(a.view(mode, s))
+				}
+				if a.content.Len() > 0 {
+					tick.Stop() // the thinking clock has stopped for good
+					ticks = nil
 				}
 				mu.Unlock()
 			case <-t.live.Gone():
@@ -250,7 +263,9 @@ func (m *Manager) stream(ctx context.Context, t *Turn, client *llm.Client, req l
 
 	first := true
 	tokens := 0
-	for d, err := range client.Stream(ctx, req) {
+	// Read the model's stream in step with the reply's updates, from
+	// readLead before each on, instead of once per token.
+	for d, err := range client.Stream(llm.WithPacing(ctx, readLead, t.live.NextShow), req) {
 		if err != nil {
 			if ctx.Err() == nil {
 				a.err = err
