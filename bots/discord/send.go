@@ -137,7 +137,11 @@ func (b *Bot) channelEdit(ctx context.Context, channelID, id, content string, st
 	}
 	comps := components(stop)
 	data := &discordgo.MessageEdit{ID: id, Channel: channelID, Content: &content, Components: &comps, AllowedMentions: noMentions()}
-	if _, err := b.s.ChannelMessageEditComplex(data, streamOpts(ctx)...); err != nil {
+	// As ChannelMessageEditComplex does, without decoding the message
+	// Discord sends back (a tenth of the CPU time under load).
+	uri := discordgo.EndpointChannelMessage(channelID, id)
+	bucket := discordgo.EndpointChannelMessage(channelID, "")
+	if _, err := b.s.RequestWithBucketID(http.MethodPatch, uri, data, bucket, streamOpts(ctx)...); err != nil {
 		return fmt.Errorf("discord: edit message: %w", err)
 	}
 	return nil

@@ -134,6 +134,11 @@ func NewSession(opts SessionOptions) (*discordgo.Session, error) {
 		tr.DialContext = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
 		tr.TLSHandshakeTimeout = dialTimeout
 		tr.ResponseHeaderTimeout = reqTimeout
+		// Answers streaming into many channels edit concurrently; the
+		// default of 2 idle connections would dial (and shake hands) anew
+		// for most requests.
+		tr.MaxIdleConns = 128
+		tr.MaxIdleConnsPerHost = 64
 		next = tr
 	}
 	var rt http.RoundTripper = next

@@ -52,6 +52,7 @@ func Split(text string, fits func(part string) bool) []string {
 		return []string{p}
 	}
 	sp.fences = scanFences(text)
+	sp.newlines = newlines(text)
 	sp.scanBoundaries()
 	var parts []string
 	for s < len(text) {
@@ -67,10 +68,34 @@ func Split(text string, fits func(part string) bool) []string {
 }
 
 type splitter struct {
-	text   string
-	fits   func(string) bool
-	fences []fence
-	cands  [numRanks][]int // sorted cut positions of rank <= index
+	text     string
+	fits     func(string) bool
+	fences   []fence
+	newlines []int           // offsets of the text's '\n', in order
+	cands    [numRanks][]int // sorted cut positions of rank <= index
+}
+
+// newlines lists the offsets of the '\n' in text.
+func newlines(text string) []int {
+	var nl []int
+	for i := 0; i < len(text); {
+		j := strings.IndexByte(text[i:], '\n')
+		if j < 0 {
+			break
+		}
+		nl = append(nl, i+j)
+		i += j + 1
+	}
+	return nl
+}
+
+// lineStart is the offset where the line holding offset p starts.
+func (sp *splitter) lineStart(p int) int {
+	i := sort.SearchInts(sp.newlines, p) // the first '\n' at or after p
+	if i == 0 {
+		return 0
+	}
+	return sp.newlines[i-1] + 1
 }
 
 // part is the text between byte offsets s and e as it will be sent: with
@@ -78,18 +103,24 @@ type splitter struct {
 // lies inside a code block.
 func (sp *splitter) part(s, e int) string {
 	body := strings.TrimRight(sp.text[s:e], " \t\r\n")
+	open := sp.fenceAt(s)
+	var closing *fence
+	if e < len(sp.text) {
+		closing = sp.fenceAt(e)
+	}
+	if open == nil && closing == nil {
+		return body // most parts: no copy
+	}
 	var b strings.Builder
-	if f := sp.fenceAt(s); f != nil {
+	if f := open; f != nil {
 		b.Grow(len(f.open) + 1 + len(body) + 1 + len(f.closer))
 		b.WriteString(f.open)
 		b.WriteByte('\n')
 	}
 	b.WriteString(body)
-	if e < len(sp.text) {
-		if f := sp.fenceAt(e); f != nil {
-			b.WriteByte('\n')
-			b.WriteString(f.closer)
-		}
+	if f := closing; f != nil {
+		b.WriteByte('\n')
+		b.WriteString(f.closer)
 	}
 	return b.String()
 }
@@ -216,7 +247,7 @@ func (sp *splitter) snap(p, s int) int {
 		}
 	}
 	if sp.breaksFence(s, p) {
-		p = max(strings.LastIndexByte(sp.text[:p], '\n')+1, s)
+		p = max(sp.lineStart(p), s)
 	}
 	return p
 }
@@ -225,7 +256,7 @@ func (sp *splitter) snap(p, s int) int {
 // s, would make either half a fence line that the whole line is not: an
 // opening fence in prose, a closing fence inside a code block.
 func (sp *splitter) breaksFence(s, p int) bool {
-	ls := max(strings.LastIndexByte(sp.text[:p], '\n')+1, s)
+	ls := max(sp.lineStart(p), s)
 	if p == ls || p >= len(sp.text) {
 		return false
 	}
