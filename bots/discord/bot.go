@@ -73,7 +73,22 @@ type Options struct {
 	Admins []string
 	// Logger receives the adapter's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// OnState is called from the Bot's goroutines whenever its gateway
+	// connection state changes; nil ignores. The states are "connecting"
+	// (Run is opening the gateway), "up" (READY or RESUMED received) and
+	// "reconnecting" (the connection dropped and discordgo is reconnecting
+	// by itself). Calls happen only while Run runs, one at a time and only
+	// on a change; most come from the goroutines serving the gateway, so
+	// OnState must return quickly.
+	OnState func(state string)
 }
+
+// Connection states reported to Options.OnState.
+const (
+	stateConnecting   = "connecting"
+	stateUp           = "up"
+	stateReconnecting = "reconnecting"
+)
 
 // Bot is a running Discord bot. Create it with New and start it with Run.
 type Bot struct {
@@ -92,6 +107,10 @@ type Bot struct {
 	selfID  string // the bot user's id, from READY
 	closing bool
 	work    sync.WaitGroup // event handlers in flight
+
+	connMu   sync.Mutex // serialises the reports to Options.OnState
+	conn     string     // the state last reported
+	connDone bool       // Run is returning: report nothing more
 }
 
 // New returns a Bot. It makes no request: Run connects.
@@ -111,9 +130,10 @@ func New(opts Options, m Manager) (*Bot, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Every handler is short and tracked; discordgo runs each in a
-	// goroutine of its own.
-	s.SyncEvents = false
+	// Handlers run in the goroutine that emits the event, so that the
+	// connection events are seen in order; the handlers of messages and
+	// interactions start tracked goroutines of their own.
+	s.SyncEvents = true
 	s.LogLevel = discordgo.LogWarning
 	return &Bot{
 		opts:            opts,
@@ -150,12 +170,19 @@ const shutdownGrace = 5 * time.Second
 // closes the gateway and waits a bounded time for the event handlers in
 // flight. Answers in progress are the Manager's to finish.
 func (b *Bot) Run(ctx context.Context) error {
+	defer b.endConn()
 	b.s.AddHandler(func(_ *discordgo.Session, ev *discordgo.InteractionCreate) {
-		b.track(func(ctx context.Context) { b.onInteraction(ctx, ev.Interaction) })
+		go b.track(func(ctx context.Context) { b.onInteraction(ctx, ev.Interaction) })
 	})
 	b.s.AddHandler(func(_ *discordgo.Session, ev *discordgo.MessageCreate) {
-		b.track(func(ctx context.Context) { b.onMessage(ctx, ev.Message) })
+		go b.track(func(ctx context.Context) { b.onMessage(ctx, ev.Message) })
 	})
+	b.s.AddHandler(func(*discordgo.Session, *discordgo.Ready) { b.setConn(stateUp) })
+	b.s.AddHandler(func(*discordgo.Session, *discordgo.Resumed) { b.setConn(stateUp) })
+	// Connect follows READY or RESUMED once the handshake is complete.
+	b.s.AddHandler(func(*discordgo.Session, *discordgo.Connect) { b.setConn(stateUp) })
+	b.s.AddHandler(func(*discordgo.Session, *discordgo.Disconnect) { b.setConn(stateReconnecting) })
+	b.startConn()
 	if err := b.s.Open(); err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -197,6 +224,7 @@ func (b *Bot) Run(ctx context.Context) error {
 
 // shutdown closes the gateway and waits for the handlers in flight.
 func (b *Bot) shutdown() {
+	b.endConn() // closing the gateway is not a reconnection
 	if err := b.s.Close(); err != nil {
 		b.log.Warn("close gateway", "error", err)
 	}
@@ -212,6 +240,33 @@ func (b *Bot) shutdown() {
 	case <-t.C:
 		b.log.Warn("event handlers still running at shutdown")
 	}
+}
+
+// startConn reports "connecting" as Run starts.
+func (b *Bot) startConn() {
+	b.connMu.Lock()
+	b.conn, b.connDone = "", false
+	b.connMu.Unlock()
+	b.setConn(stateConnecting)
+}
+
+// setConn reports state to Options.OnState if it differs from the last
+// state reported and Run is not returning.
+func (b *Bot) setConn(state string) {
+	b.connMu.Lock()
+	defer b.connMu.Unlock()
+	if b.connDone || state == b.conn || b.opts.OnState == nil {
+		return
+	}
+	b.conn = state
+	b.opts.OnState(state)
+}
+
+// endConn stops the reports: after it returns, OnState is not called.
+func (b *Bot) endConn() {
+	b.connMu.Lock()
+	b.connDone = true
+	b.connMu.Unlock()
 }
 
 // track runs f as a tracked event handler, unless the Bot is closing.

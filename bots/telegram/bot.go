@@ -91,7 +91,21 @@ type Options struct {
 	HTTPClient *http.Client
 	// Logger receives the adapter's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// OnState is called from the Bot's goroutines whenever its connection
+	// state changes; nil ignores. The states are "connecting" (until getMe
+	// succeeds), "up" (getMe succeeded and no getUpdates has failed since
+	// the last one that succeeded) and "retrying" (the last getUpdates
+	// failed and the Bot is backing off). Calls happen only while Run
+	// runs, one at a time, and only on a change.
+	OnState func(state string)
 }
+
+// Connection states reported to Options.OnState.
+const (
+	stateConnecting = "connecting"
+	stateUp         = "up"
+	stateRetrying   = "retrying"
+)
 
 // Bot is a running Telegram bot. Create it with New and start it with Run.
 type Bot struct {
@@ -107,6 +121,9 @@ type Bot struct {
 
 	// self is the bot's own user, from getMe at the start of Run.
 	self tgbotapi.User
+	// conn is the connection state last reported to Options.OnState; only
+	// Run's goroutine uses it.
+	conn string
 
 	draftsOff atomic.Bool  // set when the server refused a draft
 	draftSeq  atomic.Int64 // numbers the answers' drafts
@@ -181,7 +198,7 @@ func newHTTPClient(poll time.Duration) *http.Client {
 			Proxy:                 http.ProxyFromEnvironment,
 			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			TLSHandshakeTimeout:   10 * time.Second,
-			MaxIdleConnsPerHost:   16,
+			MaxIdleConnsPerHost:   64, // answers streaming at once edit concurrently
 			IdleConnTimeout:       90 * time.Second,
 			ExpectContinueTimeout: time.Second,
 		},
@@ -207,6 +224,8 @@ const updateTimeout = 15 * time.Second
 // command answers.
 func (b *Bot) Run(ctx context.Context) error {
 	defer b.waitAsync()
+	b.conn = ""
+	b.setConn(stateConnecting)
 	me, err := b.connect(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -216,6 +235,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	}
 	b.self = me
 	b.log.Info("connected", "bot", "@"+me.UserName)
+	b.setConn(stateUp)
 
 	if err := b.m.Recover(ctx, Platform, b.restoreReply); err != nil {
 		b.log.Warn("finalise interrupted answers", "error", err)
@@ -246,6 +266,7 @@ func (b *Bot) Run(ctx context.Context) error {
 				wait = max(wait, rl.RetryAfter)
 			}
 			b.log.Warn("poll for updates", "error", err, "retry_in", wait)
+			b.setConn(stateRetrying)
 			if !sleep(ctx, wait) {
 				break
 			}
@@ -253,6 +274,7 @@ func (b *Bot) Run(ctx context.Context) error {
 			continue
 		}
 		backoff = backoffMin
+		b.setConn(stateUp)
 		for _, raw := range raws {
 			id := updateID(raw)
 			if id < offset {
@@ -331,6 +353,16 @@ func (b *Bot) saveOffset(offset int) {
 	if err := b.state.SetValue(ctx, offsetName, []byte(strconv.Itoa(offset))); err != nil {
 		b.log.Error("save update offset", "offset", offset, "error", err)
 	}
+}
+
+// setConn reports state to Options.OnState if it differs from the last
+// state reported.
+func (b *Bot) setConn(state string) {
+	if state == b.conn || b.opts.OnState == nil {
+		return
+	}
+	b.conn = state
+	b.opts.OnState(state)
 }
 
 // sleep waits d or until ctx ends, reporting whether d passed.

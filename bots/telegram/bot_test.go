@@ -511,12 +511,57 @@ func TestBot_RunRefusedToken(t *testing.T) {
 	}
 	m := sessions.NewManager(sessions.Config{DefaultModel: "fake/echo"}, store, router, nil, nil)
 	const token = "555:WRONG-secret"
-	bot, err := telegram.New(telegram.Options{Token: token, APIEndpoint: tg.Endpoint()}, m, store)
+	var states []string // OnState runs in Run's goroutine
+	bot, err := telegram.New(telegram.Options{Token: token, APIEndpoint: tg.Endpoint(),
+		OnState: func(s string) { states = append(states, s) }}, m, store)
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = bot.Run(t.Context())
 	if err == nil || strings.Contains(err.Error(), "WRONG-secret") {
 		t.Errorf("Run = %v, want an error without the token", err)
+	}
+	if want := []string{"connecting"}; !slices.Equal(states, want) {
+		t.Errorf("states = %q, want %q", states, want)
+	}
+}
+
+// OnState follows the connection: connecting until getMe, up while polls
+// succeed, retrying once a poll fails (here ended with 409 by a second
+// poller, as when two instances run), up again after a good poll.
+func TestBot_OnState(t *testing.T) {
+	states := make(chan string, 16)
+	r := newRig(t, withOptions(func(o *telegram.Options) {
+		o.OnState = func(s string) { states <- s }
+	}))
+	ctx := r.ctx()
+	expect := func(want string) {
+		t.Helper()
+		select {
+		case got := <-states:
+			if got != want {
+				t.Fatalf("state = %q, want %q", got, want)
+			}
+		case <-ctx.Done():
+			t.Fatalf("no state %q: %v", want, ctx.Err())
+		}
+	}
+	expect("connecting")
+	expect("up")
+
+	if err := r.tg.WaitFor(ctx, func() bool { return r.tg.Pollers() == 1 }); err != nil {
+		t.Fatalf("the bot never polled: %v", err)
+	}
+	resp, err := r.tg.Client().Get(r.tg.URL() + "/bot" + r.tg.Token() + "/getUpdates?timeout=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	expect("retrying")
+	expect("up")
+	select {
+	case s := <-states:
+		t.Errorf("extra state %q", s)
+	default:
 	}
 }

@@ -30,7 +30,8 @@ const noTokens = `no platform token is configured, so there is no bot to run.
 // shutdownGrace is how long running answers may finish after a stop signal.
 const shutdownGrace = 20 * time.Second
 
-// health is what /healthz reports: each component's state.
+// health is what /healthz reports: each component's state. It answers 200
+// when every state is "up" or "open", 503 otherwise.
 type health struct {
 	mu    sync.Mutex
 	state map[string]string
@@ -159,11 +160,12 @@ func runServices(ctx context.Context, e *env, args []string, serveOnly bool) err
 				Admins:            cfg.Telegram.Admins,
 				Drafts:            cfg.Telegram.Drafts,
 				Logger:            log.With("platform", telegram.Platform),
+				OnState:           func(state string) { hl.set(telegram.Platform, state) },
 			}, c.manager, c.store)
 			if err != nil {
 				return err
 			}
-			g.Go(func() error { return component(gctx, hl, "telegram", log, bot.Run) })
+			g.Go(func() error { return component(gctx, hl, telegram.Platform, log, bot.Run) })
 		}
 		if cfg.Discord.Token != "" {
 			bot, err := discord.New(discord.Options{
@@ -176,11 +178,12 @@ func runServices(ctx context.Context, e *env, args []string, serveOnly bool) err
 				AllowedChannels: cfg.Discord.AllowedChannels,
 				Admins:          cfg.Discord.Admins,
 				Logger:          log.With("platform", discord.Platform),
+				OnState:         func(state string) { hl.set(discord.Platform, state) },
 			}, c.manager)
 			if err != nil {
 				return err
 			}
-			g.Go(func() error { return component(gctx, hl, "discord", log, bot.Run) })
+			g.Go(func() error { return component(gctx, hl, discord.Platform, log, bot.Run) })
 		}
 	}
 	err = g.Wait()
@@ -191,9 +194,12 @@ func runServices(ctx context.Context, e *env, args []string, serveOnly bool) err
 	return err
 }
 
-// component runs one long-lived part, recording its state for /healthz.
+// component runs one long-lived part, recording its state for /healthz:
+// "connecting" as it starts (the part itself reports its connection states
+// while it runs), "stopped" when it ends with ctx, "down" when it ends by
+// itself.
 func component(ctx context.Context, hl *health, name string, log *slog.Logger, run func(context.Context) error) error {
-	hl.set(name, "up")
+	hl.set(name, "connecting")
 	err := run(ctx)
 	if ctx.Err() != nil {
 		hl.set(name, "stopped")
