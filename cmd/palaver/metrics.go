@@ -29,8 +29,12 @@ type metrics struct {
 	commit       prometheus.Histogram
 }
 
-// latencyBuckets span 1 ms to about 30 s.
-var latencyBuckets = prometheus.ExponentialBuckets(0.001, 2.5, 12)
+// latencyBuckets span 1 ms to about 25 s in steps of 1.5×, fine enough
+// for histogram_quantile to estimate p50 and p99 within a few percent.
+var latencyBuckets = prometheus.ExponentialBuckets(0.001, 1.5, 26)
+
+// commitBuckets span 50 µs to about 1.3 s in steps of 1.5×.
+var commitBuckets = prometheus.ExponentialBuckets(0.00005, 1.5, 26)
 
 func newMetrics() *metrics {
 	m := &metrics{
@@ -64,7 +68,7 @@ func newMetrics() *metrics {
 		}, []string{"model", "kind"}),
 		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "palaver_store_commit_seconds", Help: "bbolt write transaction commit latency.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12),
+			Buckets: commitBuckets,
 		}),
 	}
 	m.reg.MustRegister(m.firstToken, m.firstVisible, m.tokens, m.updates, m.coalesced,

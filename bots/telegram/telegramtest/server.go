@@ -222,15 +222,18 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		result, aerr = h(s, r.Context(), p)
 		s.mu.Unlock()
 	}
-	s.record(method, p, aerr)
+	s.record(method, p, result, aerr)
 	writeAnswer(w, result, aerr)
 }
 
 // record logs a call.
-func (s *Server) record(method string, p params, aerr *apiError) {
+func (s *Server) record(method string, p params, result any, aerr *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := Call{Time: s.now(), Method: method, Params: p, Status: http.StatusOK}
+	if m, ok := result.(*wireMessage); ok && m != nil {
+		c.MessageID = m.MessageID
+	}
 	if aerr != nil {
 		c.Status, c.ErrorCode, c.Description, c.RetryAfter = aerr.code, aerr.code, aerr.description, aerr.retryAfter
 	}

@@ -110,6 +110,10 @@ type Call struct {
 	// Params are the request's parameters as strings: form values as sent,
 	// JSON body values as their JSON text (strings unquoted).
 	Params map[string]string
+	// MessageID is the message a successful call answered with: the one
+	// sendMessage sent or editMessageText and editMessageReplyMarkup
+	// edited; 0 for other calls.
+	MessageID int
 	// Status is the HTTP status of the answer; ErrorCode, Description and
 	// RetryAfter are those of an ok:false answer.
 	Status      int
