@@ -168,6 +168,16 @@ func (s *schedule) due() {
 	s.handOutLocked()
 }
 
+// pause keeps the destination's next request at least d away.
+func (s *schedule) pause(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if until := time.Now().Add(d); until.After(s.next) {
+		s.next = until
+	}
+	s.handOutLocked()
+}
+
 // release gives up the schedule, charging the requests made since acquire
 // (or a pause, when the platform asked for one).
 func (s *schedule) release(requests int, pause time.Duration) {
@@ -290,9 +300,7 @@ func (l *Live) run(ctx context.Context) {
 	typer, _ := l.reply.(Typer)
 	var typing <-chan time.Time
 	if typer != nil {
-		if err := typer.Typing(ctx); err != nil {
-			l.e.log.Debug("typing", "destination", l.sched.id, "error", err)
-		}
+		l.typing(ctx, typer)
 		t := time.NewTicker(typingEvery)
 		defer t.Stop()
 		typing = t.C
@@ -309,9 +317,7 @@ func (l *Live) run(ctx context.Context) {
 		select {
 		case <-l.changed:
 		case <-typing:
-			if err := typer.Typing(ctx); err != nil {
-				l.e.log.Debug("typing", "destination", l.sched.id, "error", err)
-			}
+			l.typing(ctx, typer)
 			continue
 		case <-ctx.Done():
 			return
@@ -405,6 +411,24 @@ func (l *Live) run(ctx context.Context) {
 			}
 			l.poke()
 		}
+	}
+}
+
+// typing shows the typing indicator. A platform that answers it with a
+// rate limit gets the same pause as for an update: the limit is the
+// destination's, whatever the request.
+func (l *Live) typing(ctx context.Context, typer Typer) {
+	err := typer.Typing(ctx)
+	var rl *RateLimitError
+	switch {
+	case errors.As(err, &rl):
+		l.sched.pause(max(rl.RetryAfter, l.sched.interval))
+		if l.e.observer.RateLimited != nil {
+			l.e.observer.RateLimited(l.sched.id, rl.RetryAfter)
+		}
+		l.e.log.Warn("rate limited", "destination", l.sched.id, "retry_after", rl.RetryAfter, "request", "typing")
+	case err != nil:
+		l.e.log.Debug("typing", "destination", l.sched.id, "error", err)
 	}
 }
 

@@ -435,3 +435,37 @@ func TestEngine_HoldKeepsTheSlotForTheFinalView(t *testing.T) {
 		}
 	})
 }
+
+// typingReply is a memReply whose typing indicator is refused with a rate
+// limit once.
+type typingReply struct {
+	*memReply
+	refused bool
+}
+
+func (r *typingReply) Typing(context.Context) error {
+	if !r.refused {
+		r.refused = true
+		return &RateLimitError{RetryAfter: 3 * time.Second}
+	}
+	return nil
+}
+
+func TestEngine_TypingRateLimitPausesDestination(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := NewEngine(nil, Observer{})
+		log := &showLog{}
+		start := time.Now()
+		r := &typingReply{memReply: &memReply{dest: Destination{ID: "d", Interval: time.Second}, log: log}}
+		l := e.Start(t.Context(), r, nil)
+		synctest.Wait()
+		l.Update(View{Content: "first words"})
+		if err := l.Finish(t.Context(), View{Content: "first words, all"}); err != nil {
+			t.Fatal(err)
+		}
+		times := log.all()
+		if len(times) == 0 || times[0].Sub(start) < 3*time.Second {
+			t.Errorf("first request at %v, want after the 3 s the typing refusal asked for", times)
+		}
+	})
+}

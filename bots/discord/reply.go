@@ -62,9 +62,13 @@ func (r *reply) Destination() sessions.Destination {
 // messageReply is the typing-capable reply of a message answer.
 type messageReply struct{ *reply }
 
-// Typing shows "… is typing" in the channel until the first message.
+// Typing shows "… is typing" in the channel until the first message. A
+// 429 is a *sessions.RateLimitError.
 func (r messageReply) Typing(ctx context.Context) error {
-	return r.b.s.ChannelTyping(r.channelID, streamOpts(ctx)...)
+	if err := r.b.s.ChannelTyping(r.channelID, streamOpts(ctx)...); err != nil {
+		return classify(err)
+	}
+	return nil
 }
 
 // snapshot is a reply's record for recovery after a restart.

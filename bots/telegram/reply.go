@@ -76,12 +76,17 @@ func (r *reply) Destination() sessions.Destination {
 	return sessions.Destination{ID: Platform + ":" + strconv.FormatInt(r.chat, 10), Interval: interval}
 }
 
-// Typing shows "typing…" in the chat or topic.
+// Typing shows "typing…" in the chat or topic. A flood refusal is a
+// *sessions.RateLimitError.
 func (r *reply) Typing(ctx context.Context) error {
 	r.mu.Lock()
 	chat, topic := r.chat, r.topic
 	r.mu.Unlock()
-	return r.b.api.typing(ctx, chat, topic)
+	err := r.b.api.typing(ctx, chat, topic)
+	if rl := rateLimit(err); rl != nil {
+		return rl
+	}
+	return err
 }
 
 // snapshot is a reply's record for recovery after a restart.

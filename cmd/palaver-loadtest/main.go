@@ -1,0 +1,279 @@
+// Command palaver-loadtest measures Palaver under load, on loopback only.
+//
+// It starts a fake model (llm/llmtest) and fake Telegram and Discord
+// servers that enforce the platforms' limits, runs the real `palaver run`
+// binary against them in its own process, and plays many users at once:
+// people in private Telegram chats, several people addressing the bot in
+// Telegram groups and Discord channels (their answers queue), and forum
+// topics streaming side by side on one group's budget. Afterwards it
+// rebuilds every answer from what the fake platforms recorded and prints
+// how fast the text became visible, how smoothly it grew, whether any
+// limit was exceeded and any text lost, and what Palaver's process spent.
+//
+//	go run ./cmd/palaver-loadtest -conversations 1000
+//
+// It exits 1 when an invariant breaks (a 429 nobody injected, a write
+// during a 429 pause, a platform limit exceeded, an answer lost or
+// different from the model's), 2 on a usage or set-up error, and with
+// -strict also 1 when a performance target is missed.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// options are the command's flags.
+type options struct {
+	conversations   int
+	tokens          int
+	rate            float64
+	turns           int
+	users           int
+	topics          int
+	mix             map[kind]int
+	drafts          bool
+	inject429       int
+	drop            float64
+	platformLatency time.Duration
+	ramp            time.Duration
+	think           time.Duration
+	timeout         time.Duration
+	seed            int64
+	idle            time.Duration
+	palaver         string
+	keep            bool
+	jsonOut         bool
+	strict          bool
+	details         bool
+	logLevel        string
+}
+
+const defaultMix = "telegram-private=50,telegram-group=15,telegram-topic=15,discord-channel=20"
+
+func parseOptions(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("palaver-loadtest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.conversations, "conversations", 100, "conversations driven at once")
+	fs.IntVar(&o.tokens, "tokens", 500, "tokens per answer")
+	fs.Float64Var(&o.rate, "rate", 50, "tokens per second of each answer")
+	fs.IntVar(&o.turns, "turns", 1, "questions each user asks, one after the other")
+	fs.IntVar(&o.users, "users", 3, "users asking at once in each group and Discord channel")
+	fs.IntVar(&o.topics, "topics", 3, "topics (conversations) per Telegram forum")
+	mix := fs.String("mix", defaultMix, "share of each kind of conversation, `kind=weight,…`")
+	fs.BoolVar(&o.drafts, "drafts", true, "stream Telegram private answers as drafts (telegram.drafts)")
+	fs.IntVar(&o.inject429, "inject-429", 0, "429s the fake platforms force on streaming destinations")
+	fs.Float64Var(&o.drop, "drop", 0, "share of answers whose upstream stream breaks half-way, 0 to 1")
+	fs.DurationVar(&o.platformLatency, "platform-latency", 0, "delay added to every request to the platforms")
+	fs.DurationVar(&o.ramp, "ramp", 5*time.Second, "time over which the conversations start")
+	fs.DurationVar(&o.think, "think", 2*time.Second, "pause between a finished answer and the user's next question")
+	fs.DurationVar(&o.timeout, "timeout", 3*time.Minute, "longest the run may take")
+	fs.Int64Var(&o.seed, "seed", 1, "seed of the random choices (drops, injections)")
+	fs.DurationVar(&o.idle, "idle", 3*time.Second, "how long Palaver's CPU time at rest is measured before the load (0 skips)")
+	fs.StringVar(&o.palaver, "palaver", "", "palaver binary to test (default: build ./cmd/palaver)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (config, database, palaver.log)")
+	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
+	fs.BoolVar(&o.details, "details", false, "with -json, list every answer's timeline")
+	fs.BoolVar(&o.strict, "strict", false, "also exit 1 when a performance target is missed")
+	fs.StringVar(&o.logLevel, "log-level", "warn", "palaver's log.level")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var err error
+	if o.mix, err = parseMix(*mix); err != nil {
+		return o, err
+	}
+	switch {
+	case o.conversations < 1:
+		return o, errors.New("-conversations must be at least 1")
+	case o.tokens < 2:
+		return o, errors.New("-tokens must be at least 2")
+	case o.rate <= 0 || o.rate > 10000:
+		return o, errors.New("-rate must be above 0 and at most 10000")
+	case o.turns < 1 || o.users < 1 || o.topics < 1:
+		return o, errors.New("-turns, -users and -topics must be at least 1")
+	case o.users > 4:
+		return o, errors.New("-users must be at most 4: Palaver queues 3 messages per conversation (chat.queue) besides the one it answers")
+	case o.drop < 0 || o.drop > 1:
+		return o, errors.New("-drop must be between 0 and 1")
+	case o.inject429 < 0:
+		return o, errors.New("-inject-429 must be 0 or more")
+	case o.idle < 0 || o.ramp < 0 || o.think < 0 || o.platformLatency < 0 || o.timeout <= 0:
+		return o, errors.New("-idle, -ramp, -think and -platform-latency must be 0 or more, -timeout above 0")
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	opts, err := parseOptions(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "palaver-loadtest:", err)
+		return 2
+	}
+	r, err := loadTest(ctx, opts, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "palaver-loadtest:", err)
+		return 2
+	}
+	if opts.jsonOut {
+		if err := r.writeJSON(stdout); err != nil {
+			fmt.Fprintln(stderr, "palaver-loadtest:", err)
+			return 2
+		}
+	} else {
+		r.writeTable(stdout)
+	}
+	failed := broken(r.Invariants)
+	if opts.strict {
+		failed = append(failed, broken(r.Targets)...)
+	}
+	if len(failed) > 0 {
+		var names []string
+		for _, c := range failed {
+			names = append(names, c.Name)
+		}
+		fmt.Fprintln(stderr, "palaver-loadtest: failed:", strings.Join(names, "; "))
+		return 1
+	}
+	return 0
+}
+
+// loadTest runs one load test and returns its report.
+func loadTest(ctx context.Context, opts options, progress io.Writer) (*Report, error) {
+	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "palaver-loadtest-")
+	if err != nil {
+		return nil, err
+	}
+	if opts.keep {
+		fmt.Fprintln(progress, "files in", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	bin := opts.palaver
+	if bin == "" {
+		fmt.Fprintln(progress, "building palaver…")
+		if bin, err = buildPalaver(ctx, dir); err != nil {
+			return nil, err
+		}
+	}
+	counts := split(opts.conversations, opts.mix)
+	w, err := newWorld(opts, counts)
+	if err != nil {
+		return nil, err
+	}
+	defer w.close()
+	p, err := w.startPalaver(ctx, bin, dir)
+	if err != nil {
+		return nil, err
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			p.kill()
+		}
+	}()
+
+	// Palaver's CPU time at rest (connected, scraped once a second), to
+	// tell the cost of the load from the cost of being up.
+	idle0, err := p.scrape(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !sleepUntil(ctx, time.Now().Add(opts.idle)) {
+		return nil, ctx.Err()
+	}
+	before, err := p.scrape(ctx)
+	if err != nil {
+		return nil, err
+	}
+	idleRate := 0.0
+	if opts.idle > 0 {
+		idleRate = (before.value("process_cpu_seconds_total", nil) - idle0.value("process_cpu_seconds_total", nil)) / opts.idle.Seconds()
+	}
+	worldCPU0 := selfCPU()
+	sctx, stopSampling := context.WithCancel(ctx)
+	defer stopSampling()
+	samples := p.sample(sctx, time.Second)
+
+	fmt.Fprintf(progress, "driving %d conversations (%d answers)…\n", len(w.convs), len(w.answers))
+	loadStart := time.Now()
+	if err := w.drive(ctx); err != nil {
+		return nil, err
+	}
+	// Wait for every answer to be shown in full: the last ones may wait
+	// out a group's 3 s interval (times the topics sharing it), and more
+	// after injected 429s.
+	settle := time.Now().Add(time.Duration(opts.topics+2)*telegramGroupInterval + opts.platformLatency*20)
+	var an *analysis
+	for {
+		an = w.analyze()
+		if allComplete(an) || time.Now().After(settle) {
+			break
+		}
+		if !sleepUntil(ctx, time.Now().Add(500*time.Millisecond)) {
+			an = w.analyze()
+			break
+		}
+	}
+	after, err := p.scrape(context.WithoutCancel(ctx))
+	loadEnd := time.Now()
+	if err != nil {
+		return nil, err
+	}
+	stopSampling()
+	health, _ := p.health()
+	rss := p.peakRSS()
+	worldCPU := selfCPU() - worldCPU0
+	stopErr := p.stop(30 * time.Second)
+	stopped = true
+	if rss == 0 {
+		rss = p.peakRSS()
+	}
+	r := w.report(an, before, after, samples, rss, worldCPU)
+	r.Palaver.IdleCore = idleRate
+	r.Palaver.WallSeconds = loadEnd.Sub(loadStart).Seconds()
+	r.Metrics.HealthComponents = health
+	if stopErr != nil {
+		r.Invariants = append(r.Invariants, check("clean shutdown", "palaver exits 0 on Ctrl-C", false, "%v", stopErr))
+	} else {
+		r.Invariants = append(r.Invariants, check("clean shutdown", "palaver exits 0 on Ctrl-C", true, "exit 0"))
+	}
+	return r, nil
+}
+
+func allComplete(an *analysis) bool {
+	for _, o := range an.answers {
+		if !o.complete {
+			return false
+		}
+	}
+	return true
+}
+
+func machine() string {
+	return fmt.Sprintf("%s/%s, %d CPUs, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
+}

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// palaverProc is Palaver under test: the real binary running `palaver run`
+// against the world, in its own process so that its CPU time and memory
+// are its own.
+type palaverProc struct {
+	cmd     *exec.Cmd
+	metrics string // base URL of its /metrics and /healthz
+	logPath string
+	done    chan struct{}
+	waitErr error
+}
+
+// buildPalaver compiles cmd/palaver into dir and returns the binary's path.
+func buildPalaver(ctx context.Context, dir string) (string, error) {
+	bin := filepath.Join(dir, "palaver")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/palaver-bot/palaver/cmd/palaver")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("build palaver: %w\n%s", err, out.String())
+	}
+	return bin, nil
+}
+
+// freeAddr returns a loopback address with a port free at the moment.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// writeConfig writes the config `palaver run` gets: the defaults, except
+// where the fakes are and what the load needs (no per-user rate limit).
+func (w *world) writeConfig(dir, metricsAddr string) (string, error) {
+	q := strconv.Quote
+	cfg := strings.Join([]string{
+		"storage:",
+		"  path: " + q(filepath.Join(dir, "palaver.db")),
+		"providers:",
+		"  load:",
+		"    base_url: " + q(w.up.URL),
+		"models:",
+		"  default: load/echo",
+		"  aliases: {}",
+		"chat:",
+		"  user_rate: 0",
+		"telegram:",
+		"  token: " + q(w.tg.Token()),
+		"  api_endpoint: " + q(w.tgEndpoint),
+		"  drafts: " + strconv.FormatBool(w.opts.drafts),
+		"discord:",
+		"  token: " + q(w.dc.Token()),
+		"  api_base: " + q(w.dcBase),
+		"  guilds: [" + q(w.guild.ID) + "]",
+		"metrics:",
+		"  listen: " + q(metricsAddr),
+		"log:",
+		"  level: " + w.opts.logLevel,
+		"",
+	}, "\n")
+	path := filepath.Join(dir, "config.yaml")
+	return path, os.WriteFile(path, []byte(cfg), 0o600)
+}
+
+// startPalaver runs `palaver run` and waits until it is connected to both
+// platforms and has registered its Discord commands.
+func (w *world) startPalaver(ctx context.Context, bin, dir string) (*palaverProc, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cfgPath, err := w.writeConfig(dir, addr)
+	if err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(dir, "palaver.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "run", "--config", cfgPath)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("start palaver: %w", err)
+	}
+	p := &palaverProc{cmd: cmd, metrics: "http://" + addr, logPath: logPath, done: make(chan struct{})}
+	go func() {
+		p.waitErr = cmd.Wait()
+		logFile.Close()
+		close(p.done)
+	}()
+	if err := w.waitReady(ctx, p); err != nil {
+		p.kill()
+		return nil, fmt.Errorf("%w (log: %s)", err, logPath)
+	}
+	return p, nil
+}
+
+// waitReady waits for /healthz to answer, Telegram to be polled and the
+// Discord commands to be registered.
+func (w *world) waitReady(ctx context.Context, p *palaverProc) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for {
+		select {
+		case <-p.done:
+			return fmt.Errorf("palaver exited at start: %v", p.waitErr)
+		case <-ctx.Done():
+			return errors.New("palaver did not connect to the fake platforms within 60 s")
+		case <-time.After(50 * time.Millisecond):
+		}
+		if w.tg.Pollers() == 0 || len(w.dc.Commands(w.guild.ID)) == 0 {
+			continue
+		}
+		resp, err := http.Get(p.metrics + "/healthz")
+		if err != nil {
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return nil
+		}
+	}
+}
+
+// stop interrupts Palaver (a clean shutdown) and waits for it to exit,
+// killing it after grace.
+func (p *palaverProc) stop(grace time.Duration) error {
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		p.kill()
+		return fmt.Errorf("palaver did not exit within %s of an interrupt", grace)
+	}
+	if p.waitErr != nil {
+		return fmt.Errorf("palaver exited with %w (log: %s)", p.waitErr, p.logPath)
+	}
+	return nil
+}
+
+func (p *palaverProc) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// peakRSS is the process's peak resident set in bytes: VmHWM from /proc
+// while it runs, else the rusage of the exited process.
+func (p *palaverProc) peakRSS() int64 {
+	f, err := os.Open("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/status")
+	if err == nil {
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+				kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+				if err == nil {
+					return kb * 1024
+				}
+			}
+		}
+	}
+	return exitedPeakRSS(p.cmd.ProcessState)
+}
+
+// health fetches /healthz.
+func (p *palaverProc) health() (map[string]any, error) {
+	resp, err := http.Get(p.metrics + "/healthz")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var h map[string]any
+	return h, json.NewDecoder(resp.Body).Decode(&h)
+}

@@ -1,0 +1,315 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// platformWindow is a platform's rate-limit window for one kind of
+// destination, and the most charged writes it admits (the fakes enforce
+// the same).
+func platformWindow(k kind) (string, time.Duration, int) {
+	switch k {
+	case tgPrivate:
+		return "1s", time.Second, 3 // about one per second, bursts of three
+	case tgGroup, tgTopic:
+		return "60s", time.Minute, 20
+	default:
+		return "5s", 5 * time.Second, 5
+	}
+}
+
+// report turns the analysis and the two scrapes of /metrics into the
+// Report, with its invariants and targets.
+func (w *world) report(an *analysis, before, after scrape, s *sampler, rss int64, worldCPU float64) *Report {
+	o := w.opts
+	r := &Report{
+		Setup: Setup{
+			Conversations: len(w.convs), Mix: map[string]int{}, TokensPerAnswer: o.tokens, TokensPerSecond: o.rate,
+			Turns: o.turns, Users: o.users, Topics: o.topics, Drafts: o.drafts,
+			Inject429: o.inject429, Injected429: int(w.injected.Load()), Drop: o.drop,
+			PlatformLatency: o.platformLatency.String(), Machine: machine(),
+		},
+		Stray: an.stray,
+	}
+	for k, n := range o.mix {
+		r.Setup.Mix[string(k)] = n
+	}
+	obs := map[*answer]*observed{}
+	var start, end time.Time
+	for _, x := range an.answers {
+		obs[x.a] = x
+		if !x.first.IsZero() && (start.IsZero() || x.first.Before(start)) {
+			start = x.first
+		}
+		if x.final.After(end) {
+			end = x.final
+		}
+		if w.opts.details {
+			rel := func(t time.Time) float64 {
+				if t.IsZero() || x.first.IsZero() {
+					return -1 // did not happen
+				}
+				return float64(t.Sub(x.first)) / float64(time.Millisecond)
+			}
+			ad := AnswerDetail{Tag: x.a.tag, Kind: string(x.a.conv.kind), Destination: x.a.conv.dest,
+				Asked: rel(x.asked), LastToken: rel(x.last), FirstVisible: rel(x.firstVisible), Scheduled: rel(x.scheduled),
+				Final: rel(x.final), Updates: x.updates, BudgetFree: x.budgetFree, Problem: x.problem}
+			for _, v := range x.writes {
+				ad.Writes = append(ad.Writes, WriteDetail{At: rel(v.at), Chars: len(v.text), Stop: v.stop, Draft: v.draft})
+			}
+			r.Answers = append(r.Answers, ad)
+		}
+		if !x.complete && len(r.Problems) < 10 {
+			r.Problems = append(r.Problems, fmt.Sprintf("%s (%s): %s", x.a.tag, x.a.conv.kind, x.problem))
+		}
+	}
+	if !start.IsZero() && end.After(start) {
+		r.Duration = end.Sub(start).Seconds()
+	}
+
+	all := KindReport{Kind: "all"}
+	var allFirst, allFree, allFinal, allBeyond []time.Duration
+	var allAllowed, allBusyWrites int
+	for _, k := range kinds {
+		kr := KindReport{Kind: string(k)}
+		kr.Window, _, kr.Limit = platformWindow(k)
+		var first, free, final, single, beyond []time.Duration
+		var updates, allowed, busyWrites int
+		sharing := 1
+		for _, d := range an.dests {
+			if d.kind != k {
+				continue
+			}
+			kr.Destinations++
+			kr.Conversations += len(d.convs)
+			if k == tgTopic {
+				sharing = max(sharing, len(d.convs))
+			}
+			_, win, _ := platformWindow(k)
+			kr.MaxInWindow = max(kr.MaxInWindow, d.maxInWindow(win, true))
+			kr.MaxPerInterval = max(kr.MaxPerInterval, d.maxInWindow(d.interval, false))
+			kr.RateLimited += len(d.refusals)
+			kr.PauseViolations += d.writesDuringPause()
+			kr.PlatformErrors += len(d.errors)
+			for _, span := range d.busy(obs) {
+				allowed += int(span[1].Sub(span[0])/d.interval) + 1
+				for _, wr := range d.writes {
+					if !wr.at.Before(span[0]) && !wr.at.After(span[1]) {
+						busyWrites++
+					}
+				}
+			}
+			for _, c := range d.convs {
+				for _, a := range c.answers {
+					x := obs[a]
+					kr.Answers++
+					kr.Tokens += x.sent
+					updates += x.updates
+					if a.dropAfter > 0 {
+						kr.Dropped++
+					}
+					if !x.complete {
+						if x.problem == "the final text differs from the model's" || x.problem == "the partial answer and the error are not both shown" {
+							kr.Differing++
+						} else {
+							kr.Lost++
+						}
+						continue
+					}
+					kr.Complete++
+					first = append(first, x.firstVisible.Sub(x.first))
+					if x.budgetFree {
+						free = append(free, x.firstVisible.Sub(x.first))
+					}
+					final = append(final, x.final.Sub(x.last))
+					if x.finalRequests > 1 {
+						kr.LongFinals++
+					} else {
+						single = append(single, x.final.Sub(x.last))
+					}
+					beyond = append(beyond, max(0, x.final.Sub(x.scheduled)))
+				}
+			}
+		}
+		if kr.Conversations == 0 {
+			continue
+		}
+		interval := telegramInterval
+		switch k {
+		case tgGroup, tgTopic:
+			interval = telegramGroupInterval
+		case discordChannel:
+			interval = discordInterval
+		}
+		kr.FloorMS = float64(interval*time.Duration(sharing)) / float64(time.Millisecond)
+		kr.FirstVisible, kr.FirstVisibleFree = quantiles(first), quantiles(free)
+		kr.Final, kr.FinalSingle, kr.BeyondSchedule = quantiles(final), quantiles(single), quantiles(beyond)
+		if kr.Answers > 0 {
+			kr.UpdatesPerAnswer = float64(updates) / float64(kr.Answers)
+		}
+		if allowed > 0 {
+			kr.Smoothness = float64(busyWrites) / float64(allowed)
+		}
+		if r.Duration > 0 {
+			kr.TokensPerSec = float64(kr.Tokens) / r.Duration
+		}
+		r.Kinds = append(r.Kinds, kr)
+
+		all.Conversations += kr.Conversations
+		all.Destinations += kr.Destinations
+		all.Answers += kr.Answers
+		all.Complete += kr.Complete
+		all.Tokens += kr.Tokens
+		all.RateLimited += kr.RateLimited
+		all.PauseViolations += kr.PauseViolations
+		all.PlatformErrors += kr.PlatformErrors
+		all.Differing += kr.Differing
+		all.Lost += kr.Lost
+		all.Dropped += kr.Dropped
+		all.LongFinals += kr.LongFinals
+		all.MaxPerInterval = max(all.MaxPerInterval, kr.MaxPerInterval)
+		all.FloorMS = max(all.FloorMS, kr.FloorMS)
+		allFirst = append(allFirst, first...)
+		allFree = append(allFree, free...)
+		allFinal = append(allFinal, final...)
+		allBeyond = append(allBeyond, beyond...)
+		allAllowed += allowed
+		allBusyWrites += busyWrites
+		all.UpdatesPerAnswer += float64(updates)
+	}
+	if all.Answers > 0 {
+		all.UpdatesPerAnswer /= float64(all.Answers)
+	}
+	if allAllowed > 0 {
+		all.Smoothness = float64(allBusyWrites) / float64(allAllowed)
+	}
+	if r.Duration > 0 {
+		all.TokensPerSec = float64(all.Tokens) / r.Duration
+	}
+	all.FirstVisible, all.FirstVisibleFree = quantiles(allFirst), quantiles(allFree)
+	all.Final, all.BeyondSchedule = quantiles(allFinal), quantiles(allBeyond)
+	r.Kinds = append(r.Kinds, all)
+
+	// Palaver's process, from its /metrics.
+	cpu := after.value("process_cpu_seconds_total", nil) - before.value("process_cpu_seconds_total", nil)
+	goroutines, sampledRSS, active, heap, stacks := s.peaks()
+	if rss == 0 {
+		rss = int64(sampledRSS)
+	}
+	r.Palaver = Resources{
+		CPUSeconds:     cpu,
+		PeakRSSMB:      float64(rss) / (1 << 20),
+		PeakGoroutines: int(goroutines),
+		PeakHeapMB:     heap / (1 << 20),
+		PeakStacksMB:   stacks / (1 << 20),
+		PeakActive:     int(active),
+		Commits:        int(countDelta(before, after, "palaver_store_commit_seconds")),
+		CommitP50MS:    orZero(histogramQuantile(before, after, "palaver_store_commit_seconds", nil, 0.50) * 1000),
+		CommitP99MS:    orZero(histogramQuantile(before, after, "palaver_store_commit_seconds", nil, 0.99) * 1000),
+	}
+	if all.Tokens > 0 {
+		r.Palaver.CPUPer1000Tokens = cpu / float64(all.Tokens) * 1000
+		r.Palaver.CoreAt10k = cpu / float64(all.Tokens) * 10000
+	}
+	r.World = WorldUsage{CPUSeconds: worldCPU}
+
+	m := MetricsCheck{
+		UpdatesSent: map[string]int{}, UpdatesObserved: map[string]int{}, RateLimited: map[string]int{},
+		Coalesced: map[string]int{}, FirstVisibleP50: map[string]float64{}, FirstVisibleP99: map[string]float64{},
+	}
+	for _, platform := range []string{"telegram", "discord"} {
+		l := map[string]string{"platform": platform}
+		m.UpdatesSent[platform] = int(after.value("palaver_updates_sent_total", l) - before.value("palaver_updates_sent_total", l))
+		m.RateLimited[platform] = int(after.value("palaver_updates_rate_limited_total", l) - before.value("palaver_updates_rate_limited_total", l))
+		m.Coalesced[platform] = int(after.value("palaver_updates_coalesced_total", l) - before.value("palaver_updates_coalesced_total", l))
+		if q := histogramQuantile(before, after, "palaver_first_visible_seconds", l, 0.50); !math.IsNaN(q) {
+			m.FirstVisibleP50[platform] = q * 1000
+			m.FirstVisibleP99[platform] = histogramQuantile(before, after, "palaver_first_visible_seconds", l, 0.99) * 1000
+		}
+	}
+	for _, d := range an.dests {
+		platform := "discord"
+		if d.kind.telegram() {
+			platform = "telegram"
+		}
+		m.UpdatesObserved[platform] += len(d.writes)
+	}
+	m.Tokens = int(after.value("palaver_tokens_total", nil) - before.value("palaver_tokens_total", nil))
+	m.FirstTokenP50MS = orZero(histogramQuantile(before, after, "palaver_first_token_seconds", nil, 0.50) * 1000)
+	m.UpstreamErrors = int(after.value("palaver_upstream_errors_total", nil) - before.value("palaver_upstream_errors_total", nil))
+	m.AnswersFinished = int(after.value("palaver_answers_total", nil) - before.value("palaver_answers_total", nil))
+	r.Metrics = m
+
+	r.Invariants = w.invariants(r, all)
+	r.Targets = targets(r, all)
+	return r
+}
+
+// countDelta is how many observations histogram name gained.
+func countDelta(before, after scrape, name string) float64 {
+	b, a := before.histogram(name, nil), after.histogram(name, nil)
+	if len(a) == 0 {
+		return 0
+	}
+	n := a[len(a)-1].count
+	if len(b) > 0 {
+		n -= b[len(b)-1].count
+	}
+	return n
+}
+
+func (w *world) invariants(r *Report, all KindReport) []Check {
+	injected := int(w.injected.Load())
+	cs := []Check{
+		check("answers lost", "0", all.Lost == 0, "%d of %d", all.Lost, all.Answers),
+		check("texts differing from the model's", "0", all.Differing == 0, "%d", all.Differing),
+		check("429s received", fmt.Sprintf("≤ %d injected", injected), all.RateLimited <= injected, "%d", all.RateLimited),
+		check("writes during a 429 pause", "0", all.PauseViolations == 0, "%d", all.PauseViolations),
+		check("other refused writes", "0", all.PlatformErrors == 0, "%d", all.PlatformErrors),
+		check("bot messages belonging to no answer", "0", r.Stray == 0, "%d", r.Stray),
+	}
+	for _, k := range r.Kinds[:len(r.Kinds)-1] {
+		cs = append(cs, check("max writes per "+k.Window+" in a "+k.Kind, fmt.Sprintf("≤ %d", k.Limit),
+			k.MaxInWindow <= k.Limit, "%d", k.MaxInWindow))
+	}
+	sent := r.Metrics.UpdatesSent["telegram"] + r.Metrics.UpdatesSent["discord"]
+	seen := r.Metrics.UpdatesObserved["telegram"] + r.Metrics.UpdatesObserved["discord"]
+	cs = append(cs, check("/metrics updates sent ≥ writes the platforms accepted", fmt.Sprint(seen), sent >= seen, "%d", sent))
+	return cs
+}
+
+func targets(r *Report, all KindReport) []Check {
+	const slack = 50 // ms
+	var cs []Check
+	cs = append(cs, check("final p99 beyond the destination's schedule", fmt.Sprintf("≤ %d ms", slack),
+		all.BeyondSchedule.N == 0 || all.BeyondSchedule.P99 <= slack, "%s ms", ms(all.BeyondSchedule.P99)))
+	cs = append(cs, check("first visible p99 with budget free", fmt.Sprintf("< %d ms", slack),
+		all.FirstVisibleFree.N == 0 || all.FirstVisibleFree.P99 < slack, "%s ms over %d answers", ms(all.FirstVisibleFree.P99), all.FirstVisibleFree.N))
+	for _, k := range r.Kinds[:len(r.Kinds)-1] {
+		cs = append(cs, check("final p99 in a "+k.Kind+" (one-request finals)", fmt.Sprintf("≤ %s + %d ms", ms(k.FloorMS), slack),
+			k.FinalSingle.N == 0 || k.FinalSingle.P99 <= k.FloorMS+slack, "%s ms", ms(k.FinalSingle.P99)))
+	}
+	for _, k := range r.Kinds[:len(r.Kinds)-1] {
+		cs = append(cs, check("updates in a "+k.Kind+" of what the interval allows", "≥ 90%",
+			k.Smoothness >= 0.9, "%.0f%%", k.Smoothness*100))
+	}
+	p := r.Palaver
+	cs = append(cs,
+		check("CPU per 10,000 tokens/s", "< 20% of a core", p.CoreAt10k < 0.20, "%.1f%%", p.CoreAt10k*100),
+		check("peak RSS", "< 150 MB", p.PeakRSSMB < 150, "%.0f MB", p.PeakRSSMB),
+	)
+	if p.Commits == 0 {
+		cs = append(cs, check("store commits seen in /metrics", "> 0", false, "none"))
+	}
+	return cs
+}
+
+// orZero is v, or 0 when v is NaN (nothing observed), which JSON cannot carry.
+func orZero(v float64) float64 {
+	if math.IsNaN(v) {
+		return 0
+	}
+	return v
+}
