@@ -138,7 +138,7 @@ func (b *Bot) channelEdit(ctx context.Context, channelID, id, content string, st
 	comps := components(stop)
 	data := &discordgo.MessageEdit{ID: id, Channel: channelID, Content: &content, Components: &comps, AllowedMentions: noMentions()}
 	// As ChannelMessageEditComplex does, without decoding the message
-	// Discord sends back (a tenth of the CPU time under load).
+	// Discord sends back, which under load cost as much as the request.
 	uri := discordgo.EndpointChannelMessage(channelID, id)
 	bucket := discordgo.EndpointChannelMessage(channelID, "")
 	if _, err := b.s.RequestWithBucketID(http.MethodPatch, uri, data, bucket, streamOpts(ctx)...); err != nil {

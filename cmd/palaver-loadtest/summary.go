@@ -70,7 +70,7 @@ func (w *world) report(an *analysis, before, after scrape, s *sampler, rss int64
 	}
 
 	all := KindReport{Kind: "all"}
-	var allFirst, allFree, allFinal, allBeyond []time.Duration
+	var allFirst, allFree, allFinal, allSingle, allBeyond []time.Duration
 	var allAllowed, allBusyWrites int
 	for _, k := range kinds {
 		kr := KindReport{Kind: string(k)}
@@ -174,6 +174,7 @@ func (w *world) report(an *analysis, before, after scrape, s *sampler, rss int64
 		allFirst = append(allFirst, first...)
 		allFree = append(allFree, free...)
 		allFinal = append(allFinal, final...)
+		allSingle = append(allSingle, single...)
 		allBeyond = append(allBeyond, beyond...)
 		allAllowed += allowed
 		allBusyWrites += busyWrites
@@ -189,7 +190,7 @@ func (w *world) report(an *analysis, before, after scrape, s *sampler, rss int64
 		all.TokensPerSec = float64(all.Tokens) / r.Duration
 	}
 	all.FirstVisible, all.FirstVisibleFree = quantiles(allFirst), quantiles(allFree)
-	all.Final, all.BeyondSchedule = quantiles(allFinal), quantiles(allBeyond)
+	all.Final, all.FinalSingle, all.BeyondSchedule = quantiles(allFinal), quantiles(allSingle), quantiles(allBeyond)
 	r.Kinds = append(r.Kinds, all)
 
 	// Palaver's process, from its /metrics.
