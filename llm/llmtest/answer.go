@@ -172,12 +172,13 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req Request, sc 
 				return
 			}
 		}
-		if err := sw.send(sw.chunk(sw.delta(t), "", nil, true, "")); err != nil {
-			s.noteDisconnect()
-			return
-		}
+		chunk := sw.chunk(sw.delta(t), "", nil, true, "")
 		if sc.Sent != nil {
 			sc.Sent(i, len(toks))
+		}
+		if err := sw.send(chunk); err != nil {
+			s.noteDisconnect()
+			return
 		}
 	}
 	if sc.Fail != NoFailure {

@@ -85,8 +85,10 @@ type Script struct {
 	FailAfter   int
 	FailMessage string
 
-	// Sent, when set, is called after token i of n has been flushed to the
-	// client; load tests use it to time the model's first and last token.
+	// Sent, when set, is called as token i of n is sent: just before it is
+	// written and flushed, so that a time taken in it precedes anything
+	// the client does with the token (the write may still fail). Load
+	// tests use it to time the model's first and last token.
 	Sent func(i, n int)
 }
 
