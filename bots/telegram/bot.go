@@ -218,8 +218,9 @@ const updateTimeout = 15 * time.Second
 
 // Run checks the token, finalises the answers a previous run left
 // unfinished, registers the commands and long-polls for updates until ctx
-// ends. Each update's offset is saved once the update has been handed to
-// the Manager, so a restart neither repeats nor loses updates. Answers in
+// ends. The offset is saved once each batch of updates has been handed to
+// the Manager, so a restart loses no update and repeats at most the batch
+// it interrupted. Answers in
 // progress are the Manager's to finish; Run waits only for its own
 // command answers.
 func (b *Bot) Run(ctx context.Context) error {
@@ -275,9 +276,10 @@ func (b *Bot) Run(ctx context.Context) error {
 		}
 		backoff = backoffMin
 		b.setConn(stateUp)
+		next := offset
 		for _, raw := range raws {
 			id := updateID(raw)
-			if id < offset {
+			if id < next {
 				continue // confirmed already, or malformed
 			}
 			if u, err := decodeUpdate(raw); err != nil {
@@ -285,7 +287,12 @@ func (b *Bot) Run(ctx context.Context) error {
 			} else {
 				b.dispatch(ctx, u)
 			}
-			offset = id + 1
+			next = id + 1
+		}
+		if next != offset {
+			// One commit per batch: handing a batch to the Manager takes
+			// moments, and a restart in them repeats the batch at worst.
+			offset = next
 			b.saveOffset(offset)
 		}
 	}
