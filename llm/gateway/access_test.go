@@ -217,8 +217,9 @@ func TestServer_RateLimit(t *testing.T) {
 func TestServer_ConcurrentStreams(t *testing.T) {
 	e := newEnv(t, gateway.Options{MaxStreamsPerKey: 1})
 	release := make(chan struct{})
+	// The first token goes out; the second waits for release.
 	e.up.Enqueue(llmtest.Script{Content: []string{"slow", " answer"}, Sent: func(i, n int) {
-		if i == 0 {
+		if i == 1 {
 			<-release
 		}
 	}})

@@ -42,7 +42,7 @@ func BenchmarkRelay(b *testing.B) {
 	e.up.SetScript(llmtest.Script{
 		Content: llmtest.Tokens(strings.TrimSpace(strings.Repeat("token ", benchChunks))),
 		Sent: func(i, _ int) {
-			if i == 0 {
+			if i == 1 { // the first event is out; hold the second
 				select {
 				case <-firstSeen:
 				case <-time.After(5 * time.Second):
