@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -157,6 +158,10 @@ type Turn struct {
 	mu     sync.Mutex
 	cancel context.CancelCauseFunc // set while running
 	queued bool
+	// owed is set once the turn has started and its answer is owed: only
+	// then is what its reply shows recorded for crash recovery (the
+	// conversation's one progress record belongs to its running turn).
+	owed atomic.Bool
 
 	done   chan struct{}
 	answer string
@@ -337,6 +342,9 @@ func (m *Manager) Close(ctx context.Context) error {
 }
 
 func (m *Manager) recordProgress(t *Turn, v View) {
+	if !t.owed.Load() {
+		return // a queued turn's status: the record is the running turn's
+	}
 	p := &Progress{Destination: t.reply.Destination().ID, Shown: v, Started: m.now()}
 	if s, ok := t.reply.(interface{ Snapshot() []byte }); ok {
 		p.Reply = s.Snapshot()

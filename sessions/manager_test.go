@@ -491,3 +491,62 @@ func TestManager_UserRate(t *testing.T) {
 		t.Fatalf("third message: %v, want ErrRateLimited", err)
 	}
 }
+
+// snapReply is a reply with a Snapshot naming it.
+type snapReply struct {
+	reply
+	name string
+}
+
+func (r *snapReply) Snapshot() []byte { return []byte(r.name) }
+
+func TestManager_ProgressIsTheRunningTurns(t *testing.T) {
+	r := newRig(t, sessions.Config{})
+	release := make(chan struct{})
+	r.up.Enqueue(llmtest.Script{Content: []string{"first", " half", " second half"}, Sent: func(i, _ int) {
+		if i == 2 {
+			<-release
+		}
+	}})
+	running := &snapReply{name: "running"}
+	t1, err := r.m.Handle(t.Context(), sessions.Message{Key: key, Author: alice, Text: "one"}, running)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := &snapReply{name: "queued"}
+	t2, err := r.m.Handle(t.Context(), sessions.Message{Key: key, Author: alice, Text: "two"}, queued)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for running.last().Content == "" || queued.last().Status == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("running shows %+v, queued %+v", running.last(), queued.last())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// A message queued while the answer streams shows its status after
+	// the answer's last record.
+	later := &snapReply{name: "queued later"}
+	t3, err := r.m.Handle(t.Context(), sessions.Message{Key: key, Author: alice, Text: "three"}, later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for later.last().Status == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the third message shows %+v", later.last())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ps, err := r.store.Progresses(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != 1 || string(ps[0].Reply) != "running" {
+		t.Errorf("progress records %+v, want the running turn's only", ps)
+	}
+	close(release)
+	wait(t, t1)
+	wait(t, t2)
+	wait(t, t3)
+}

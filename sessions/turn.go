@@ -86,6 +86,7 @@ func (m *Manager) run(t *Turn) {
 		}
 	}
 	// The answer is now owed: record it so a crash is finalised on restart.
+	t.owed.Store(true)
 	m.recordProgress(t, View{})
 
 	history, err := m.store.History(ctx, t.key, m.cfg.MaxHistory)
