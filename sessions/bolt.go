@@ -39,6 +39,7 @@ var (
 	bucketMeta          = []byte("meta")
 	bucketConversations = []byte("conversations")
 	bucketProgress      = []byte("progress")
+	bucketQueued        = []byte("queued")
 	bucketValues        = []byte("values")
 	bucketHistory       = []byte("history")
 	keySchema           = []byte("schema")
@@ -98,6 +99,9 @@ type BoltOptions struct {
 //	            <Seq: 8-byte big-endian uint64> = Entry (Seq not in the JSON)
 //	progress/
 //	    <Key.String()> = Progress    answers being shown (Key not in the JSON)
+//	queued/                          made when first needed
+//	    <Key.String()> 0x00 <id: 8-byte big-endian uint64> = Queued
+//	                                 messages waiting for their turn
 //	values/
 //	    <name> = raw bytes           adapter state (a Telegram update offset)
 //
@@ -918,4 +922,129 @@ func copyBucket(src, dst *bolt.Bucket) error {
 		}
 		return copyBucket(src.Bucket(k), child)
 	})
+}
+
+// queuedKey is the queued bucket's key of key's message id.
+func queuedKey(name []byte, id uint64) []byte {
+	k := make([]byte, 0, len(name)+9)
+	k = append(k, name...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, id)
+}
+
+// SetQueued records q durably: it returns once the record is committed.
+func (s *BoltStore) SetQueued(ctx context.Context, q Queued) error {
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	name, err := keyName(q.Key)
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(q)
+	if err != nil {
+		return fmt.Errorf("sessions: encode queued message of %s: %w", q.Key, err)
+	}
+	err = s.update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketQueued)
+		if err != nil {
+			return err
+		}
+		return b.Put(queuedKey(name, q.ID), v)
+	})
+	if err != nil {
+		return fmt.Errorf("sessions: record queued message of %s: %w", q.Key, err)
+	}
+	return nil
+}
+
+// RemoveQueued drops the record of key's queued message id, if any.
+func (s *BoltStore) RemoveQueued(ctx context.Context, key Key, id uint64) error {
+	return s.AppendQueued(ctx, key, id, Entry{})
+}
+
+// AppendQueued appends e (unless it is the zero Entry) to key's history and
+// drops the record of key's queued message id, in one transaction.
+func (s *BoltStore) AppendQueued(ctx context.Context, key Key, id uint64, e Entry) error {
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	name, err := keyName(key)
+	if err != nil {
+		return err
+	}
+	var value []byte
+	if e.Role != "" {
+		if value, err = json.Marshal(e); err != nil {
+			return fmt.Errorf("sessions: encode entry of %s: %w", key, err)
+		}
+	}
+	err = s.update(func(tx *bolt.Tx) error {
+		if value != nil {
+			conv, err := tx.Bucket(bucketConversations).CreateBucketIfNotExists(name)
+			if err != nil {
+				return err
+			}
+			hist, err := conv.CreateBucketIfNotExists(bucketHistory)
+			if err != nil {
+				return err
+			}
+			seq, err := hist.NextSequence()
+			if err != nil {
+				return err
+			}
+			if err := hist.Put(seqKey(seq), value); err != nil {
+				return err
+			}
+			if err := prune(hist, s.retention); err != nil {
+				return err
+			}
+		}
+		if b := tx.Bucket(bucketQueued); b != nil {
+			return b.Delete(queuedKey(name, id))
+		}
+		if value == nil {
+			return errRollback
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sessions: append queued message to %s: %w", key, err)
+	}
+	return nil
+}
+
+// QueuedMessages lists every recorded queued message, by key and id.
+func (s *BoltStore) QueuedMessages(ctx context.Context) ([]Queued, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	var out []Queued
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketQueued)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			i := len(k) - 9 // the name, 0x00, an 8-byte id
+			if i < 1 || k[i] != 0 {
+				return fmt.Errorf("malformed queued key %q", k)
+			}
+			key, ok := ParseKey(string(k[:i]))
+			if !ok {
+				return fmt.Errorf("malformed queued key %q", k)
+			}
+			var q Queued
+			if err := json.Unmarshal(v, &q); err != nil {
+				return fmt.Errorf("decode queued message of %s: %w", key, err)
+			}
+			q.Key, q.ID = key, binary.BigEndian.Uint64(k[i+1:])
+			out = append(out, q)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sessions: list queued messages: %w", err)
+	}
+	return out, nil
 }

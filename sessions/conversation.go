@@ -77,6 +77,20 @@ type Progress struct {
 	Started time.Time `json:"started"`
 }
 
+// Queued is a user's message waiting for the answer before it in its
+// conversation. It is recorded durably while it waits, so that a restart
+// neither loses it nor leaves its reply saying "queued" for ever.
+type Queued struct {
+	Key Key    `json:"-"`
+	ID  uint64 `json:"-"`
+	// Question is the message as it would enter the history.
+	Question    Entry  `json:"question"`
+	Destination string `json:"destination"`
+	// Reply is the adapter's record of the reply showing its place in the
+	// queue, once it was shown.
+	Reply []byte `json:"reply,omitempty"`
+}
+
 // Store keeps conversations. Implementations are safe for concurrent use.
 // The bbolt implementation is BoltStore; another backend (etcd) can satisfy
 // the same interface.
@@ -105,6 +119,15 @@ type Store interface {
 	SetProgress(ctx context.Context, key Key, p *Progress) error
 	// Progresses lists every recorded answer in progress.
 	Progresses(ctx context.Context) ([]Progress, error)
+	// SetQueued records q (for q.Key and q.ID) durably before it returns;
+	// RemoveQueued drops the record of key's queued message id.
+	SetQueued(ctx context.Context, q Queued) error
+	RemoveQueued(ctx context.Context, key Key, id uint64) error
+	// AppendQueued appends e to key's history and drops the record of
+	// key's queued message id, in one transaction.
+	AppendQueued(ctx context.Context, key Key, id uint64, e Entry) error
+	// QueuedMessages lists every recorded queued message, by key and id.
+	QueuedMessages(ctx context.Context) ([]Queued, error)
 	// Value and SetValue keep small adapter state (a Telegram update offset).
 	Value(ctx context.Context, name string) ([]byte, error)
 	SetValue(ctx context.Context, name string, v []byte) error

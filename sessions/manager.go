@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -115,6 +116,8 @@ type Manager struct {
 	convs  map[Key]*conv
 	closed bool
 	rate   *userRate
+
+	qseq atomic.Uint64 // numbers queued messages (Store.SetQueued)
 }
 
 type conv struct {
@@ -133,7 +136,7 @@ func NewManager(cfg Config, store Store, router *llm.Router, engine *Engine, log
 		engine = NewEngine(log, Observer{})
 	}
 	base, stop := context.WithCancel(context.Background())
-	return &Manager{
+	m := &Manager{
 		cfg:      cfg,
 		store:    store,
 		router:   router,
@@ -145,6 +148,10 @@ func NewManager(cfg Config, store Store, router *llm.Router, engine *Engine, log
 		convs:    make(map[Key]*conv),
 		rate:     newUserRate(cfg.UserRate),
 	}
+	// Queued message ids stay unique across restarts: records left by an
+	// earlier run keep theirs until Recover moves them.
+	m.qseq.Store(uint64(time.Now().UnixNano()))
+	return m
 }
 
 // Turn is one answer, queued or running.
@@ -162,6 +169,18 @@ type Turn struct {
 	// then is what its reply shows recorded for crash recovery (the
 	// conversation's one progress record belongs to its running turn).
 	owed atomic.Bool
+
+	// A message that had to queue is recorded in the store while it
+	// waits (qid non-zero): qsaved is closed once that first write is
+	// done; qdone, under qmu, once the record is gone (moved into the
+	// history, or dropped).
+	qid      uint64
+	question Entry
+	qsaved   chan struct{}
+	qonce    sync.Once
+	qmu      sync.Mutex
+	qdone    bool
+	qsnap    []byte // the reply record last saved, under qmu (or before qsaved)
 
 	done   chan struct{}
 	answer string
@@ -198,7 +217,13 @@ func (m *Manager) Handle(ctx context.Context, msg Message, reply Reply) (*Turn, 
 		return nil, userErr(ErrRateLimited, "You are sending messages faster than %d a minute; please wait a moment.", m.cfg.UserRate)
 	}
 	msg.Text = text
-	return m.enqueue(msg, false, reply)
+	t, err := m.enqueue(msg, false, reply)
+	if err == nil && t.qid != 0 {
+		// It waits for the answer before it: record it before saying it
+		// was taken, so that a restart neither loses it nor forgets it.
+		m.saveQueued(t)
+	}
+	return t, err
 }
 
 // Retry answers the conversation's last user message again, replacing the
@@ -226,6 +251,10 @@ func (m *Manager) enqueue(msg Message, retry bool, reply Reply) (*Turn, error) {
 		return nil, userErr(ErrBusy, "I'm still answering here and %d more message(s) are waiting; wait for them or use /stop.", ahead-1)
 	}
 	t := &Turn{key: msg.Key, msg: msg, retry: retry, reply: reply, done: make(chan struct{})}
+	if ahead > 0 && !retry {
+		t.qid, t.qsaved = m.qseq.Add(1), make(chan struct{})
+		t.question = Entry{Role: llm.RoleUser, AuthorID: msg.Author.ID, AuthorName: msg.Author.Name, Text: msg.Text, Time: m.now()}
+	}
 	t.live = m.engine.Start(m.base, reply, func(v View) { m.recordProgress(t, v) })
 	c.queue = append(c.queue, t)
 	if ahead > 0 {
@@ -341,9 +370,55 @@ func (m *Manager) Close(ctx context.Context) error {
 	return nil
 }
 
+// saveQueued records queued turn t durably, with where its reply is shown
+// once it was; a record that would not change is not written again.
+func (m *Manager) saveQueued(t *Turn) {
+	q := Queued{Key: t.key, ID: t.qid, Question: t.question, Destination: t.reply.Destination().ID}
+	if s, ok := t.reply.(interface{ Snapshot() []byte }); ok {
+		q.Reply = s.Snapshot()
+	}
+	if t.qsnap != nil && bytes.Equal(t.qsnap, q.Reply) {
+		return
+	}
+	t.qsnap = append([]byte{}, q.Reply...)
+	if err := m.store.SetQueued(m.base, q); err != nil {
+		m.log.Warn("record queued message", "conversation", t.key.String(), "error", err)
+	}
+	t.qonce.Do(func() { close(t.qsaved) })
+}
+
+// dropQueued removes queued turn t's record when the turn ended before its
+// message entered the history, unless Palaver is shutting down (the record
+// then tells the next start about the message).
+func (m *Manager) dropQueued(ctx context.Context, t *Turn) {
+	if t.qid == 0 {
+		return
+	}
+	<-t.qsaved
+	t.qmu.Lock()
+	defer t.qmu.Unlock()
+	if t.qdone || m.base.Err() != nil || errors.Is(context.Cause(ctx), errShutdown) {
+		return
+	}
+	if err := m.store.RemoveQueued(context.WithoutCancel(ctx), t.key, t.qid); err != nil {
+		m.log.Warn("drop queued message", "conversation", t.key.String(), "error", err)
+	}
+	t.qdone = true
+}
+
 func (m *Manager) recordProgress(t *Turn, v View) {
 	if !t.owed.Load() {
-		return // a queued turn's status: the record is the running turn's
+		// A queued turn's status: the progress record is the running
+		// turn's; the queued message's record learns where it is shown.
+		if t.qid != 0 {
+			<-t.qsaved
+			t.qmu.Lock()
+			if !t.qdone {
+				m.saveQueued(t)
+			}
+			t.qmu.Unlock()
+		}
+		return
 	}
 	p := &Progress{Destination: t.reply.Destination().ID, Shown: v, Started: m.now()}
 	if s, ok := t.reply.(interface{ Snapshot() []byte }); ok {
@@ -385,6 +460,32 @@ func (m *Manager) Recover(ctx context.Context, platform string, restore func(Pro
 		}
 		if err := m.store.Append(ctx, p.Key, true, entries...); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p.Key, err))
+		}
+	}
+	// Messages that waited for their turn: into the history, so /retry can
+	// answer them, and their "queued" reply says what happened.
+	qs, err := m.store.QueuedMessages(ctx)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, q := range qs {
+		if q.Key.Platform != platform {
+			continue
+		}
+		if len(q.Reply) > 0 {
+			p := Progress{Key: q.Key, Destination: q.Destination, Reply: q.Reply,
+				Shown: View{Status: "⚠️ Palaver restarted before answering this. Use /retry to have it answered.", Final: true}}
+			r, err := restore(p)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", q.Key, err))
+			} else if r != nil {
+				if err := m.engine.Start(ctx, r, nil).Finish(ctx, p.Shown); err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", q.Key, err))
+				}
+			}
+		}
+		if err := m.store.AppendQueued(ctx, q.Key, q.ID, q.Question); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", q.Key, err))
 		}
 	}
 	if len(errs) > 0 {

@@ -550,3 +550,76 @@ func TestManager_ProgressIsTheRunningTurns(t *testing.T) {
 	wait(t, t2)
 	wait(t, t3)
 }
+
+func TestManager_QueuedMessageSurvivesRestart(t *testing.T) {
+	r := newRig(t, sessions.Config{})
+	release := make(chan struct{})
+	r.up.Enqueue(llmtest.Script{Content: []string{"slow", " answer"}, Sent: func(i, _ int) {
+		if i == 1 {
+			<-release
+		}
+	}})
+	running := &snapReply{name: "running"}
+	t1, err := r.m.Handle(t.Context(), sessions.Message{Key: key, Author: alice, Text: "one"}, running)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := &snapReply{name: "queued"}
+	t2, err := r.m.Handle(t.Context(), sessions.Message{Key: key, Author: alice, Text: "two"}, queued)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Recorded before Handle returned.
+	qs, err := r.store.QueuedMessages(t.Context())
+	if err != nil || len(qs) != 1 || qs[0].Question.Text != "two" || qs[0].Key != key {
+		t.Fatalf("queued records %+v, %v; want the waiting message", qs, err)
+	}
+	close(release)
+	wait(t, t1)
+	wait(t, t2)
+	if qs, _ := r.store.QueuedMessages(t.Context()); len(qs) != 0 {
+		t.Errorf("queued records left after its turn: %+v", qs)
+	}
+	h, _ := r.store.History(t.Context(), key, 0)
+	var texts []string
+	for _, e := range h {
+		texts = append(texts, e.Text)
+	}
+	if got := strings.Join(texts, "|"); got != "one|slow answer|two|echo: alice: two" && got != "one|slow answer|two|echo: two" {
+		t.Errorf("history %q, want each question before its answer", got)
+	}
+
+	// A crash leaves a queued message: the next start puts it in the
+	// history, tells its reply, and /retry answers it.
+	if err := r.store.SetQueued(t.Context(), sessions.Queued{Key: key, ID: 9, Destination: "test", Reply: []byte("placeholder"),
+		Question: sessions.Entry{Role: llm.RoleUser, Text: "three", Time: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	r.restart()
+	shown := &reply{}
+	var restored []sessions.Progress
+	if err := r.m.Recover(t.Context(), key.Platform, func(p sessions.Progress) (sessions.Reply, error) {
+		restored = append(restored, p)
+		return shown, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(restored) != 1 || string(restored[0].Reply) != "placeholder" {
+		t.Fatalf("restored %+v, want the queued message's reply", restored)
+	}
+	if v := shown.last(); !v.Final || !strings.Contains(v.Status, "/retry") {
+		t.Errorf("recovered reply shows %+v", v)
+	}
+	if qs, _ := r.store.QueuedMessages(t.Context()); len(qs) != 0 {
+		t.Errorf("queued records left after recovery: %+v", qs)
+	}
+	rep := &reply{}
+	turn, err := r.m.Retry(t.Context(), key, rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait(t, turn)
+	if got := rep.last().Content; !strings.HasSuffix(got, "three") {
+		t.Errorf("retry after recovery answered %q, want the queued question", got)
+	}
+}

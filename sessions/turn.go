@@ -24,6 +24,7 @@ func (m *Manager) run(t *Turn) {
 	t.mu.Lock()
 	t.cancel = cancel
 	t.mu.Unlock()
+	defer m.dropQueued(ctx, t)
 	if o := m.cfg.Observer.Active; o != nil {
 		o(1)
 		defer o(-1)
@@ -80,7 +81,18 @@ func (m *Manager) run(t *Turn) {
 			return
 		}
 		user := Entry{Role: llm.RoleUser, AuthorID: t.msg.Author.ID, AuthorName: t.msg.Author.Name, Text: t.msg.Text, Time: m.now()}
-		if err := m.store.Append(ctx, t.key, false, user); err != nil {
+		var err error
+		if t.qid != 0 {
+			// The message waited: move its record into the history.
+			<-t.qsaved
+			t.qmu.Lock()
+			err = m.store.AppendQueued(ctx, t.key, t.qid, user)
+			t.qdone = err == nil
+			t.qmu.Unlock()
+		} else {
+			err = m.store.Append(ctx, t.key, false, user)
+		}
+		if err != nil {
 			m.fail(t, View{}, fmt.Errorf("sessions: save message: %w", err))
 			return
 		}
