@@ -460,27 +460,8 @@ func (s *BoltStore) Append(ctx context.Context, key Key, done bool, entries ...E
 		hadPending bool
 	)
 	err = s.update(func(tx *bolt.Tx) error {
-		if len(values) > 0 {
-			conv, err := tx.Bucket(bucketConversations).CreateBucketIfNotExists(name)
-			if err != nil {
-				return err
-			}
-			hist, err := conv.CreateBucketIfNotExists(bucketHistory)
-			if err != nil {
-				return err
-			}
-			for _, v := range values {
-				seq, err := hist.NextSequence()
-				if err != nil {
-					return err
-				}
-				if err := hist.Put(seqKey(seq), v); err != nil {
-					return err
-				}
-			}
-			if err := prune(hist, s.retention); err != nil {
-				return err
-			}
+		if err := s.appendHistory(tx, name, values); err != nil {
+			return err
 		}
 		if done {
 			// Dropping the pending record inside the write transaction
@@ -511,6 +492,32 @@ func (s *BoltStore) Append(ctx context.Context, key Key, done bool, entries ...E
 		return fmt.Errorf("sessions: append to %s: %w", key, err)
 	}
 	return nil
+}
+
+// appendHistory adds encoded entries to conversation name's history,
+// assigning the next sequences, and prunes it to the retention.
+func (s *BoltStore) appendHistory(tx *bolt.Tx, name []byte, values [][]byte) error {
+	if len(values) == 0 {
+		return nil
+	}
+	conv, err := tx.Bucket(bucketConversations).CreateBucketIfNotExists(name)
+	if err != nil {
+		return err
+	}
+	hist, err := conv.CreateBucketIfNotExists(bucketHistory)
+	if err != nil {
+		return err
+	}
+	for _, v := range values {
+		seq, err := hist.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := hist.Put(seqKey(seq), v); err != nil {
+			return err
+		}
+	}
+	return prune(hist, s.retention)
 }
 
 // prune deletes the oldest entries of hist so that at most retention remain.
@@ -960,12 +967,22 @@ func (s *BoltStore) SetQueued(ctx context.Context, q Queued) error {
 
 // RemoveQueued drops the record of key's queued message id, if any.
 func (s *BoltStore) RemoveQueued(ctx context.Context, key Key, id uint64) error {
-	return s.AppendQueued(ctx, key, id, Entry{})
+	return s.moveQueued(ctx, key, id, nil)
 }
 
-// AppendQueued appends e (unless it is the zero Entry) to key's history and
-// drops the record of key's queued message id, in one transaction.
+// AppendQueued appends e to key's history and drops the record of key's
+// queued message id, in one transaction.
 func (s *BoltStore) AppendQueued(ctx context.Context, key Key, id uint64, e Entry) error {
+	v, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("sessions: encode entry of %s: %w", key, err)
+	}
+	return s.moveQueued(ctx, key, id, [][]byte{v})
+}
+
+// moveQueued appends values to key's history and drops the record of
+// key's queued message id, in one transaction.
+func (s *BoltStore) moveQueued(ctx context.Context, key Key, id uint64, values [][]byte) error {
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
@@ -973,43 +990,21 @@ func (s *BoltStore) AppendQueued(ctx context.Context, key Key, id uint64, e Entr
 	if err != nil {
 		return err
 	}
-	var value []byte
-	if e.Role != "" {
-		if value, err = json.Marshal(e); err != nil {
-			return fmt.Errorf("sessions: encode entry of %s: %w", key, err)
-		}
-	}
 	err = s.update(func(tx *bolt.Tx) error {
-		if value != nil {
-			conv, err := tx.Bucket(bucketConversations).CreateBucketIfNotExists(name)
-			if err != nil {
-				return err
-			}
-			hist, err := conv.CreateBucketIfNotExists(bucketHistory)
-			if err != nil {
-				return err
-			}
-			seq, err := hist.NextSequence()
-			if err != nil {
-				return err
-			}
-			if err := hist.Put(seqKey(seq), value); err != nil {
-				return err
-			}
-			if err := prune(hist, s.retention); err != nil {
-				return err
-			}
+		if err := s.appendHistory(tx, name, values); err != nil {
+			return err
 		}
-		if b := tx.Bucket(bucketQueued); b != nil {
-			return b.Delete(queuedKey(name, id))
+		b := tx.Bucket(bucketQueued)
+		if b == nil {
+			if len(values) == 0 {
+				return errRollback // nothing recorded, nothing to write
+			}
+			return nil
 		}
-		if value == nil {
-			return errRollback
-		}
-		return nil
+		return b.Delete(queuedKey(name, id))
 	})
 	if err != nil {
-		return fmt.Errorf("sessions: append queued message to %s: %w", key, err)
+		return fmt.Errorf("sessions: move queued message of %s: %w", key, err)
 	}
 	return nil
 }

@@ -904,3 +904,34 @@ func TestBoltStore_Move(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestBoltStore_Queued(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "palaver.db")
+	s := mustOpenBoltAt(t, path, BoltOptions{})
+	ctx := t.Context()
+	k := Key{Platform: "telegram", Chat: "-100", Thread: "7"}
+	q := Entry{Role: llm.RoleUser, Text: "waiting", Time: time.Unix(1, 0).UTC()}
+	for id := uint64(1); id <= 3; id++ {
+		if err := s.SetQueued(ctx, Queued{Key: k, ID: id << 8, Question: q, Destination: "telegram:-100"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AppendQueued(ctx, k, 1<<8, q); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RemoveQueued(ctx, k, 2<<8); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = mustOpenBoltAt(t, path, BoltOptions{})
+	qs, err := s.QueuedMessages(ctx)
+	if err != nil || len(qs) != 1 || qs[0].Key != k || qs[0].ID != 3<<8 || qs[0].Question.Text != "waiting" {
+		t.Fatalf("queued after reopen = %+v, %v; want id %d only", qs, err, 3<<8)
+	}
+	h, err := s.History(ctx, k, 0)
+	if err != nil || len(h) != 1 || h[0].Text != "waiting" {
+		t.Fatalf("history = %+v, %v; want the appended question", h, err)
+	}
+}

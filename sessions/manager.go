@@ -406,6 +406,19 @@ func (m *Manager) dropQueued(ctx context.Context, t *Turn) {
 	t.qdone = true
 }
 
+// finalise shows p.Shown, a final view, on the reply restore rebuilds from
+// p's record, through the engine; a nil Reply shows nothing.
+func (m *Manager) finalise(ctx context.Context, p Progress, restore func(Progress) (Reply, error)) error {
+	r, err := restore(p)
+	if err == nil && r != nil {
+		err = m.engine.Start(ctx, r, nil).Finish(ctx, p.Shown)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.Key, err)
+	}
+	return nil
+}
+
 func (m *Manager) recordProgress(t *Turn, v View) {
 	if !t.owed.Load() {
 		// A queued turn's status: the progress record is the running
@@ -446,13 +459,8 @@ func (m *Manager) Recover(ctx context.Context, platform string, restore func(Pro
 		}
 		p.Shown.Final = true
 		p.Shown.Status = "⚠️ Interrupted: Palaver restarted. Use /retry for a new answer."
-		r, err := restore(p)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", p.Key, err))
-		} else if r != nil {
-			if err := m.engine.Start(ctx, r, nil).Finish(ctx, p.Shown); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", p.Key, err))
-			}
+		if err := m.finalise(ctx, p, restore); err != nil {
+			errs = append(errs, err)
 		}
 		var entries []Entry
 		if p.Shown.Content != "" || p.Shown.Reasoning != "" {
@@ -475,13 +483,8 @@ func (m *Manager) Recover(ctx context.Context, platform string, restore func(Pro
 		if len(q.Reply) > 0 {
 			p := Progress{Key: q.Key, Destination: q.Destination, Reply: q.Reply,
 				Shown: View{Status: "⚠️ Palaver restarted before answering this. Use /retry to have it answered.", Final: true}}
-			r, err := restore(p)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", q.Key, err))
-			} else if r != nil {
-				if err := m.engine.Start(ctx, r, nil).Finish(ctx, p.Shown); err != nil {
-					errs = append(errs, fmt.Errorf("%s: %w", q.Key, err))
-				}
+			if err := m.finalise(ctx, p, restore); err != nil {
+				errs = append(errs, err)
 			}
 		}
 		if err := m.store.AppendQueued(ctx, q.Key, q.ID, q.Question); err != nil {

@@ -3,6 +3,7 @@ package sessions_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -500,44 +501,55 @@ type snapReply struct {
 
 func (r *snapReply) Snapshot() []byte { return []byte(r.name) }
 
-func TestManager_ProgressIsTheRunningTurns(t *testing.T) {
-	r := newRig(t, sessions.Config{})
+// handle hands text to the Manager, to be shown on rep.
+func (r *rig) handle(text string, rep sessions.Reply) *sessions.Turn {
+	r.t.Helper()
+	turn, err := r.m.Handle(r.t.Context(), sessions.Message{Key: key, Author: alice, Text: text}, rep)
+	if err != nil {
+		r.t.Fatalf("Handle(%q): %v", text, err)
+	}
+	return turn
+}
+
+// holdAt makes the next answer stream its tokens up to token i and then
+// wait until the returned channel is closed.
+func (r *rig) holdAt(i int, tokens ...string) chan struct{} {
 	release := make(chan struct{})
-	r.up.Enqueue(llmtest.Script{Content: []string{"first", " half", " second half"}, Sent: func(i, _ int) {
-		if i == 2 {
+	r.up.Enqueue(llmtest.Script{Content: tokens, Sent: func(n, _ int) {
+		if n == i {
 			<-release
 		}
 	}})
-	running := &snapReply{name: "running"}
-	t1, err := r.m.Handle(t.Context(), sessions.Message{Key: key, Author: alice, Text: "one"}, running)
-	if err != nil {
-		t.Fatal(err)
-	}
-	queued := &snapReply{name: "queued"}
-	t2, err := r.m.Handle(t.Context(), sessions.Message{Key: key, Author: alice, Text: "two"}, queued)
-	if err != nil {
-		t.Fatal(err)
-	}
+	return release
+}
+
+// waitUntil polls cond until it holds, failing after 10 s with what.
+func waitUntil(t *testing.T, cond func() bool, what func() string) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for running.last().Content == "" || queued.last().Status == "" {
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("running shows %+v, queued %+v", running.last(), queued.last())
+			t.Fatal(what())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+func TestManager_ProgressIsTheRunningTurns(t *testing.T) {
+	r := newRig(t, sessions.Config{})
+	release := r.holdAt(2, "first", " half", " second half")
+	running := &snapReply{name: "running"}
+	t1 := r.handle("one", running)
+	queued := &snapReply{name: "queued"}
+	t2 := r.handle("two", queued)
+	waitUntil(t, func() bool { return running.last().Content != "" && queued.last().Status != "" },
+		func() string { return fmt.Sprintf("running shows %+v, queued %+v", running.last(), queued.last()) })
 	// A message queued while the answer streams shows its status after
 	// the answer's last record.
 	later := &snapReply{name: "queued later"}
-	t3, err := r.m.Handle(t.Context(), sessions.Message{Key: key, Author: alice, Text: "three"}, later)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for later.last().Status == "" {
-		if time.Now().After(deadline) {
-			t.Fatalf("the third message shows %+v", later.last())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	t3 := r.handle("three", later)
+	waitUntil(t, func() bool { return later.last().Status != "" },
+		func() string { return fmt.Sprintf("the third message shows %+v", later.last()) })
 	ps, err := r.store.Progresses(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -553,22 +565,9 @@ func TestManager_ProgressIsTheRunningTurns(t *testing.T) {
 
 func TestManager_QueuedMessageSurvivesRestart(t *testing.T) {
 	r := newRig(t, sessions.Config{})
-	release := make(chan struct{})
-	r.up.Enqueue(llmtest.Script{Content: []string{"slow", " answer"}, Sent: func(i, _ int) {
-		if i == 1 {
-			<-release
-		}
-	}})
-	running := &snapReply{name: "running"}
-	t1, err := r.m.Handle(t.Context(), sessions.Message{Key: key, Author: alice, Text: "one"}, running)
-	if err != nil {
-		t.Fatal(err)
-	}
-	queued := &snapReply{name: "queued"}
-	t2, err := r.m.Handle(t.Context(), sessions.Message{Key: key, Author: alice, Text: "two"}, queued)
-	if err != nil {
-		t.Fatal(err)
-	}
+	release := r.holdAt(1, "slow", " answer")
+	t1 := r.handle("one", &snapReply{name: "running"})
+	t2 := r.handle("two", &snapReply{name: "queued"})
 	// Recorded before Handle returned.
 	qs, err := r.store.QueuedMessages(t.Context())
 	if err != nil || len(qs) != 1 || qs[0].Question.Text != "two" || qs[0].Key != key {

@@ -74,20 +74,24 @@ func (w *world) report(an *analysis, before, after scrape, s *sampler, rss int64
 	var allAllowed, allBusyWrites int
 	for _, k := range kinds {
 		kr := KindReport{Kind: string(k)}
-		kr.Window, _, kr.Limit = platformWindow(k)
+		var win time.Duration
+		kr.Window, win, kr.Limit = platformWindow(k)
 		var first, free, final, single, beyond []time.Duration
 		var updates, allowed, busyWrites int
-		sharing := 1
 		for _, d := range an.dests {
 			if d.kind != k {
 				continue
 			}
 			kr.Destinations++
 			kr.Conversations += len(d.convs)
+			// The floor: the interval, times the answers that stream into
+			// the destination at once (a forum's topics; queued answers
+			// take turns).
+			streams := 1
 			if k == tgTopic {
-				sharing = max(sharing, len(d.convs))
+				streams = len(d.convs)
 			}
-			_, win, _ := platformWindow(k)
+			kr.FloorMS = max(kr.FloorMS, float64(d.interval*time.Duration(streams))/float64(time.Millisecond))
 			kr.MaxInWindow = max(kr.MaxInWindow, d.maxInWindow(win, true))
 			kr.MaxPerInterval = max(kr.MaxPerInterval, d.maxInWindow(d.interval, false))
 			kr.RateLimited += len(d.refusals)
@@ -136,14 +140,6 @@ func (w *world) report(an *analysis, before, after scrape, s *sampler, rss int64
 		if kr.Conversations == 0 {
 			continue
 		}
-		interval := telegramInterval
-		switch k {
-		case tgGroup, tgTopic:
-			interval = telegramGroupInterval
-		case discordChannel:
-			interval = discordInterval
-		}
-		kr.FloorMS = float64(interval*time.Duration(sharing)) / float64(time.Millisecond)
 		kr.FirstVisible, kr.FirstVisibleFree = quantiles(first), quantiles(free)
 		kr.Final, kr.FinalSingle, kr.BeyondSchedule = quantiles(final), quantiles(single), quantiles(beyond)
 		if kr.Answers > 0 {
