@@ -21,6 +21,10 @@ var (
 	ErrNothingToRedo = errors.New("nothing to retry")
 	ErrRateLimited   = errors.New("user sends too fast")
 	ErrClosed        = errors.New("manager is shutting down")
+	// ErrNotSaved wraps a store failure that kept a user's message or an
+	// answer from being committed (a full disk, an I/O error). The message
+	// is not confirmed to the platform, so it comes again later.
+	ErrNotSaved = errors.New("message not saved")
 )
 
 // UserError is an error whose text is already meant for the user.
@@ -65,6 +69,8 @@ func Explain(err error) string {
 		return "The model provider took too long to answer."
 	case errors.Is(err, ErrClosed):
 		return "Palaver is restarting; please send that again in a moment."
+	case errors.Is(err, ErrNotSaved):
+		return "Palaver can't save messages right now; your message will be answered when it can."
 	}
 	return "Something went wrong while answering: " + clip(err.Error(), 200)
 }
