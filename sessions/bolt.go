@@ -18,7 +18,6 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Store file identity, kept in the meta bucket.
@@ -200,54 +199,6 @@ func OpenBolt(path string, opts BoltOptions) (*BoltStore, error) {
 	}
 	go s.flushLoop()
 	return s, nil
-}
-
-// checkBoltFile opens an existing, non-empty file read-only (so nothing is
-// written to it) and checks that it is a palaver store of this schema, or an
-// empty bbolt database.
-func checkBoltFile(path string, timeout time.Duration) error {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: timeout})
-	if err != nil {
-		return openError(path, err)
-	}
-	defer db.Close()
-	return db.View(func(tx *bolt.Tx) error { return checkMeta(tx, path) })
-}
-
-// checkMeta accepts a palaver schema-1 meta bucket, or a database with no
-// buckets at all.
-func checkMeta(tx *bolt.Tx, path string) error {
-	meta := tx.Bucket(bucketMeta)
-	if meta == nil {
-		k, _ := tx.Cursor().First()
-		if k == nil {
-			return nil
-		}
-		return fmt.Errorf("sessions: open store %s: %w: it is a bbolt database of another application (no palaver meta bucket); choose another storage.path", path, ErrNotStore)
-	}
-	if app := meta.Get(keyApp); string(app) != boltApp {
-		return fmt.Errorf("sessions: open store %s: %w: its meta says app %q; choose another storage.path", path, ErrNotStore, app)
-	}
-	if schema := meta.Get(keySchema); string(schema) != boltSchema {
-		return fmt.Errorf("sessions: open store %s: %w: its schema version is %q and this palaver reads version %s", path, ErrNotStore, schema, boltSchema)
-	}
-	return nil
-}
-
-// openError turns a bbolt open error into one that names the path and says
-// what to do.
-func openError(path string, err error) error {
-	var pathErr *fs.PathError
-	switch {
-	case errors.Is(err, bolterrors.ErrTimeout):
-		return fmt.Errorf("sessions: open store %s: the file is in use by another process (probably another palaver; stop it or use another storage.path): %w: %w", path, ErrLocked, err)
-	case errors.As(err, &pathErr):
-		return fmt.Errorf("sessions: open store: %w", err)
-	default:
-		// bbolt reports files that are not databases as ErrInvalid,
-		// ErrChecksum, ErrVersionMismatch or "file size too small".
-		return fmt.Errorf("sessions: open store %s: %w: the file is not a bbolt database (%w); choose another storage.path", path, ErrNotStore, err)
-	}
 }
 
 // initLayout creates the buckets and meta of a new store, and checks the
@@ -894,7 +845,11 @@ func (s *BoltStore) Move(ctx context.Context, from, to Key) error {
 		if old == nil {
 			return errRollback
 		}
-		if convs.Bucket(dst) != nil {
+		// Message ids are the chat's: the mark of the last message
+		// accepted stays with the chat it was made in.
+		var mark []byte
+		if b := convs.Bucket(dst); b != nil {
+			mark = bytes.Clone(b.Get(keyLastMessage))
 			if err := convs.DeleteBucket(dst); err != nil {
 				return err
 			}
@@ -905,6 +860,14 @@ func (s *BoltStore) Move(ctx context.Context, from, to Key) error {
 		}
 		if err := copyBucket(old, nb); err != nil {
 			return err
+		}
+		if err := nb.Delete(keyLastMessage); err != nil {
+			return err
+		}
+		if mark != nil {
+			if err := nb.Put(keyLastMessage, mark); err != nil {
+				return err
+			}
 		}
 		return convs.DeleteBucket(src)
 	})
@@ -932,114 +895,3 @@ func copyBucket(src, dst *bolt.Bucket) error {
 }
 
 // queuedKey is the queued bucket's key of key's message id.
-func queuedKey(name []byte, id uint64) []byte {
-	k := make([]byte, 0, len(name)+9)
-	k = append(k, name...)
-	k = append(k, 0)
-	return binary.BigEndian.AppendUint64(k, id)
-}
-
-// SetQueued records q durably: it returns once the record is committed.
-func (s *BoltStore) SetQueued(ctx context.Context, q Queued) error {
-	if err := s.begin(ctx); err != nil {
-		return err
-	}
-	name, err := keyName(q.Key)
-	if err != nil {
-		return err
-	}
-	v, err := json.Marshal(q)
-	if err != nil {
-		return fmt.Errorf("sessions: encode queued message of %s: %w", q.Key, err)
-	}
-	err = s.update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketQueued)
-		if err != nil {
-			return err
-		}
-		return b.Put(queuedKey(name, q.ID), v)
-	})
-	if err != nil {
-		return fmt.Errorf("sessions: record queued message of %s: %w", q.Key, err)
-	}
-	return nil
-}
-
-// RemoveQueued drops the record of key's queued message id, if any.
-func (s *BoltStore) RemoveQueued(ctx context.Context, key Key, id uint64) error {
-	return s.moveQueued(ctx, key, id, nil)
-}
-
-// AppendQueued appends e to key's history and drops the record of key's
-// queued message id, in one transaction.
-func (s *BoltStore) AppendQueued(ctx context.Context, key Key, id uint64, e Entry) error {
-	v, err := json.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("sessions: encode entry of %s: %w", key, err)
-	}
-	return s.moveQueued(ctx, key, id, [][]byte{v})
-}
-
-// moveQueued appends values to key's history and drops the record of
-// key's queued message id, in one transaction.
-func (s *BoltStore) moveQueued(ctx context.Context, key Key, id uint64, values [][]byte) error {
-	if err := s.begin(ctx); err != nil {
-		return err
-	}
-	name, err := keyName(key)
-	if err != nil {
-		return err
-	}
-	err = s.update(func(tx *bolt.Tx) error {
-		if err := s.appendHistory(tx, name, values); err != nil {
-			return err
-		}
-		b := tx.Bucket(bucketQueued)
-		if b == nil {
-			if len(values) == 0 {
-				return errRollback // nothing recorded, nothing to write
-			}
-			return nil
-		}
-		return b.Delete(queuedKey(name, id))
-	})
-	if err != nil {
-		return fmt.Errorf("sessions: move queued message of %s: %w", key, err)
-	}
-	return nil
-}
-
-// QueuedMessages lists every recorded queued message, by key and id.
-func (s *BoltStore) QueuedMessages(ctx context.Context) ([]Queued, error) {
-	if err := s.begin(ctx); err != nil {
-		return nil, err
-	}
-	var out []Queued
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketQueued)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			i := len(k) - 9 // the name, 0x00, an 8-byte id
-			if i < 1 || k[i] != 0 {
-				return fmt.Errorf("malformed queued key %q", k)
-			}
-			key, ok := ParseKey(string(k[:i]))
-			if !ok {
-				return fmt.Errorf("malformed queued key %q", k)
-			}
-			var q Queued
-			if err := json.Unmarshal(v, &q); err != nil {
-				return fmt.Errorf("decode queued message of %s: %w", key, err)
-			}
-			q.Key, q.ID = key, binary.BigEndian.Uint64(k[i+1:])
-			out = append(out, q)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("sessions: list queued messages: %w", err)
-	}
-	return out, nil
-}

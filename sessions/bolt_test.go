@@ -916,7 +916,7 @@ func TestBoltStore_Queued(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.AppendQueued(ctx, k, 1<<8, q); err != nil {
+	if err := s.Commit(ctx, k, Commit{Entries: []Entry{q}, QueuedID: 1 << 8}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.RemoveQueued(ctx, k, 2<<8); err != nil {

@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -52,8 +53,10 @@ type Settings struct {
 // Entry is one message of a conversation's history.
 type Entry struct {
 	// Seq is the entry's position, assigned by the store on Append (from 1).
-	Seq        uint64    `json:"-"`
-	Role       string    `json:"role"` // llm.RoleUser or llm.RoleAssistant
+	Seq  uint64 `json:"-"`
+	Role string `json:"role"` // llm.RoleUser or llm.RoleAssistant
+	// MsgID is the platform's id of a user's message, when it has one.
+	MsgID      string    `json:"msg_id,omitempty"`
 	AuthorID   string    `json:"author_id,omitempty"`
 	AuthorName string    `json:"author_name,omitempty"`
 	Text       string    `json:"text"`
@@ -75,6 +78,9 @@ type Progress struct {
 	Reply   []byte    `json:"reply,omitempty"`
 	Shown   View      `json:"shown"`
 	Started time.Time `json:"started"`
+	// Committed is set once the answer is in the history: Shown is its
+	// final view, to be shown again (not marked interrupted) after a crash.
+	Committed bool `json:"committed,omitempty"`
 }
 
 // Queued is a user's message waiting for the answer before it in its
@@ -89,6 +95,24 @@ type Queued struct {
 	// Reply is the adapter's record of the reply showing its place in the
 	// queue, once it was shown.
 	Reply []byte `json:"reply,omitempty"`
+}
+
+// ErrDuplicate reports a user's message the store has accepted before: a
+// platform delivering it again after a restart.
+var ErrDuplicate = errors.New("message accepted before")
+
+// Commit is one durable change to a conversation (Store.Commit).
+type Commit struct {
+	// Entries are appended to the history. A user entry with a MsgID is
+	// refused with ErrDuplicate when the conversation accepted that message
+	// (or a later one) before, unless it comes from the queued record
+	// QueuedID.
+	Entries []Entry
+	// QueuedID, when non-zero, is the queued record whose message Entries
+	// holds; it is dropped.
+	QueuedID uint64
+	// Progress, when not nil, becomes the conversation's progress record.
+	Progress *Progress
 }
 
 // Store keeps conversations. Implementations are safe for concurrent use.
@@ -114,18 +138,22 @@ type Store interface {
 	// Move renames a conversation (settings and history) from one key to
 	// another, replacing any conversation at the new key.
 	Move(ctx context.Context, from, to Key) error
+	// Commit makes c one transaction, durable when it returns (see
+	// Commit); a refused user entry (ErrDuplicate) writes nothing.
+	Commit(ctx context.Context, key Key, c Commit) error
 	// SetProgress records (or, with p nil, clears) the answer in progress.
 	// It may be written behind: durable within a fraction of a second.
 	SetProgress(ctx context.Context, key Key, p *Progress) error
+	// SaveProgress records p durably before it returns (where the answer
+	// is shown changed: a crash must not forget a message id).
+	SaveProgress(ctx context.Context, key Key, p Progress) error
 	// Progresses lists every recorded answer in progress.
 	Progresses(ctx context.Context) ([]Progress, error)
 	// SetQueued records q (for q.Key and q.ID) durably before it returns;
+	// a new record is refused like a user entry in Commit (ErrDuplicate).
 	// RemoveQueued drops the record of key's queued message id.
 	SetQueued(ctx context.Context, q Queued) error
 	RemoveQueued(ctx context.Context, key Key, id uint64) error
-	// AppendQueued appends e to key's history and drops the record of
-	// key's queued message id, in one transaction.
-	AppendQueued(ctx context.Context, key Key, id uint64, e Entry) error
 	// QueuedMessages lists every recorded queued message, by key and id.
 	QueuedMessages(ctx context.Context) ([]Queued, error)
 	// Value and SetValue keep small adapter state (a Telegram update offset).

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,9 @@ type Config struct {
 	Queue int
 	// UserRate is messages per minute per user; 0 means unlimited.
 	UserRate int
+	// MaxAnswer caps an answer in characters: past it the model's stream
+	// is closed and the answer ends with a note; default 100000.
+	MaxAnswer int
 	// Observer receives turn events, for metrics.
 	Observer TurnObserver
 }
@@ -55,6 +59,10 @@ type TurnObserver struct {
 	// "rate_limit", "client", "server", "stream", "truncated", "timeout" or
 	// "network".
 	UpstreamError func(model, kind string)
+	// StoreFailed reports a store write that failed, by what it was for:
+	// "message" (a user's message, not confirmed to the platform),
+	// "answer" or "progress".
+	StoreFailed func(op string)
 }
 
 func (c *Config) setDefaults() {
@@ -76,6 +84,9 @@ func (c *Config) setDefaults() {
 	if c.Queue == 0 {
 		c.Queue = 3
 	}
+	if c.MaxAnswer == 0 {
+		c.MaxAnswer = 100000
+	}
 }
 
 // Author is who wrote a message.
@@ -86,7 +97,13 @@ type Author struct {
 
 // Message is a user's message meant for the model.
 type Message struct {
-	Key    Key
+	Key Key
+	// ID is the platform's id of the message, increasing within a
+	// conversation (a Telegram message id, a Discord snowflake); empty
+	// where there is none. A message whose ID the conversation accepted
+	// before (a platform delivering it again after a crash) is refused
+	// with ErrDuplicate.
+	ID     string
 	Author Author
 	Text   string
 	// Shared is true where several people talk to the bot in one
@@ -165,22 +182,25 @@ type Turn struct {
 	mu     sync.Mutex
 	cancel context.CancelCauseFunc // set while running
 	queued bool
-	// owed is set once the turn has started and its answer is owed: only
-	// then is what its reply shows recorded for crash recovery (the
-	// conversation's one progress record belongs to its running turn).
-	owed atomic.Bool
+	// owed is set once the turn's message is in the history and its answer
+	// is owed: only then is what its reply shows recorded in the
+	// conversation's progress record (which belongs to its running turn).
+	owed  atomic.Bool
+	psnap []byte // the reply record last saved durably, under mu
 
-	// A message that had to queue is recorded in the store while it
-	// waits (qid non-zero): qsaved is closed once that first write is
-	// done; qdone, under qmu, once the record is gone (moved into the
-	// history, or dropped).
+	// saved is closed once Handle's write is done (at once for a retry):
+	// the message is in the history (an answer that starts at once) or
+	// recorded as queued (qid non-zero). saveErr, set before, is its error.
+	saved   chan struct{}
+	saveErr error
+
+	// A queued message's record: qdone, under qmu, is set once the record
+	// is gone (moved into the history, or dropped).
 	qid      uint64
 	question Entry
-	qsaved   chan struct{}
-	qonce    sync.Once
 	qmu      sync.Mutex
 	qdone    bool
-	qsnap    []byte // the reply record last saved, under qmu (or before qsaved)
+	qsnap    []byte // the reply record last saved, under qmu
 
 	done   chan struct{}
 	answer string
@@ -201,10 +221,14 @@ var (
 	errGone     = errors.New("reply message deleted")
 )
 
-// Handle queues msg for an answer shown on reply. It returns at once; the
-// answer is streamed from another goroutine. A refused message (empty, too
-// long, too many waiting, user too fast) returns an error for Explain and
-// nothing is shown on reply.
+// Handle queues msg for an answer shown on reply. It returns once the
+// message is durable (in the history, or recorded as queued), so that a
+// platform may be told it was received; the answer is streamed from
+// another goroutine. A refused message (empty, too long, too many waiting,
+// user too fast) returns an error for Explain and nothing is shown on
+// reply; so does a message the store could not save (ErrNotSaved: the
+// platform should deliver it again later) and one accepted before
+// (ErrDuplicate: nothing to say).
 func (m *Manager) Handle(ctx context.Context, msg Message, reply Reply) (*Turn, error) {
 	text := strings.TrimSpace(strings.ToValidUTF8(msg.Text, "\uFFFD"))
 	if text == "" {
@@ -218,20 +242,28 @@ func (m *Manager) Handle(ctx context.Context, msg Message, reply Reply) (*Turn, 
 	}
 	msg.Text = text
 	t, err := m.enqueue(msg, false, reply)
-	if err == nil && t.qid != 0 {
-		// It waits for the answer before it: record it before saying it
-		// was taken, so that a restart neither loses it nor forgets it.
-		m.saveQueued(t)
+	if err != nil {
+		return nil, err
 	}
-	return t, err
+	if err := m.accept(ctx, t); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // Retry answers the conversation's last user message again, replacing the
 // last answer. It is queued like a message.
 func (m *Manager) Retry(ctx context.Context, key Key, reply Reply) (*Turn, error) {
-	return m.enqueue(Message{Key: key}, true, reply)
+	t, err := m.enqueue(Message{Key: key}, true, reply)
+	if err != nil {
+		return nil, err
+	}
+	return t, m.accept(ctx, t)
 }
 
+// enqueue adds a turn for msg to its conversation's queue, starting the
+// conversation's worker if it has none. The turn does not run before
+// accept has saved it.
 func (m *Manager) enqueue(msg Message, retry bool, reply Reply) (*Turn, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -250,22 +282,92 @@ func (m *Manager) enqueue(msg Message, retry bool, reply Reply) (*Turn, error) {
 	if ahead >= 1+max(m.cfg.Queue, 0) {
 		return nil, userErr(ErrBusy, "I'm still answering here and %d more message(s) are waiting; wait for them or use /stop.", ahead-1)
 	}
-	t := &Turn{key: msg.Key, msg: msg, retry: retry, reply: reply, done: make(chan struct{})}
-	if ahead > 0 && !retry {
-		t.qid, t.qsaved = m.qseq.Add(1), make(chan struct{})
-		t.question = Entry{Role: llm.RoleUser, AuthorID: msg.Author.ID, AuthorName: msg.Author.Name, Text: msg.Text, Time: m.now()}
+	t := &Turn{key: msg.Key, msg: msg, retry: retry, reply: reply, queued: ahead > 0,
+		done: make(chan struct{}), saved: make(chan struct{})}
+	if !retry {
+		t.question = Entry{Role: llm.RoleUser, MsgID: msg.ID, AuthorID: msg.Author.ID, AuthorName: msg.Author.Name, Text: msg.Text, Time: m.now()}
+		if t.queued {
+			t.qid = m.qseq.Add(1)
+		}
 	}
-	t.live = m.engine.Start(m.base, reply, func(v View) { m.recordProgress(t, v) })
 	c.queue = append(c.queue, t)
-	if ahead > 0 {
-		t.queued = true
-		t.live.Update(View{Status: queuedStatus(ahead)})
-	}
 	if c.running == nil && len(c.queue) == 1 {
 		m.wg.Add(1)
 		go m.work(msg.Key, c)
 	}
 	return t, nil
+}
+
+// accept makes t's message durable (an answer starting at once: in the
+// history with the conversation's progress record; else a queued record)
+// and then starts showing its reply. A turn that could not be saved leaves
+// its queue and shows nothing.
+func (m *Manager) accept(ctx context.Context, t *Turn) error {
+	var err error
+	switch {
+	case t.retry:
+	case t.qid != 0:
+		err = m.saveQueued(ctx, t)
+	default:
+		p := m.progress(t, View{})
+		err = m.store.Commit(ctx, t.key, Commit{Entries: []Entry{t.question}, Progress: p})
+		if err == nil {
+			t.psnap = p.Reply
+			t.owed.Store(true)
+		}
+	}
+	m.mu.Lock()
+	if err != nil {
+		if c := m.convs[t.key]; c != nil {
+			if i := slices.Index(c.queue, t); i >= 0 {
+				c.queue = slices.Delete(c.queue, i, i+1)
+				close(t.done) // it never runs
+			}
+		}
+	} else {
+		t.live = m.engine.Start(m.base, t.reply, func(v View) { m.recordProgress(t, v) })
+		if ahead := m.aheadLocked(t); ahead > 0 {
+			t.live.Update(View{Status: queuedStatus(ahead)})
+		}
+	}
+	m.mu.Unlock()
+	if err != nil {
+		t.saveErr = err
+		err = m.notSaved(t.key, "message", err)
+	}
+	close(t.saved)
+	return err
+}
+
+// notSaved classifies a store error for Handle: ErrDuplicate stays as it
+// is; any other is logged loudly, counted, and wrapped in ErrNotSaved.
+func (m *Manager) notSaved(key Key, op string, err error) error {
+	if errors.Is(err, ErrDuplicate) {
+		m.log.Info("message delivered again; it was accepted before", "conversation", key.String(), "error", err)
+		return err
+	}
+	m.log.Error("the store cannot save", "what", op, "conversation", key.String(), "error", err)
+	if o := m.cfg.Observer.StoreFailed; o != nil {
+		o(op)
+	}
+	return fmt.Errorf("%w: %w", ErrNotSaved, err)
+}
+
+// aheadLocked is how many turns are ahead of t in its conversation, 0 when
+// it runs or is gone. m.mu must be held.
+func (m *Manager) aheadLocked(t *Turn) int {
+	c := m.convs[t.key]
+	if c == nil {
+		return 0
+	}
+	i := slices.Index(c.queue, t)
+	if i < 0 {
+		return 0
+	}
+	if c.running != nil {
+		i++
+	}
+	return i
 }
 
 func queuedStatus(ahead int) string {
@@ -289,7 +391,9 @@ func (m *Manager) work(key Key, c *conv) {
 		c.queue = c.queue[1:]
 		c.running = t
 		for i, w := range c.queue {
-			w.live.Update(View{Status: queuedStatus(i + 1)})
+			if w.live != nil { // nil until accepted
+				w.live.Update(View{Status: queuedStatus(i + 1)})
+			}
 		}
 		m.mu.Unlock()
 
@@ -372,19 +476,20 @@ func (m *Manager) Close(ctx context.Context) error {
 
 // saveQueued records queued turn t durably, with where its reply is shown
 // once it was; a record that would not change is not written again.
-func (m *Manager) saveQueued(t *Turn) {
+// t.qmu must be held, or the turn not yet accepted.
+func (m *Manager) saveQueued(ctx context.Context, t *Turn) error {
 	q := Queued{Key: t.key, ID: t.qid, Question: t.question, Destination: t.reply.Destination().ID}
 	if s, ok := t.reply.(interface{ Snapshot() []byte }); ok {
 		q.Reply = s.Snapshot()
 	}
 	if t.qsnap != nil && bytes.Equal(t.qsnap, q.Reply) {
-		return
+		return nil
+	}
+	if err := m.store.SetQueued(ctx, q); err != nil {
+		return err
 	}
 	t.qsnap = append([]byte{}, q.Reply...)
-	if err := m.store.SetQueued(m.base, q); err != nil {
-		m.log.Warn("record queued message", "conversation", t.key.String(), "error", err)
-	}
-	t.qonce.Do(func() { close(t.qsaved) })
+	return nil
 }
 
 // dropQueued removes queued turn t's record when the turn ended before its
@@ -394,7 +499,6 @@ func (m *Manager) dropQueued(ctx context.Context, t *Turn) {
 	if t.qid == 0 {
 		return
 	}
-	<-t.qsaved
 	t.qmu.Lock()
 	defer t.qmu.Unlock()
 	if t.qdone || m.base.Err() != nil || errors.Is(context.Cause(ctx), errShutdown) {
@@ -406,72 +510,130 @@ func (m *Manager) dropQueued(ctx context.Context, t *Turn) {
 	t.qdone = true
 }
 
-// finalise shows p.Shown, a final view, on the reply restore rebuilds from
-// p's record, through the engine; a nil Reply shows nothing.
-func (m *Manager) finalise(ctx context.Context, p Progress, restore func(Progress) (Reply, error)) error {
-	r, err := restore(p)
-	if err == nil && r != nil {
-		err = m.engine.Start(ctx, r, nil).Finish(ctx, p.Shown)
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", p.Key, err)
-	}
-	return nil
+// finaliser shows final views of recovered replies side by side, each on
+// its destination's schedule, and collects their errors.
+type finaliser struct {
+	m       *Manager
+	ctx     context.Context
+	restore func(Progress) (Reply, error)
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	errs    []error
 }
 
+// show starts showing p.Shown, a final view, on the reply restore rebuilds
+// from p's record; a nil Reply shows nothing.
+func (f *finaliser) show(p Progress) {
+	r, err := f.restore(p)
+	if err != nil {
+		f.fail(fmt.Errorf("%s: %w", p.Key, err))
+		return
+	}
+	if r == nil {
+		return
+	}
+	l := f.m.engine.Start(f.ctx, r, nil)
+	f.wg.Go(func() {
+		if err := l.Finish(f.ctx, p.Shown); err != nil {
+			f.fail(fmt.Errorf("%s: %w", p.Key, err))
+		}
+	})
+}
+
+func (f *finaliser) fail(err error) {
+	f.mu.Lock()
+	f.errs = append(f.errs, err)
+	f.mu.Unlock()
+}
+
+// wait waits for every view started and returns the errors so far.
+func (f *finaliser) wait() []error {
+	f.wg.Wait()
+	return f.errs
+}
+
+// progress is t's progress record showing v.
+func (m *Manager) progress(t *Turn, v View) *Progress {
+	p := &Progress{Destination: t.reply.Destination().ID, Shown: v, Started: m.now()}
+	if s, ok := t.reply.(interface{ Snapshot() []byte }); ok {
+		p.Reply = s.Snapshot()
+	}
+	return p
+}
+
+// recordProgress records what t's reply shows after a Show. Where the
+// reply is shown (its message ids) is saved durably when it changed, so
+// that a crash never forgets a message it must finalise; the text alone is
+// written behind.
 func (m *Manager) recordProgress(t *Turn, v View) {
 	if !t.owed.Load() {
 		// A queued turn's status: the progress record is the running
 		// turn's; the queued message's record learns where it is shown.
 		if t.qid != 0 {
-			<-t.qsaved
 			t.qmu.Lock()
 			if !t.qdone {
-				m.saveQueued(t)
+				if err := m.saveQueued(m.base, t); err != nil {
+					m.log.Warn("record queued message", "conversation", t.key.String(), "error", err)
+				}
 			}
 			t.qmu.Unlock()
 		}
 		return
 	}
-	p := &Progress{Destination: t.reply.Destination().ID, Shown: v, Started: m.now()}
-	if s, ok := t.reply.(interface{ Snapshot() []byte }); ok {
-		p.Reply = s.Snapshot()
+	p := m.progress(t, v)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var err error
+	if bytes.Equal(p.Reply, t.psnap) {
+		err = m.store.SetProgress(m.base, t.key, p)
+	} else if err = m.store.SaveProgress(m.base, t.key, *p); err == nil {
+		t.psnap = p.Reply
 	}
-	if err := m.store.SetProgress(m.base, t.key, p); err != nil {
+	if err != nil {
 		m.log.Warn("record progress", "conversation", t.key.String(), "error", err)
 	}
 }
 
-// Recover finalises the answers of platform that were in progress when
-// Palaver last stopped. restore rebuilds each one's Reply from its record
-// (a nil Reply shows nothing); the Manager shows the last text with an
-// "interrupted" note through the engine, on the destination's schedule,
-// and keeps the partial answer in the history so /retry can answer again.
+// Recover finalises the answers of platform that were owed when Palaver
+// last stopped, and the messages that waited for them. restore rebuilds
+// each one's Reply from its record (a nil Reply shows nothing; a record
+// with no message yet gets a new one). An interrupted answer shows its
+// last text with an "interrupted" note, and that part is kept in the
+// history so /retry can answer again; an answer saved before the crash
+// shows its final view again; a waiting message enters the history and
+// its reply says to use /retry. The views go through the engine, on each
+// destination's schedule, side by side; Recover returns when all are
+// shown.
 func (m *Manager) Recover(ctx context.Context, platform string, restore func(Progress) (Reply, error)) error {
 	ps, err := m.store.Progresses(ctx)
 	if err != nil {
 		return fmt.Errorf("sessions: recover: %w", err)
 	}
 	var errs []error
+	f := &finaliser{m: m, ctx: ctx, restore: restore}
 	for _, p := range ps {
 		if p.Key.Platform != platform {
 			continue
 		}
-		p.Shown.Final = true
-		p.Shown.Status = "⚠️ Interrupted: Palaver restarted. Use /retry for a new answer."
-		if err := m.finalise(ctx, p, restore); err != nil {
-			errs = append(errs, err)
-		}
 		var entries []Entry
-		if p.Shown.Content != "" || p.Shown.Reasoning != "" {
+		if !p.Committed {
+			// The answer stopped where the record says: keep that part
+			// in the history, marked, so that /retry answers again.
+			p.Shown.Final = true
+			p.Shown.Status = "⚠️ Interrupted: Palaver restarted. Use /retry for a new answer."
 			entries = append(entries, Entry{Role: llm.RoleAssistant, Text: p.Shown.Content, Reasoning: p.Shown.Reasoning, Status: "interrupted", Time: m.now()})
 		}
+		// A committed answer is in the history already: its final view
+		// is shown again (a platform that showed it answers "not
+		// modified").
+		f.show(p)
 		if err := m.store.Append(ctx, p.Key, true, entries...); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p.Key, err))
 		}
 	}
 	// Messages that waited for their turn: into the history, so /retry can
-	// answer them, and their "queued" reply says what happened.
+	// answer them, and their "queued" reply (or a new one) says what
+	// happened.
 	qs, err := m.store.QueuedMessages(ctx)
 	if err != nil {
 		errs = append(errs, err)
@@ -480,17 +642,15 @@ func (m *Manager) Recover(ctx context.Context, platform string, restore func(Pro
 		if q.Key.Platform != platform {
 			continue
 		}
-		if len(q.Reply) > 0 {
-			p := Progress{Key: q.Key, Destination: q.Destination, Reply: q.Reply,
-				Shown: View{Status: "⚠️ Palaver restarted before answering this. Use /retry to have it answered.", Final: true}}
-			if err := m.finalise(ctx, p, restore); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		if err := m.store.AppendQueued(ctx, q.Key, q.ID, q.Question); err != nil {
+		p := Progress{Key: q.Key, Destination: q.Destination, Reply: q.Reply,
+			Shown: View{Status: "⚠️ Palaver restarted before answering this. Use /retry to have it answered.", Final: true}}
+		f.show(p)
+		c := Commit{QueuedID: q.ID, Entries: []Entry{q.Question, {Role: llm.RoleAssistant, Status: "interrupted", Time: m.now()}}}
+		if err := m.store.Commit(ctx, q.Key, c); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", q.Key, err))
 		}
 	}
+	errs = append(errs, f.wait()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("sessions: recover: %w", errors.Join(errs...))
 	}

@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/palaver-bot/palaver/llm"
 )
@@ -19,6 +21,10 @@ const thinkingTick = time.Second
 // the reply, commit the answer, show the final view.
 func (m *Manager) run(t *Turn) {
 	defer close(t.done)
+	<-t.saved
+	if t.saveErr != nil {
+		return // Handle refused it
+	}
 	ctx, cancel := context.WithCancelCause(m.base)
 	defer cancel(nil)
 	t.mu.Lock()
@@ -28,6 +34,23 @@ func (m *Manager) run(t *Turn) {
 	if o := m.cfg.Observer.Active; o != nil {
 		o(1)
 		defer o(-1)
+	}
+
+	// The answer is owed from here on: the message is in the history and
+	// the progress record says where the answer goes.
+	switch {
+	case t.retry:
+		if _, err := m.store.DeleteLast(ctx, t.key, func(e Entry) bool { return e.Role != llm.RoleUser }); err != nil {
+			m.fail(t, View{}, fmt.Errorf("sessions: retry: %w", err))
+			return
+		}
+		if !m.start(ctx, t, Commit{}) {
+			return
+		}
+	case t.qid != 0:
+		if !m.start(ctx, t, Commit{Entries: []Entry{t.question}, QueuedID: t.qid}) {
+			return
+		}
 	}
 
 	settings, err := m.store.Settings(ctx, t.key)
@@ -68,38 +91,13 @@ func (m *Manager) run(t *Turn) {
 		reserve = min(4096, contextLen/4)
 	}
 	budget := contextLen - reserve
-
-	if t.retry {
-		if _, err := m.store.DeleteLast(ctx, t.key, func(e Entry) bool { return e.Role != llm.RoleUser }); err != nil {
-			m.fail(t, View{}, fmt.Errorf("sessions: retry: %w", err))
-			return
-		}
-	} else {
+	if !t.retry {
 		need := estimateTokens(system) + estimateTokens(t.msg.Text) + estimateTokens(t.msg.Author.Name)
 		if need > budget {
 			m.fail(t, View{}, userErr(ErrTooLong, "Your message is too long for %s: about %d tokens, and it takes %d with the system prompt and room for the answer. Please shorten it.", canonical, need, budget))
 			return
 		}
-		user := Entry{Role: llm.RoleUser, AuthorID: t.msg.Author.ID, AuthorName: t.msg.Author.Name, Text: t.msg.Text, Time: m.now()}
-		var err error
-		if t.qid != 0 {
-			// The message waited: move its record into the history.
-			<-t.qsaved
-			t.qmu.Lock()
-			err = m.store.AppendQueued(ctx, t.key, t.qid, user)
-			t.qdone = err == nil
-			t.qmu.Unlock()
-		} else {
-			err = m.store.Append(ctx, t.key, false, user)
-		}
-		if err != nil {
-			m.fail(t, View{}, fmt.Errorf("sessions: save message: %w", err))
-			return
-		}
 	}
-	// The answer is now owed: record it so a crash is finalised on restart.
-	t.owed.Store(true)
-	m.recordProgress(t, View{})
 
 	history, err := m.store.History(ctx, t.key, m.cfg.MaxHistory)
 	if err != nil {
@@ -141,6 +139,8 @@ func (m *Manager) run(t *Turn) {
 			o(canonical, ErrorKind(a.err))
 		}
 		m.log.Warn("answer failed", "conversation", t.key.String(), "model", canonical, "error", a.err)
+	case a.capped:
+		note = fmt.Sprintf("✂️ Cut off: the answer reached Palaver's limit of %d characters (chat.max_answer_chars).", m.cfg.MaxAnswer)
 	case a.finish == "length":
 		note = "✂️ Cut off at the answer length limit (max_tokens)."
 	case a.content.Len() == 0:
@@ -154,20 +154,93 @@ func (m *Manager) run(t *Turn) {
 		Role: llm.RoleAssistant, Text: a.content.String(), Reasoning: a.reasoning.String(),
 		Model: canonical, Usage: a.usage, Status: status, Time: m.now(),
 	}
-	// Commit even when the conversation's context is gone: the answer is
-	// the user's, whatever happened to the request.
-	if err := m.store.Append(context.WithoutCancel(ctx), t.key, true, answer); err != nil {
-		m.log.Error("save answer", "conversation", t.key.String(), "error", err)
-		note = strings.TrimSpace(note + " ⚠️ The answer could not be saved to history.")
-	}
 	t.answer, t.status, t.err = answer.Text, status, a.err
+	m.finish(ctx, t, answer, a.view(mode, note), errors.Is(cause, errGone))
+}
 
-	if errors.Is(cause, errGone) {
-		return // nothing left to show it in
+// finish commits t's answer and shows v as its final view. The answer
+// enters the history together with a progress record holding the final
+// view, so that a crash before the view is shown shows it again on
+// restart; the record is then cleared (durably when the final view made a
+// new message, which a second showing would repeat). A gone reply is only
+// committed.
+func (m *Manager) finish(ctx context.Context, t *Turn, answer Entry, v View, gone bool) {
+	ctx = context.WithoutCancel(ctx) // the answer is the user's, whatever happened to the request
+	if gone {
+		// Nothing left to show it in: commit it and clear the record.
+		if err := m.store.Append(ctx, t.key, true, answer); err != nil {
+			m.storeFailed(t, "answer", err)
+		}
+		return
 	}
-	v := a.view(mode, note)
+	v.Final = true
+	p := m.progress(t, v)
+	p.Committed = true
+	if err := m.store.Commit(ctx, t.key, Commit{Entries: []Entry{answer}, Progress: p}); err != nil {
+		m.storeFailed(t, "answer", err)
+		v.Status = strings.TrimSpace(v.Status + " ⚠️ The answer could not be saved to history.")
+		p = nil // the record on disk still says where the answer is
+	}
 	if err := t.live.Finish(m.base, v); err != nil {
 		m.log.Warn("final view", "conversation", t.key.String(), "error", err)
+		return // the record stays: the next start shows it
+	}
+	if p == nil {
+		return
+	}
+	var err error
+	if s := m.progress(t, v); bytes.Equal(s.Reply, p.Reply) {
+		err = m.store.SetProgress(ctx, t.key, nil) // showing it again changes nothing
+	} else {
+		err = m.store.Append(ctx, t.key, true)
+	}
+	if err != nil {
+		m.log.Warn("clear progress", "conversation", t.key.String(), "error", err)
+	}
+}
+
+// storeFailed logs and counts a failed write of t's answer.
+func (m *Manager) storeFailed(t *Turn, op string, err error) {
+	m.log.Error("the store cannot save", "what", op, "conversation", t.key.String(), "error", err)
+	if o := m.cfg.Observer.StoreFailed; o != nil {
+		o(op)
+	}
+}
+
+// start commits the start of a queued or retried turn: c with the
+// conversation's progress record. While the store cannot save, it says so
+// on the reply and tries again with backoff until it can or the turn is
+// stopped (the queued record then stays for the next start). It reports
+// whether the turn may go on.
+func (m *Manager) start(ctx context.Context, t *Turn, c Commit) bool {
+	t.qmu.Lock()
+	defer t.qmu.Unlock()
+	backoff := 500 * time.Millisecond
+	for {
+		p := m.progress(t, View{})
+		c.Progress = p
+		err := m.store.Commit(ctx, t.key, c)
+		if err == nil {
+			t.qdone = true
+			t.mu.Lock()
+			t.psnap = p.Reply
+			t.mu.Unlock()
+			t.owed.Store(true)
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		m.notSaved(t.key, "message", err)
+		t.live.Update(View{Status: "⚠️ " + Explain(ErrNotSaved)})
+		t0 := time.NewTimer(backoff)
+		select {
+		case <-t0.C:
+		case <-ctx.Done():
+			t0.Stop()
+			return false
+		}
+		backoff = min(2*backoff, 30*time.Second)
 	}
 }
 
@@ -192,7 +265,9 @@ func sharedHistory(h []Entry) bool {
 	return false
 }
 
-// fail ends a turn that produced no answer, showing the reason.
+// fail ends a turn that produced no answer, showing the reason. An owed
+// answer is recorded as failed, so that the question has its answer in
+// the history and /retry can answer it again.
 func (m *Manager) fail(t *Turn, v View, err error) {
 	t.err, t.status = err, "failed"
 	var ue *UserError
@@ -200,11 +275,17 @@ func (m *Manager) fail(t *Turn, v View, err error) {
 		m.log.Warn("turn failed", "conversation", t.key.String(), "error", err)
 	}
 	v.Status = "⚠️ " + Explain(err)
+	if t.owed.Load() && !errors.Is(err, ErrNothingToRedo) {
+		m.finish(context.Background(), t, Entry{Role: llm.RoleAssistant, Status: "failed", Time: m.now()}, v, false)
+		return
+	}
 	if err := t.live.Finish(m.base, v); err != nil {
 		m.log.Warn("final view", "conversation", t.key.String(), "error", err)
 	}
-	if err := m.store.SetProgress(m.base, t.key, nil); err != nil {
-		m.log.Warn("clear progress", "conversation", t.key.String(), "error", err)
+	if t.owed.Load() {
+		if err := m.store.Append(context.Background(), t.key, true); err != nil {
+			m.log.Warn("clear progress", "conversation", t.key.String(), "error", err)
+		}
 	}
 }
 
@@ -217,6 +298,27 @@ type answerState struct {
 	finish    string
 	usage     llm.Usage
 	err       error
+	chars     int  // characters of content and reasoning so far
+	capped    bool // the answer reached Config.MaxAnswer
+}
+
+// add appends text to b, at most room characters of it, and reports
+// whether all of it fitted.
+func (a *answerState) add(b *strings.Builder, text string, room int) bool {
+	n := utf8.RuneCountInString(text)
+	if n <= room {
+		b.WriteString(text)
+		a.chars += n
+		return true
+	}
+	i := 0
+	for range room {
+		_, size := utf8.DecodeRuneInString(text[i:])
+		i += size
+	}
+	b.WriteString(text[:i])
+	a.chars += room
+	return false
 }
 
 // view is the answer as the user sees it now.
@@ -296,11 +398,11 @@ func (m *Manager) stream(ctx context.Context, t *Turn, client *llm.Client, req l
 			if a.thinking.IsZero() {
 				a.thinking = m.now()
 			}
-			a.reasoning.WriteString(d.Reasoning)
+			a.capped = !a.add(&a.reasoning, d.Reasoning, m.cfg.MaxAnswer-a.chars)
 			tokens++
 		}
-		if d.Content != "" {
-			a.content.WriteString(d.Content)
+		if d.Content != "" && !a.capped {
+			a.capped = !a.add(&a.content, d.Content, m.cfg.MaxAnswer-a.chars)
 			tokens++
 		}
 		if d.FinishReason != "" {
@@ -312,7 +414,11 @@ func (m *Manager) stream(ctx context.Context, t *Turn, client *llm.Client, req l
 		if d.Content != "" || (d.Reasoning != "" && mode != ReasoningHidden) || (d.Reasoning != "" && a.reasoning.Len() == len(d.Reasoning)) {
 			t.live.Update(a.view(mode, a.thinkingStatus(m.now())))
 		}
+		capped := a.capped
 		mu.Unlock()
+		if capped {
+			break // leaving the loop closes the model's stream
+		}
 	}
 	if o := m.cfg.Observer.Tokens; o != nil && tokens > 0 {
 		o(model, tokens)

@@ -2,9 +2,11 @@ package discord
 
 import (
 	"context"
+	"errors"
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/bwmarrin/discordgo"
 
@@ -45,14 +47,53 @@ func (b *Bot) onMessage(ctx context.Context, m *discordgo.Message) {
 	if !b.allowed(p) {
 		return
 	}
-	r := &reply{b: b, channelID: m.ChannelID, replyTo: m.ID}
+	newReply := func() sessions.Reply { return messageReply{&reply{b: b, channelID: m.ChannelID, replyTo: m.ID}} }
 	msg := sessions.Message{Key: key(m.ChannelID), Author: memberAuthor(m.Author, m.Member), Text: text, Shared: m.GuildID != ""}
-	if _, err := b.m.Handle(ctx, msg, messageReply{r}); err != nil {
-		b.logUnexpected(m.ChannelID, err)
-		if _, err := b.channelSend(ctx, m.ChannelID, "⚠️ "+clipRunes(sessions.Explain(err), MessageLimit-3), false, m.ID); err != nil {
-			b.log.Warn("send refusal", "channel", m.ChannelID, "error", err)
+	_, err := b.m.Handle(ctx, msg, newReply())
+	if err == nil {
+		return
+	}
+	b.logUnexpected(m.ChannelID, err)
+	if _, err := b.channelSend(ctx, m.ChannelID, "⚠️ "+clipRunes(sessions.Explain(err), MessageLimit-3), false, m.ID); err != nil {
+		b.log.Warn("send refusal", "channel", m.ChannelID, "error", err)
+	}
+	if errors.Is(err, sessions.ErrNotSaved) {
+		go b.handleWhenSaved(msg, newReply)
+	}
+}
+
+// Bounds of handleWhenSaved.
+const (
+	unsavedBackoffMin = time.Second
+	unsavedBackoffMax = 30 * time.Second
+	unsavedGiveUp     = time.Hour
+)
+
+// handleWhenSaved hands msg to the Manager again, with backoff, while the
+// store cannot save it (Discord does not deliver a message twice, so the
+// bot keeps it), until it is taken, refused for another reason, the bot
+// closes, or an hour has passed; the message is then logged as lost.
+func (b *Bot) handleWhenSaved(msg sessions.Message, newReply func() sessions.Reply) {
+	backoff := unsavedBackoffMin
+	for start := b.now(); b.now().Sub(start) < unsavedGiveUp; backoff = min(2*backoff, unsavedBackoffMax) {
+		time.Sleep(backoff)
+		b.mu.Lock()
+		closing := b.closing
+		b.mu.Unlock()
+		if closing {
+			break
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
+		_, err := b.m.Handle(ctx, msg, newReply())
+		cancel()
+		if !errors.Is(err, sessions.ErrNotSaved) {
+			if err != nil {
+				b.logUnexpected(msg.Key.Chat, err)
+			}
+			return
 		}
 	}
+	b.log.Error("message lost: the store could not save it", "conversation", msg.Key.String())
 }
 
 // stripMention removes the bot's mentions from a message's text.

@@ -125,6 +125,12 @@ type Bot struct {
 	// Run's goroutine uses it.
 	conn string
 
+	// unsaved holds the messages the store could not save whose users
+	// were told so: an update delivered again is not explained twice.
+	// Only Run's goroutine uses it; it is emptied when updates are
+	// confirmed.
+	unsaved map[[2]int64]bool
+
 	draftsOff atomic.Bool  // set when the server refused a draft
 	draftSeq  atomic.Int64 // numbers the answers' drafts
 
@@ -174,6 +180,7 @@ func New(opts Options, m Manager, state State) (*Bot, error) {
 		state:        state,
 		api:          &api{bot: bot, http: client, token: opts.Token},
 		log:          log.With("platform", Platform),
+		unsaved:      make(map[[2]int64]bool),
 		allowedChats: set(opts.AllowedChats),
 		allowedUsers: set(opts.AllowedUsers),
 		admins:       set(opts.Admins),
@@ -219,10 +226,11 @@ const updateTimeout = 15 * time.Second
 // Run checks the token, finalises the answers a previous run left
 // unfinished, registers the commands and long-polls for updates until ctx
 // ends. The offset is saved once each batch of updates has been handed to
-// the Manager, so a restart loses no update and repeats at most the batch
-// it interrupted. Answers in
-// progress are the Manager's to finish; Run waits only for its own
-// command answers.
+// the Manager, which returns only once a message is durable, so a restart
+// loses no message; a message delivered again is recognised by its id. A
+// message the store cannot save stops the batch unconfirmed, and Run polls
+// again with backoff until it can. Answers in progress are the Manager's
+// to finish; Run waits only for its own command answers.
 func (b *Bot) Run(ctx context.Context) error {
 	defer b.waitAsync()
 	b.conn = ""
@@ -274,9 +282,8 @@ func (b *Bot) Run(ctx context.Context) error {
 			backoff = min(backoff*2, backoffMax)
 			continue
 		}
-		backoff = backoffMin
 		b.setConn(stateUp)
-		next := offset
+		next, held := offset, false
 		for _, raw := range raws {
 			id := updateID(raw)
 			if id < next {
@@ -284,17 +291,31 @@ func (b *Bot) Run(ctx context.Context) error {
 			}
 			if u, err := decodeUpdate(raw); err != nil {
 				b.log.Warn("skip update", "update_id", id, "error", err)
-			} else {
-				b.dispatch(ctx, u)
+			} else if err := b.dispatch(ctx, u); err != nil {
+				// The store could not save the message: the update stays
+				// unconfirmed, and Telegram delivers it again.
+				held = true
+				break
 			}
 			next = id + 1
 		}
 		if next != offset {
-			// One commit per batch: handing a batch to the Manager takes
-			// moments, and a restart in them repeats the batch at worst.
+			// Every message handed over is durable (Handle returns once
+			// it is), so confirming the batch loses nothing; a message
+			// delivered again after a crash is recognised by its id.
 			offset = next
 			b.saveOffset(offset)
 		}
+		if !held {
+			backoff = backoffMin
+			clear(b.unsaved)
+			continue
+		}
+		b.log.Warn("holding updates until the store can save them", "update_id", next, "retry_in", backoff)
+		if !sleep(ctx, backoff) {
+			break
+		}
+		backoff = min(backoff*2, backoffMax)
 	}
 	return nil
 }
@@ -385,14 +406,16 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // dispatch handles one update within updateTimeout, detached from
-// shutdown.
-func (b *Bot) dispatch(ctx context.Context, u incoming) {
+// shutdown. An error (wrapping sessions.ErrNotSaved) means the update must
+// not be confirmed.
+func (b *Bot) dispatch(ctx context.Context, u incoming) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), updateTimeout)
 	defer cancel()
 	switch {
 	case u.Message != nil:
-		b.onMessage(ctx, u.Message, u.Topic)
+		return b.onMessage(ctx, u.Message, u.Topic)
 	case u.CallbackQuery != nil:
 		b.onCallback(ctx, u.CallbackQuery, u.Topic)
 	}
+	return nil
 }

@@ -39,8 +39,6 @@ func (b *Bot) command(ctx context.Context, p place, author sessions.Author, name
 	switch name {
 	case "start", "help":
 		b.say(p, sessions.Help(), nil)
-	case "chat":
-		b.turn(ctx, p, author, args)
 	case "model":
 		if args == "" {
 			b.background(func(ctx context.Context) { b.showModelPicker(ctx, p, 0) })

@@ -2,6 +2,7 @@ package telegram
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -19,6 +20,9 @@ type place struct {
 	user    int64 // the author
 	msgID   int   // the message being answered (replied to in groups)
 }
+
+// msgKey identifies the message of a place.
+func (p place) msgKey() [2]int64 { return [2]int64{p.chat, int64(p.msgID)} }
 
 // key is the conversation of a place: the chat, or the forum topic.
 func (p place) key() sessions.Key {
@@ -43,69 +47,85 @@ func (b *Bot) allowed(chat, user int64) bool {
 
 // onMessage routes a message: a migration, a command, or a turn when it is
 // meant for the bot (always in private chats; in groups when it mentions
-// the bot or replies to it).
-func (b *Bot) onMessage(ctx context.Context, msg *tgbotapi.Message, topic int) {
+// the bot or replies to it). It returns an error wrapping
+// sessions.ErrNotSaved when the message could not be saved: the update
+// must not be confirmed.
+func (b *Bot) onMessage(ctx context.Context, msg *tgbotapi.Message, topic int) error {
 	if msg.Chat == nil {
-		return
+		return nil
 	}
 	if msg.MigrateToChatID != 0 {
 		b.migrate(ctx, msg.Chat.ID, msg.MigrateToChatID)
-		return
+		return nil
 	}
 	if msg.From == nil || msg.From.IsBot {
-		return
+		return nil
 	}
 	text := msg.Text
 	if text == "" {
 		text = msg.Caption
 	}
 	if strings.TrimSpace(text) == "" {
-		return
+		return nil
 	}
 	p := place{chat: msg.Chat.ID, topic: topic, private: msg.Chat.IsPrivate(), user: msg.From.ID, msgID: msg.MessageID}
 	if !b.allowed(p.chat, p.user) {
 		if p.private {
 			b.say(p, "This bot is private: your account is not on its list of allowed users.", nil)
 		}
-		return
+		return nil
 	}
 	author := authorOf(msg.From)
 
 	if strings.HasPrefix(text, "/") {
 		name, target, args := parseCommand(text)
 		if target != "" && !strings.EqualFold(target, b.self.UserName) {
-			return // a command for another bot
+			return nil // a command for another bot
+		}
+		if name == "chat" {
+			return b.turn(ctx, p, author, args)
 		}
 		if b.command(ctx, p, author, name, args) {
-			return
+			return nil
 		}
 		if p.private || target != "" {
 			b.say(p, "Unknown command /"+name+". /help lists the commands.", nil)
 		}
-		return
+		return nil
 	}
 	if p.private {
-		b.turn(ctx, p, author, text)
-		return
+		return b.turn(ctx, p, author, text)
 	}
 	stripped, mentioned := b.stripMention(text, msg.Entities)
 	repliedToBot := msg.ReplyToMessage != nil && msg.ReplyToMessage.From != nil &&
 		msg.ReplyToMessage.From.ID == b.self.ID && msg.ReplyToMessage.MessageID != topic
 	if !mentioned && !repliedToBot {
-		return
+		return nil
 	}
 	if mentioned && !repliedToBot {
 		stripped = quoteReply(msg.ReplyToMessage, topic) + stripped
 	}
-	b.turn(ctx, p, author, stripped)
+	return b.turn(ctx, p, author, stripped)
 }
 
-// turn hands text to the Manager for an answer shown in a new reply.
-func (b *Bot) turn(ctx context.Context, p place, author sessions.Author, text string) {
-	msg := sessions.Message{Key: p.key(), Author: author, Text: text, Shared: !p.private}
-	if _, err := b.m.Handle(ctx, msg, b.newReply(p)); err != nil {
-		b.explain(p, err)
+// turn hands text to the Manager for an answer shown in a new reply. A
+// message delivered again after a restart is ignored; one the store could
+// not save is explained once and its error returned.
+func (b *Bot) turn(ctx context.Context, p place, author sessions.Author, text string) error {
+	msg := sessions.Message{Key: p.key(), ID: strconv.Itoa(p.msgID), Author: author, Text: text, Shared: !p.private}
+	_, err := b.m.Handle(ctx, msg, b.newReply(p))
+	switch {
+	case err == nil, errors.Is(err, sessions.ErrDuplicate):
+		return nil
+	case errors.Is(err, sessions.ErrNotSaved):
+		if !b.unsaved[p.msgKey()] {
+			b.unsaved[p.msgKey()] = true
+			b.explain(p, err)
+		}
+		return err
 	}
+	b.explain(p, err)
+	return nil
 }
 
 // migrate carries a basic group's conversation to the supergroup it

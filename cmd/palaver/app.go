@@ -94,6 +94,7 @@ func sessionsConfig(cfg *Config) sessions.Config {
 		Reasoning:       sessions.ReasoningMode(cfg.Chat.Reasoning),
 		MaxSystemPrompt: cfg.Chat.MaxSystemPrompt,
 		MaxMessage:      cfg.Chat.MaxMessage,
+		MaxAnswer:       cfg.Chat.MaxAnswerChars,
 		Queue:           queue,
 		UserRate:        cfg.Chat.UserRate,
 	}

@@ -121,6 +121,9 @@ type ChatConfig struct {
 	MaxSystemPrompt int `yaml:"max_system_prompt"`
 	// MaxMessage is the longest message accepted from a user, in characters.
 	MaxMessage int `yaml:"max_message"`
+	// MaxAnswerChars caps an answer (content and reasoning), in characters:
+	// past it the model's stream is closed and the answer ends with a note.
+	MaxAnswerChars int `yaml:"max_answer_chars"`
 	// Queue is how many messages wait per conversation while an answer
 	// runs; more are refused. 0 refuses any message while answering.
 	Queue int `yaml:"queue"`
@@ -252,6 +255,7 @@ func defaultConfig(getenv func(string) string) *Config {
 			Reasoning:          ReasoningCollapsed,
 			MaxSystemPrompt:    4000,
 			MaxMessage:         16000,
+			MaxAnswerChars:     100000,
 			Queue:              3,
 			UserRate:           20,
 		},

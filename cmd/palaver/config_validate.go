@@ -171,6 +171,7 @@ func (v *validator) chat() {
 	v.atLeast("chat.max_message", int64(c.MaxMessage), 1)
 	v.atLeast("chat.queue", int64(c.Queue), 0)
 	v.atLeast("chat.user_rate", int64(c.UserRate), 0)
+	v.atLeast("chat.max_answer_chars", int64(c.MaxAnswerChars), 1000)
 }
 
 func (v *validator) telegram() {

@@ -26,6 +26,7 @@ type metrics struct {
 	active       prometheus.Gauge
 	answers      *prometheus.CounterVec
 	upstreamErrs *prometheus.CounterVec
+	storeFailed  *prometheus.CounterVec
 	commit       prometheus.Histogram
 }
 
@@ -66,13 +67,16 @@ func newMetrics() *metrics {
 		upstreamErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "palaver_upstream_errors_total", Help: "Failed upstream requests by kind.",
 		}, []string{"model", "kind"}),
+		storeFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "palaver_store_failures_total", Help: "Store writes that failed (a full disk, an I/O error), by what they were for: message, answer or progress.",
+		}, []string{"what"}),
 		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "palaver_store_commit_seconds", Help: "bbolt write transaction commit latency.",
 			Buckets: commitBuckets,
 		}),
 	}
 	m.reg.MustRegister(m.firstToken, m.firstVisible, m.tokens, m.updates, m.coalesced,
-		m.rateLimited, m.active, m.answers, m.upstreamErrs, m.commit,
+		m.rateLimited, m.active, m.answers, m.upstreamErrs, m.storeFailed, m.commit,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -111,6 +115,7 @@ func (m *metrics) turnObserver() sessions.TurnObserver {
 		UpstreamError: func(model, kind string) {
 			m.upstreamErrs.WithLabelValues(model, kind).Inc()
 		},
+		StoreFailed: func(what string) { m.storeFailed.WithLabelValues(what).Inc() },
 	}
 }
 
