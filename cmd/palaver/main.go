@@ -8,6 +8,7 @@
 //	palaver models   list the providers' models
 //	palaver ask Q    one answer, streamed to stdout ("-" reads Q from stdin)
 //	palaver check    validate the config
+//	palaver store    check the store file, or back it up
 //	palaver version  print the version
 package main
 
@@ -49,6 +50,7 @@ Commands:
   models    list the models the providers offer
   ask Q     answer one question, streamed to stdout ("-" reads it from stdin)
   check     validate the config and report what it enables
+  store     check the store (store check) or copy it (store backup FILE)
   version   print the version
 
 Every command takes --config FILE (default config.yaml, else built-in defaults).
@@ -72,6 +74,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		"models":  cmdModels,
 		"ask":     cmdAsk,
 		"check":   cmdCheck,
+		"store":   cmdStore,
 		"version": cmdVersion,
 	}
 	name := args[0]
