@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -130,8 +131,15 @@ func (s *fullStore) SetQueued(ctx context.Context, q sessions.Queued) error {
 func TestManager_Handle_NotSaved(t *testing.T) {
 	r := newRig(t, sessions.Config{})
 	fs := &fullStore{BoltStore: r.store}
-	var failures []string
-	cfg := sessions.Config{DefaultModel: "fake/echo", Observer: sessions.TurnObserver{StoreFailed: func(op string) { failures = append(failures, op) }}}
+	var (
+		mu       sync.Mutex
+		failures []string
+	)
+	cfg := sessions.Config{DefaultModel: "fake/echo", Observer: sessions.TurnObserver{StoreFailed: func(op string) {
+		mu.Lock()
+		defer mu.Unlock()
+		failures = append(failures, op)
+	}}}
 	client := llm.NewClient(r.up.Provider("fake"), llm.Options{})
 	router, err := llm.NewRouter([]*llm.Client{client}, "fake", nil)
 	if err != nil {
@@ -149,9 +157,11 @@ func TestManager_Handle_NotSaved(t *testing.T) {
 	if s := sessions.Explain(err); strings.Contains(s, "/") || strings.Contains(s, "space") || !strings.Contains(s, "answered when it can") {
 		t.Errorf("the user reads %q", s)
 	}
+	mu.Lock()
 	if len(failures) != 1 || failures[0] != "message" {
 		t.Errorf("store failures reported: %q", failures)
 	}
+	mu.Unlock()
 
 	// A queued message that cannot be saved leaves no trace in the queue.
 	fs.full.Store(false)

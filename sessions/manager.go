@@ -140,6 +140,7 @@ type Manager struct {
 type conv struct {
 	running *Turn
 	queue   []*Turn
+	working bool // a worker goroutine runs the queue
 }
 
 // NewManager returns a Manager. A nil engine gets a new one; a nil logger
@@ -291,7 +292,8 @@ func (m *Manager) enqueue(msg Message, retry bool, reply Reply) (*Turn, error) {
 		}
 	}
 	c.queue = append(c.queue, t)
-	if c.running == nil && len(c.queue) == 1 {
+	if !c.working {
+		c.working = true
 		m.wg.Add(1)
 		go m.work(msg.Key, c)
 	}
@@ -383,6 +385,7 @@ func (m *Manager) work(key Key, c *conv) {
 	for {
 		m.mu.Lock()
 		if len(c.queue) == 0 {
+			c.working = false
 			delete(m.convs, key)
 			m.mu.Unlock()
 			return
