@@ -2,7 +2,6 @@ package llm
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -25,7 +24,8 @@ type chunk struct {
 	keyBuf       []byte
 }
 
-var errSyntax = errors.New("invalid JSON")
+// errSyntax is the error of text that is not the JSON a chunk should be.
+var errSyntax = fmt.Errorf("%w: invalid JSON", ErrMalformed)
 
 // parse decodes one chunk. The chunk's previous contents are discarded.
 func (c *chunk) parse(b []byte) error {
@@ -95,7 +95,7 @@ func (c *chunk) setUsage(raw []byte) error {
 		c.usage = Usage{}
 	}
 	if err := json.Unmarshal(raw, &c.usage); err != nil {
-		return fmt.Errorf("usage: %w", err)
+		return fmt.Errorf("%w: usage: %w", ErrMalformed, err)
 	}
 	c.hasUsage = true
 	return nil

@@ -2,10 +2,15 @@ package llm
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +29,59 @@ var ErrFirstByteTimeout = errors.New("no response within the first-byte timeout"
 // ErrIdleTimeout reports that a response body stalled for longer than
 // Timeouts.Idle between two reads.
 var ErrIdleTimeout = errors.New("no data within the idle timeout")
+
+// ErrMalformed reports a streamed chunk the client could not decode: not
+// the JSON object it should be. Errors that wrap it also carry the
+// decoder's message, which is for the log, not for users.
+var ErrMalformed = errors.New("malformed answer")
+
+// Unreachable reports whether err is a failure to reach a server: a name
+// that does not resolve, a refused, reset or timed-out connection, a failed
+// TLS handshake or certificate check, or a base URL the transport cannot
+// use. host is the host that was tried (with its port when the URL names
+// one), or "" when err does not say. ErrFirstByteTimeout, ErrIdleTimeout,
+// ErrTruncated and a context's end are not failures to reach a server.
+func Unreachable(err error) (host string, ok bool) {
+	if err == nil || errors.Is(err, ErrFirstByteTimeout) || errors.Is(err, ErrIdleTimeout) || errors.Is(err, ErrTruncated) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return "", false
+	}
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		if u, err := url.Parse(ue.URL); err == nil {
+			return u.Host, true
+		}
+		return "", true
+	}
+	if de, ok := errors.AsType[*net.DNSError](err); ok {
+		return de.Name, true
+	}
+	if oe, ok := errors.AsType[*net.OpError](err); ok {
+		if oe.Addr != nil {
+			return oe.Addr.String(), true
+		}
+		return "", true
+	}
+	_, unknownCA := errors.AsType[x509.UnknownAuthorityError](err)
+	_, badName := errors.AsType[x509.HostnameError](err)
+	_, invalid := errors.AsType[x509.CertificateInvalidError](err)
+	_, verify := errors.AsType[*tls.CertificateVerificationError](err)
+	_, notTLS := errors.AsType[tls.RecordHeaderError](err)
+	return "", unknownCA || badName || invalid || verify || notTLS
+}
+
+// IsLoopback reports whether host, with or without a port, names this
+// machine: "localhost" or a loopback address. A provider there is a server
+// the operator runs (llama.cpp, Ollama, vLLM).
+func IsLoopback(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
 
 // StatusError is a non-2xx answer to a request. Message is the provider's
 // own explanation, extracted from whichever error shape it used.

@@ -41,8 +41,11 @@ func userErr(err error, format string, args ...any) error {
 }
 
 // Explain turns any error from the Manager, the store or the model provider
-// into one short sentence for the person in the chat. It is the one place
-// where errors become user-facing text; details go to the log.
+// into one short sentence for the person in the chat, with what to do next.
+// It is the one place where errors become user-facing text. The sentence
+// never holds the error's own text (Go error strings, file paths, parser
+// messages): only a provider's explanation, a host name and Palaver's own
+// words. Callers log err itself, with the conversation.
 func Explain(err error) string {
 	if err == nil {
 		return ""
@@ -57,29 +60,49 @@ func Explain(err error) string {
 	}
 	var stream *llm.StreamError
 	switch {
+	case errors.Is(err, ErrNotSaved):
+		return "Palaver can't save messages right now; your message will be answered when it can."
+	case errors.Is(err, ErrClosed):
+		return "Palaver is restarting; please send that again in a moment."
 	case errors.As(err, &stream):
-		return "The model provider stopped with an error: " + clip(stream.Message, 200)
-	case errors.Is(err, llm.ErrTruncated):
-		return "The connection to the model provider broke off before the answer was complete."
+		return "The model provider stopped with an error" + providerSays(stream.Message) + "; try /retry."
 	case errors.Is(err, llm.ErrFirstByteTimeout):
 		return "The model provider did not start answering in time; it may be overloaded. Try /retry."
 	case errors.Is(err, llm.ErrIdleTimeout):
-		return "The model provider went silent in the middle of the answer."
+		return "The model provider went silent in the middle of the answer; try /retry."
+	case errors.Is(err, llm.ErrTruncated):
+		return "The connection to the model provider broke off before the answer was complete; try /retry."
+	case errors.Is(err, llm.ErrMalformed):
+		return "The model provider sent an answer Palaver could not read; try /retry, or another model with /model."
 	case errors.Is(err, context.DeadlineExceeded):
-		return "The model provider took too long to answer."
-	case errors.Is(err, ErrClosed):
-		return "Palaver is restarting; please send that again in a moment."
-	case errors.Is(err, ErrNotSaved):
-		return "Palaver can't save messages right now; your message will be answered when it can."
+		return "The model provider took too long to answer; try /retry."
+	case errors.Is(err, context.Canceled):
+		return "The answer was cancelled before it was complete; try /retry."
 	}
-	return "Something went wrong while answering: " + clip(err.Error(), 200)
+	if host, ok := llm.Unreachable(err); ok {
+		switch {
+		case host == "":
+			return "Palaver could not reach the model provider; check the network connection and the provider's base_url in the config, then try /retry."
+		case llm.IsLoopback(host):
+			return "Palaver could not reach the model server at " + host + ": is it running? Check the provider's base_url in the config, then try /retry."
+		}
+		return "Palaver could not reach the model provider at " + host + "; check the network connection and the provider's base_url in the config, then try /retry."
+	}
+	return "Something went wrong while answering; the details are in Palaver's log."
+}
+
+// providerSays quotes a provider's own message, " (message)", or nothing when
+// it is empty.
+func providerSays(msg string) string {
+	msg = clip(strings.TrimSpace(msg), 200)
+	if msg == "" {
+		return ""
+	}
+	return " (" + msg + ")"
 }
 
 func explainStatus(se *llm.StatusError) string {
-	msg := clip(strings.TrimSpace(se.Message), 200)
-	if msg != "" {
-		msg = " (" + msg + ")"
-	}
+	msg := providerSays(se.Message)
 	switch {
 	case se.NeedsKey():
 		return fmt.Sprintf("%s refused anonymous access: set providers.%s.api_key in the config (or the DEEPINFRA_API_KEY environment variable).", se.Provider, se.Provider)
@@ -110,7 +133,8 @@ func clip(s string, n int) string {
 }
 
 // ErrorKind classifies an upstream error for metrics: "auth", "rate_limit",
-// "client", "server", "stream", "truncated", "timeout" or "network".
+// "client", "server", "stream", "truncated", "malformed", "timeout" or
+// "network".
 func ErrorKind(err error) string {
 	var se *llm.StatusError
 	var stream *llm.StreamError
@@ -129,6 +153,8 @@ func ErrorKind(err error) string {
 		return "stream"
 	case errors.Is(err, llm.ErrTruncated):
 		return "truncated"
+	case errors.Is(err, llm.ErrMalformed):
+		return "malformed"
 	case errors.Is(err, llm.ErrFirstByteTimeout), errors.Is(err, llm.ErrIdleTimeout), errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
 	}

@@ -106,6 +106,9 @@ func runServices(ctx context.Context, e *env, args []string, serveOnly bool) err
 			return &exitError{code: 2, err: err}
 		}
 		if cfg.Metrics.Listen == "" {
+			// Behind gateway.api_keys when they are set, like the API:
+			// the metrics name models and count tokens. metrics.listen,
+			// when set, serves them without a key instead.
 			gw.Handle("GET /metrics", met.handler())
 		}
 		ln, err := net.Listen("tcp", cfg.Gateway.Listen)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -179,4 +180,146 @@ func TestMain_RunHealthzTelegram(t *testing.T) {
 		t.Fatal(err)
 	}
 	healthz(200, map[string]string{"gateway": "up", "store": "open", "telegram": "up"})
+}
+
+// /metrics on the endpoint's listener takes the endpoint's keys when they
+// are set and is open when the endpoint is; metrics.listen serves it
+// without a key, and then the endpoint does not serve it at all. /healthz
+// is open everywhere.
+func TestMain_ServeMetricsAccess(t *testing.T) {
+	const key = "sk-palaver-test"
+	tests := []struct {
+		name         string
+		keys         bool
+		metricsPort  bool
+		wantNoKey    int // GET /metrics on the endpoint without a key
+		wantWithKey  int // … with the key
+		wantMetricsL int // GET /metrics on metrics.listen, without a key (0: not configured)
+	}{
+		{"Keys", true, false, http.StatusUnauthorized, http.StatusOK, 0},
+		{"Open", false, false, http.StatusOK, http.StatusOK, 0},
+		{"MetricsListen", true, true, http.StatusNotFound, http.StatusNotFound, http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up := llmtest.NewServer()
+			t.Cleanup(up.Close)
+			addr := freeAddr(t)
+			extra := "gateway:\n  listen: " + addr + "\n"
+			if tt.keys {
+				extra += "  api_keys: [" + key + "]\n"
+			}
+			metricsAddr := ""
+			if tt.metricsPort {
+				metricsAddr = freeAddr(t)
+				extra += "metrics:\n  listen: " + metricsAddr + "\n"
+			}
+			listeners := []string{addr}
+			if metricsAddr != "" {
+				listeners = append(listeners, metricsAddr)
+			}
+			startMain(t, "serve", upstreamConfig(t, up.URL, extra), listeners...)
+
+			get := func(url, auth string) (int, string) {
+				t.Helper()
+				req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+				if auth != "" {
+					req.Header.Set("Authorization", "Bearer "+auth)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				body, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, string(body)
+			}
+			check := func(what, url, auth string, want int) {
+				t.Helper()
+				status, body := get(url, auth)
+				if status != want || want == http.StatusOK && !strings.Contains(body, "go_goroutines") {
+					t.Errorf("%s: %d %.200s, want %d", what, status, body, want)
+				}
+			}
+			check("endpoint /metrics without a key", "http://"+addr+"/metrics", "", tt.wantNoKey)
+			check("endpoint /metrics with the key", "http://"+addr+"/metrics", key, tt.wantWithKey)
+			if tt.wantMetricsL != 0 {
+				check("metrics.listen /metrics", "http://"+metricsAddr+"/metrics", "", tt.wantMetricsL)
+			}
+			if status, _ := get("http://"+addr+"/healthz", ""); status != http.StatusOK {
+				t.Errorf("endpoint /healthz without a key: %d", status)
+			}
+		})
+	}
+}
+
+// freeAddr is a loopback address with a port that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startMain runs palaver with command and config in the test's process
+// until the test ends, once each of its listeners at addrs answers
+// /healthz.
+func startMain(t *testing.T, command, config string, addrs ...string) {
+	t.Helper()
+	ctx, stop := context.WithCancel(t.Context())
+	var stderr syncWriter
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{command, "--config", config}, strings.NewReader(""), io.Discard, &stderr)
+	}()
+	t.Cleanup(func() {
+		stop()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("palaver %s exited %d after cancel\n%s", command, code, stderr.String())
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("palaver did not return after cancel")
+		}
+	})
+	for _, addr := range addrs {
+		for i := 0; ; i++ {
+			resp, err := http.Get("http://" + addr + "/healthz")
+			if err == nil {
+				resp.Body.Close()
+				break
+			}
+			if i == 200 {
+				t.Fatalf("palaver %s never answered on %s\n%s", command, addr, stderr.String())
+			}
+			select {
+			case code := <-done:
+				done <- code // for the cleanup
+				t.Fatalf("palaver %s exited %d\n%s", command, code, stderr.String())
+			case <-time.After(25 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// syncWriter is a buffer that one goroutine writes while another reads.
+type syncWriter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }

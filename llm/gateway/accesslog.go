@@ -15,6 +15,7 @@ type entry struct {
 	level slog.Level
 
 	key      string
+	client   string // the client's address, noted for a failed authentication
 	model    string
 	stream   bool
 	usage    llm.Usage
@@ -89,6 +90,9 @@ func (s *Server) logRequest(r *http.Request, w *recorder, e *entry) {
 	)
 	if e.key != "" {
 		attrs = append(attrs, slog.String("key", e.key))
+	}
+	if e.client != "" {
+		attrs = append(attrs, slog.String("client", e.client))
 	}
 	if e.model != "" {
 		attrs = append(attrs, slog.String("model", e.model), slog.Bool("stream", e.stream))

@@ -4,9 +4,11 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // anonymousKey names the clients of a server without keys in logs and
@@ -29,13 +31,9 @@ func newKeyring(keys []string) (keyring, error) {
 }
 
 // identify returns the name of the key a request carries ("key#2", from
-// 1), or anonymousKey when the server has no keys. ok is false when keys
-// are set and the request has none of them. Every key is compared, in
+// 1); ok is false when it has none of them. Every key is compared, in
 // constant time, whatever matched.
 func (kr keyring) identify(r *http.Request) (id string, ok bool) {
-	if len(kr) == 0 {
-		return anonymousKey, true
-	}
 	token, found := bearer(r.Header.Get("Authorization"))
 	if !found {
 		return "", false
@@ -63,12 +61,34 @@ func bearer(h string) (string, bool) {
 }
 
 // authenticate identifies the request's key, answering 401 when it has
-// none of the configured ones.
+// none of the configured ones. With keys set, a client address refused for
+// its failed authentications (see authGuard) gets 429 and Retry-After
+// without its key being checked; the failure that gets it refused is
+// logged, with the address, and the refused requests' own log lines go to
+// the debug level, so that a storm of attempts costs a few log lines.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
-	id, ok := s.keys.identify(r)
-	if ok {
-		entryFrom(r).key = id
+	e := entryFrom(r)
+	if len(s.keys) == 0 {
+		e.key = anonymousKey
+		return anonymousKey, true
+	}
+	client, now := clientAddr(r), time.Now()
+	if wait, refused := s.guard.refused(client, now); refused {
+		e.client, e.level = client, slog.LevelDebug
+		err := newError(http.StatusTooManyRequests, typeRateLimit, "too_many_failed_authentications",
+			"too many failed authentications from your address; retry in %s", wait)
+		err.retryAfter = wait
+		writeError(w, r, err)
+		return "", false
+	}
+	if id, ok := s.keys.identify(r); ok {
+		e.key = id
 		return id, true
+	}
+	e.client = client
+	if s.guard.fail(client, now) {
+		s.log.LogAttrs(r.Context(), slog.LevelWarn, "gateway: too many failed authentications; refusing the client",
+			slog.String("client", client), slog.Int("failures", AuthMaxFailures), slog.Duration("for", AuthWindow))
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="palaver"`)
 	msg := "invalid API key: send one of the keys in gateway.api_keys as \"Authorization: Bearer KEY\""

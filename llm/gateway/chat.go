@@ -159,9 +159,17 @@ func encodeChat(fields map[string]json.RawMessage, model string) ([]byte, error)
 
 // relayCompletion sends a whole (non-streamed) answer on. A provider that
 // answered a streamed request with JSON gets the same treatment. An error
-// object in a 200 answer (llama.cpp) becomes a 502.
+// object in a 200 answer (llama.cpp) becomes a 502, and so does an answer
+// that is not a chat completion: an event stream, or anything but a JSON
+// object with a "choices" array. The client never gets such a body with
+// 200.
 func (s *Server) relayCompletion(w http.ResponseWriter, r *http.Request, provider string, resp *http.Response) {
 	e := entryFrom(r)
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/event-stream" {
+		writeError(w, r, newError(http.StatusBadGateway, typeServer, "upstream_invalid_response",
+			"provider %s answered with an event stream to a request without \"stream\": true", provider))
+		return
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxCompletionBody+1))
 	if err != nil {
 		if apiErr := upstreamError(r.Context(), provider, e.model, err); apiErr != nil {
@@ -177,24 +185,36 @@ func (s *Server) relayCompletion(w http.ResponseWriter, r *http.Request, provide
 		return
 	}
 	var c struct {
-		Usage *llm.Usage      `json:"usage"`
-		Error json.RawMessage `json:"error"`
+		Choices json.RawMessage `json:"choices"`
+		Usage   json.RawMessage `json:"usage"`
+		Error   json.RawMessage `json:"error"`
 	}
-	if json.Unmarshal(data, &c) == nil {
-		if len(c.Error) > 0 && string(c.Error) != "null" {
-			writeError(w, r, newError(http.StatusBadGateway, typeServer, "upstream_error",
-				"provider %s: %s", provider, errorMessage(c.Error)))
-			return
+	invalid := func(what string) {
+		writeError(w, r, newError(http.StatusBadGateway, typeServer, "upstream_invalid_response",
+			"provider %s sent an answer that is %s", provider, what))
+	}
+	if err := json.Unmarshal(data, &c); err != nil {
+		if _, ok := errors.AsType[*json.SyntaxError](err); ok {
+			invalid("not valid JSON")
+		} else {
+			invalid("not a chat completion (not a JSON object)")
 		}
-		if c.Usage != nil {
-			e.noteUsage(*c.Usage)
-		}
+		return
 	}
-	ct := resp.Header.Get("Content-Type")
-	if ct == "" {
-		ct = "application/json"
+	if len(c.Error) > 0 && string(c.Error) != "null" {
+		writeError(w, r, newError(http.StatusBadGateway, typeServer, "upstream_error",
+			"provider %s: %s", provider, errorMessage(c.Error)))
+		return
 	}
-	w.Header().Set("Content-Type", ct)
+	if len(c.Choices) == 0 || c.Choices[0] != '[' {
+		invalid("not a chat completion (no \"choices\" list)")
+		return
+	}
+	var usage llm.Usage
+	if len(c.Usage) > 0 && json.Unmarshal(c.Usage, &usage) == nil && string(c.Usage) != "null" {
+		e.noteUsage(usage)
+	}
+	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	w.WriteHeader(http.StatusOK)
 	if _, err := w.Write(data); err != nil {

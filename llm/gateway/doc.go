@@ -23,7 +23,12 @@
 // "data: [DONE]" even when the provider left it out; one that ends, breaks
 // or stalls before a finish reason ends with an error event
 // (data: {"error":{…}}) and no [DONE]. Errors reported inside the stream
-// end it the same way.
+// end it the same way, and so does an event longer than Options.MaxEvent
+// (DefaultMaxEvent, 1 MiB): it is neither buffered whole nor relayed.
+//
+// A non-streamed answer is relayed only when it is a JSON object with a
+// "choices" list; invalid JSON, another JSON value or an event stream
+// becomes a 502 in OpenAI's error shape ("upstream_invalid_response").
 //
 // Responses keep the provider's "model" field (its own id, without the
 // "provider/" prefix): rewriting it would mean re-encoding every chunk.
@@ -40,9 +45,13 @@
 // # Access
 //
 // With APIKeys set, every /v1 request needs "Authorization: Bearer KEY"
-// (checked in constant time against every key); logs name a key by its
-// position ("key#2"), never by its value. Without keys every client shares
-// the "anonymous" limits, and New refuses a listen address other than
-// loopback unless AllowAnonymous is set. Routes are also served without
-// the /v1 prefix.
+// (checked in constant time against every key), and so do the routes
+// mounted with Handle (/metrics); logs name a key by its position
+// ("key#2"), never by its value. A client address (an IPv6 one by its /64)
+// that fails AuthMaxFailures times within AuthWindow is refused with 429
+// and Retry-After for AuthWindow, its key unchecked, and logged once as it
+// is refused. Without keys every client shares the "anonymous" limits, and
+// New refuses a listen address other than loopback unless AllowAnonymous
+// is set. GET /healthz is always open. Routes are also served without the
+// /v1 prefix.
 package gateway

@@ -31,7 +31,7 @@ func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, provider st
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 
-	rd := sse.NewReader(body, 16<<10)
+	rd := sse.NewReader(&eventLimiter{r: body, max: s.opts.MaxEvent}, 16<<10)
 	rd.Comments = true
 	var (
 		buf      []byte
@@ -68,6 +68,9 @@ func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, provider st
 			switch {
 			case r.Context().Err() != nil:
 				e.gone = true
+			case errors.Is(err, errEventTooLarge):
+				fail(newError(http.StatusBadGateway, typeServer, "upstream_event_too_large",
+					"provider %s sent a stream event larger than %d bytes; the stream ends here", provider, s.opts.MaxEvent))
 			case finished:
 				// The provider finished but left out [DONE] (or broke
 				// the connection after its last chunk): end the stream
@@ -131,6 +134,54 @@ func appendData(buf, data []byte) []byte {
 		buf = append(append(buf, data[:i]...), "\ndata: "...)
 		data = data[i+1:]
 	}
+}
+
+// errEventTooLarge is the read error of an event longer than its bound.
+var errEventTooLarge = errors.New("stream event too large")
+
+// eventLimiter fails a read with errEventTooLarge once one event of the
+// SSE stream it reads grows past max bytes (its bytes up to the blank line
+// that ends it), so that the relay holds at most about max bytes of one
+// event, however long a provider makes it. A blank line is an empty line
+// or a lone "\r" before the "\n".
+type eventLimiter struct {
+	r    io.Reader
+	max  int
+	n    int  // bytes of the event's complete lines, their ends included
+	line int  // bytes of the line being read, before its "\n"
+	cr   bool // the line being read starts with '\r'
+}
+
+func (l *eventLimiter) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	for b := p[:n]; len(b) > 0; {
+		i := bytes.IndexByte(b, '\n')
+		seg := b
+		if i >= 0 {
+			seg = b[:i]
+		}
+		if l.line == 0 && len(seg) > 0 {
+			l.cr = seg[0] == '\r'
+		}
+		l.line += len(seg)
+		if i >= 0 { // the line ends
+			if l.line == 0 || l.line == 1 && l.cr {
+				l.n = 0 // a blank line: the event ends
+			} else {
+				l.n += l.line + 1
+			}
+			l.line = 0
+		}
+		// A line that is a lone "\r" so far may be the blank line.
+		if l.n+l.line > l.max && !(l.line == 1 && l.cr) {
+			return n, errEventTooLarge
+		}
+		if i < 0 {
+			break
+		}
+		b = b[i+1:]
+	}
+	return n, err
 }
 
 // drainWait bounds the wait for the end of a body after [DONE].

@@ -17,6 +17,7 @@ import (
 const (
 	DefaultListen            = "127.0.0.1:8000"
 	DefaultMaxBody           = 1 << 20
+	DefaultMaxEvent          = 1 << 20
 	DefaultMaxStreamsPerKey  = 8
 	DefaultRequestsPerMinute = 60 // what the config applies; 0 in Options means unlimited
 	DefaultShutdownTimeout   = 10 * time.Second
@@ -46,6 +47,11 @@ type Options struct {
 	Health http.Handler
 	// MaxBody bounds a request body in bytes; 0 means DefaultMaxBody.
 	MaxBody int64
+	// MaxEvent bounds one event of a provider's stream in bytes (its
+	// lines and their ends, up to the blank line that ends it); 0 means
+	// DefaultMaxEvent. A longer event is neither buffered whole nor
+	// relayed: the stream ends with an error event there.
+	MaxEvent int
 	// MaxStreamsPerKey bounds the chat completions, streamed or not, that
 	// one key may have in flight; 0 means DefaultMaxStreamsPerKey and a
 	// negative value means no bound.
@@ -70,6 +76,7 @@ type Server struct {
 	keys    keyring
 	cors    corsPolicy
 	limits  *limiter
+	guard   *authGuard
 	aliases []alias
 }
 
@@ -85,6 +92,9 @@ func New(opts Options, router *llm.Router) (*Server, error) {
 	}
 	if opts.MaxBody <= 0 {
 		opts.MaxBody = DefaultMaxBody
+	}
+	if opts.MaxEvent <= 0 {
+		opts.MaxEvent = DefaultMaxEvent
 	}
 	if opts.MaxStreamsPerKey == 0 {
 		opts.MaxStreamsPerKey = DefaultMaxStreamsPerKey
@@ -118,6 +128,7 @@ func New(opts Options, router *llm.Router) (*Server, error) {
 		keys:    keys,
 		cors:    newCORSPolicy(opts.CORSOrigins),
 		limits:  newLimiter(opts.RequestsPerMinute, opts.MaxStreamsPerKey),
+		guard:   newAuthGuard(),
 		aliases: sortedAliases(opts.Aliases),
 	}
 	for _, prefix := range []string{"/v1", ""} {
@@ -130,10 +141,17 @@ func New(opts Options, router *llm.Router) (*Server, error) {
 }
 
 // Handle mounts handler at pattern (http.ServeMux syntax) on the same
-// listener, e.g. "GET /metrics". It panics, as ServeMux does, on a pattern
-// that conflicts with the gateway's routes.
+// listener, e.g. "GET /metrics", behind the API's access rule: with
+// APIKeys set a request needs one of them, as on /v1 (and counts towards
+// the failed-authentication limit); without keys it is open, as the API
+// is. It panics, as ServeMux does, on a pattern that conflicts with the
+// gateway's routes.
 func (s *Server) Handle(pattern string, handler http.Handler) {
-	s.mux.Handle(pattern, handler)
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := s.authenticate(w, r); ok {
+			handler.ServeHTTP(w, r)
+		}
+	})
 }
 
 // ServeHTTP serves one request and logs it.

@@ -79,6 +79,14 @@ type Script struct {
 	Body       string
 	RetryAfter string
 
+	// Raw, when not empty, is the whole body of a 200 answer, sent as it
+	// is with the Content-Type RawType ("application/json" when empty),
+	// whether the request asked for a stream or not: an upstream that
+	// sends invalid JSON, or an event stream to a request that wanted a
+	// JSON completion.
+	Raw     string
+	RawType string
+
 	// Fail ends the stream abnormally after FailAfter tokens, with
 	// FailMessage (default "upstream failure").
 	Fail        Failure

@@ -1,8 +1,9 @@
 // Package llmtest is a fake OpenAI-compatible server for tests, benchmarks
 // and load tests: scripted answers in the dialects of DeepInfra, vLLM,
 // Ollama and llama.cpp, at a set token rate, with refusals, mid-stream
-// errors and dropped connections; every request is recorded, and a client
-// that hangs up mid-stream is noticed.
+// errors, dropped connections and raw bodies (invalid JSON, a stream where
+// JSON was asked for); every request is recorded, and a client that hangs
+// up mid-stream is noticed.
 package llmtest
 
 import (
@@ -266,6 +267,15 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(sc.Status)
 		io.WriteString(w, sc.refusalBody())
+		return
+	}
+	if sc.Raw != "" {
+		ct := sc.RawType
+		if ct == "" {
+			ct = "application/json"
+		}
+		w.Header().Set("Content-Type", ct)
+		io.WriteString(w, sc.Raw)
 		return
 	}
 	if req.Stream {

@@ -110,3 +110,33 @@ func TestServer_RequireKeyAndRoutes(t *testing.T) {
 		}
 	}
 }
+
+func TestServer_Raw(t *testing.T) {
+	s := newServer(t)
+	for _, tt := range []struct {
+		name, raw, rawType string
+		stream             bool
+		wantType           string
+	}{
+		{"NotJSON", `{"choices":[`, "", false, "application/json"},
+		{"SSEToNonStream", "data: {}\n\n", "text/event-stream", false, "text/event-stream"},
+		{"GarbageToStream", "<html>", "text/html", true, "text/html"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s.Enqueue(llmtest.Script{Raw: tt.raw, RawType: tt.rawType})
+			body := `{"model":"echo","messages":[]}`
+			if tt.stream {
+				body = `{"model":"echo","messages":[],"stream":true}`
+			}
+			resp, err := http.Post(s.URL+"/chat/completions", "application/json", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			got, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != tt.wantType || string(got) != tt.raw {
+				t.Errorf("%d %q %q, want 200 %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), got, tt.wantType, tt.raw)
+			}
+		})
+	}
+}
