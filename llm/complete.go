@@ -55,7 +55,7 @@ func (c *Client) readCompletion(ctx context.Context, body io.Reader, implicit bo
 	}
 	var cj completionJSON
 	if err := json.Unmarshal(data, &cj); err != nil {
-		return comp, false, fmt.Errorf("llm: %s: decode completion: %w", c.p.Name, err)
+		return comp, false, fmt.Errorf("llm: %s: decode completion: %w: %w", c.p.Name, ErrMalformed, err)
 	}
 	if len(cj.Error) > 0 && string(cj.Error) != "null" {
 		return comp, false, newStreamError(c.p.Name, data)
@@ -78,7 +78,7 @@ func (c *Client) readCompletion(ctx context.Context, body io.Reader, implicit bo
 		break
 	}
 	if !found {
-		return comp, false, fmt.Errorf("llm: %s: completion has no choices", c.p.Name)
+		return comp, false, fmt.Errorf("llm: %s: %w: completion has no choices", c.p.Name, ErrMalformed)
 	}
 	if cj.Usage != nil {
 		comp.Usage, hasUsage = *cj.Usage, true

@@ -216,6 +216,9 @@ func (b *Bot) system(ctx context.Context, i *discordgo.Interaction, p place, pro
 // modelList is the answer to /models, within one message.
 func (b *Bot) modelList(ctx context.Context, k sessions.Key) string {
 	models, err := b.m.Models(ctx)
+	if err != nil {
+		b.log.Warn("list models", "error", err)
+	}
 	current, _ := b.m.Model(ctx, k)
 	var sb strings.Builder
 	sb.WriteString("**Models** (choose with `/model name`):\n")
@@ -261,6 +264,9 @@ func (b *Bot) autocomplete(ctx context.Context, i *discordgo.Interaction) {
 		}
 	}
 	models, err := b.m.Models(ctx)
+	if err != nil {
+		b.log.Warn("list models", "error", err)
+	}
 	if err != nil {
 		b.log.Warn("list models for autocomplete", "error", err)
 	}

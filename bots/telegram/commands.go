@@ -150,6 +150,9 @@ func (b *Bot) mayChange(ctx context.Context, p place) bool {
 // listModels answers /models.
 func (b *Bot) listModels(ctx context.Context, p place) {
 	models, err := b.m.Models(ctx)
+	if err != nil {
+		b.log.Warn("list models", "error", err)
+	}
 	current, _ := b.m.Model(ctx, p.key())
 	var sb strings.Builder
 	sb.WriteString("**Models** (choose with `/model name`):\n")

@@ -64,6 +64,9 @@ func picker(models []llm.Model, current string, page int) tgbotapi.InlineKeyboar
 // showModelPicker answers /model without an argument.
 func (b *Bot) showModelPicker(ctx context.Context, p place, page int) {
 	models, err := b.m.Models(ctx)
+	if err != nil {
+		b.log.Warn("list models", "error", err)
+	}
 	current, cerr := b.m.Model(ctx, p.key())
 	if len(models) == 0 {
 		if err == nil {
@@ -121,6 +124,9 @@ func (b *Bot) onCallback(ctx context.Context, q *tgbotapi.CallbackQuery, topic i
 		}
 		hash := strings.TrimPrefix(q.Data, pickPrefix)
 		models, err := b.m.Models(ctx)
+		if err != nil {
+			b.log.Warn("list models", "error", err)
+		}
 		name := ""
 		for _, md := range models {
 			if modelHash(md.Name()) == hash {

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -68,7 +70,7 @@ func cmdAsk(ctx context.Context, e *env, args []string) error {
 	}
 	client, id, canonical, err := router.Resolve(ctx, name)
 	if err != nil {
-		return fmt.Errorf("%s", sessions.Explain(err))
+		return explained(log, err)
 	}
 	prompt := cfg.Chat.SystemPrompt
 	if *system != "" {
@@ -91,7 +93,7 @@ func cmdAsk(ctx context.Context, e *env, args []string) error {
 			if ctx.Err() != nil {
 				return &exitError{code: 130, err: fmt.Errorf("interrupted")}
 			}
-			return fmt.Errorf("%s", sessions.Explain(err))
+			return explained(log, err)
 		}
 		if d.Reasoning != "" && *reasoning != "hidden" {
 			if !inReasoning && *reasoning == "dim" && color {
@@ -140,4 +142,13 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// explained is err as the sentence a user reads; the error itself goes to
+// the log, where the sentence may send the reader.
+func explained(log *slog.Logger, err error) error {
+	if ue, ok := errors.AsType[*sessions.UserError](err); !ok || ue == nil {
+		log.Warn("ask failed", "error", err)
+	}
+	return errors.New(sessions.Explain(err))
 }
