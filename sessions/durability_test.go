@@ -264,11 +264,12 @@ func TestManager_AnswerFinishedLeavesNoRecord(t *testing.T) {
 
 func TestManager_MaxAnswer(t *testing.T) {
 	r := newRig(t, sessions.Config{MaxAnswer: 50})
-	tokens := make([]string, 1000)
+	tokens := make([]string, 5000)
 	for i := range tokens {
 		tokens[i] = "runaway é "
 	}
-	r.up.Enqueue(llmtest.Script{Content: tokens})
+	// Slow enough that the server is still writing when Palaver hangs up.
+	r.up.Enqueue(llmtest.Script{Content: tokens, Interval: time.Millisecond})
 	rep, turn := r.ask(key, "go on forever")
 	v := rep.last()
 	if n := utf8.RuneCountInString(v.Content); n != 50 {

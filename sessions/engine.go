@@ -4,32 +4,39 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 )
 
-// Engine decides when an answer's visible text changes. Every destination
-// (a Telegram chat, a Discord channel) has one schedule shared by all the
-// replies going to it: at most one platform request per Interval, paused as
-// a whole when the platform answers with a *RateLimitError. A reply only
-// ever shows its newest text, never the same text twice, and always its
-// final text.
+// Engine decides when an answer's visible text changes, and sends every
+// message the bot shows through the same rules. Every destination (a
+// Telegram chat, a Discord channel or thread) has one schedule shared by all
+// the replies and notices going to it: the platform's sliding window
+// (Destination.Window), of which the last request is kept for final views,
+// so that an answer that ends is shown complete within one round trip; and
+// between two updates of growing text or status at least
+// Destination.Interval. The schedule is paused as a whole when the platform
+// answers with a *RateLimitError. Every request also draws on the bot's
+// global budget (SetBudget), paused as a whole by a global rate limit. A
+// reply only ever shows its newest text, never the same text twice, and
+// always its final text.
 //
-// When several replies wait for a destination, the next request goes to the
-// most urgent: a final view first (it completes an answer), then a reply's
-// first appearance or first text (its user is waiting for any sign), then
-// the growing text of running answers, and last the status changes of
-// replies already shown (a queue position moving). Replies of the same
-// urgency take turns in arrival order.
+// When several replies wait for a destination, or for the bot's budget,
+// the next request goes to the most urgent: a final view first (it
+// completes an answer), then a reply's first appearance or first text, and
+// notices (their user is waiting for any sign), then the growing text of
+// running answers, and last the status changes of replies already shown (a
+// queue position moving). Replies of the same urgency take turns in arrival
+// order. Typing indicators take only budget nobody waits for.
 //
 // The zero Engine is not usable; call NewEngine.
 type Engine struct {
 	log      *slog.Logger
 	observer Observer
 
-	mu    sync.Mutex
-	dests map[string]*schedule
+	mu      sync.Mutex
+	dests   map[string]*schedule
+	budgets map[string]*budget
 }
 
 // Observer receives the engine's events, for metrics. Every field may be nil.
@@ -53,28 +60,34 @@ func NewEngine(log *slog.Logger, obs Observer) *Engine {
 	return &Engine{log: log, observer: obs, dests: make(map[string]*schedule)}
 }
 
-// schedule is one destination's request budget. Holding it grants the
-// right to send the destination's next request. It is handed out when the
-// destination's next request is due, to the most urgent waiting reply, the
-// earliest among equals.
-type schedule struct {
-	id       string
-	interval time.Duration
-	users    int // replies attached; guarded by Engine.mu
-
-	mu      sync.Mutex
-	next    time.Time   // earliest time of the next request
-	busy    bool        // a reply holds the schedule
-	waiting []*waiter   // in arrival order
-	timer   *time.Timer // hands the schedule out when next comes
+// SetBudget gives the bot named name (Destination.Budget) a global budget
+// of at most w.Requests requests in any span of w.Per, shared by all its
+// destinations. Call it before replies draw on it; a zero w removes it.
+func (e *Engine) SetBudget(name string, w Window) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.budgets == nil {
+		e.budgets = make(map[string]*budget)
+	}
+	if w.Requests <= 0 || w.Per <= 0 {
+		delete(e.budgets, name)
+		return
+	}
+	e.budgets[name] = newBudget(w)
 }
 
-// waiter is a reply waiting for the schedule. Its urgency is read when the
-// schedule is handed out, so that a view that became final meanwhile is
-// served as one.
-type waiter struct {
-	urgency func() int
-	granted chan struct{}
+// BudgetPeak reports the most requests the named budget granted within one
+// second so far.
+func (e *Engine) BudgetPeak(name string) int {
+	e.mu.Lock()
+	b := e.budgets[name]
+	e.mu.Unlock()
+	if b == nil {
+		return 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.peak.max
 }
 
 func (e *Engine) attach(d Destination) *schedule {
@@ -82,13 +95,15 @@ func (e *Engine) attach(d Destination) *schedule {
 	defer e.mu.Unlock()
 	s := e.dests[d.ID]
 	if s == nil {
-		s = &schedule{id: d.ID, interval: d.Interval}
+		s = newSchedule(d, e.budgets[d.Budget])
 		e.dests[d.ID] = s
 	}
 	s.users++
 	return s
 }
 
+// detach lets go of s; a schedule nobody uses is forgotten once it holds
+// nothing a later reply must honour (a window, a pause).
 func (e *Engine) detach(s *schedule) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -96,101 +111,29 @@ func (e *Engine) detach(s *schedule) {
 	if s.users > 0 {
 		return
 	}
+	if d := s.idleFor(); d > 0 {
+		time.AfterFunc(d, func() { e.forget(s) })
+		return
+	}
+	e.forgetLocked(s)
+}
+
+func (e *Engine) forget(s *schedule) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.forgetLocked(s)
+}
+
+func (e *Engine) forgetLocked(s *schedule) {
+	if s.users > 0 || e.dests[s.id] != s || s.idleFor() > 0 {
+		return
+	}
 	s.mu.Lock()
-	idle := !time.Now().Before(s.next)
-	if idle && s.timer != nil {
+	if s.timer != nil {
 		s.timer.Stop()
 	}
 	s.mu.Unlock()
-	// A destination paused by the platform keeps its schedule so that the
-	// next reply honours the pause; an idle one is forgotten.
-	if idle {
-		delete(e.dests, s.id)
-	}
-}
-
-// acquire waits until the schedule is handed to the caller, at a time the
-// destination accepts a request. On success the caller must call release.
-func (s *schedule) acquire(ctx context.Context, urgency func() int) error {
-	w := &waiter{urgency: urgency, granted: make(chan struct{})}
-	s.mu.Lock()
-	s.waiting = append(s.waiting, w)
-	s.handOutLocked()
-	s.mu.Unlock()
-	select {
-	case <-w.granted:
-		return nil
-	case <-ctx.Done():
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if i := slices.Index(s.waiting, w); i >= 0 {
-			s.waiting = slices.Delete(s.waiting, i, i+1)
-			return ctx.Err()
-		}
-		// Handed to us just now: pass it on, uncharged.
-		s.busy = false
-		s.handOutLocked()
-		return ctx.Err()
-	}
-}
-
-// handOutLocked gives the schedule to the most urgent waiter, the earliest
-// among equals, when it is free and the next request is due; when it is
-// free but not yet due, it sets the timer for then. s.mu must be held.
-func (s *schedule) handOutLocked() {
-	if s.busy || len(s.waiting) == 0 {
-		return
-	}
-	if wait := time.Until(s.next); wait > 0 {
-		if s.timer == nil {
-			s.timer = time.AfterFunc(wait, s.due)
-		} else {
-			s.timer.Reset(wait)
-		}
-		return
-	}
-	best, bestUrgency := 0, s.waiting[0].urgency()
-	for i, w := range s.waiting[1:] {
-		if u := w.urgency(); u > bestUrgency {
-			best, bestUrgency = i+1, u
-		}
-	}
-	w := s.waiting[best]
-	s.waiting = slices.Delete(s.waiting, best, best+1)
-	s.busy = true
-	close(w.granted)
-}
-
-// due runs when the destination's next request becomes due.
-func (s *schedule) due() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.handOutLocked()
-}
-
-// pause keeps the destination's next request at least d away.
-func (s *schedule) pause(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if until := time.Now().Add(d); until.After(s.next) {
-		s.next = until
-	}
-	s.handOutLocked()
-}
-
-// release gives up the schedule, charging the requests made since acquire
-// (or a pause, when the platform asked for one).
-func (s *schedule) release(requests int, pause time.Duration) {
-	now := time.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if pause > 0 {
-		s.next = now.Add(pause)
-	} else if requests > 0 {
-		s.next = now.Add(time.Duration(requests) * s.interval)
-	}
-	s.busy = false
-	s.handOutLocked()
+	delete(e.dests, s.id)
 }
 
 // Live is one answer being shown through a Reply. The producer calls Update
@@ -212,6 +155,7 @@ type Live struct {
 	shownAny  bool // a Show succeeded
 	shownText bool // a Show with content or reasoning succeeded
 	held      bool // only the final view is to be shown
+	notice    bool // a notice (Engine.Notify): as urgent as a first appearance
 
 	changed chan struct{} // capacity 1: "there is something new"
 	done    chan struct{} // closed when the final view was shown or abandoned
@@ -234,6 +178,27 @@ func (e *Engine) Start(ctx context.Context, reply Reply, onShown func(View)) *Li
 	return l
 }
 
+// Notify shows v, a notice (a command's answer, a refusal, a note), on
+// reply as its one final view, on the destination's schedule: as urgent as
+// an answer's first appearance, and never in the slot kept for final views
+// of answers. The returned Live is done once it was shown or abandoned.
+func (e *Engine) Notify(ctx context.Context, reply Reply, v View) *Live {
+	l := &Live{
+		e:       e,
+		reply:   reply,
+		sched:   e.attach(reply.Destination()),
+		notice:  true,
+		changed: make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		goneCh:  make(chan struct{}),
+	}
+	v.Final = true
+	l.view, l.version = v, 1
+	l.changed <- struct{}{}
+	go l.run(ctx)
+	return l
+}
+
 // Update makes v the newest view. It never blocks.
 func (l *Live) Update(v View) {
 	l.mu.Lock()
@@ -246,6 +211,11 @@ func (l *Live) Update(v View) {
 	select {
 	case l.changed <- struct{}{}:
 	default:
+	}
+	if v.Final {
+		// A reply waiting for a later slot may now take the one kept
+		// for final views.
+		l.sched.due()
 	}
 }
 
@@ -272,13 +242,9 @@ func (l *Live) Hold() {
 }
 
 // NextShow is the earliest time the reply's destination accepts another
-// request: when new text could next become visible. It is in the past
-// while the destination is free.
-func (l *Live) NextShow() time.Time {
-	l.sched.mu.Lock()
-	defer l.sched.mu.Unlock()
-	return l.sched.next
-}
+// update of growing text: when new text could next become visible. It is
+// not in the future while the destination is free.
+func (l *Live) NextShow() time.Time { return l.sched.nextText() }
 
 // Gone is closed when the platform reported the reply's message deleted.
 func (l *Live) Gone() <-chan struct{} { return l.goneCh }
@@ -329,15 +295,22 @@ func (l *Live) run(ctx context.Context) {
 		if err := l.sched.acquire(ctx, l.urgency); err != nil {
 			return
 		}
+		u := l.urgency()
 		l.mu.Lock()
 		v, ver, first, held := l.view, l.version, l.firstText, l.held
 		l.mu.Unlock()
 		if ver == shownVer || (everShown && v == shown) || (held && !v.Final) {
-			l.sched.release(0, 0)
+			l.sched.release(0, u, 0)
 			if v.Final {
 				return
 			}
 			continue
+		}
+		if g := l.sched.global; g != nil {
+			if err := g.acquire(ctx, l.urgency); err != nil {
+				l.sched.release(0, u, 0)
+				return
+			}
 		}
 		if n := ver - shownVer; n > 1 && l.e.observer.Coalesced != nil {
 			l.e.observer.Coalesced(l.sched.id, int(n-1))
@@ -350,7 +323,7 @@ func (l *Live) run(ctx context.Context) {
 			l.shownAny = true
 			l.shownText = l.shownText || v.Content != "" || v.Reasoning != ""
 			l.mu.Unlock()
-			l.sched.release(requests, 0)
+			l.sched.release(requests, u, 0)
 			failures = 0
 			typing = nil
 			if !firstShown && !first.IsZero() && (v.Content != "" || v.Reasoning != "") {
@@ -377,15 +350,10 @@ func (l *Live) run(ctx context.Context) {
 			// schedule allows.
 			l.poke()
 		case errors.As(err, &rl):
-			retry := max(rl.RetryAfter, l.sched.interval)
-			l.sched.release(requests, retry)
-			if l.e.observer.RateLimited != nil {
-				l.e.observer.RateLimited(l.sched.id, rl.RetryAfter)
-			}
-			l.e.log.Warn("rate limited", "destination", l.sched.id, "retry_after", rl.RetryAfter)
+			l.rateLimited(rl, requests, u)
 			l.poke()
 		case errors.Is(err, ErrReplyGone):
-			l.sched.release(requests, 0)
+			l.sched.release(requests, u, 0)
 			l.mu.Lock()
 			l.gone = true
 			l.mu.Unlock()
@@ -395,7 +363,7 @@ func (l *Live) run(ctx context.Context) {
 			// The request failed for another reason (network, platform
 			// error): charge it, and try again with the newest text. A
 			// final view is tried a bounded number of times.
-			l.sched.release(max(requests, 1), 0)
+			l.sched.release(max(requests, 1), u, 0)
 			failures++
 			l.e.log.Warn("show reply", "destination", l.sched.id, "error", err, "attempt", failures)
 			if ctx.Err() != nil {
@@ -414,19 +382,38 @@ func (l *Live) run(ctx context.Context) {
 	}
 }
 
-// typing shows the typing indicator. A platform that answers it with a
-// rate limit gets the same pause as for an update: the limit is the
-// destination's, whatever the request.
+// rateLimited honours a platform's rate limit answer to a request of
+// urgency u: a global one pauses the bot's budget, any other the
+// destination, which is released, charged with the requests made.
+func (l *Live) rateLimited(rl *RateLimitError, requests, u int) {
+	pause := max(rl.RetryAfter, l.sched.interval)
+	if rl.Global && l.sched.global != nil {
+		l.sched.global.pause(rl.RetryAfter)
+		pause = 0
+	}
+	if u >= 0 {
+		l.sched.release(requests, u, pause)
+	} else if pause > 0 {
+		l.sched.pause(pause)
+	}
+	if l.e.observer.RateLimited != nil {
+		l.e.observer.RateLimited(l.sched.id, rl.RetryAfter)
+	}
+	l.e.log.Warn("rate limited", "destination", l.sched.id, "retry_after", rl.RetryAfter, "global", rl.Global)
+}
+
+// typing shows the typing indicator when the bot's global budget has a
+// token nobody waits for; otherwise it is dropped. A platform that answers
+// it with a rate limit gets the same pause as for an update.
 func (l *Live) typing(ctx context.Context, typer Typer) {
+	if g := l.sched.global; g != nil && !g.try() {
+		return
+	}
 	err := typer.Typing(ctx)
 	var rl *RateLimitError
 	switch {
 	case errors.As(err, &rl):
-		l.sched.pause(max(rl.RetryAfter, l.sched.interval))
-		if l.e.observer.RateLimited != nil {
-			l.e.observer.RateLimited(l.sched.id, rl.RetryAfter)
-		}
-		l.e.log.Warn("rate limited", "destination", l.sched.id, "retry_after", rl.RetryAfter, "request", "typing")
+		l.rateLimited(rl, 0, -1)
 	case err != nil:
 		l.e.log.Debug("typing", "destination", l.sched.id, "error", err)
 	}
@@ -443,8 +430,8 @@ func (l *Live) holding() bool {
 const (
 	urgencyStatus = iota // a status change of a reply already shown
 	urgencyText          // the growing text of a running answer
-	urgencyFirst         // the reply's first appearance, or its first text
-	urgencyFinal         // the final view
+	urgencyFirst         // the reply's first appearance or first text; a notice
+	urgencyFinal         // the final view of an answer
 )
 
 // urgency ranks the view l waits to show (see Engine).
@@ -453,6 +440,8 @@ func (l *Live) urgency() int {
 	defer l.mu.Unlock()
 	hasText := l.view.Content != "" || l.view.Reasoning != ""
 	switch {
+	case l.notice:
+		return urgencyFirst
 	case l.view.Final:
 		return urgencyFinal
 	case !l.shownAny, hasText && !l.shownText:

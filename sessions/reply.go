@@ -32,16 +32,36 @@ type Reply interface {
 
 // Typer is implemented by replies that can show a "typing…" indicator.
 // The engine calls Typing when an answer starts and then every few seconds
-// until the first Show; typing is not charged to the destination's schedule.
+// until the first Show; typing is not charged to the destination's
+// schedule, but draws on the bot's global budget, and is the first thing
+// dropped when that runs short.
 type Typer interface {
 	Typing(ctx context.Context) error
 }
 
-// Destination is a rate-limit schedule: at most one platform request per
-// Interval, shared by all replies with the same ID.
+// Destination is a rate-limit schedule shared by all replies with the same
+// ID (a Telegram chat, a Discord channel or thread).
 type Destination struct {
-	ID       string
+	ID string
+	// Interval is the least time between two updates of growing text or
+	// status at the destination: how smoothly answers grow. A reply's first
+	// appearance, a notice and a final view do not wait for it.
 	Interval time.Duration
+	// Window is the platform's own limit at the destination. The last
+	// request a window allows is kept for final views, so that an answer
+	// that ends is shown complete at once. The zero Window means one
+	// request per Interval, none kept.
+	Window Window
+	// Budget names the per-bot global budget the destination draws on
+	// (Engine.SetBudget); empty draws on none.
+	Budget string
+}
+
+// Window is a sliding-window rate limit: at most Requests requests in any
+// span of Per.
+type Window struct {
+	Requests int
+	Per      time.Duration
 }
 
 // View is what an answer looks like at one moment. Content and Reasoning are
@@ -81,12 +101,16 @@ var ErrMore = errors.New("the view needs more requests")
 // user deleted it). The engine stops showing that answer without an error.
 var ErrReplyGone = errors.New("reply message is gone")
 
-// RateLimitError is returned by Show when the platform refused a request for
-// being too fast. The engine pauses the destination for RetryAfter and then
-// shows the newest text.
+// RateLimitError is returned by Show (or Typing) when the platform refused
+// a request for being too fast. The engine pauses the destination for
+// RetryAfter, or with Global set every destination of the bot's budget,
+// and then shows the newest text.
 type RateLimitError struct {
 	RetryAfter time.Duration
-	Err        error
+	// Global is set when the limit was the bot's, across destinations
+	// (Discord's "global": true).
+	Global bool
+	Err    error
 }
 
 func (e *RateLimitError) Error() string {

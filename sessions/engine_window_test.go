@@ -1,0 +1,263 @@
+package sessions
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// sendLog records every request made to destinations, in order.
+type sendLog struct {
+	mu    sync.Mutex
+	sends []send
+}
+
+type send struct {
+	at    time.Time
+	dest  string
+	reply string
+	final bool
+	text  string
+}
+
+func (l *sendLog) all() []send {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]send(nil), l.sends...)
+}
+
+// logReply is a Reply that records its Shows in a shared sendLog.
+type logReply struct {
+	name string
+	dest Destination
+	log  *sendLog
+	// fail, when set, may refuse a Show.
+	fail func(v View) error
+}
+
+func (r *logReply) Destination() Destination { return r.dest }
+
+func (r *logReply) Show(ctx context.Context, v View) (int, error) {
+	if r.fail != nil {
+		if err := r.fail(v); err != nil {
+			return 1, err
+		}
+	}
+	r.log.mu.Lock()
+	defer r.log.mu.Unlock()
+	r.log.sends = append(r.log.sends, send{at: time.Now(), dest: r.dest.ID, reply: r.name, final: v.Final, text: v.Content + v.Status})
+	return 1, nil
+}
+
+// checkWindow fails when more than w.Requests requests to dest fall in any
+// span of w.Per.
+func checkWindow(t *testing.T, sends []send, dest string, w Window) {
+	t.Helper()
+	var times []time.Time
+	for _, s := range sends {
+		if s.dest == dest {
+			times = append(times, s.at)
+		}
+	}
+	for i := w.Requests; i < len(times); i++ {
+		if d := times[i].Sub(times[i-w.Requests]); d <= w.Per {
+			t.Fatalf("%s: requests %d..%d fall within %v, want at most %d per %v", dest, i-w.Requests, i, d, w.Requests, w.Per)
+		}
+	}
+}
+
+var discordChannel = Destination{ID: "discord:1", Interval: time.Second, Window: Window{Requests: 5, Per: 5 * time.Second}}
+
+func TestEngine_Window_FinalAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := NewEngine(nil, Observer{})
+		log := &sendLog{}
+		// Two answers grow side by side in one channel; each ends at a
+		// different moment, and its final view must not wait.
+		var wg sync.WaitGroup
+		ended := make([]time.Time, 2)
+		for i, d := range []time.Duration{7300 * time.Millisecond, 11900 * time.Millisecond} {
+			l := e.Start(t.Context(), &logReply{name: fmt.Sprint(i), dest: discordChannel, log: log}, nil)
+			wg.Go(func() {
+				text := ""
+				for start := time.Now(); time.Since(start) < d; {
+					time.Sleep(50 * time.Millisecond)
+					text += "x"
+					l.Update(View{Content: text})
+				}
+				ended[i] = time.Now()
+				l.Finish(t.Context(), View{Content: text + "!"})
+			})
+		}
+		wg.Wait()
+		sends := log.all()
+		checkWindow(t, sends, discordChannel.ID, discordChannel.Window)
+		texts := 0
+		for _, s := range sends {
+			if !s.final {
+				texts++
+				continue
+			}
+			i := s.reply[0] - '0'
+			if wait := s.at.Sub(ended[i]); wait != 0 {
+				t.Errorf("reply %s: final shown %v after the answer ended, want at once", s.reply, wait)
+			}
+		}
+		// Growing text uses the window less the kept slot: 4 per 5 s.
+		if min := 4 * 11 / 5; texts < min {
+			t.Errorf("%d updates of growing text in 12 s, want ≥ %d (4 per 5 s)", texts, min)
+		}
+	})
+}
+
+func TestEngine_Window_MixedSendsFinalsFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := NewEngine(nil, Observer{})
+		log := &sendLog{}
+		group := Destination{ID: "telegram:-100", Interval: 3 * time.Second, Window: Window{Requests: 20, Per: time.Minute}}
+		// 100 sends at once: answers that finish, notices (command
+		// replies, refusals) and answers still growing.
+		// The window is nearly used up: everything below has to wait.
+		for range 19 {
+			e.Notify(t.Context(), &logReply{name: "earlier", dest: group, log: log}, View{Content: "earlier"})
+		}
+		synctest.Wait()
+		var lives []*Live
+		for i := range 100 {
+			r := &logReply{name: fmt.Sprint(i), dest: group, log: log}
+			switch i % 4 {
+			case 0:
+				lives = append(lives, e.Notify(t.Context(), r, View{Content: "notice"}))
+			case 1:
+				l := e.Start(t.Context(), r, nil)
+				l.Update(View{Content: "done", Final: true})
+				lives = append(lives, l)
+			default:
+				l := e.Start(t.Context(), r, nil)
+				l.Update(View{Content: "growing"})
+				lives = append(lives, l)
+				defer l.Finish(t.Context(), View{Content: "growing, done"})
+			}
+		}
+		time.Sleep(10 * time.Minute)
+		sends := log.all()
+		checkWindow(t, sends, group.ID, group.Window)
+		// The 25 finals went before anything else.
+		for i, s := range sends[19:44] {
+			if s.text != "done" {
+				t.Fatalf("send %d is %q; want the 25 finished answers first", i, s.text)
+			}
+		}
+		if n := len(sends); n < 100 {
+			t.Errorf("%d sends in 10 minutes, want every reply shown", n)
+		}
+	})
+}
+
+func TestEngine_Budget_GlobalAcrossDestinations(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := NewEngine(nil, Observer{})
+		e.SetBudget("bot", Window{Requests: 10, Per: time.Second})
+		log := &sendLog{}
+		start := time.Now()
+		var lives []*Live
+		for i := range 50 {
+			d := Destination{ID: fmt.Sprint("chat", i), Interval: time.Second, Window: Window{Requests: 3, Per: 3 * time.Second}, Budget: "bot"}
+			l := e.Start(t.Context(), &logReply{name: fmt.Sprint(i), dest: d, log: log}, nil)
+			l.Update(View{Content: "first"})
+			lives = append(lives, l)
+		}
+		// Half the answers end at once: their finals pass the others'
+		// first appearances still waiting for the budget.
+		for _, l := range lives[:25] {
+			l.Finish(t.Context(), View{Content: "final"})
+		}
+		for _, l := range lives[25:] {
+			l.Finish(t.Context(), View{Content: "final"})
+		}
+		sends := log.all()
+		for i, s := range sends {
+			// 10 in any second.
+			if allowed := 10 * (1 + int(s.at.Sub(start)/time.Second)); i+1 > allowed {
+				t.Fatalf("send %d at %v: more than the budget's %d", i, s.at.Sub(start), allowed)
+			}
+		}
+		if peak := e.BudgetPeak("bot"); peak > 10 {
+			t.Errorf("budget peak %d a second, want ≤ 10", peak)
+		}
+		if len(sends) < 50 {
+			t.Fatalf("%d sends", len(sends))
+		}
+	})
+}
+
+func TestEngine_Budget_GlobalRateLimitPausesAll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := NewEngine(nil, Observer{})
+		e.SetBudget("bot", Window{Requests: 50, Per: time.Second})
+		log := &sendLog{}
+		var once sync.Once
+		var pausedAt time.Time
+		refuse := func(v View) error {
+			var err error
+			once.Do(func() {
+				pausedAt = time.Now()
+				err = &RateLimitError{RetryAfter: 2 * time.Second, Global: true}
+			})
+			return err
+		}
+		var wg sync.WaitGroup
+		for i := range 5 {
+			d := Destination{ID: fmt.Sprint("chan", i), Interval: time.Second, Budget: "bot"}
+			l := e.Start(t.Context(), &logReply{name: fmt.Sprint(i), dest: d, log: log, fail: refuse}, nil)
+			wg.Go(func() { produce(t.Context(), l, 60, 50*time.Millisecond, "t") })
+		}
+		wg.Wait()
+		for _, s := range log.all() {
+			if d := s.at.Sub(pausedAt); d > 0 && d < 2*time.Second {
+				t.Fatalf("%s sent %v after a global 429, want none for 2 s", s.dest, d)
+			}
+		}
+	})
+}
+
+// typerReply counts typing indicators.
+type typerReply struct {
+	logReply
+	mu     sync.Mutex
+	typing int
+}
+
+func (r *typerReply) Typing(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.typing++
+	return nil
+}
+
+func TestEngine_Budget_TypingDroppedFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := NewEngine(nil, Observer{})
+		e.SetBudget("bot", Window{Requests: 2, Per: time.Hour})
+		log := &sendLog{}
+		var rs []*typerReply
+		for i := range 5 {
+			r := &typerReply{logReply: logReply{name: fmt.Sprint(i), dest: Destination{ID: fmt.Sprint(i), Interval: time.Second, Budget: "bot"}, log: log}}
+			rs = append(rs, r)
+			e.Start(t.Context(), r, nil)
+		}
+		synctest.Wait()
+		typed := 0
+		for _, r := range rs {
+			r.mu.Lock()
+			typed += r.typing
+			r.mu.Unlock()
+		}
+		if typed != 2 {
+			t.Errorf("%d typing indicators with a budget of 2, want 2 (the rest dropped)", typed)
+		}
+	})
+}

@@ -1,0 +1,223 @@
+package sessions
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// schedule is one destination's request budget: a sliding window of the
+// platform's limit, with its last request kept for final views, and the
+// Interval between updates of growing text and status. Holding it grants
+// the right to send the destination's next request. It is handed out, when
+// a request is allowed, to the most urgent waiting reply, the earliest
+// among equals; a waiter of lower urgency never passes one of higher
+// urgency (the rules only grow stricter as urgency falls).
+//
+// Times are read with time.Now, whose monotonic reading makes windows
+// immune to wall-clock jumps.
+type schedule struct {
+	id       string
+	interval time.Duration
+	window   Window
+	global   *budget // the bot's global budget, nil for none
+	users    int     // replies attached; guarded by Engine.mu
+
+	mu      sync.Mutex
+	sent    []time.Time // the requests of the last window, oldest first
+	paced   time.Time   // the last request that waited for interval
+	paused  time.Time   // no request before this (the platform's retry_after)
+	busy    bool        // a reply holds the schedule
+	waiting []*waiter   // in arrival order
+	timer   *time.Timer // hands the schedule out when a request is allowed
+}
+
+// waiter is a reply waiting for the schedule (or a budget). Its urgency
+// is read when the schedule is handed out, so that a view that became
+// final meanwhile is served as one.
+type waiter struct {
+	urgency func() int
+	granted chan struct{}
+}
+
+func newSchedule(d Destination, global *budget) *schedule {
+	w := d.Window
+	if w.Requests <= 0 || w.Per <= 0 {
+		w = Window{Requests: 1, Per: d.Interval}
+	}
+	return &schedule{id: d.ID, interval: d.Interval, window: w, global: global}
+}
+
+// windowMargin is added to a window's span: the platform counts a
+// request when it arrives, and arrival times vary by the network's jitter.
+func (s *schedule) windowMargin() time.Duration {
+	return min(s.window.Per/50, 100*time.Millisecond)
+}
+
+// readyLocked is the earliest time a request of urgency u may be sent,
+// now or later. s.mu must be held.
+func (s *schedule) readyLocked(u int, now time.Time) time.Time {
+	t := now
+	if s.paused.After(t) {
+		t = s.paused
+	}
+	span := s.window.Per + s.windowMargin()
+	// Forget requests out of every window that could still matter.
+	i := 0
+	for i < len(s.sent) && !s.sent[i].Add(span).After(now) {
+		i++
+	}
+	s.sent = s.sent[i:]
+	free := s.window.Requests
+	if u != urgencyFinal && free >= 2 {
+		free-- // kept for a final view
+	}
+	if n := len(s.sent); n >= free {
+		// The request must wait until enough of the last ones age out.
+		if at := s.sent[n-free].Add(span); at.After(t) {
+			t = at
+		}
+	}
+	if paced(u) {
+		if at := s.paced.Add(s.interval); at.After(t) {
+			t = at
+		}
+	}
+	return t
+}
+
+// paced reports whether requests of urgency u wait for the interval.
+func paced(u int) bool { return u == urgencyText || u == urgencyStatus }
+
+// acquire waits until the schedule is handed to the caller, at a time the
+// destination accepts a request. On success the caller must call release.
+func (s *schedule) acquire(ctx context.Context, urgency func() int) error {
+	w := &waiter{urgency: urgency, granted: make(chan struct{})}
+	s.mu.Lock()
+	s.waiting = append(s.waiting, w)
+	s.handOutLocked()
+	s.mu.Unlock()
+	select {
+	case <-w.granted:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if i := slices.Index(s.waiting, w); i >= 0 {
+			s.waiting = slices.Delete(s.waiting, i, i+1)
+			return ctx.Err()
+		}
+		// Handed to us just now: pass it on, uncharged.
+		s.busy = false
+		s.handOutLocked()
+		return ctx.Err()
+	}
+}
+
+// handOutLocked gives the schedule to the most urgent waiter, the earliest
+// among equals, when it is free and that waiter's request is allowed; when
+// it is free but the request is not yet allowed, it sets the timer for
+// then. s.mu must be held.
+func (s *schedule) handOutLocked() {
+	if s.busy || len(s.waiting) == 0 {
+		return
+	}
+	best, bestUrgency := mostUrgent(s.waiting)
+	now := time.Now()
+	if at := s.readyLocked(bestUrgency, now); at.After(now) {
+		wait := at.Sub(now)
+		if s.timer == nil {
+			s.timer = time.AfterFunc(wait, s.due)
+		} else {
+			s.timer.Reset(wait)
+		}
+		return
+	}
+	w := s.waiting[best]
+	s.waiting = slices.Delete(s.waiting, best, best+1)
+	s.busy = true
+	close(w.granted)
+}
+
+// mostUrgent returns the index and urgency of the most urgent waiter, the
+// earliest among equals.
+func mostUrgent(ws []*waiter) (int, int) {
+	best, bestUrgency := 0, ws[0].urgency()
+	for i, w := range ws[1:] {
+		if u := w.urgency(); u > bestUrgency {
+			best, bestUrgency = i+1, u
+		}
+	}
+	return best, bestUrgency
+}
+
+// due runs when a waiting request may be allowed.
+func (s *schedule) due() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.handOutLocked()
+}
+
+// pause keeps the destination's next request at least d away.
+func (s *schedule) pause(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if until := time.Now().Add(d); until.After(s.paused) {
+		s.paused = until
+	}
+	s.handOutLocked()
+}
+
+// release gives up the schedule, charging the requests made since acquire
+// for a view of urgency u, and a pause when the platform asked for one.
+func (s *schedule) release(requests, u int, pause time.Duration) {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if pause > 0 && now.Add(pause).After(s.paused) {
+		s.paused = now.Add(pause)
+	}
+	// A view that took several requests charges the later ones as if
+	// spaced evenly across the window: a burst is paid back before the
+	// next request, whichever way the platform counts.
+	step := s.window.Per / time.Duration(s.window.Requests)
+	for k := range requests {
+		s.sent = append(s.sent, now.Add(time.Duration(k)*step))
+	}
+	// Requests charged ahead of time (above) may lie after this one.
+	slices.SortFunc(s.sent, time.Time.Compare)
+	if n := len(s.sent) - s.window.Requests; n > 0 {
+		s.sent = s.sent[n:] // only the newest window's worth can matter
+	}
+	if requests > 0 && paced(u) {
+		s.paced = now.Add(time.Duration(requests-1) * step)
+	}
+	s.busy = false
+	s.handOutLocked()
+}
+
+// nextText is the earliest time growing text could next be sent.
+func (s *schedule) nextText() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.readyLocked(urgencyText, time.Now())
+}
+
+// idleFor is how long until the schedule holds nothing a later reply must
+// honour (no pause, no request in a window, interval passed); 0 when idle.
+func (s *schedule) idleFor() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	last := s.paused
+	if n := len(s.sent); n > 0 {
+		if at := s.sent[n-1].Add(s.window.Per + s.windowMargin()); at.After(last) {
+			last = at
+		}
+	}
+	if at := s.paced.Add(s.interval); at.After(last) {
+		last = at
+	}
+	return max(last.Sub(now), 0)
+}
