@@ -300,7 +300,7 @@ func (l *Live) run(ctx context.Context) {
 		v, ver, first, held := l.view, l.version, l.firstText, l.held
 		l.mu.Unlock()
 		if ver == shownVer || (everShown && v == shown) || (held && !v.Final) {
-			l.sched.release(0, u, 0)
+			l.sched.release(0, -1, 0)
 			if v.Final {
 				return
 			}
@@ -308,7 +308,7 @@ func (l *Live) run(ctx context.Context) {
 		}
 		if g := l.sched.global; g != nil {
 			if err := g.acquire(ctx, l.urgency); err != nil {
-				l.sched.release(0, u, 0)
+				l.sched.release(0, -1, 0)
 				return
 			}
 		}
@@ -350,7 +350,7 @@ func (l *Live) run(ctx context.Context) {
 			// schedule allows.
 			l.poke()
 		case errors.As(err, &rl):
-			l.rateLimited(rl, requests, u)
+			l.rateLimited(rl, requests, u, false)
 			l.poke()
 		case errors.Is(err, ErrReplyGone):
 			l.sched.release(requests, u, 0)
@@ -383,18 +383,19 @@ func (l *Live) run(ctx context.Context) {
 }
 
 // rateLimited honours a platform's rate limit answer to a request of
-// urgency u: a global one pauses the bot's budget, any other the
-// destination, which is released, charged with the requests made.
-func (l *Live) rateLimited(rl *RateLimitError, requests, u int) {
+// urgency u (or to a typing indicator): a global one pauses the bot's
+// budget, any other the destination, which is released, charged with the
+// requests made.
+func (l *Live) rateLimited(rl *RateLimitError, requests, u int, typing bool) {
 	pause := max(rl.RetryAfter, l.sched.interval)
 	if rl.Global && l.sched.global != nil {
 		l.sched.global.pause(rl.RetryAfter)
 		pause = 0
 	}
-	if u >= 0 {
-		l.sched.release(requests, u, pause)
-	} else if pause > 0 {
+	if typing {
 		l.sched.pause(pause)
+	} else {
+		l.sched.release(requests, u, pause)
 	}
 	if l.e.observer.RateLimited != nil {
 		l.e.observer.RateLimited(l.sched.id, rl.RetryAfter)
@@ -413,7 +414,7 @@ func (l *Live) typing(ctx context.Context, typer Typer) {
 	var rl *RateLimitError
 	switch {
 	case errors.As(err, &rl):
-		l.rateLimited(rl, 0, -1)
+		l.rateLimited(rl, 0, -1, true)
 	case err != nil:
 		l.e.log.Debug("typing", "destination", l.sched.id, "error", err)
 	}

@@ -170,7 +170,9 @@ func (s *schedule) pause(d time.Duration) {
 }
 
 // release gives up the schedule, charging the requests made since acquire
-// for a view of urgency u, and a pause when the platform asked for one.
+// for a view of urgency u (-1 when nothing was shown), and a pause when the
+// platform asked for one. A view of growing text or status starts the
+// interval even when the platform charges it nothing (a Telegram draft).
 func (s *schedule) release(requests, u int, pause time.Duration) {
 	now := time.Now()
 	s.mu.Lock()
@@ -190,8 +192,8 @@ func (s *schedule) release(requests, u int, pause time.Duration) {
 	if n := len(s.sent) - s.window.Requests; n > 0 {
 		s.sent = s.sent[n:] // only the newest window's worth can matter
 	}
-	if requests > 0 && paced(u) {
-		s.paced = now.Add(time.Duration(requests-1) * step)
+	if paced(u) {
+		s.paced = now.Add(time.Duration(max(requests, 1)-1) * step)
 	}
 	s.busy = false
 	s.handOutLocked()
