@@ -105,6 +105,7 @@ type core struct {
 	log     *slog.Logger
 	router  *llm.Router
 	store   *sessions.BoltStore
+	control *control // nil when the control socket could not be made
 	engine  *sessions.Engine
 	manager *sessions.Manager
 }
@@ -123,15 +124,23 @@ func openCore(cfg *Config, log *slog.Logger, obs sessions.Observer, turns sessio
 	if err != nil {
 		return nil, fmt.Errorf("storage.path: %w", err)
 	}
+	ctl, err := listenControl(store, log, controlTimeout)
+	if err != nil {
+		log.Warn("live backups are off: palaver store backup will need palaver stopped", "error", err)
+	}
 	engine := sessions.NewEngine(log, obs)
 	scfg := sessionsConfig(cfg)
 	scfg.Observer = turns
 	m := sessions.NewManager(scfg, store, router, engine, log)
-	return &core{log: log, router: router, store: store, engine: engine, manager: m}, nil
+	return &core{log: log, router: router, store: store, control: ctl, engine: engine, manager: m}, nil
 }
 
-// Close finishes running answers within ctx, then closes the store.
+// Close stops the control socket, finishes running answers within ctx,
+// then closes the store.
 func (c *core) Close(ctx context.Context) error {
+	if err := c.control.Close(); err != nil {
+		c.log.Warn("shutdown", "error", err)
+	}
 	merr := c.manager.Close(ctx)
 	serr := c.store.Close()
 	if merr != nil {

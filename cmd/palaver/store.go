@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/palaver-bot/palaver/sessions"
 )
@@ -18,7 +17,8 @@ const storeUsage = `Usage:
   palaver store backup FILE [--force] [--config FILE]
       write a checked copy of the store at storage.path to FILE
 
-Both need palaver stopped: bbolt lets one process at a time open the store.
+check needs palaver stopped: bbolt lets one process at a time open the
+store. backup works either way: a running palaver writes the copy itself.
 `
 
 // cmdStore runs "palaver store check" and "palaver store backup".
@@ -35,7 +35,7 @@ func cmdStore(ctx context.Context, e *env, args []string) error {
 	case "check":
 		return storeCheck(e, args[1:])
 	case "backup":
-		return storeBackup(e, args[1:])
+		return storeBackup(ctx, e, args[1:])
 	}
 	fmt.Fprint(e.stderr, storeUsage)
 	return &exitError{code: 2, err: fmt.Errorf("unknown command %q", args[0])}
@@ -95,12 +95,14 @@ func printReport(e *env, path string, r *sessions.StoreReport) {
 	}
 }
 
-// storeBackup copies the store at storage.path to FILE: it writes a
-// temporary file next to FILE, syncs it, checks the copy with
-// sessions.CheckBolt and only then renames it to FILE, so FILE is either the
-// previous file or a complete, checked copy. An existing FILE is replaced
-// only with --force.
-func storeBackup(e *env, args []string) error {
+// storeBackup copies the store at storage.path to FILE with
+// sessions.BackupBoltFile: a temporary file next to FILE, synced, checked
+// with sessions.CheckBolt and only then renamed to FILE, so FILE is either
+// the previous file or a complete, checked copy. An existing FILE is
+// replaced only with --force. When a running palaver holds the store, that
+// palaver writes the same copy, asked through its control socket (see
+// requestBackup).
+func storeBackup(ctx context.Context, e *env, args []string) error {
 	flags := e.flags()
 	force := flags.Bool("force", false, "replace FILE if it exists")
 	pos, err := parse(flags, args)
@@ -119,11 +121,16 @@ func storeBackup(e *env, args []string) error {
 	if err := backupTarget(src, dst, *force); err != nil {
 		return err
 	}
-	n, err := backupStore(src, dst)
+	how := ""
+	n, err := sessions.BackupBoltFile(src, dst, sessions.DefaultLockTimeout)
+	if errors.Is(err, sessions.ErrLocked) {
+		how = " (written by the running palaver)"
+		n, err = requestBackup(ctx, src, dst, *force)
+	}
 	if err != nil {
 		return storeHint("backup", err)
 	}
-	fmt.Fprintf(e.stdout, "backup: %s → %s, %d bytes, checked OK\n", src, dst, n)
+	fmt.Fprintf(e.stdout, "backup: %s → %s, %d bytes, checked OK%s\n", src, dst, n, how)
 	return nil
 }
 
@@ -148,53 +155,11 @@ func backupTarget(src, dst string, force bool) error {
 	return nil
 }
 
-// backupStore writes the checked copy of src to dst (see storeBackup) and
-// returns its size. On failure dst is unchanged and no temporary file is
-// left.
-func backupStore(src, dst string) (n int64, err error) {
-	dir := filepath.Dir(dst)
-	tmp, err := os.CreateTemp(dir, filepath.Base(dst)+".*.tmp")
-	if err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if n, err = sessions.BackupBolt(src, tmp, sessions.DefaultLockTimeout); err != nil {
-		return 0, err
-	}
-	if err := tmp.Sync(); err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
-	}
-	if _, err := sessions.CheckBolt(tmp.Name(), sessions.DefaultLockTimeout); err != nil {
-		return 0, fmt.Errorf("backup: the copy failed its check, so %s was not written (run palaver store check): %w", dst, err)
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
-	}
-	// Make the rename durable.
-	d, err := os.Open(dir)
-	if err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
-	}
-	return n, nil
-}
-
 // storeHint adds to err from the store functions what to do about it.
 func storeHint(cmd string, err error) error {
 	switch {
 	case errors.Is(err, sessions.ErrLocked):
-		return fmt.Errorf("%w\npalaver store %s needs the store to itself: stop palaver, run this again, then start palaver (copying the file of a running palaver with cp can give a torn, unusable copy)", err, cmd)
+		return fmt.Errorf("%w\npalaver store %s needs the store to itself: stop palaver, run this again, then start palaver (palaver store backup works while it runs; copying its file with cp can give a torn, unusable copy)", err, cmd)
 	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("%w (there is no store there yet: palaver creates it on first use)", err)
 	}

@@ -229,7 +229,7 @@ func TestMain_StoreBackup(t *testing.T) {
 				return nil
 			},
 			code:   1,
-			stderr: "stop palaver, run this again",
+			stderr: "palaver seems to be running, but it does not answer on its control socket",
 		},
 		{
 			name: "ErrDamaged",
