@@ -31,6 +31,16 @@ var (
 type UserError struct {
 	Err error  // one of the sentinel errors above, for errors.Is
 	Msg string // the sentence shown
+	// Quiet is set when the user was just told Msg for an earlier message
+	// (a user sending too fast): the adapter shows nothing (see Silent).
+	Quiet bool
+}
+
+// Silent reports whether err needs no sentence in the chat: a message
+// accepted before (ErrDuplicate) or a refusal the user was just told about.
+func Silent(err error) bool {
+	var ue *UserError
+	return errors.Is(err, ErrDuplicate) || errors.As(err, &ue) && ue.Quiet
 }
 
 func (e *UserError) Error() string { return e.Msg }

@@ -238,8 +238,12 @@ func (m *Manager) Handle(ctx context.Context, msg Message, reply Reply) (*Turn, 
 	if n := utf8.RuneCountInString(text); n > m.cfg.MaxMessage {
 		return nil, userErr(ErrTooLong, "Your message is %d characters long; the limit is %d. Please shorten it.", n, m.cfg.MaxMessage)
 	}
-	if !m.rate.allow(msg.Key.Platform+":"+msg.Author.ID, m.now()) {
-		return nil, userErr(ErrRateLimited, "You are sending messages faster than %d a minute; please wait a moment.", m.cfg.UserRate)
+	if ok, first := m.rate.allow(msg.Key.Platform+":"+msg.Author.ID, m.now()); !ok {
+		err := userErr(ErrRateLimited, "You are sending messages faster than %d a minute; please wait a moment.", m.cfg.UserRate)
+		if !first {
+			err.(*UserError).Quiet = true // told once is enough
+		}
+		return nil, err
 	}
 	msg.Text = text
 	t, err := m.enqueue(msg, false, reply)
@@ -437,6 +441,14 @@ func (m *Manager) Busy(key Key) bool {
 	defer m.mu.Unlock()
 	c := m.convs[key]
 	return c != nil && c.running != nil
+}
+
+// Notify shows v on reply once, as a notice (a command's answer, a
+// refusal, a note), through the reply's destination schedule like every
+// answer (see Engine.Notify). It returns at once; Close abandons notices
+// not shown within its grace.
+func (m *Manager) Notify(reply Reply, v View) {
+	m.engine.Notify(m.base, reply, v)
 }
 
 // Close stops accepting messages, lets running answers finish until ctx

@@ -488,8 +488,15 @@ func TestManager_UserRate(t *testing.T) {
 		}
 	}
 	_, err := r.m.Handle(t.Context(), sessions.Message{Key: key, Author: alice, Text: "hi"}, &reply{})
-	if !errors.Is(err, sessions.ErrRateLimited) {
-		t.Fatalf("third message: %v, want ErrRateLimited", err)
+	if !errors.Is(err, sessions.ErrRateLimited) || sessions.Silent(err) {
+		t.Fatalf("third message: %v (silent %v), want ErrRateLimited, told", err, sessions.Silent(err))
+	}
+	// Told once: the next refusals need no sentence.
+	for i := range 5 {
+		_, err := r.m.Handle(t.Context(), sessions.Message{Key: key, Author: alice, Text: "hi"}, &reply{})
+		if !errors.Is(err, sessions.ErrRateLimited) || !sessions.Silent(err) {
+			t.Fatalf("refusal %d: %v (silent %v), want a silent ErrRateLimited", i+2, err, sessions.Silent(err))
+		}
 	}
 }
 

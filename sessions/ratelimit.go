@@ -17,16 +17,19 @@ type userRate struct {
 type bucket struct {
 	tokens float64
 	last   time.Time
+	told   bool // refused since the last message allowed
 }
 
 func newUserRate(perMinute int) *userRate {
 	return &userRate{perMinute: perMinute, buckets: make(map[string]*bucket)}
 }
 
-// allow takes one token from user's bucket, reporting whether there was one.
-func (r *userRate) allow(user string, now time.Time) bool {
+// allow takes one token from user's bucket, reporting whether there was
+// one, and for a refusal whether it is the first since the user's last
+// message allowed (the one worth telling them about).
+func (r *userRate) allow(user string, now time.Time) (ok, first bool) {
 	if r.perMinute <= 0 {
-		return true
+		return true, false
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -48,8 +51,11 @@ func (r *userRate) allow(user string, now time.Time) bool {
 	b.tokens = min(capacity, b.tokens+float64(now.Sub(b.last))*refill)
 	b.last = now
 	if b.tokens < 1 {
-		return false
+		first = !b.told
+		b.told = true
+		return false, first
 	}
 	b.tokens--
-	return true
+	b.told = false
+	return true, false
 }

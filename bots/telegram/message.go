@@ -115,7 +115,7 @@ func (b *Bot) turn(ctx context.Context, p place, author sessions.Author, text st
 	msg := sessions.Message{Key: p.key(), ID: strconv.Itoa(p.msgID), Author: author, Text: text, Shared: !p.private}
 	_, err := b.m.Handle(ctx, msg, b.newReply(p))
 	switch {
-	case err == nil, errors.Is(err, sessions.ErrDuplicate):
+	case err == nil, sessions.Silent(err):
 		return nil
 	case errors.Is(err, sessions.ErrNotSaved):
 		if !b.unsaved[p.msgKey()] {
