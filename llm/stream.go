@@ -24,8 +24,10 @@ import (
 // which ends the sequence: a *StatusError (the request was refused), a
 // *StreamError (the server reported an error mid-stream), an error
 // wrapping ErrTruncated (the stream ended, broke or stalled before a finish
-// reason; it may also wrap ErrIdleTimeout or the read error), or ctx's
-// error. A stream that broke after its finish reason is a normal end.
+// reason; it may also wrap ErrIdleTimeout or the read error), an error
+// wrapping sse.ErrLineTooLong (one line or event of the stream was longer
+// than sse.MaxLine: it was not read whole, and the connection is closed),
+// or ctx's error. A stream that broke after its finish reason is a normal end.
 // Requests are retried only before the response starts, never after text
 // was delivered. Breaking out of the loop, or cancelling ctx, closes the
 // connection at once.
@@ -179,6 +181,9 @@ func (c *Client) readError(ctx context.Context, err error) error {
 	}
 	if errors.Is(err, ErrIdleTimeout) {
 		return fmt.Errorf("llm: %s: %w: %w", c.p.Name, ErrTruncated, err)
+	}
+	if errors.Is(err, sse.ErrLineTooLong) {
+		return fmt.Errorf("llm: %s: read: %w", c.p.Name, err)
 	}
 	return fmt.Errorf("llm: %s: %w: read: %w", c.p.Name, ErrTruncated, err)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/palaver-bot/palaver/llm"
+	"github.com/palaver-bot/palaver/llm/sse"
 )
 
 // Errors the Manager returns for bad input. Explain turns each into the
@@ -82,6 +83,8 @@ func Explain(err error) string {
 		return "The model provider went silent in the middle of the answer; try /retry."
 	case errors.Is(err, llm.ErrTruncated):
 		return "The connection to the model provider broke off before the answer was complete; try /retry."
+	case errors.Is(err, sse.ErrLineTooLong):
+		return "The model provider sent a piece of the answer too large to read; try /retry, or another model with /model."
 	case errors.Is(err, llm.ErrMalformed):
 		return "The model provider sent an answer Palaver could not read; try /retry, or another model with /model."
 	case errors.Is(err, context.DeadlineExceeded):
@@ -163,7 +166,7 @@ func ErrorKind(err error) string {
 		return "stream"
 	case errors.Is(err, llm.ErrTruncated):
 		return "truncated"
-	case errors.Is(err, llm.ErrMalformed):
+	case errors.Is(err, llm.ErrMalformed), errors.Is(err, sse.ErrLineTooLong):
 		return "malformed"
 	case errors.Is(err, llm.ErrFirstByteTimeout), errors.Is(err, llm.ErrIdleTimeout), errors.Is(err, context.DeadlineExceeded):
 		return "timeout"

@@ -20,6 +20,7 @@ import (
 
 	"github.com/palaver-bot/palaver/llm"
 	"github.com/palaver-bot/palaver/llm/llmtest"
+	"github.com/palaver-bot/palaver/llm/sse"
 	"github.com/palaver-bot/palaver/sessions"
 )
 
@@ -55,6 +56,7 @@ func TestExplain(t *testing.T) {
 		{"FirstByteTimeout", fmt.Errorf("llm: p: POST http://127.0.0.1:1/v1/chat/completions: %w", llm.ErrFirstByteTimeout),
 			[]string{"did not start answering in time", "Try /retry."}},
 		{"IdleTimeout", fmt.Errorf("llm: p: %w: %w", llm.ErrTruncated, llm.ErrIdleTimeout), []string{"went silent", retry}},
+		{"LineTooLong", fmt.Errorf("llm: p: read: %w", sse.ErrLineTooLong), []string{"too large to read", retry}},
 		{"TruncatedReset", fmt.Errorf("llm: p: %w: read: %w", llm.ErrTruncated,
 			&net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}), []string{"broke off", retry}},
 		{"TruncatedChunk", streamError(t, "data: {\"choices\":[{\"delta\":{\"content\":\"unfin"), []string{"broke off", retry}},
@@ -171,6 +173,7 @@ func TestErrorKind(t *testing.T) {
 		{&llm.StreamError{}, "stream"},
 		{fmt.Errorf("%w: %w", llm.ErrTruncated, llm.ErrMalformed), "truncated"},
 		{fmt.Errorf("decode chunk: %w", llm.ErrMalformed), "malformed"},
+		{fmt.Errorf("llm: fake: read: %w", sse.ErrLineTooLong), "malformed"},
 		{llm.ErrFirstByteTimeout, "timeout"},
 		{&net.OpError{Op: "dial"}, "network"},
 	} {

@@ -39,18 +39,36 @@ func statusReserve(limit int) int { return min(200, limit/10) }
 // fit, and it never pushes the answer into another part. The status, if
 // any, closes the last part as a "-# " line (shortened to the reserve).
 //
-// RenderParts returns no parts when the view has nothing to show.
+// RenderParts returns no parts when the view has nothing to show. Its cost
+// grows linearly with the length of the answer; a reply rendering each
+// view of a growing answer uses a renderer, which gives the same parts at a
+// cost that does not grow with the answer.
 func RenderParts(v sessions.View, limit int) []string {
+	var rd renderer
+	return rd.parts(v, limit)
+}
+
+// renderer renders the views of one answer. It keeps the parts of the
+// answer that its growth can no longer change, and cuts only the answer's
+// new end. Its zero value is ready to use; it is not safe for concurrent
+// use.
+type renderer struct {
+	limit int
+	split mdsplit.Stream
+}
+
+// parts is RenderParts(v, limit).
+func (rd *renderer) parts(v sessions.View, limit int) []string {
 	reserve := statusReserve(limit)
-	content := v.Content
-	if strings.TrimSpace(content) != "" {
-		if _, closer, open := mdsplit.OpenFence(content); open {
-			content += "\n" + closer
+	if rd.split.Fits == nil || rd.limit != limit {
+		room := limit - reserve
+		rd.limit = limit
+		rd.split = mdsplit.Stream{
+			Fits:       func(p string) bool { return utf8.RuneCountInString(p) <= room },
+			CloseFence: true, // a code block still open mid-stream
 		}
 	}
-	parts := mdsplit.Split(content, func(p string) bool {
-		return utf8.RuneCountInString(p) <= limit-reserve
-	})
+	parts := rd.split.Split(v.Content)
 
 	if v.Reasoning != "" && (v.ReasoningMode == sessions.ReasoningCollapsed || v.ReasoningMode == sessions.ReasoningFull) {
 		room := limit - reserve
@@ -59,11 +77,12 @@ func RenderParts(v sessions.View, limit int) []string {
 			first = parts[0]
 			room -= utf8.RuneCountInString(first) + 1 // the newline after the reasoning
 		}
+		reasoning, cut := recentReasoning(v.Reasoning, limit)
 		var r string
 		if v.ReasoningMode == sessions.ReasoningCollapsed {
-			r = collapsedReasoningLine(v.Reasoning, room)
+			r = collapsedReasoningLine(reasoning, cut, room)
 		} else {
-			r = fullReasoningLines(v.Reasoning, room)
+			r = fullReasoningLines(reasoning, cut, room)
 		}
 		switch {
 		case r == "":
@@ -84,6 +103,25 @@ func RenderParts(v sessions.View, limit int) []string {
 	return parts
 }
 
+// recentReasoning is the newest part of reasoning that a message of limit
+// characters can show: its last 4*limit+64 bytes, from the first line
+// break in them when there is one. cut reports that older text was left
+// out. Reading no more keeps the cost of a runaway reasoning bounded.
+func recentReasoning(reasoning string, limit int) (recent string, cut bool) {
+	n := 4*limit + 64
+	if len(reasoning) <= n {
+		return reasoning, false
+	}
+	recent = reasoning[len(reasoning)-n:]
+	if i := strings.IndexByte(recent, '\n'); i >= 0 {
+		return recent[i+1:], true
+	}
+	for len(recent) > 0 && !utf8.RuneStart(recent[0]) {
+		recent = recent[1:]
+	}
+	return recent, true
+}
+
 // statusLine renders status as one subtext line of at most room characters.
 func statusLine(status string, room int) string {
 	s := strings.Join(strings.Fields(status), " ")
@@ -100,21 +138,27 @@ func escapeReasoning(s string) string {
 }
 
 // collapsedReasoningLine is "-# 💭 " and the newest reasoning, on one line
-// of at most room characters, or "" when too little fits.
-func collapsedReasoningLine(reasoning string, room int) string {
+// of at most room characters, or "" when too little fits. cut says that
+// older reasoning was left out of reasoning.
+func collapsedReasoningLine(reasoning string, cut bool, room int) string {
 	const prefix = "-# 💭 "
 	text := strings.Join(strings.Fields(escapeReasoning(reasoning)), " ")
 	n := min(collapsedReasoning, room-utf8.RuneCountInString(prefix))
 	if text == "" || n < 10 {
 		return ""
 	}
-	return prefix + tail(text, n)
+	text = tail(text, n)
+	if cut && !strings.HasPrefix(text, "…") {
+		text = tail("…"+text, n)
+	}
+	return prefix + text
 }
 
 // fullReasoningLines renders every non-blank line of reasoning as a "-# "
 // line, keeping only the newest lines (and, for a line too long, its end)
-// when they do not fit in room characters; "" when too little fits.
-func fullReasoningLines(reasoning string, room int) string {
+// when they do not fit in room characters; "" when too little fits. cut
+// says that older lines were left out of reasoning.
+func fullReasoningLines(reasoning string, cut bool, room int) string {
 	var lines []string
 	for _, l := range strings.Split(escapeReasoning(reasoning), "\n") {
 		if l = strings.Join(strings.Fields(l), " "); l != "" {
@@ -133,7 +177,7 @@ func fullReasoningLines(reasoning string, room int) string {
 			n++ // the newline before the next kept line
 		}
 		marker := 0
-		if i > 0 {
+		if i > 0 || cut {
 			marker = 1
 		}
 		if used+n+marker > room {
@@ -151,7 +195,7 @@ func fullReasoningLines(reasoning string, room int) string {
 		return "-# " + tail(lines[len(lines)-1], n)
 	}
 	kept := slices.Clone(lines[first:])
-	if first > 0 {
+	if first > 0 || cut {
 		kept[0] = "…" + kept[0]
 	}
 	var b strings.Builder

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -174,20 +175,28 @@ func stripSpace(s string) string {
 	}, s)
 }
 
+// FuzzRenderParts renders views whose content and reasoning are up to
+// about 256 KB (rep KiB of them repeated), each within fuzzBudget.
 func FuzzRenderParts(f *testing.F) {
-	f.Add(paragraphs(30), reasoningLines(10), "Thinking… 3 s", 2000, uint8(1))
-	f.Add(codeBlock(50), "", "", 2000, uint8(0))
-	f.Add("```\nunclosed "+strings.Repeat("x ", 1500), "r", "s", 500, uint8(2))
-	f.Add(strings.Repeat("🙂", 5000), strings.Repeat("🤔", 3000), strings.Repeat("⚠️", 300), 2000, uint8(2))
-	f.Add("a", "b", "c", 40, uint8(1))
-	f.Fuzz(func(t *testing.T, content, reasoning, status string, limit int, mode uint8) {
+	f.Add(paragraphs(30), reasoningLines(10), "Thinking… 3 s", 2000, uint8(1), uint8(0))
+	f.Add(codeBlock(50), "", "", 2000, uint8(0), uint8(0))
+	f.Add("```\nunclosed "+strings.Repeat("x ", 1500), "r", "s", 500, uint8(2), uint8(1))
+	f.Add(strings.Repeat("🙂", 5000), strings.Repeat("🤔", 3000), strings.Repeat("⚠️", 300), 2000, uint8(2), uint8(0))
+	f.Add("a", "b", "c", 40, uint8(1), uint8(0))
+	f.Add("I will say it again. ", "and again ", "", 2000, uint8(1), uint8(255))
+	f.Fuzz(func(t *testing.T, content, reasoning, status string, limit int, mode, rep uint8) {
 		if limit < 40 || limit > 4000 || !utf8.ValidString(content) ||
 			len(content) > 20000 || len(reasoning) > 20000 || len(status) > 2000 {
 			t.Skip()
 		}
+		content, reasoning = grow(content, rep), grow(reasoning, rep)
 		modes := []sessions.ReasoningMode{sessions.ReasoningHidden, sessions.ReasoningCollapsed, sessions.ReasoningFull}
 		v := sessions.View{Content: content, Reasoning: reasoning, Status: status, ReasoningMode: modes[int(mode)%3]}
+		start := time.Now()
 		parts := RenderParts(v, limit)
+		if d := time.Since(start); d > fuzzBudget {
+			t.Fatalf("%d bytes took %v, more than %v", len(content), d, fuzzBudget)
+		}
 		for i, p := range parts {
 			if n := utf8.RuneCountInString(p); n > limit {
 				t.Fatalf("part %d has %d characters, limit %d", i, n, limit)

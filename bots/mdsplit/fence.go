@@ -2,6 +2,12 @@ package mdsplit
 
 import "strings"
 
+// maxFenceLine is the longest line, in bytes, that is taken for a fence
+// line. A line's status then depends on its first maxFenceLine+1 bytes
+// only, so that a long line still being written cannot turn the text before
+// it into code or back. Real fence lines are a few bytes long.
+const maxFenceLine = 256
+
 // fence is one fenced code block of a Markdown text, located by byte offsets.
 type fence struct {
 	openStart  int    // start of the opening fence line
@@ -22,9 +28,10 @@ type fence struct {
 // Fences are recognised as CommonMark defines them at the top level: up to
 // three spaces of indentation, then three or more backticks or tildes (a
 // backtick fence's info string holds no backtick); the closing line uses the
-// same character, at least as many times, and nothing else.
+// same character, at least as many times, and nothing else. A line longer
+// than 256 bytes is never a fence line.
 func OpenFence(text string) (opener, closer string, ok bool) {
-	fs := scanFences(text)
+	fs := scanFences(text, 0, nil)
 	if len(fs) == 0 || fs[len(fs)-1].closed {
 		return "", "", false
 	}
@@ -32,12 +39,28 @@ func OpenFence(text string) (opener, closer string, ok bool) {
 	return f.open, f.marker, true
 }
 
-// scanFences returns the fenced code blocks of text in order.
-func scanFences(text string) []fence {
+// scanFences returns the fenced code blocks of text from the line starting
+// at from on, in order. When open is not nil, that block is open at from
+// and comes first, its end found anew. A from inside a line (see resumeAt)
+// starts at the next line: a line that long is no fence line.
+func scanFences(text string, from int, open *fence) []fence {
 	var fs []fence
 	var cur *fence
-	for pos := 0; pos < len(text); {
+	if open != nil {
+		f := *open
+		f.closeStart, f.closeEnd, f.closed, f.closer = len(text), len(text), false, f.marker
+		fs = append(fs, f)
+		cur = &fs[0]
+	}
+	if from > 0 && text[from-1] != '\n' {
+		_, from = lineBounds(text, from)
+	}
+	for pos := from; pos < len(text); {
 		end, next := lineBounds(text, pos)
+		if end-pos > maxFenceLine {
+			pos = next
+			continue
+		}
 		line := strings.TrimSuffix(text[pos:end], "\r")
 		if cur == nil {
 			if marker, ok := openingFence(line); ok {
@@ -60,6 +83,19 @@ func scanFences(text string) []fence {
 		pos = next
 	}
 	return fs
+}
+
+// shortLine returns the line of text starting at pos without its line
+// ending, reading at most maxFenceLine+1 bytes; ok is false when the line
+// is longer than maxFenceLine bytes, and so no fence line.
+func shortLine(text string, pos int) (line string, ok bool) {
+	end := min(len(text), pos+maxFenceLine+1)
+	if i := strings.IndexByte(text[pos:end], '\n'); i >= 0 {
+		end = pos + i
+	} else if end-pos > maxFenceLine {
+		return "", false
+	}
+	return strings.TrimSuffix(text[pos:end], "\r"), true
 }
 
 // lineBounds returns the end of the line starting at pos (the index of its

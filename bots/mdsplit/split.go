@@ -1,11 +1,14 @@
 // Package mdsplit cuts Markdown into parts that each fit a platform's
 // message length limit, at the most natural boundary available, keeping
-// fenced code blocks intact across the cut.
+// fenced code blocks intact across the cut. A Stream does the same for a
+// text that grows, as a streamed answer does, cutting only its new end.
 package mdsplit
 
 import (
+	"slices"
 	"sort"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -19,9 +22,22 @@ const (
 	numRanks
 )
 
-// initialStep is the first probe length, in bytes, when searching for the
-// longest part that fits.
-const initialStep = 1024
+// initialStep is the first guess, in bytes, of the longest first part that
+// fits; the guess for a later part is the length of the part before it, but
+// at least minStep. Parts are usually about as long as the one before, so
+// that the search reads little past the cut.
+const (
+	initialStep = 1024
+	minStep     = 64
+)
+
+// lookahead is how far past a position the splitter reads to judge it: a
+// fence line is at most maxFenceLine bytes, an indentation is judged by its
+// first maxFenceLine bytes, and a block's closing line counts as following
+// a cut only within maxFenceLine bytes of it. A cut whose search ended
+// lookahead bytes before the end of the text cannot change when more text
+// is appended.
+const lookahead = 2*maxFenceLine + 8
 
 // Split cuts text into parts that each satisfy fits, in order.
 //
@@ -30,55 +46,126 @@ const initialStep = 1024
 // (so a UTF-8 sequence or a UTF-16 surrogate pair is never split). A cut
 // boundary is taken only if it keeps at least half of the longest part that
 // fits. A fenced code block that is cut is closed at the end of one part
-// (with its closing line, "\n```") and reopened with its opening line ("```go\n") at the start of
+// (with its own closing line when that follows the cut, else its marker:
+// "\n```") and reopened with its opening line ("```go\n") at the start of
 // the next, and fits sees each part exactly as it is returned.
 //
 // Each part has its trailing whitespace trimmed and the blank lines at its
 // start dropped; apart from that and the added fence lines the parts
 // concatenate back to text. A text that is empty or only whitespace yields
-// no parts.
+// no parts, and spaces, tabs and line ends at the end of text play no part.
 //
-// fits must be (close to) monotonic: if a part fits, a prefix of it should
-// fit too; Split finds cuts by exponential and binary search, calling fits
-// O(log n) times per part. If not even one rune fits, that part holds one
-// rune (or one fence line) anyway, so Split always terminates.
+// fits must be deterministic and should be (close to) monotonic: if a part
+// fits, a prefix of it should fit too. Split finds each cut by probing from
+// a guess (the length of the part before) and then by binary search,
+// calling fits O(log n) times per part with parts at most about twice as
+// long as the longest that fits, so that its cost grows linearly with the
+// length of text. If not even one rune fits, that part holds one rune (or
+// one fence line) anyway, so Split always terminates.
 func Split(text string, fits func(part string) bool) []string {
-	sp := &splitter{text: text, fits: fits}
-	s := sp.skip(0)
-	if s >= len(text) {
-		return nil
+	return (&Stream{Fits: fits}).Split(text)
+}
+
+// Stream splits a text that grows by appending, as a streamed answer does,
+// into the same parts as Split, cutting only the text's new end on each
+// call. A part is final once the search that cut it ended well before the
+// end of the text (lookahead bytes): no appended text can change it or the
+// parts before it, and later calls return it again without reading the
+// text before its end.
+//
+// The zero Stream is not usable; set Fits. A Stream is not safe for
+// concurrent use.
+type Stream struct {
+	// Fits reports whether a part fits, as for Split.
+	Fits func(part string) bool
+	// CloseFence closes a code block still open at the end of the text: the
+	// last part ends with "\n" and its marker, and Fits sees it so. A
+	// partial answer is shown this way.
+	CloseFence bool
+
+	text  string   // the text of the previous call
+	end   int      // the length of text without its trailing white space
+	last  []string // the parts of the previous call
+	final []string // the parts no appended text can change
+	next  resume   // where the part after the final ones starts
+}
+
+// resume is where splitting continues after the final parts.
+type resume struct {
+	cut   int    // the end of the last final part
+	line  int    // the start of the line holding cut
+	scan  int    // where scanning for fences and boundaries starts again
+	fence *fence // the code block open at the start of that line, if any
+	step  int    // the first probe length for the next part
+}
+
+// trailing is the white space that plays no part at the end of a text.
+const trailing = " \t\r\n"
+
+// Split returns the parts of text, as the package function Split does
+// (with the closing fence if CloseFence is set). When text extends the
+// previous call's text, only what follows the last final part is cut
+// again, and nothing at all when only white space was appended; otherwise
+// Split starts over. Its cost is then proportional to the text after the
+// final parts and to the number of parts, plus comparing the previous text
+// with the start of text, which takes no time when both share their memory
+// (as successive strings of one strings.Builder do). The returned slice is
+// the caller's.
+func (st *Stream) Split(text string) []string {
+	if len(text) < len(st.text) || text[:len(st.text)] != st.text {
+		*st = Stream{Fits: st.Fits, CloseFence: st.CloseFence}
 	}
-	if p := sp.part(s, len(text)); fits(p) {
-		return []string{p}
+	prev := st.end
+	if t := strings.TrimRight(text[len(st.text):], trailing); t != "" {
+		st.end = len(st.text) + len(t)
 	}
-	sp.fences = scanFences(text)
-	sp.newlines = newlines(text)
+	st.text = text
+	if st.end == prev && st.last != nil {
+		return slices.Clone(st.last)
+	}
+	text = text[:st.end]
+	parts := slices.Clip(st.final)
+	sp := &splitter{text: text, fits: st.Fits, closeFence: st.CloseFence, base: st.next.line, from: st.next.scan, step: st.next.step}
+	if sp.step == 0 {
+		sp.step = initialStep
+	}
+	sp.fences = scanFences(text, sp.from, st.next.fence)
+	sp.newlines = newlines(text, sp.from)
 	sp.scanBoundaries()
-	var parts []string
-	for s < len(text) {
-		if p := sp.part(s, len(text)); fits(p) {
-			parts = append(parts, p)
-			break
+	final := true
+	for s := sp.skip(st.next.cut); s < len(text); {
+		e, horizon := sp.cut(s)
+		p := sp.part(s, e)
+		sp.step = max(e-s, minStep)
+		parts = append(parts, p)
+		// A cut that read nothing near the end of the text is final, and
+		// so are the parts before it.
+		if final = final && horizon+lookahead <= len(text); final {
+			st.final = append(st.final, p)
+			st.next = sp.resumeAt(e)
 		}
-		e := sp.cut(s)
-		parts = append(parts, sp.part(s, e))
 		s = sp.skip(e)
 	}
+	st.last = slices.Clone(parts)
 	return parts
 }
 
 type splitter struct {
-	text     string
-	fits     func(string) bool
-	fences   []fence
-	newlines []int           // offsets of the text's '\n', in order
-	cands    [numRanks][]int // sorted cut positions of rank <= index
+	text       string
+	fits       func(string) bool
+	closeFence bool
+	base       int // the start of the line where scanning began
+	from       int // where scanning began: base, or a point of a long line
+	step       int // the first probe length of the next search
+	fences     []fence
+	newlines   []int           // offsets of the text's '\n' after from, in order
+	cands      [numRanks][]int // sorted cut positions of rank <= index
 }
 
-// newlines lists the offsets of the '\n' in text.
-func newlines(text string) []int {
+// newlines lists the offsets of the '\n' in text from offset from on.
+func newlines(text string, from int) []int {
 	var nl []int
-	for i := 0; i < len(text); {
+	for i := from; i < len(text); {
 		j := strings.IndexByte(text[i:], '\n')
 		if j < 0 {
 			break
@@ -89,23 +176,54 @@ func newlines(text string) []int {
 	return nl
 }
 
-// lineStart is the offset where the line holding offset p starts.
+// lineStart is the offset where the line holding offset p (at or after
+// base) starts.
 func (sp *splitter) lineStart(p int) int {
 	i := sort.SearchInts(sp.newlines, p) // the first '\n' at or after p
 	if i == 0 {
-		return 0
+		return sp.base
 	}
 	return sp.newlines[i-1] + 1
 }
 
+// resumeAt is where a later call continues after a part ending at e.
+// Scanning starts again at the start of e's line, or, in a line longer
+// than 2*maxFenceLine bytes (no fence line, then), just after the last
+// character before e that is not white space, where the scan of the line
+// has no state to recover: a long line of a runaway answer is not scanned
+// again from its start on every call.
+func (sp *splitter) resumeAt(e int) resume {
+	r := resume{cut: e, line: sp.lineStart(e), step: sp.step}
+	r.scan = r.line
+	if e-r.line > 2*maxFenceLine {
+		q := e
+		for q > e-maxFenceLine {
+			c, size := utf8.DecodeLastRuneInString(sp.text[:q])
+			if !unicode.IsSpace(c) {
+				r.scan = q
+				break
+			}
+			q -= size
+		}
+	}
+	if f := sp.fenceOfLine(r.line); f != nil && r.line != f.openStart {
+		c := *f
+		r.fence = &c
+	}
+	return r
+}
+
 // part is the text between byte offsets s and e as it will be sent: with
 // trailing whitespace trimmed and with the fence lines added when s or e
-// lies inside a code block.
+// lies inside a code block: the opening line at the start, and at the end
+// the block's own closing line when it follows e (see closesAt), else its
+// marker. At the end of the text, a block still open is closed only with
+// closeFence.
 func (sp *splitter) part(s, e int) string {
 	body := strings.TrimRight(sp.text[s:e], " \t\r\n")
 	open := sp.fenceAt(s)
 	var closing *fence
-	if e < len(sp.text) {
+	if e < len(sp.text) || sp.closeFence {
 		closing = sp.fenceAt(e)
 	}
 	if open == nil && closing == nil {
@@ -113,16 +231,27 @@ func (sp *splitter) part(s, e int) string {
 	}
 	var b strings.Builder
 	if f := open; f != nil {
-		b.Grow(len(f.open) + 1 + len(body) + 1 + len(f.closer))
+		b.Grow(len(f.open) + 1 + len(body) + 1 + len(f.marker))
 		b.WriteString(f.open)
 		b.WriteByte('\n')
 	}
 	b.WriteString(body)
 	if f := closing; f != nil {
 		b.WriteByte('\n')
-		b.WriteString(f.closer)
+		if sp.closesAt(f, e) {
+			b.WriteString(f.closer)
+		} else {
+			b.WriteString(f.marker)
+		}
 	}
 	return b.String()
+}
+
+// closesAt reports whether the closing line of f is the first line with
+// text after e, within maxFenceLine bytes of it: a part ending at e then
+// ends with that line, and the next part does not repeat it.
+func (sp *splitter) closesAt(f *fence, e int) bool {
+	return f.closed && f.closeStart-e <= maxFenceLine && strings.TrimSpace(sp.text[e:f.closeStart]) == ""
 }
 
 // fenceAt returns the code block whose content contains offset p, if any.
@@ -138,16 +267,29 @@ func (sp *splitter) fenceAt(p int) *fence {
 	return nil
 }
 
-// skip moves p past blank lines, and past the closing line of a code block
-// that the previous part already closed.
+// skip moves a cut p past blank lines, and past the closing line of a code
+// block that the part ending at p already closed (with that line or its
+// marker). It reads only the blank space it skips and the line it stops at.
 func (sp *splitter) skip(p int) int {
-	for p < len(sp.text) {
-		end, next := lineBounds(sp.text, p)
-		if strings.TrimSpace(sp.text[p:end]) == "" {
-			p = next
+	text := sp.text
+	cut := p
+	for p < len(text) {
+		i := p
+		for i < len(text) && text[i] != '\n' {
+			r, size := utf8.DecodeRuneInString(text[i:])
+			if !unicode.IsSpace(r) {
+				break
+			}
+			i += size
+		}
+		if i == len(text) {
+			return i
+		}
+		if text[i] == '\n' {
+			p = i + 1
 			continue
 		}
-		if f := sp.fenceAt(p); f != nil && f.closed && p == f.closeStart {
+		if f := sp.fenceAt(p); f != nil && f.closed && p == f.closeStart && (f.closer == f.marker || sp.closesAt(f, cut)) {
 			p = f.closeEnd
 			continue
 		}
@@ -156,20 +298,25 @@ func (sp *splitter) skip(p int) int {
 	return p
 }
 
-// cut returns the end of the part starting at s, given that the rest of the
-// text does not fit.
-func (sp *splitter) cut(s int) int {
-	h := sp.longest(s)
+// cut returns the end of the part starting at s (len(text) when the rest
+// fits), and the horizon: the text from there on, past lookahead, played no
+// part in the choice.
+func (sp *splitter) cut(s int) (e, horizon int) {
+	h, horizon := sp.longest(s)
+	if h == len(sp.text) {
+		return h, h // the rest fits
+	}
 	if h < 0 {
-		return sp.smallest(s)
+		e := sp.smallest(s)
+		return e, max(e, horizon)
 	}
 	half := s + (h-s+1)/2
 	for r := range numRanks {
 		if c := sp.largest(sp.cands[r], half, h, s); c > 0 {
-			return c
+			return c, horizon
 		}
 	}
-	return h
+	return h, horizon
 }
 
 // largest returns the last candidate in [lo, hi] whose part from s fits, or
@@ -199,24 +346,32 @@ func (sp *splitter) largest(cs []int, lo, hi, s int) int {
 	return cs[good]
 }
 
-// longest returns the furthest rune boundary e > s whose part fits, or -1.
-func (sp *splitter) longest(s int) int {
+// longest returns the furthest rune boundary h > s whose part fits
+// (len(text) when the whole rest does), or -1, and the horizon: the
+// furthest position probed; nothing past it (and its lookahead) decided h.
+func (sp *splitter) longest(s int) (h, horizon int) {
+	n := len(sp.text)
 	ok := func(p int) bool {
+		if p == n {
+			return sp.fits(sp.part(s, n))
+		}
 		q := sp.snap(p, s)
 		return q > s && sp.fits(sp.part(s, q))
 	}
-	good, bad := s, len(sp.text)
-	for step := initialStep; ; step *= 2 {
-		p := good + step
-		if p >= len(sp.text) {
+	// Probe at the guess, then ever further past it, until a part does
+	// not fit; then search between the last that did and that one.
+	good, bad := s, s+sp.step
+	for step := max(sp.step/4, minStep); ; step *= 2 {
+		bad = min(bad, n)
+		if !ok(bad) {
 			break
 		}
-		if !ok(p) {
-			bad = p
-			break
+		if bad == n {
+			return n, n
 		}
-		good = p
+		good, bad = bad, bad+step
 	}
+	horizon = bad
 	for bad-good > 1 {
 		mid := int(uint(good+bad) >> 1)
 		if ok(mid) {
@@ -226,9 +381,9 @@ func (sp *splitter) longest(s int) int {
 		}
 	}
 	if good == s {
-		return -1
+		return -1, horizon
 	}
-	return sp.snap(good, s)
+	return sp.snap(good, s), horizon
 }
 
 // snap moves p back to the nearest position where a hard cut is allowed: a
@@ -254,21 +409,21 @@ func (sp *splitter) snap(p, s int) int {
 
 // breaksFence reports whether cutting the line at p, in a part starting at
 // s, would make either half a fence line that the whole line is not: an
-// opening fence in prose, a closing fence inside a code block.
+// opening fence in prose, a closing fence inside a code block. It reads at
+// most maxFenceLine bytes on either side of p.
 func (sp *splitter) breaksFence(s, p int) bool {
 	ls := max(sp.lineStart(p), s)
-	if p == ls || p >= len(sp.text) {
+	if p == ls || p >= len(sp.text) || p-ls > maxFenceLine {
 		return false
 	}
-	le, _ := lineBounds(sp.text, p)
 	head := strings.TrimRight(sp.text[ls:p], " \t")
-	tail := strings.TrimSuffix(sp.text[p:le], "\r")
+	tail, short := shortLine(sp.text, p)
 	if f := sp.fenceAt(p); f != nil {
-		return closingFence(head, f.marker) || closingFence(tail, f.marker)
+		return closingFence(head, f.marker) || short && closingFence(tail, f.marker)
 	}
 	_, h := openingFence(head)
 	_, t := openingFence(tail)
-	return h || t
+	return h || short && t
 }
 
 // fenceOfLine returns the code block that p falls in, fence lines included.
@@ -294,7 +449,9 @@ func (sp *splitter) smallest(s int) int {
 	return s + size
 }
 
-// scanBoundaries fills sp.cands with every cut position and its rank.
+// scanBoundaries fills sp.cands with every cut position after from and its
+// rank. When from is inside a line (see resumeAt), that line is long, not
+// blank, and past its indentation.
 func (sp *splitter) scanBoundaries() {
 	text := sp.text
 	add := func(p, rank int) {
@@ -304,7 +461,15 @@ func (sp *splitter) scanBoundaries() {
 	}
 	fi := 0
 	prevBlank := false
-	for pos := 0; pos < len(text); {
+	pos := sp.from
+	if pos > sp.base {
+		end, next := lineBounds(text, pos)
+		if len(sp.fences) == 0 || sp.fences[0].openStart > pos {
+			sp.scanLine(sp.base, pos, end, add)
+		}
+		pos = next
+	}
+	for pos < len(text) {
 		end, next := lineBounds(text, pos)
 		line := text[pos:end]
 		for fi < len(sp.fences) && sp.fences[fi].closeEnd <= pos && sp.fences[fi].closeEnd < len(text) {
@@ -316,24 +481,31 @@ func (sp *splitter) scanBoundaries() {
 		}
 		delim := f != nil && (pos == f.openStart || (f.closed && pos == f.closeStart))
 		content := f != nil && !delim
-		if pos > 0 && (f == nil || pos != f.openEnd) {
+		if pos > sp.base && (f == nil || pos != f.openEnd) {
 			rank := rankLine
 			switch {
 			case f != nil && pos == f.openStart:
 				rank = rankParagraph
-			case pos > 0 && sp.afterFence(pos):
+			case sp.afterFence(pos):
 				rank = rankParagraph
-			case !content && (prevBlank || strings.HasPrefix(strings.TrimLeft(line, " "), "#")):
+			case !content && (prevBlank || heading(line)):
 				rank = rankParagraph
 			}
 			add(pos, rank)
 		}
 		if f == nil {
-			sp.scanLine(pos, end, add)
+			sp.scanLine(pos, pos, end, add)
 		}
 		prevBlank = !content && strings.TrimSpace(line) == ""
 		pos = next
 	}
+}
+
+// heading reports whether line starts a heading: '#' after spaces, of which
+// only the first maxFenceLine bytes are read.
+func heading(line string) bool {
+	line = line[:min(len(line), maxFenceLine)]
+	return strings.HasPrefix(strings.TrimLeft(line, " "), "#")
 }
 
 // afterFence reports whether pos is just past a closed code block.
@@ -342,12 +514,15 @@ func (sp *splitter) afterFence(pos int) bool {
 	return i < len(sp.fences) && sp.fences[i].closed && sp.fences[i].closeEnd == pos
 }
 
-// scanLine adds the sentence and word boundaries inside one prose line.
-func (sp *splitter) scanLine(pos, end int, add func(int, int)) {
+// scanLine adds the sentence and word boundaries inside one prose line
+// that starts at ls, from i on: ls, or a position past the indentation
+// that follows a character other than white space.
+func (sp *splitter) scanLine(ls, i, end int, add func(int, int)) {
 	text := sp.text
-	i := pos
-	for i < end && (text[i] == ' ' || text[i] == '\t') {
-		i++ // leading indentation is no boundary
+	if i == ls {
+		for i < end && (text[i] == ' ' || text[i] == '\t') {
+			i++ // leading indentation is no boundary
+		}
 	}
 	for i < end {
 		c := text[i]
@@ -356,7 +531,7 @@ func (sp *splitter) scanLine(pos, end int, add func(int, int)) {
 			for j < end && (text[j] == ' ' || text[j] == '\t') {
 				j++
 			}
-			if j < end && j > pos && !sp.breaksFence(0, j) {
+			if j < end && j > ls && !sp.breaksFence(0, j) {
 				rank := rankWord
 				if p := text[i-1]; p == '.' || p == '!' || p == '?' {
 					rank = rankSentence

@@ -3,17 +3,25 @@ package mdsplit
 import (
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 )
 
-// utf16Fits returns a fits function allowing parts of at most n UTF-16 units.
+// utf16Fits returns a fits function allowing parts of valid UTF-8 of at
+// most n UTF-16 units: one per byte that starts a rune, two for a rune of
+// four bytes.
 func utf16Fits(n int) func(string) bool {
 	return func(s string) bool {
 		units := 0
-		for _, r := range s {
-			units += utf16.RuneLen(r)
+		for i := 0; i < len(s) && units <= n; i++ {
+			switch c := s[i]; {
+			case c >= 0xF0:
+				units += 2
+			case c < 0x80 || c >= 0xC0:
+				units++
+			}
 		}
 		return units <= n
 	}
@@ -195,25 +203,46 @@ func isSubsequence(sub, s string) bool {
 	return true
 }
 
+// fuzzBudget is the most time one fuzz input may take: far more than
+// splitting 256 KB needs, far less than a quadratic split of it.
+const fuzzBudget = 2 * time.Second
+
+// fuzzLimit turns a fuzzed limit into one that leaves room for a reopened
+// fence around some text: at least a quarter of the fence lines, so that
+// the parts do not repeat a long fence line for every rune (the output
+// stays within a few times the input).
+func fuzzLimit(text string, limit int) int {
+	overhead := 0
+	for _, fe := range scanFences(text, 0, nil) {
+		overhead = max(overhead, len(utf16.Encode([]rune(fe.open)))+len(fe.closer)+4)
+	}
+	return max(limit%500, overhead/4) + overhead + 2
+}
+
+// FuzzSplit splits texts of up to about 256 KB (rep kilobytes of text
+// repeated), each within fuzzBudget.
 func FuzzSplit(f *testing.F) {
-	f.Add("hello world", 5)
-	f.Add("a\n\nb\n\nc", 2)
-	f.Add("```go\nx := 1\ny := 2\n```\ntext after", 12)
-	f.Add("~~~~\n```\ninner\n```\n~~~~\n", 9)
-	f.Add("日本語の文章です。次の文です。", 6)
-	f.Add("😀 😀 😀 😀", 3)
-	f.Add("```\nunclosed\ncode\nblock", 10)
-	f.Fuzz(func(t *testing.T, text string, limit int) {
+	f.Add("hello world", 5, uint8(0))
+	f.Add("a\n\nb\n\nc", 2, uint8(0))
+	f.Add("```go\nx := 1\ny := 2\n```\ntext after", 12, uint8(1))
+	f.Add("~~~~\n```\ninner\n```\n~~~~\n", 9, uint8(0))
+	f.Add("日本語の文章です。次の文です。", 6, uint8(2))
+	f.Add("😀 😀 😀 😀", 3, uint8(0))
+	f.Add("```\nunclosed\ncode\nblock", 10, uint8(0))
+	f.Add("I will say it again. ", 1800, uint8(255))
+	f.Fuzz(func(t *testing.T, text string, limit int, rep uint8) {
 		if !utf8.ValidString(text) || len(text) > 4000 {
 			t.Skip()
 		}
-		// The limit must leave room for a reopened fence around one rune.
-		overhead := 0
-		for _, fe := range scanFences(text) {
-			overhead = max(overhead, len(utf16.Encode([]rune(fe.open)))+len(fe.marker)+4)
+		for len(text) > 0 && len(text) < int(rep)<<10 {
+			text += text
 		}
-		limit = max(limit%500, 0) + overhead + 2
+		limit = fuzzLimit(text, limit)
+		start := time.Now()
 		parts := Split(text, utf16Fits(limit))
+		if d := time.Since(start); d > fuzzBudget {
+			t.Fatalf("%d bytes took %v, more than %v", len(text), d, fuzzBudget)
+		}
 		checkParts(t, text, parts, limit)
 	})
 }

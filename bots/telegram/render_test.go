@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/palaver-bot/palaver/bots/telegram/telegramtest"
@@ -210,27 +211,36 @@ func TestSplitRendered(t *testing.T) {
 	}
 }
 
+// FuzzRender renders and splits Markdown of up to about 256 KB (rep KiB of
+// md repeated), each input within fuzzBudget.
 func FuzzRender(f *testing.F) {
 	seeds, _ := filepath.Glob(filepath.Join("testdata", "render", "*.md"))
 	for _, s := range seeds {
 		if b, err := os.ReadFile(s); err == nil {
-			f.Add(string(b), 200)
+			f.Add(string(b), 200, uint8(0))
 		}
 	}
-	f.Add("**a *b `c` d* e** <x> &amp; [l](http://x)", 10)
-	f.Add("- a\n  > q\n  > ```\n  > c\n", 5)
-	f.Add("| a | b |\n|---|---|\n| <x> | & |", 8)
-	f.Fuzz(func(t *testing.T, md string, limit int) {
+	f.Add("**a *b `c` d* e** <x> &amp; [l](http://x)", 10, uint8(0))
+	f.Add("- a\n  > q\n  > ```\n  > c\n", 5, uint8(1))
+	f.Add("| a | b |\n|---|---|\n| <x> | & |", 8, uint8(3))
+	f.Fuzz(func(t *testing.T, md string, limit int, rep uint8) {
 		if len(md) > 3000 {
 			t.Skip()
 		}
+		md = grow(md, rep)
+		start := time.Now()
 		html := Render(md)
+		plain := PlainText(md)
+		limit = 64 + max(limit%2000, 0)
+		parts := SplitRendered(md, limit)
+		if d := time.Since(start); d > fuzzBudget {
+			t.Fatalf("%d bytes took %v, more than %v", len(md), d, fuzzBudget)
+		}
 		checkHTML(t, html)
-		if plain := PlainText(md); !utf8.ValidString(plain) {
+		if !utf8.ValidString(plain) {
 			t.Fatalf("PlainText(%q) is not valid UTF-8", md)
 		}
-		limit = 64 + max(limit%2000, 0)
-		for i, p := range SplitRendered(md, limit) {
+		for i, p := range parts {
 			checkHTML(t, p)
 			if n := TextLen(p); n > limit {
 				t.Fatalf("part %d: TextLen %d > limit %d\n%s", i, n, limit, p)

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
-
-	"github.com/palaver-bot/palaver/bots/mdsplit"
 )
 
 // escapeTo writes s with <, > and & escaped, and " too when attr is set.
@@ -148,14 +146,24 @@ func utf16Len(s string) int {
 // RenderReasoning shows a model's reasoning as Telegram HTML: plain escaped
 // text in an expandable (collapsed) quote. When limit is positive and the
 // text is longer than limit UTF-16 units, only its end is kept, after an
-// ellipsis, so that the quote shows the newest thoughts. Empty reasoning
-// renders as "".
+// ellipsis, so that the quote shows the newest thoughts; then only the last
+// 3*limit+4 bytes are read (which hold limit units unless they are mostly
+// invalid UTF-8 or white space), so that the cost does not grow with the
+// reasoning. Empty reasoning renders as "".
 func RenderReasoning(reasoning string, limit int) string {
+	cut := false
+	if w := 3*limit + 4; limit > 0 && len(reasoning) > w {
+		i := len(reasoning) - w
+		for i < len(reasoning) && !utf8.RuneStart(reasoning[i]) {
+			i++
+		}
+		reasoning, cut = reasoning[i:], true
+	}
 	reasoning = strings.TrimSpace(sanitize(reasoning))
-	if reasoning == "" {
+	if reasoning == "" && !cut {
 		return ""
 	}
-	if limit > 0 && utf16Len(reasoning) > limit {
+	if cut || limit > 0 && utf16Len(reasoning) > limit {
 		reasoning = "…" + tailUTF16(reasoning, limit-1)
 	}
 	return "<blockquote expandable>" + escape(reasoning) + "</blockquote>"
@@ -183,22 +191,4 @@ func RenderStatus(status string) string {
 		return ""
 	}
 	return "<i>" + escape(status) + "</i>"
-}
-
-// SplitRendered renders Markdown as Telegram HTML cut into messages of at
-// most limit UTF-16 units each (TextLen), at paragraph, line, sentence or
-// word boundaries as mdsplit.Split prefers them. A code block that is cut is
-// closed at the end of one part and reopened, with its language, in the
-// next. Parts that render to nothing are dropped.
-func SplitRendered(markdown string, limit int) []string {
-	parts := mdsplit.Split(markdown, func(part string) bool {
-		return TextLen(Render(part)) <= limit
-	})
-	out := make([]string, 0, len(parts))
-	for _, p := range parts {
-		if h := Render(p); h != "" {
-			out = append(out, h)
-		}
-	}
-	return out
 }

@@ -68,7 +68,7 @@ func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, provider st
 			switch {
 			case r.Context().Err() != nil:
 				e.gone = true
-			case errors.Is(err, errEventTooLarge):
+			case errors.Is(err, errEventTooLarge), errors.Is(err, sse.ErrLineTooLong):
 				fail(newError(http.StatusBadGateway, typeServer, "upstream_event_too_large",
 					"provider %s sent a stream event larger than %d bytes; the stream ends here", provider, s.opts.MaxEvent))
 			case finished:

@@ -14,6 +14,21 @@ import (
 	"time"
 )
 
+// MaxLine is the most bytes one line of a stream may hold, and the data of
+// one event (its data lines together). A line is one chunk of a streamed
+// completion: a few hundred bytes, one token or a few. 1 MiB holds a whole
+// long answer sent as one chunk (32,000 tokens of text, even with every
+// character escaped as \uXXXX in JSON) with room to spare, and bounds what
+// a broken or hostile server can make a reader hold: no more than MaxLine
+// plus the read buffer, whatever it sends.
+const MaxLine = 1 << 20
+
+// ErrLineTooLong is returned by Reader.Next when a line, or the data of one
+// event, is longer than MaxLine. The stream cannot be read further: the
+// reader returns it on every later call, and the caller should close the
+// connection.
+var ErrLineTooLong = errors.New("sse: line longer than 1 MiB")
+
 // Kind is what an Event is.
 type Kind int
 
@@ -47,6 +62,7 @@ type Reader struct {
 	isError bool
 	long    []byte // a line longer than the buffer
 	started bool
+	err     error // ErrLineTooLong, once seen
 }
 
 // NewReader reads events from r with a buffer of size bytes. A few KiB hold
@@ -60,9 +76,12 @@ func NewReader(r io.Reader, size int) *Reader {
 // call to Next may return without waiting for the server.
 func (d *Reader) Buffered() bool { return d.r.Buffered() > 0 }
 
-// Next returns the next event, io.EOF at a clean end of input, or the read
-// error.
+// Next returns the next event, io.EOF at a clean end of input, the read
+// error, or ErrLineTooLong.
 func (d *Reader) Next() (Event, error) {
+	if d.err != nil {
+		return Event{}, d.err
+	}
 	for {
 		line, err := d.line()
 		if err != nil {
@@ -95,6 +114,10 @@ func (d *Reader) Next() (Event, error) {
 		}
 		switch string(name) {
 		case "data":
+			if len(d.data)+1+len(value) > MaxLine && d.hasData {
+				d.err = ErrLineTooLong
+				return Event{}, d.err
+			}
 			if d.hasData {
 				d.data = append(d.data, '\n')
 			} else {
@@ -122,18 +145,19 @@ func (d *Reader) dispatch() Event {
 }
 
 // line returns the next line without its end of line; the last line of
-// the input need not have one.
+// the input need not have one. A line longer than MaxLine is read no
+// further than that: it is ErrLineTooLong.
 func (d *Reader) line() ([]byte, error) {
 	line, err := d.r.ReadSlice('\n')
 	if errors.Is(err, bufio.ErrBufferFull) {
 		d.long = append(d.long[:0], line...)
-		for errors.Is(err, bufio.ErrBufferFull) {
+		for errors.Is(err, bufio.ErrBufferFull) && len(d.long) <= MaxLine+2 {
 			line, err = d.r.ReadSlice('\n')
 			d.long = append(d.long, line...)
 		}
 		line = d.long
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
 		if err != io.EOF || len(line) == 0 {
 			return nil, err
 		}
@@ -141,6 +165,11 @@ func (d *Reader) line() ([]byte, error) {
 	}
 	line = bytes.TrimSuffix(line, []byte("\n"))
 	line = bytes.TrimSuffix(line, []byte("\r"))
+	if err != nil || len(line) > MaxLine {
+		d.long = nil // do not keep a megabyte for the rest of the stream
+		d.err = ErrLineTooLong
+		return nil, d.err
+	}
 	if !d.started {
 		d.started = true
 		line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))

@@ -38,3 +38,60 @@ func TestReader_Next(t *testing.T) {
 		}
 	}
 }
+
+// endless is a reader of a line that never ends, counting what was read.
+type endless struct{ n int }
+
+func (e *endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'x'
+	}
+	e.n += len(p)
+	return len(p), nil
+}
+
+func TestReader_Next_LineTooLong(t *testing.T) {
+	long := strings.Repeat("x", MaxLine-len("data: "))
+	tests := []struct {
+		name string
+		in   string
+		want error // of the first Next
+	}{
+		{"LineAtMax", "data: " + long + "\r\n\r\n", nil},
+		{"LineAtMaxAtEOF", "data: " + long, nil},
+		{"LineOverMax", "data: " + long + "x\n\n", ErrLineTooLong},
+		{"LineOverMaxAtEOF", "data: " + long + "x", ErrLineTooLong},
+		{"CommentOverMax", ": " + long + "xxxxx\ndata: x\n\n", ErrLineTooLong},
+		{"EventOverMax", "data: " + long[:MaxLine/2] + "\ndata: " + long[:MaxLine/2] + "\n\n", ErrLineTooLong},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := NewReader(strings.NewReader(tt.in), 4<<10)
+			ev, err := r.Next()
+			if err != tt.want {
+				t.Fatalf("Next() error = %v, want %v", err, tt.want)
+			}
+			if err == nil && len(ev.Data) != len(long) {
+				t.Errorf("data is %d bytes, want %d", len(ev.Data), len(long))
+			}
+			if err != nil {
+				if _, again := r.Next(); again != err {
+					t.Errorf("second Next() error = %v, want %v again", again, err)
+				}
+			}
+		})
+	}
+}
+
+// TestReader_Next_EndlessLine shows that a line that never ends is read no
+// further than the limit.
+func TestReader_Next_EndlessLine(t *testing.T) {
+	in := &endless{}
+	r := NewReader(io.MultiReader(strings.NewReader("data: "), in), 4<<10)
+	if _, err := r.Next(); err != ErrLineTooLong {
+		t.Fatalf("Next() error = %v, want ErrLineTooLong", err)
+	}
+	if in.n > MaxLine+8<<10 {
+		t.Errorf("read %d bytes of an endless line, want about %d", in.n, MaxLine)
+	}
+}
