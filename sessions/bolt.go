@@ -94,13 +94,25 @@ type BoltOptions struct {
 //	conversations/
 //	    <Key.String()>/              one bucket per conversation
 //	        settings = Settings
+//	        last_message = id        platform id of the last message accepted
+//	                                 (decimal text); redeliveries are refused
 //	        history/                 bucket sequence = Seq of the newest entry
 //	            <Seq: 8-byte big-endian uint64> = Entry (Seq not in the JSON)
 //	progress/
-//	    <Key.String()> = Progress    answers being shown (Key not in the JSON)
+//	    <Key.String()> 0x00 <turn id: 8-byte big-endian uint64> = Progress
+//	                                 answers being shown (Key, ID not in the
+//	                                 JSON); a key without the id is a record
+//	                                 written before turns had ids (ID 0)
 //	queued/                          made when first needed
-//	    <Key.String()> 0x00 <id: 8-byte big-endian uint64> = Queued
-//	                                 messages waiting for their turn
+//	    <Key.String()> 0x00 <turn id: 8-byte big-endian uint64> = Queued
+//	                                 messages not yet in the history: a
+//	                                 question enters it with its answer
+//
+// The additions since the first release (last_message, turn ids in
+// progress keys, Progress.Committed) are read by older code as unknown
+// keys and fields, and older records read here as turn 0: the schema
+// version stays 1.
+//
 //	values/
 //	    <name> = raw bytes           adapter state (a Telegram update offset)
 //
@@ -406,23 +418,17 @@ func (s *BoltStore) Append(ctx context.Context, key Key, done bool, entries ...E
 			return fmt.Errorf("sessions: encode entry of %s: %w", key, err)
 		}
 	}
-	var (
-		dropped    pendingProgress
-		hadPending bool
-	)
+	var dropped map[string]pendingProgress
 	err = s.update(func(tx *bolt.Tx) error {
 		if err := s.appendHistory(tx, name, values); err != nil {
 			return err
 		}
 		if done {
-			// Dropping the pending record inside the write transaction
+			// Dropping the pending records inside the write transaction
 			// orders it against flush, which reads pending inside its own
-			// write transaction: a late flush cannot bring it back.
-			s.mu.Lock()
-			dropped, hadPending = s.pending[string(name)]
-			delete(s.pending, string(name))
-			s.mu.Unlock()
-			if err := tx.Bucket(bucketProgress).Delete(name); err != nil {
+			// write transaction: a late flush cannot bring them back.
+			dropped = s.dropPending(name)
+			if err := deleteProgress(tx, name); err != nil {
 				return err
 			}
 		}
@@ -432,14 +438,7 @@ func (s *BoltStore) Append(ctx context.Context, key Key, done bool, entries ...E
 		return nil
 	})
 	if err != nil {
-		if hadPending {
-			// Restore what was dropped unless a newer record replaced it.
-			s.mu.Lock()
-			if _, ok := s.pending[string(name)]; !ok {
-				s.pending[string(name)] = dropped
-			}
-			s.mu.Unlock()
-		}
+		s.restorePending(dropped)
 		return fmt.Errorf("sessions: append to %s: %w", key, err)
 	}
 	return nil
@@ -558,7 +557,7 @@ func (s *BoltStore) Reset(ctx context.Context, key Key) error {
 // conversation. The record is kept in memory and written with every other
 // pending one in one transaction within the ProgressFlush period, or on
 // Close. Progresses sees it at once.
-func (s *BoltStore) SetProgress(ctx context.Context, key Key, p *Progress) error {
+func (s *BoltStore) SetProgress(ctx context.Context, key Key, id uint64, p *Progress) error {
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
@@ -566,9 +565,10 @@ func (s *BoltStore) SetProgress(ctx context.Context, key Key, p *Progress) error
 	if err != nil {
 		return err
 	}
+	name = progressKey(name, id)
 	if p != nil {
 		cp := *p
-		cp.Key = key
+		cp.Key, cp.ID = key, id
 		cp.Reply = bytes.Clone(p.Reply)
 		p = &cp
 	}
@@ -604,16 +604,16 @@ func (s *BoltStore) Progresses(ctx context.Context) ([]Progress, error) {
 	defer s.mu.Unlock()
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketProgress).ForEach(func(k, v []byte) error {
-			key, ok := ParseKey(string(k))
+			key, id, ok := parseProgressKey(k)
 			if !ok {
 				s.log.Warn("sessions: skipping progress record with a malformed key", slog.String("key", string(k)))
 				return nil
 			}
 			var p Progress
 			if err := json.Unmarshal(v, &p); err != nil {
-				return fmt.Errorf("decode progress of %s: %w", k, err)
+				return fmt.Errorf("decode progress of %s: %w", key, err)
 			}
-			p.Key = key
+			p.Key, p.ID = key, id
 			byKey[string(k)] = p
 			return nil
 		})

@@ -55,7 +55,7 @@ func TestBoltStore_CrashHelper(t *testing.T) {
 			// Sizes up to a few pages exercise overflow pages and splits.
 			entries[j] = Entry{Role: llm.RoleUser, Text: fmt.Sprintf("%d-%d|%s", i, j, strings.Repeat("x", rng.IntN(9000))), Time: time.Now()}
 		}
-		if err := s.SetProgress(ctx, key, &Progress{Destination: key.String(), Shown: View{Content: fmt.Sprint(i)}}); err != nil {
+		if err := s.SetProgress(ctx, key, 0, &Progress{Destination: key.String(), Shown: View{Content: fmt.Sprint(i)}}); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
 		}

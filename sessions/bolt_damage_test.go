@@ -58,7 +58,7 @@ func damageStore(t *testing.T) (string, map[Key][]string) {
 	if err := s.SetQueued(ctx, Queued{Key: damageKeys[1], ID: 3, Question: Entry{Role: llm.RoleUser, Text: "waiting"}, Destination: "d"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetProgress(ctx, damageKeys[2], &Progress{Destination: "d", Shown: View{Content: "half"}}); err != nil {
+	if err := s.SetProgress(ctx, damageKeys[2], 0, &Progress{Destination: "d", Shown: View{Content: "half"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil { // writes the progress record

@@ -128,7 +128,7 @@ func TestBoltStore_Reopen(t *testing.T) {
 	if err := s.SetValue(ctx, "telegram.offset", []byte("1234")); err != nil {
 		t.Fatalf("SetValue: %v", err)
 	}
-	if err := s.SetProgress(ctx, key, &progress); err != nil {
+	if err := s.SetProgress(ctx, key, 0, &progress); err != nil {
 		t.Fatalf("SetProgress: %v", err)
 	}
 	if err := s.Close(); err != nil {
@@ -416,10 +416,10 @@ func TestBoltStore_SetProgress_WriteBehind(t *testing.T) {
 			return &Progress{Destination: "d", Shown: View{Content: content}, Started: time.Now()}
 		}
 
-		if err := s.SetProgress(ctx, k1, p("one")); err != nil {
+		if err := s.SetProgress(ctx, k1, 0, p("one")); err != nil {
 			t.Fatalf("SetProgress: %v", err)
 		}
-		if err := s.SetProgress(ctx, k2, p("two")); err != nil {
+		if err := s.SetProgress(ctx, k2, 0, p("two")); err != nil {
 			t.Fatalf("SetProgress: %v", err)
 		}
 		if got, want := progressKeys(t, s), []string{"discord:2:3", "telegram:1"}; !reflect.DeepEqual(got, want) {
@@ -443,10 +443,10 @@ func TestBoltStore_SetProgress_WriteBehind(t *testing.T) {
 		}
 
 		// Newer records and clears are visible at once and written later.
-		if err := s.SetProgress(ctx, k1, nil); err != nil {
+		if err := s.SetProgress(ctx, k1, 0, nil); err != nil {
 			t.Fatalf("SetProgress(nil): %v", err)
 		}
-		if err := s.SetProgress(ctx, k2, p("two, more")); err != nil {
+		if err := s.SetProgress(ctx, k2, 0, p("two, more")); err != nil {
 			t.Fatalf("SetProgress: %v", err)
 		}
 		ps, err := s.Progresses(ctx)
@@ -464,7 +464,7 @@ func TestBoltStore_SetProgress_WriteBehind(t *testing.T) {
 
 		// Append(done) clears the written record and a pending newer one, and
 		// the next flush does not bring it back.
-		if err := s.SetProgress(ctx, k2, p("two, final")); err != nil {
+		if err := s.SetProgress(ctx, k2, 0, p("two, final")); err != nil {
 			t.Fatalf("SetProgress: %v", err)
 		}
 		if err := s.Append(ctx, k2, true, testEntry(llm.RoleAssistant, "answer")); err != nil {
@@ -490,13 +490,13 @@ func TestBoltStore_Progresses_DuringFlush(t *testing.T) {
 	s := mustOpenBolt(t, BoltOptions{ProgressFlush: time.Microsecond})
 	key := Key{Platform: "telegram", Chat: "1"}
 	ctx := t.Context()
-	if err := s.SetProgress(ctx, key, &Progress{Destination: "d"}); err != nil {
+	if err := s.SetProgress(ctx, key, 0, &Progress{Destination: "d"}); err != nil {
 		t.Fatalf("SetProgress: %v", err)
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for i := range 200 {
-			if err := s.SetProgress(ctx, key, &Progress{Destination: "d", Shown: View{Content: fmt.Sprint(i)}}); err != nil {
+			if err := s.SetProgress(ctx, key, 0, &Progress{Destination: "d", Shown: View{Content: fmt.Sprint(i)}}); err != nil {
 				t.Errorf("SetProgress: %v", err)
 				return
 			}
@@ -514,7 +514,7 @@ func TestBoltStore_SetProgress_CopiesInput(t *testing.T) {
 	s := mustOpenBolt(t, BoltOptions{})
 	key := Key{Platform: "telegram", Chat: "1"}
 	p := &Progress{Destination: "d", Reply: []byte("abc")}
-	if err := s.SetProgress(t.Context(), key, p); err != nil {
+	if err := s.SetProgress(t.Context(), key, 0, p); err != nil {
 		t.Fatalf("SetProgress: %v", err)
 	}
 	p.Reply[0] = 'X'
@@ -559,7 +559,7 @@ func TestBoltStore_InvalidKey(t *testing.T) {
 		if err := s.Append(t.Context(), key, false, testEntry(llm.RoleUser, "x")); err == nil {
 			t.Errorf("Append(%+v) succeeded", key)
 		}
-		if err := s.SetProgress(t.Context(), key, &Progress{}); err == nil {
+		if err := s.SetProgress(t.Context(), key, 0, &Progress{}); err == nil {
 			t.Errorf("SetProgress(%+v) succeeded", key)
 		}
 	}
@@ -596,7 +596,7 @@ func TestBoltStore_Close(t *testing.T) {
 	if err := s.Append(t.Context(), key, false, testEntry(llm.RoleUser, "x")); !errors.Is(err, ErrStoreClosed) {
 		t.Errorf("Append after Close = %v, want ErrStoreClosed", err)
 	}
-	if err := s.SetProgress(t.Context(), key, &Progress{}); !errors.Is(err, ErrStoreClosed) {
+	if err := s.SetProgress(t.Context(), key, 0, &Progress{}); !errors.Is(err, ErrStoreClosed) {
 		t.Errorf("SetProgress after Close = %v, want ErrStoreClosed", err)
 	}
 	if _, err := s.Progresses(t.Context()); !errors.Is(err, ErrStoreClosed) {

@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -91,8 +92,8 @@ func (s *BoltStore) moveQueued(ctx context.Context, key Key, id uint64, values [
 // c.Entries to key's history (refusing with ErrDuplicate a user entry whose
 // MsgID is not above the conversation's last accepted message, unless it
 // comes from the queued record c.QueuedID), drops that queued record, and
-// makes c.Progress key's progress record, replacing any record pending
-// write-behind.
+// makes c.Progress (or with c.DropProgress nothing) turn c.ProgressID's
+// progress record, replacing any record pending write-behind.
 func (s *BoltStore) Commit(ctx context.Context, key Key, c Commit) error {
 	if err := s.begin(ctx); err != nil {
 		return err
@@ -113,7 +114,9 @@ func (s *BoltStore) Commit(ctx context.Context, key Key, c Commit) error {
 			return fmt.Errorf("sessions: encode progress of %s: %w", key, err)
 		}
 	}
-	err = s.replaceProgress(name, func(tx *bolt.Tx) error {
+	pk := progressKey(name, c.ProgressID)
+	var dropped map[string]pendingProgress
+	err = s.update(func(tx *bolt.Tx) error {
 		for _, e := range c.Entries {
 			if e.Role != llm.RoleUser || c.QueuedID != 0 {
 				continue
@@ -130,50 +133,116 @@ func (s *BoltStore) Commit(ctx context.Context, key Key, c Commit) error {
 				return err
 			}
 		}
-		if progress == nil {
+		if progress == nil && !c.DropProgress {
 			return nil
 		}
-		return tx.Bucket(bucketProgress).Put(name, progress)
-	}, progress != nil)
+		// Replace a record pending write-behind, in this transaction so
+		// that a later flush cannot bring it back.
+		dropped = s.takePending(string(pk))
+		if progress == nil {
+			return tx.Bucket(bucketProgress).Delete(pk)
+		}
+		return tx.Bucket(bucketProgress).Put(pk, progress)
+	})
 	if err != nil {
+		s.restorePending(dropped)
 		return fmt.Errorf("sessions: commit to %s: %w", key, err)
 	}
 	return nil
 }
 
-// SaveProgress records p as key's progress record durably: it returns once
-// the record is committed, replacing any record pending write-behind.
-func (s *BoltStore) SaveProgress(ctx context.Context, key Key, p Progress) error {
-	return s.Commit(ctx, key, Commit{Progress: &p})
+// SaveProgress records p as turn id's progress record in key durably: it
+// returns once the record is committed, replacing any record pending
+// write-behind.
+func (s *BoltStore) SaveProgress(ctx context.Context, key Key, id uint64, p Progress) error {
+	return s.Commit(ctx, key, Commit{ProgressID: id, Progress: &p})
 }
 
-// replaceProgress runs fn in a write transaction; when drop is true, the
-// conversation's pending progress record is discarded in the same
-// transaction (fn writes a newer one), and restored if the transaction
-// fails. Dropping it inside the transaction orders it against flush, which
-// reads pending inside its own write transaction.
-func (s *BoltStore) replaceProgress(name []byte, fn func(*bolt.Tx) error, drop bool) error {
-	var (
-		dropped    pendingProgress
-		hadPending bool
-	)
-	err := s.update(func(tx *bolt.Tx) error {
-		if drop {
-			s.mu.Lock()
-			dropped, hadPending = s.pending[string(name)]
-			delete(s.pending, string(name))
-			s.mu.Unlock()
-		}
-		return fn(tx)
-	})
-	if err != nil && hadPending {
-		s.mu.Lock()
-		if _, ok := s.pending[string(name)]; !ok {
-			s.pending[string(name)] = dropped
-		}
-		s.mu.Unlock()
+// takePending removes and returns the pending record under k, if any.
+func (s *BoltStore) takePending(k string) map[string]pendingProgress {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pp, ok := s.pending[k]
+	if !ok {
+		return nil
 	}
-	return err
+	delete(s.pending, k)
+	return map[string]pendingProgress{k: pp}
+}
+
+// dropPending removes and returns the pending records of every turn of
+// conversation name.
+func (s *BoltStore) dropPending(name []byte) map[string]pendingProgress {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out map[string]pendingProgress
+	for k, pp := range s.pending {
+		if isProgressOf([]byte(k), name) {
+			if out == nil {
+				out = make(map[string]pendingProgress)
+			}
+			out[k] = pp
+			delete(s.pending, k)
+		}
+	}
+	return out
+}
+
+// restorePending puts back records taken by a transaction that failed,
+// unless newer ones replaced them meanwhile.
+func (s *BoltStore) restorePending(dropped map[string]pendingProgress) {
+	if len(dropped) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, pp := range dropped {
+		if _, ok := s.pending[k]; !ok {
+			s.pending[k] = pp
+		}
+	}
+}
+
+// deleteProgress deletes every progress record of conversation name.
+func deleteProgress(tx *bolt.Tx, name []byte) error {
+	c := tx.Bucket(bucketProgress).Cursor()
+	for k, _ := c.Seek(name); k != nil && bytes.HasPrefix(k, name); {
+		if !isProgressOf(k, name) {
+			k, _ = c.Next()
+			continue
+		}
+		if err := c.Delete(); err != nil {
+			return err
+		}
+		k, _ = c.Seek(name)
+	}
+	return nil
+}
+
+// progressKey is the progress bucket's key of turn id in conversation
+// name: name 0x00 id, or for id 0 (a record of a release before turns had
+// ids) the name alone.
+func progressKey(name []byte, id uint64) []byte {
+	if id == 0 {
+		return name
+	}
+	return queuedKey(name, id)
+}
+
+// isProgressOf reports whether k is a progress key of conversation name.
+func isProgressOf(k, name []byte) bool {
+	return bytes.Equal(k, name) || len(k) == len(name)+9 && bytes.HasPrefix(k, name) && k[len(name)] == 0
+}
+
+// parseProgressKey is the inverse of progressKey.
+func parseProgressKey(k []byte) (Key, uint64, bool) {
+	var id uint64
+	if i := len(k) - 9; i >= 1 && k[i] == 0 {
+		id = binary.BigEndian.Uint64(k[i+1:])
+		k = k[:i]
+	}
+	key, ok := ParseKey(string(k))
+	return key, id, ok
 }
 
 // acceptMessage checks msgID against the last message accepted in

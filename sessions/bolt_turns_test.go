@@ -77,11 +77,11 @@ func TestBoltStore_Commit_Progress(t *testing.T) {
 	}
 	// Text written behind, then a new message id durably: the pending
 	// text must not overwrite the durable record later.
-	if err := s.SetProgress(ctx, k, &Progress{Destination: "discord:42", Reply: start.Reply, Shown: View{Content: "old"}}); err != nil {
+	if err := s.SetProgress(ctx, k, 0, &Progress{Destination: "discord:42", Reply: start.Reply, Shown: View{Content: "old"}}); err != nil {
 		t.Fatal(err)
 	}
 	shown := Progress{Destination: "discord:42", Reply: []byte(`{"parts":[7]}`), Shown: View{Content: "new"}}
-	if err := s.SaveProgress(ctx, k, shown); err != nil {
+	if err := s.SaveProgress(ctx, k, 0, shown); err != nil {
 		t.Fatal(err)
 	}
 	ps, err := s.Progresses(ctx)

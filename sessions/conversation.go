@@ -72,7 +72,11 @@ type Entry struct {
 // Progress records an answer being shown, so that after a crash or restart
 // the adapter can finalise it with an "interrupted" note.
 type Progress struct {
-	Key         Key    `json:"-"`
+	Key Key `json:"-"`
+	// ID is the turn's id: its queued record (the question not yet in the
+	// history) has the same. 0 for a record of a release before turns had
+	// ids, whose question is in the history.
+	ID          uint64 `json:"-"`
 	Destination string `json:"destination"`
 	// Reply is the adapter's own record of the reply (message ids), opaque here.
 	Reply   []byte    `json:"reply,omitempty"`
@@ -111,8 +115,11 @@ type Commit struct {
 	// QueuedID, when non-zero, is the queued record whose message Entries
 	// holds; it is dropped.
 	QueuedID uint64
-	// Progress, when not nil, becomes the conversation's progress record.
-	Progress *Progress
+	// Progress, when not nil, becomes turn ProgressID's progress record;
+	// DropProgress removes that record instead.
+	ProgressID   uint64
+	Progress     *Progress
+	DropProgress bool
 }
 
 // Store keeps conversations. Implementations are safe for concurrent use.
@@ -128,7 +135,8 @@ type Store interface {
 	History(ctx context.Context, key Key, limit int) ([]Entry, error)
 	// Append adds entries in one transaction, assigns their Seq, prunes the
 	// oldest entries beyond the store's retention, and, when done is true,
-	// clears the conversation's Progress in the same transaction.
+	// clears every progress record of the conversation in the same
+	// transaction.
 	Append(ctx context.Context, key Key, done bool, entries ...Entry) error
 	// DeleteLast removes the newest entries while pred holds (for /retry),
 	// returning what was removed, newest first.
@@ -141,12 +149,13 @@ type Store interface {
 	// Commit makes c one transaction, durable when it returns (see
 	// Commit); a refused user entry (ErrDuplicate) writes nothing.
 	Commit(ctx context.Context, key Key, c Commit) error
-	// SetProgress records (or, with p nil, clears) the answer in progress.
-	// It may be written behind: durable within a fraction of a second.
-	SetProgress(ctx context.Context, key Key, p *Progress) error
+	// SetProgress records (or, with p nil, clears) turn id's answer in
+	// progress. It may be written behind: durable within a fraction of a
+	// second.
+	SetProgress(ctx context.Context, key Key, id uint64, p *Progress) error
 	// SaveProgress records p durably before it returns (where the answer
 	// is shown changed: a crash must not forget a message id).
-	SaveProgress(ctx context.Context, key Key, p Progress) error
+	SaveProgress(ctx context.Context, key Key, id uint64, p Progress) error
 	// Progresses lists every recorded answer in progress.
 	Progresses(ctx context.Context) ([]Progress, error)
 	// SetQueued records q (for q.Key and q.ID) durably before it returns;

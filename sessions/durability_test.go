@@ -53,17 +53,27 @@ func TestManager_Handle_DurableBeforeReturn(t *testing.T) {
 	}
 	// The process dies now: both messages were confirmed to the platform.
 	c := r.crashCopy()
-	h, err := c.History(t.Context(), key, 0)
-	if err != nil || len(h) != 1 || h[0].Text != "now" || h[0].MsgID != "7" {
-		t.Errorf("history after a crash = %+v, %v; want the first message", h, err)
-	}
-	ps, err := c.Progresses(t.Context())
-	if err != nil || len(ps) != 1 || string(ps[0].Reply) != "where" {
-		t.Errorf("progress after a crash = %+v, %v; want where its answer goes", ps, err)
-	}
 	qs, err := c.QueuedMessages(t.Context())
-	if err != nil || len(qs) != 1 || qs[0].Question.Text != "next" || qs[0].Question.MsgID != "8" {
-		t.Errorf("queued after a crash = %+v, %v; want the second message", qs, err)
+	if err != nil || len(qs) != 2 || qs[0].Question.MsgID != "7" || string(qs[0].Reply) != "where" ||
+		qs[1].Question.MsgID != "8" || string(qs[1].Reply) != "later" {
+		t.Errorf("queued after a crash = %+v, %v; want both messages with where they are answered", qs, err)
+	}
+	// The next start answers for both: the history gets each question,
+	// each reply a note.
+	var restored []string
+	m := sessions.NewManager(sessions.Config{DefaultModel: "fake/echo"}, c, nil, nil, nil)
+	if err := m.Recover(t.Context(), key.Platform, func(p sessions.Progress) (sessions.Reply, error) {
+		restored = append(restored, string(p.Reply))
+		return &reply{}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(restored) != 2 {
+		t.Errorf("recovery showed notes on %q, want both replies", restored)
+	}
+	h, _ := c.History(t.Context(), key, 0)
+	if len(h) != 4 || h[0].Text != "now" && h[2].Text != "now" {
+		t.Errorf("history after recovery = %+v, want both questions, each marked interrupted", h)
 	}
 	release <- struct{}{}
 	wait(t, turn)
@@ -285,5 +295,114 @@ func TestManager_MaxAnswer(t *testing.T) {
 	defer cancel()
 	if err := r.up.WaitDisconnect(ctx); err != nil {
 		t.Errorf("the model's stream was not closed: %v", err)
+	}
+}
+
+// sharedHandle sends text from author in a shared conversation.
+func (r *rig) sharedHandle(author sessions.Author, text string, rep sessions.Reply) *sessions.Turn {
+	r.t.Helper()
+	turn, err := r.m.Handle(r.t.Context(), sessions.Message{Key: key, Author: author, Text: text, Shared: true}, rep)
+	if err != nil {
+		r.t.Fatalf("Handle(%q): %v", text, err)
+	}
+	return turn
+}
+
+func TestManager_Parallel(t *testing.T) {
+	r := newRig(t, sessions.Config{Parallel: 3})
+	release := make(chan struct{})
+	var started atomic.Int32
+	r.up.SetScriptFunc(func(req llmtest.Request) llmtest.Script {
+		q := req.Messages[len(req.Messages)-1].Content
+		return llmtest.Script{Content: []string{"re: ", q}, Sent: func(n, _ int) {
+			if n == 0 {
+				started.Add(1)
+				<-release
+			}
+		}}
+	})
+	people := []sessions.Author{{ID: "1", Name: "Ann"}, {ID: "2", Name: "Bo"}, {ID: "3", Name: "Cy"}, {ID: "4", Name: "Di"}}
+	var turns []*sessions.Turn
+	reps := make([]*reply, 5)
+	for i, who := range append(people, people[0]) {
+		reps[i] = &reply{}
+		turns = append(turns, r.sharedHandle(who, fmt.Sprintf("q%d", i), reps[i]))
+	}
+	// Three answers run side by side; Di waits, and so does Ann's second
+	// question behind her first.
+	waitUntil(t, func() bool { return started.Load() == 3 }, func() string { return fmt.Sprintf("%d answers started", started.Load()) })
+	for _, i := range []int{3, 4} {
+		waitUntil(t, func() bool { return strings.Contains(reps[i].last().Status, "Queued") },
+			func() string { return fmt.Sprintf("reply %d shows %+v", i, reps[i].last()) })
+	}
+	// Di stops only her own (none running: nothing); Bo stops his.
+	if r.m.Stop(key, "4") {
+		t.Error("Stop by someone with no answer running stopped one")
+	}
+	if !r.m.Stop(key, "2") {
+		t.Error("Stop by Bo stopped nothing")
+	}
+	close(release)
+	for _, turn := range turns {
+		wait(t, turn)
+	}
+	if _, status, _ := turns[1].Result(); status != "stopped" {
+		t.Errorf("Bo's answer ended %q, want stopped", status)
+	}
+	for _, i := range []int{0, 2, 3, 4} {
+		if answer, _, _ := turns[i].Result(); !strings.HasSuffix(answer, fmt.Sprintf("q%d", i)) {
+			t.Errorf("answer %d = %q, want it to its own question", i, answer)
+		}
+	}
+	// Each question enters the history with its answer, in pairs.
+	h, _ := r.store.History(t.Context(), key, 0)
+	if len(h) != 10 {
+		t.Fatalf("history has %d entries, want 5 questions and 5 answers", len(h))
+	}
+	for i := 0; i < len(h); i += 2 {
+		q, a := h[i], h[i+1]
+		if q.Role != llm.RoleUser || a.Role != llm.RoleAssistant || !strings.HasSuffix(a.Text, q.Text) && a.Status == "" {
+			t.Errorf("history %d: %q then %q, want a question and its answer", i, q.Text, a.Text)
+		}
+	}
+	// Ann's questions are in order.
+	var ann []string
+	for _, e := range h {
+		if e.AuthorID == "1" {
+			ann = append(ann, e.Text)
+		}
+	}
+	if strings.Join(ann, ",") != "q0,q4" {
+		t.Errorf("Ann's questions in the history: %q, want in order", ann)
+	}
+	// Concurrent questions do not see each other: each prompt ends with its
+	// own question after finished turns only.
+	for _, req := range r.up.Requests() {
+		if !strings.HasSuffix(req.Path, "/chat/completions") {
+			continue
+		}
+		msgs := req.Request.Messages
+		for _, m := range msgs[:len(msgs)-1] {
+			if m.Role == llm.RoleUser && len(msgs) > 1 && m.Content == msgs[len(msgs)-1].Content {
+				t.Errorf("a prompt holds its question twice: %+v", msgs)
+			}
+		}
+	}
+}
+
+func TestManager_QueueBound(t *testing.T) {
+	r := newRig(t, sessions.Config{Parallel: 1, Queue: 2})
+	release := r.holdAt(0, "slow")
+	var turns []*sessions.Turn
+	for i := range 3 {
+		turns = append(turns, r.sharedHandle(sessions.Author{ID: fmt.Sprint(i)}, fmt.Sprint("q", i), &reply{}))
+	}
+	_, err := r.m.Handle(t.Context(), sessions.Message{Key: key, Author: sessions.Author{ID: "9"}, Text: "one too many", Shared: true}, &reply{})
+	if !errors.Is(err, sessions.ErrBusy) || !strings.Contains(sessions.Explain(err), "2 questions are waiting") {
+		t.Errorf("past the queue: %v (%q), want ErrBusy", err, sessions.Explain(err))
+	}
+	close(release)
+	for _, turn := range turns {
+		wait(t, turn)
 	}
 }

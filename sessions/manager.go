@@ -37,9 +37,13 @@ type Config struct {
 	// defaults 4000 and 16000.
 	MaxSystemPrompt int
 	MaxMessage      int
-	// Queue is how many messages may wait per conversation while an answer
-	// runs; default 3. Zero means the default; negative means none.
+	// Queue is how many messages may wait per conversation while answers
+	// run; default 50. Zero means the default; negative means none.
 	Queue int
+	// Parallel is how many answers run at once in a shared conversation
+	// (a group, a channel); default 4. Private conversations answer one at
+	// a time.
+	Parallel int
 	// UserRate is messages per minute per user; 0 means unlimited.
 	UserRate int
 	// MaxAnswer caps an answer in characters: past it the model's stream
@@ -82,7 +86,10 @@ func (c *Config) setDefaults() {
 		c.MaxMessage = 16000
 	}
 	if c.Queue == 0 {
-		c.Queue = 3
+		c.Queue = 50
+	}
+	if c.Parallel <= 0 {
+		c.Parallel = 4
 	}
 	if c.MaxAnswer == 0 {
 		c.MaxAnswer = 100000
@@ -112,9 +119,18 @@ type Message struct {
 	Shared bool
 }
 
-// Manager runs conversations: one answer at a time per conversation, the
-// others queued, every answer streamed through the Engine and committed to
-// the Store once per turn.
+// Manager runs conversations: in a private conversation one answer at a
+// time, in a shared one up to Config.Parallel side by side, the others
+// queued; every answer streamed through the Engine and committed to the
+// Store once per turn, together with its question.
+//
+// What concurrent questions see of each other: each answer's prompt is the
+// history as it was when the answer started plus its own question. The
+// history holds only finished turns (a question enters it with its
+// answer), so answers running side by side do not see each other's
+// questions, and the history reads question, answer, question, answer in
+// the order the answers finished. One person's questions in a conversation
+// are answered one after another, in order.
 type Manager struct {
 	cfg    Config
 	store  Store
@@ -138,9 +154,36 @@ type Manager struct {
 }
 
 type conv struct {
-	running *Turn
+	running []*Turn
 	queue   []*Turn
-	working bool // a worker goroutine runs the queue
+	limit   int // answers at once: 1, or Config.Parallel when shared
+}
+
+// startLocked starts the queued turns that may run now: up to c.limit at
+// once, the first waiting turn of each author whose earlier turn is not
+// running. m.mu must be held.
+func (m *Manager) startLocked(key Key, c *conv) {
+	for i := 0; i < len(c.queue) && len(c.running) < c.limit; {
+		t := c.queue[i]
+		if slices.ContainsFunc(c.running, func(r *Turn) bool { return r.msg.Author.ID == t.msg.Author.ID && !t.retry && !r.retry }) {
+			i++ // this author's earlier question comes first
+			continue
+		}
+		c.queue = slices.Delete(c.queue, i, i+1)
+		c.running = append(c.running, t)
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.run(t)
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			c.running = slices.DeleteFunc(c.running, func(r *Turn) bool { return r == t })
+			m.startLocked(key, c)
+			if len(c.running) == 0 && len(c.queue) == 0 && m.convs[key] == c {
+				delete(m.convs, key)
+			}
+		}()
+	}
 }
 
 // NewManager returns a Manager. A nil engine gets a new one; a nil logger
@@ -175,6 +218,7 @@ func NewManager(cfg Config, store Store, router *llm.Router, engine *Engine, log
 // Turn is one answer, queued or running.
 type Turn struct {
 	key   Key
+	id    uint64 // the turn's progress record; its queued record's too
 	msg   Message
 	retry bool
 	reply Reply
@@ -182,21 +226,20 @@ type Turn struct {
 
 	mu     sync.Mutex
 	cancel context.CancelCauseFunc // set while running
-	queued bool
-	// owed is set once the turn's message is in the history and its answer
-	// is owed: only then is what its reply shows recorded in the
-	// conversation's progress record (which belongs to its running turn).
+	// owed is set once the turn runs and its progress record says where
+	// the answer goes: from then on what its reply shows is recorded
+	// there.
 	owed  atomic.Bool
 	psnap []byte // the reply record last saved durably, under mu
 
 	// saved is closed once Handle's write is done (at once for a retry):
-	// the message is in the history (an answer that starts at once) or
-	// recorded as queued (qid non-zero). saveErr, set before, is its error.
+	// the message is recorded as queued (qid non-zero) until it enters the
+	// history with its answer. saveErr, set before, is its error.
 	saved   chan struct{}
 	saveErr error
 
-	// A queued message's record: qdone, under qmu, is set once the record
-	// is gone (moved into the history, or dropped).
+	// The message's queued record: qdone, under qmu, is set once the
+	// record is gone (moved into the history, or dropped).
 	qid      uint64
 	question Entry
 	qmu      sync.Mutex
@@ -266,9 +309,8 @@ func (m *Manager) Retry(ctx context.Context, key Key, reply Reply) (*Turn, error
 	return t, m.accept(ctx, t)
 }
 
-// enqueue adds a turn for msg to its conversation's queue, starting the
-// conversation's worker if it has none. The turn does not run before
-// accept has saved it.
+// enqueue adds a turn for msg to its conversation's queue and starts what
+// may run. A turn does not run before accept has saved it.
 func (m *Manager) enqueue(msg Message, retry bool, reply Reply) (*Turn, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -277,50 +319,34 @@ func (m *Manager) enqueue(msg Message, retry bool, reply Reply) (*Turn, error) {
 	}
 	c := m.convs[msg.Key]
 	if c == nil {
-		c = &conv{}
+		c = &conv{limit: 1}
+		if msg.Shared {
+			c.limit = m.cfg.Parallel
+		}
 		m.convs[msg.Key] = c
 	}
-	ahead := len(c.queue)
-	if c.running != nil {
-		ahead++
+	if len(c.queue) >= max(m.cfg.Queue, 0) && len(c.running) >= c.limit {
+		return nil, userErr(ErrBusy, "%d questions are waiting here already; please ask again in a few minutes.", len(c.queue))
 	}
-	if ahead >= 1+max(m.cfg.Queue, 0) {
-		return nil, userErr(ErrBusy, "I'm still answering here and %d more message(s) are waiting; wait for them or use /stop.", ahead-1)
-	}
-	t := &Turn{key: msg.Key, msg: msg, retry: retry, reply: reply, queued: ahead > 0,
+	t := &Turn{key: msg.Key, msg: msg, retry: retry, reply: reply, id: m.qseq.Add(1),
 		done: make(chan struct{}), saved: make(chan struct{})}
 	if !retry {
 		t.question = Entry{Role: llm.RoleUser, MsgID: msg.ID, AuthorID: msg.Author.ID, AuthorName: msg.Author.Name, Text: msg.Text, Time: m.now()}
-		if t.queued {
-			t.qid = m.qseq.Add(1)
-		}
+		t.qid = t.id
 	}
 	c.queue = append(c.queue, t)
-	if !c.working {
-		c.working = true
-		m.wg.Add(1)
-		go m.work(msg.Key, c)
-	}
+	m.startLocked(msg.Key, c)
 	return t, nil
 }
 
-// accept makes t's message durable (an answer starting at once: in the
-// history with the conversation's progress record; else a queued record)
-// and then starts showing its reply. A turn that could not be saved leaves
-// its queue and shows nothing.
+// accept makes t's message durable (a queued record, until its question
+// enters the history with its answer) and then starts showing its reply:
+// at once "⏳ Queued" when it has to wait. A turn that could not be saved
+// leaves its queue and shows nothing.
 func (m *Manager) accept(ctx context.Context, t *Turn) error {
 	var err error
-	switch {
-	case t.retry:
-	case t.qid != 0:
+	if !t.retry {
 		err = m.saveQueued(ctx, t)
-	default:
-		p := m.progress(t, View{})
-		err = m.store.Commit(ctx, t.key, Commit{Entries: []Entry{t.question}, Progress: p})
-		if err == nil {
-			t.psnap = p.Reply
-			t.owed.Store(true)
-		}
 	}
 	m.mu.Lock()
 	if err != nil {
@@ -333,6 +359,8 @@ func (m *Manager) accept(ctx context.Context, t *Turn) error {
 	} else {
 		t.live = m.engine.Start(m.base, t.reply, func(v View) { m.recordProgress(t, v) })
 		if ahead := m.aheadLocked(t); ahead > 0 {
+			// Said once: positions moving would cost a request per
+			// waiting person.
 			t.live.Update(View{Status: queuedStatus(ahead)})
 		}
 	}
@@ -359,21 +387,14 @@ func (m *Manager) notSaved(key Key, op string, err error) error {
 	return fmt.Errorf("%w: %w", ErrNotSaved, err)
 }
 
-// aheadLocked is how many turns are ahead of t in its conversation, 0 when
-// it runs or is gone. m.mu must be held.
+// aheadLocked is how many turns are ahead of t in its conversation's
+// queue, 0 when it runs or is gone. m.mu must be held.
 func (m *Manager) aheadLocked(t *Turn) int {
 	c := m.convs[t.key]
 	if c == nil {
 		return 0
 	}
-	i := slices.Index(c.queue, t)
-	if i < 0 {
-		return 0
-	}
-	if c.running != nil {
-		i++
-	}
-	return i
+	return max(slices.Index(c.queue, t)+1, 0)
 }
 
 func queuedStatus(ahead int) string {
@@ -383,56 +404,30 @@ func queuedStatus(ahead int) string {
 	return fmt.Sprintf("⏳ Queued: %d answers ahead of this one.", ahead)
 }
 
-// work runs a conversation's turns one at a time until its queue is empty.
-func (m *Manager) work(key Key, c *conv) {
-	defer m.wg.Done()
-	for {
-		m.mu.Lock()
-		if len(c.queue) == 0 {
-			c.working = false
-			delete(m.convs, key)
-			m.mu.Unlock()
-			return
-		}
-		t := c.queue[0]
-		c.queue = c.queue[1:]
-		c.running = t
-		for i, w := range c.queue {
-			if w.live != nil { // nil until accepted
-				w.live.Update(View{Status: queuedStatus(i + 1)})
+// Stop ends answers in progress in the conversation, keeping what was
+// written so far: the answers to author's questions, or with author ""
+// every answer. It reports whether there was one.
+func (m *Manager) Stop(key Key, author string) bool {
+	m.mu.Lock()
+	var ts []*Turn
+	if c := m.convs[key]; c != nil {
+		for _, t := range c.running {
+			if author == "" || t.msg.Author.ID == author {
+				ts = append(ts, t)
 			}
 		}
-		m.mu.Unlock()
-
-		m.run(t)
-
-		m.mu.Lock()
-		c.running = nil
-		m.mu.Unlock()
-	}
-}
-
-// Stop ends the answer in progress in the conversation, keeping what was
-// written so far. It reports whether there was one.
-func (m *Manager) Stop(key Key) bool {
-	m.mu.Lock()
-	c := m.convs[key]
-	var t *Turn
-	if c != nil {
-		t = c.running
 	}
 	m.mu.Unlock()
-	if t == nil {
-		return false
+	stopped := false
+	for _, t := range ts {
+		t.mu.Lock()
+		if t.cancel != nil {
+			t.cancel(errStopped)
+			stopped = true
+		}
+		t.mu.Unlock()
 	}
-	t.mu.Lock()
-	cancel := t.cancel
-	t.mu.Unlock()
-	if cancel == nil {
-		return false
-	}
-	cancel(errStopped)
-	return true
+	return stopped
 }
 
 // Busy reports whether an answer is running in the conversation.
@@ -440,7 +435,7 @@ func (m *Manager) Busy(key Key) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c := m.convs[key]
-	return c != nil && c.running != nil
+	return c != nil && len(c.running) > 0
 }
 
 // Notify shows v on reply once, as a notice (a command's answer, a
@@ -467,10 +462,7 @@ func (m *Manager) Close(ctx context.Context) error {
 	}
 	m.mu.Lock()
 	for _, c := range m.convs {
-		for _, t := range append([]*Turn{c.running}, c.queue...) {
-			if t == nil {
-				continue
-			}
+		for _, t := range c.running {
 			t.mu.Lock()
 			if t.cancel != nil {
 				t.cancel(errShutdown)
@@ -582,8 +574,8 @@ func (m *Manager) progress(t *Turn, v View) *Progress {
 // written behind.
 func (m *Manager) recordProgress(t *Turn, v View) {
 	if !t.owed.Load() {
-		// A queued turn's status: the progress record is the running
-		// turn's; the queued message's record learns where it is shown.
+		// A queued turn's status: the queued message's record learns
+		// where it is shown.
 		if t.qid != 0 {
 			t.qmu.Lock()
 			if !t.qdone {
@@ -600,8 +592,8 @@ func (m *Manager) recordProgress(t *Turn, v View) {
 	defer t.mu.Unlock()
 	var err error
 	if bytes.Equal(p.Reply, t.psnap) {
-		err = m.store.SetProgress(m.base, t.key, p)
-	} else if err = m.store.SaveProgress(m.base, t.key, *p); err == nil {
+		err = m.store.SetProgress(m.base, t.key, t.id, p)
+	} else if err = m.store.SaveProgress(m.base, t.key, t.id, *p); err == nil {
 		t.psnap = p.Reply
 	}
 	if err != nil {
@@ -624,39 +616,58 @@ func (m *Manager) Recover(ctx context.Context, platform string, restore func(Pro
 	if err != nil {
 		return fmt.Errorf("sessions: recover: %w", err)
 	}
+	qs, err := m.store.QueuedMessages(ctx)
+	if err != nil {
+		return fmt.Errorf("sessions: recover: %w", err)
+	}
+	type turn struct {
+		key Key
+		id  uint64
+	}
+	waiting := make(map[turn]Queued)
+	for _, q := range qs {
+		if q.Key.Platform == platform {
+			waiting[turn{q.Key, q.ID}] = q
+		}
+	}
 	var errs []error
 	f := &finaliser{m: m, ctx: ctx, restore: restore}
 	for _, p := range ps {
 		if p.Key.Platform != platform {
 			continue
 		}
-		var entries []Entry
+		c := Commit{ProgressID: p.ID, DropProgress: true}
+		if q, ok := waiting[turn{p.Key, p.ID}]; ok && p.ID != 0 {
+			// The question enters the history with what was answered.
+			delete(waiting, turn{p.Key, p.ID})
+			c.QueuedID, c.Entries = q.ID, append(c.Entries, q.Question)
+		}
 		if !p.Committed {
 			// The answer stopped where the record says: keep that part
 			// in the history, marked, so that /retry answers again.
 			p.Shown.Final = true
 			p.Shown.Status = "⚠️ Interrupted: Palaver restarted. Use /retry for a new answer."
-			entries = append(entries, Entry{Role: llm.RoleAssistant, Text: p.Shown.Content, Reasoning: p.Shown.Reasoning, Status: "interrupted", Time: m.now()})
+			c.Entries = append(c.Entries, Entry{Role: llm.RoleAssistant, Text: p.Shown.Content, Reasoning: p.Shown.Reasoning, Status: "interrupted", Time: m.now()})
 		}
 		// A committed answer is in the history already: its final view
 		// is shown again (a platform that showed it answers "not
 		// modified").
 		f.show(p)
-		if err := m.store.Append(ctx, p.Key, true, entries...); err != nil {
+		if p.ID == 0 {
+			// A record of a release before turns had ids: its question is
+			// in the history already.
+			err = m.store.Append(ctx, p.Key, true, c.Entries...)
+		} else {
+			err = m.store.Commit(ctx, p.Key, c)
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p.Key, err))
 		}
 	}
 	// Messages that waited for their turn: into the history, so /retry can
 	// answer them, and their "queued" reply (or a new one) says what
 	// happened.
-	qs, err := m.store.QueuedMessages(ctx)
-	if err != nil {
-		errs = append(errs, err)
-	}
-	for _, q := range qs {
-		if q.Key.Platform != platform {
-			continue
-		}
+	for _, q := range waiting {
 		p := Progress{Key: q.Key, Destination: q.Destination, Reply: q.Reply,
 			Shown: View{Status: "⚠️ Palaver restarted before answering this. Use /retry to have it answered.", Final: true}}
 		f.show(p)

@@ -305,7 +305,7 @@ func TestManager_StopClosesUpstream(t *testing.T) {
 	for rep.last().Content == "" {
 		time.Sleep(5 * time.Millisecond)
 	}
-	if !r.m.Stop(key) {
+	if !r.m.Stop(key, "") {
 		t.Fatal("Stop found no answer")
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -442,7 +442,7 @@ func TestManager_RecoverInterrupted(t *testing.T) {
 	if err := r.store.Append(t.Context(), key, false, sessions.Entry{Role: llm.RoleUser, Text: "q", Time: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.store.SetProgress(t.Context(), key, &sessions.Progress{Destination: "test", Reply: []byte(`{"id":7}`), Shown: sessions.View{Content: "half an ans"}}); err != nil {
+	if err := r.store.SetProgress(t.Context(), key, 0, &sessions.Progress{Destination: "test", Reply: []byte(`{"id":7}`), Shown: sessions.View{Content: "half an ans"}}); err != nil {
 		t.Fatal(err)
 	}
 	r.restart()
@@ -575,10 +575,12 @@ func TestManager_QueuedMessageSurvivesRestart(t *testing.T) {
 	release := r.holdAt(1, "slow", " answer")
 	t1 := r.handle("one", &snapReply{name: "running"})
 	t2 := r.handle("two", &snapReply{name: "queued"})
-	// Recorded before Handle returned.
+	// Recorded before Handle returned: each question waits in its record
+	// until it enters the history with its answer.
 	qs, err := r.store.QueuedMessages(t.Context())
-	if err != nil || len(qs) != 1 || qs[0].Question.Text != "two" || qs[0].Key != key {
-		t.Fatalf("queued records %+v, %v; want the waiting message", qs, err)
+	if err != nil || len(qs) != 2 || qs[0].Question.Text != "one" || qs[1].Question.Text != "two" || qs[1].Key != key {
+		close(release)
+		t.Fatalf("queued records %+v, %v; want both messages", qs, err)
 	}
 	close(release)
 	wait(t, t1)

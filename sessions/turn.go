@@ -17,8 +17,9 @@ import (
 // thinkingTick is how often "Thinking… N s" advances.
 const thinkingTick = time.Second
 
-// run answers one turn: commit the user's message, stream the answer into
-// the reply, commit the answer, show the final view.
+// run answers one turn: record where its answer goes, stream the answer
+// into the reply, commit the question and the answer, show the final
+// view.
 func (m *Manager) run(t *Turn) {
 	defer close(t.done)
 	<-t.saved
@@ -36,21 +37,17 @@ func (m *Manager) run(t *Turn) {
 		defer o(-1)
 	}
 
-	// The answer is owed from here on: the message is in the history and
-	// the progress record says where the answer goes.
-	switch {
-	case t.retry:
+	if t.retry {
 		if _, err := m.store.DeleteLast(ctx, t.key, func(e Entry) bool { return e.Role != llm.RoleUser }); err != nil {
 			m.fail(t, View{}, fmt.Errorf("sessions: retry: %w", err))
 			return
 		}
-		if !m.start(ctx, t, Commit{}) {
-			return
-		}
-	case t.qid != 0:
-		if !m.start(ctx, t, Commit{Entries: []Entry{t.question}, QueuedID: t.qid}) {
-			return
-		}
+	}
+	// The answer is owed from here on: its progress record says where it
+	// goes (the question waits in its queued record until it enters the
+	// history with the answer).
+	if !m.start(ctx, t) {
+		return
 	}
 
 	settings, err := m.store.Settings(ctx, t.key)
@@ -104,7 +101,9 @@ func (m *Manager) run(t *Turn) {
 		m.fail(t, View{}, fmt.Errorf("sessions: load history: %w", err))
 		return
 	}
-	if len(history) == 0 || history[len(history)-1].Role != llm.RoleUser {
+	if !t.retry {
+		history = append(history, t.question)
+	} else if len(history) == 0 || history[len(history)-1].Role != llm.RoleUser {
 		m.fail(t, View{}, userErr(ErrNothingToRedo, "There is no message to answer again here."))
 		return
 	}
@@ -158,28 +157,37 @@ func (m *Manager) run(t *Turn) {
 	m.finish(ctx, t, answer, a.view(mode, note), errors.Is(cause, errGone))
 }
 
-// finish commits t's answer and shows v as its final view. The answer
-// enters the history together with a progress record holding the final
-// view, so that a crash before the view is shown shows it again on
-// restart; the record is then cleared (durably when the final view made a
-// new message, which a second showing would repeat). A gone reply is only
-// committed.
+// finish commits t's question (when it is not a retry) and answer and
+// shows v as its final view. They enter the history together with a
+// progress record holding the final view, so that a crash before the view
+// is shown shows it again on restart; the record is then cleared (durably
+// when the final view made a new message, which a second showing would
+// repeat). A gone reply is only committed.
 func (m *Manager) finish(ctx context.Context, t *Turn, answer Entry, v View, gone bool) {
 	ctx = context.WithoutCancel(ctx) // the answer is the user's, whatever happened to the request
-	if gone {
-		// Nothing left to show it in: commit it and clear the record.
-		if err := m.store.Append(ctx, t.key, true, answer); err != nil {
-			m.storeFailed(t, "answer", err)
-		}
-		return
+	c := Commit{Entries: []Entry{answer}, QueuedID: t.qid, ProgressID: t.id}
+	if !t.retry {
+		c.Entries = []Entry{t.question, answer}
 	}
 	v.Final = true
 	p := m.progress(t, v)
 	p.Committed = true
-	if err := m.store.Commit(ctx, t.key, Commit{Entries: []Entry{answer}, Progress: p}); err != nil {
+	if gone {
+		c.DropProgress = true // nothing left to show it in
+	} else {
+		c.Progress = p
+	}
+	t.qmu.Lock()
+	err := m.store.Commit(ctx, t.key, c)
+	t.qdone = t.qdone || err == nil
+	t.qmu.Unlock()
+	if err != nil {
 		m.storeFailed(t, "answer", err)
 		v.Status = strings.TrimSpace(v.Status + " ⚠️ The answer could not be saved to history.")
-		p = nil // the record on disk still says where the answer is
+		p = nil // the records on disk still say what is owed
+	}
+	if gone {
+		return
 	}
 	if err := t.live.Finish(m.base, v); err != nil {
 		m.log.Warn("final view", "conversation", t.key.String(), "error", err)
@@ -188,11 +196,10 @@ func (m *Manager) finish(ctx context.Context, t *Turn, answer Entry, v View, gon
 	if p == nil {
 		return
 	}
-	var err error
 	if s := m.progress(t, v); bytes.Equal(s.Reply, p.Reply) {
-		err = m.store.SetProgress(ctx, t.key, nil) // showing it again changes nothing
+		err = m.store.SetProgress(ctx, t.key, t.id, nil) // showing it again changes nothing
 	} else {
-		err = m.store.Append(ctx, t.key, true)
+		err = m.store.Commit(ctx, t.key, Commit{ProgressID: t.id, DropProgress: true})
 	}
 	if err != nil {
 		m.log.Warn("clear progress", "conversation", t.key.String(), "error", err)
@@ -207,21 +214,17 @@ func (m *Manager) storeFailed(t *Turn, op string, err error) {
 	}
 }
 
-// start commits the start of a queued or retried turn: c with the
-// conversation's progress record. While the store cannot save, it says so
-// on the reply and tries again with backoff until it can or the turn is
-// stopped (the queued record then stays for the next start). It reports
-// whether the turn may go on.
-func (m *Manager) start(ctx context.Context, t *Turn, c Commit) bool {
-	t.qmu.Lock()
-	defer t.qmu.Unlock()
+// start records, durably, where t's answer goes: from then on the answer
+// is owed, and a crash finalises it on restart. While the store cannot
+// save, it says so on the reply and tries again with backoff until it can
+// or the turn is stopped (the queued record then stays for the next
+// start). It reports whether the turn may go on.
+func (m *Manager) start(ctx context.Context, t *Turn) bool {
 	backoff := 500 * time.Millisecond
 	for {
 		p := m.progress(t, View{})
-		c.Progress = p
-		err := m.store.Commit(ctx, t.key, c)
+		err := m.store.SaveProgress(ctx, t.key, t.id, *p)
 		if err == nil {
-			t.qdone = true
 			t.mu.Lock()
 			t.psnap = p.Reply
 			t.mu.Unlock()
@@ -231,7 +234,7 @@ func (m *Manager) start(ctx context.Context, t *Turn, c Commit) bool {
 		if ctx.Err() != nil {
 			return false
 		}
-		m.notSaved(t.key, "message", err)
+		m.notSaved(t.key, "progress", err)
 		t.live.Update(View{Status: "⚠️ " + Explain(ErrNotSaved)})
 		t0 := time.NewTimer(backoff)
 		select {
@@ -283,7 +286,7 @@ func (m *Manager) fail(t *Turn, v View, err error) {
 		m.log.Warn("final view", "conversation", t.key.String(), "error", err)
 	}
 	if t.owed.Load() {
-		if err := m.store.Append(context.Background(), t.key, true); err != nil {
+		if err := m.store.Commit(context.Background(), t.key, Commit{ProgressID: t.id, DropProgress: true}); err != nil {
 			m.log.Warn("clear progress", "conversation", t.key.String(), "error", err)
 		}
 	}

@@ -25,7 +25,7 @@ const Platform = "console"
 type Manager interface {
 	Handle(ctx context.Context, msg sessions.Message, reply sessions.Reply) (*sessions.Turn, error)
 	Retry(ctx context.Context, key sessions.Key, reply sessions.Reply) (*sessions.Turn, error)
-	Stop(key sessions.Key) bool
+	Stop(key sessions.Key, author string) bool
 	Model(ctx context.Context, key sessions.Key) (string, error)
 	SetModel(ctx context.Context, key sessions.Key, name string) (string, error)
 	Models(ctx context.Context) ([]llm.Model, error)
@@ -126,7 +126,7 @@ func (c *Chat) Run(ctx context.Context) error {
 			}
 			return err
 		case <-c.interrupts:
-			if len(turns) == 0 || !c.m.Stop(c.key) {
+			if len(turns) == 0 || !c.m.Stop(c.key, "") {
 				c.printf("\n")
 				return nil
 			}
@@ -172,7 +172,7 @@ func (c *Chat) line(ctx context.Context, line string) (*sessions.Turn, bool) {
 	case "/help", "/start":
 		c.printf("%s\n", sessions.Help())
 	case "/stop":
-		if !c.m.Stop(c.key) {
+		if !c.m.Stop(c.key, "") {
 			c.printf("%s\n", c.dim("Nothing to stop."))
 		}
 	case "/retry":

@@ -41,6 +41,7 @@ type reply struct {
 	// used; part i ≥ frozen is parts[i-frozen].
 	frozen int
 	parts  []sentPart
+	render renderer // renders the answer, again only where it grew
 }
 
 // sentPart is one message of the answer as last shown.
@@ -56,7 +57,7 @@ type sentPart struct {
 // channel messages or interaction webhooks, which Discord charges to the
 // channel too) shares its budget.
 func (r *reply) Destination() sessions.Destination {
-	return sessions.Destination{ID: Platform + ":" + r.channelID, Interval: r.b.opts.EditInterval}
+	return sessions.Destination{ID: Platform + ":" + r.channelID, Interval: r.b.opts.EditInterval, Window: r.b.opts.Window, Budget: Platform}
 }
 
 // messageReply is the typing-capable reply of a message answer.
@@ -118,7 +119,7 @@ func (r *reply) Show(ctx context.Context, v sessions.View) (int, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	texts := RenderParts(v, MessageLimit)
+	texts := r.render.parts(v, MessageLimit)
 	if len(texts) == 0 {
 		if !v.Final {
 			return 0, nil

@@ -38,7 +38,7 @@ const offsetName = "telegram/offset"
 type Manager interface {
 	Handle(ctx context.Context, msg sessions.Message, reply sessions.Reply) (*sessions.Turn, error)
 	Retry(ctx context.Context, key sessions.Key, reply sessions.Reply) (*sessions.Turn, error)
-	Stop(key sessions.Key) bool
+	Stop(key sessions.Key, author string) bool
 	Model(ctx context.Context, key sessions.Key) (string, error)
 	SetModel(ctx context.Context, key sessions.Key, name string) (string, error)
 	Models(ctx context.Context) ([]llm.Model, error)
@@ -71,6 +71,12 @@ type Options struct {
 	// GroupEditInterval is the least time between requests to one group
 	// (all its topics together); default 3 s, Telegram's 20 per minute.
 	GroupEditInterval time.Duration
+	// Window is Telegram's limit per private chat and GroupWindow per
+	// group (all its topics), as the reply engine keeps them: the last
+	// request of a window is kept for final answers. Zero means one
+	// request per edit interval.
+	Window      sessions.Window
+	GroupWindow sessions.Window
 	// AllowedChats and AllowedUsers restrict who may use the bot: a
 	// message is served when its chat or its author is listed. Both empty
 	// serves everyone.

@@ -393,10 +393,10 @@ func TestBot_RecoversInterruptedAnswer(t *testing.T) {
 	}
 	unseen := sessions.Progress{Destination: "telegram:1002", Shown: sessions.View{Content: "never shown"}}
 	ctx := r.ctx()
-	if err := store.SetProgress(ctx, sessions.Key{Platform: "telegram", Chat: "1001"}, &shown); err != nil {
+	if err := store.SetProgress(ctx, sessions.Key{Platform: "telegram", Chat: "1001"}, 0, &shown); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.SetProgress(ctx, sessions.Key{Platform: "telegram", Chat: "1002"}, &unseen); err != nil {
+	if err := store.SetProgress(ctx, sessions.Key{Platform: "telegram", Chat: "1002"}, 0, &unseen); err != nil {
 		t.Fatal(err)
 	}
 	if err := store.Close(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
@@ -69,7 +70,7 @@ func (b *Bot) command(ctx context.Context, p place, author sessions.Author, name
 		}
 		b.say(p, "History forgotten: the next message starts a new conversation.", nil)
 	case "stop":
-		if !b.m.Stop(key) {
+		if !b.stop(ctx, p) {
 			b.say(p, "Nothing to stop.", nil)
 		}
 	case "retry":
@@ -179,4 +180,14 @@ func (b *Bot) explain(p place, err error) {
 		b.log.Warn("request failed", "conversation", p.key().String(), "error", err)
 	}
 	b.say(p, "⚠️ "+sessions.Explain(err), nil)
+}
+
+// stop stops the answers to the questions p's user asked in p's
+// conversation; a user who may change the conversation's settings (a
+// group administrator) and has none running stops every answer there.
+func (b *Bot) stop(ctx context.Context, p place) bool {
+	if b.m.Stop(p.key(), strconv.FormatInt(p.user, 10)) {
+		return true
+	}
+	return !p.private && b.mayChange(ctx, p) && b.m.Stop(p.key(), "")
 }

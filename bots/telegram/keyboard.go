@@ -102,7 +102,7 @@ func (b *Bot) onCallback(ctx context.Context, q *tgbotapi.CallbackQuery, topic i
 	key := p.key()
 	switch {
 	case q.Data == stopData:
-		if b.m.Stop(key) {
+		if b.stop(ctx, p) {
 			answer("Stopping…")
 		} else {
 			answer("Nothing to stop.")

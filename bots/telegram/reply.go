@@ -10,7 +10,6 @@ import (
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 
-	"github.com/palaver-bot/palaver/bots/mdsplit"
 	"github.com/palaver-bot/palaver/sessions"
 )
 
@@ -34,6 +33,7 @@ type reply struct {
 	replyTo int // the user's message, answered in groups
 	draftID int64
 	parts   []sentPart
+	content partRenderer // renders the answer, again only where it grew
 }
 
 // sentPart is one message of the answer as last shown.
@@ -73,7 +73,11 @@ func (r *reply) Destination() sessions.Destination {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return sessions.Destination{ID: Platform + ":" + strconv.FormatInt(r.chat, 10), Interval: interval}
+	window := r.b.opts.GroupWindow
+	if r.private {
+		window = r.b.opts.Window
+	}
+	return sessions.Destination{ID: Platform + ":" + strconv.FormatInt(r.chat, 10), Interval: interval, Window: window, Budget: Platform}
 }
 
 // Typing shows "typing…" in the chat or topic. A flood refusal is a
@@ -132,7 +136,7 @@ func (r *reply) Show(ctx context.Context, v sessions.View) (int, error) {
 }
 
 func (r *reply) show(ctx context.Context, v sessions.View) (int, error) {
-	pieces := layout(v)
+	pieces := layout(v, r.content.render(v.Content))
 	if len(pieces) == 0 {
 		return 0, nil
 	}
@@ -289,29 +293,27 @@ func stopKeyboard() *tgbotapi.InlineKeyboardMarkup {
 	return &kb
 }
 
-// layout renders a view into message-sized pieces: the reasoning (in a
-// quote), the content split at Telegram's limit, and the status line in
+// layout arranges a view into message-sized pieces: the reasoning (in a
+// quote), the content as rendered by a partRenderer, and the status line in
 // italics, the reasoning and status sharing a message with the content
 // when they fit.
-func layout(v sessions.View) []piece {
+func layout(v sessions.View, content []renderedPart) []piece {
 	var pieces []piece
-	for _, part := range splitMarkdown(v.Content) {
-		if part.html != "" {
-			md := part.md
-			pieces = append(pieces, piece{html: part.html, plain: func() string { return clipUTF16(PlainText(md), MaxMessageLen) }})
-		}
+	for _, part := range content {
+		md := part.md
+		pieces = append(pieces, piece{html: part.html, plain: func() string { return clipUTF16(PlainText(md), MaxMessageLen) }})
 	}
 	if reasoning := strings.TrimSpace(v.Reasoning); reasoning != "" && v.ReasoningMode != sessions.ReasoningHidden {
 		h := RenderReasoning(reasoning, reasoningLimit)
 		if v.ReasoningMode == sessions.ReasoningFull {
 			h = strings.Replace(h, "<blockquote expandable>", "<blockquote>", 1)
 		}
-		plain := clipUTF16(reasoning, reasoningLimit)
+		plain := func() string { return clipUTF16(reasoning, reasoningLimit) }
 		if len(pieces) > 0 && TextLen(h)+2+TextLen(pieces[0].html) <= MaxMessageLen {
 			content := pieces[0].plain
-			pieces[0] = piece{html: h + "\n\n" + pieces[0].html, plain: func() string { return plain + "\n\n" + content() }}
+			pieces[0] = piece{html: h + "\n\n" + pieces[0].html, plain: func() string { return plain() + "\n\n" + content() }}
 		} else {
-			pieces = append([]piece{plainPiece(h, plain)}, pieces...)
+			pieces = append([]piece{{html: h, plain: plain}}, pieces...)
 		}
 	}
 	if status := strings.TrimSpace(v.Status); status != "" {
@@ -330,49 +332,21 @@ func layout(v sessions.View) []piece {
 	return pieces
 }
 
-// renderedPart is a Markdown part and its HTML.
-type renderedPart struct {
-	md, html string
-}
-
-// splitMarkdown cuts an answer into parts that each render within
-// Telegram's limit, rendering each part once.
-func splitMarkdown(md string) []renderedPart {
-	if strings.TrimSpace(md) == "" {
-		return nil
-	}
-	rendered := map[string]string{} // the renders made to find the cuts
-	parts := mdsplit.Split(md, func(part string) bool {
-		h := Render(part)
-		rendered[part] = h
-		return TextLen(h) <= MaxMessageLen
-	})
-	out := make([]renderedPart, len(parts))
-	for i, p := range parts {
-		h, ok := rendered[p]
-		if !ok {
-			h = Render(p)
-		}
-		out[i] = renderedPart{md: p, html: h}
-	}
-	return out
-}
-
-// clipUTF16 shortens s to at most n UTF-16 units, marking the cut.
+// clipUTF16 shortens s to at most n UTF-16 units, marking the cut. It
+// reads no more of s than the units it keeps.
 func clipUTF16(s string, n int) string {
-	if utf16Len(s) <= n {
-		return s
-	}
-	units := 0
+	units, end := 0, -1 // end: where the text stops when it has to be cut
 	for i, r := range s {
 		w := 1
 		if r > 0xFFFF {
 			w = 2
 		}
-		if units+w > n-1 {
-			return s[:i] + "…"
+		if units+w > n-1 && end < 0 {
+			end = i
 		}
-		units += w
+		if units += w; units > n {
+			return s[:end] + "…"
+		}
 	}
 	return s
 }

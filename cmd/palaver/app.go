@@ -96,6 +96,7 @@ func sessionsConfig(cfg *Config) sessions.Config {
 		MaxMessage:      cfg.Chat.MaxMessage,
 		MaxAnswer:       cfg.Chat.MaxAnswerChars,
 		Queue:           queue,
+		Parallel:        cfg.Chat.Parallel,
 		UserRate:        cfg.Chat.UserRate,
 	}
 }

@@ -124,9 +124,11 @@ type ChatConfig struct {
 	// MaxAnswerChars caps an answer (content and reasoning), in characters:
 	// past it the model's stream is closed and the answer ends with a note.
 	MaxAnswerChars int `yaml:"max_answer_chars"`
-	// Queue is how many messages wait per conversation while an answer
-	// runs; more are refused. 0 refuses any message while answering.
+	// Queue is how many messages wait per conversation while answers run;
+	// more are refused. 0 refuses any message while answering.
 	Queue int `yaml:"queue"`
+	// Parallel is how many answers run at once in a shared conversation.
+	Parallel int `yaml:"parallel"`
 	// UserRate is how many messages one user may send per minute; 0 is
 	// unlimited.
 	UserRate int `yaml:"user_rate"`
@@ -143,6 +145,12 @@ type TelegramConfig struct {
 	EditInterval time.Duration `yaml:"edit_interval"`
 	// GroupEditInterval is the shortest gap between edits in a group.
 	GroupEditInterval time.Duration `yaml:"group_edit_interval"`
+	// Window is Telegram's limit per private chat, GroupWindow per group
+	// (all its topics), GlobalWindow per bot across chats. The last
+	// request of a chat's window is kept for final answers.
+	Window       WindowConfig `yaml:"window"`
+	GroupWindow  WindowConfig `yaml:"group_window"`
+	GlobalWindow WindowConfig `yaml:"global_window"`
 	// AllowedChats and AllowedUsers restrict who may use the bot; a message
 	// passes when its chat or its author is listed. Both empty allow
 	// everyone.
@@ -152,6 +160,13 @@ type TelegramConfig struct {
 	Admins []int64 `yaml:"admins"`
 	// Drafts streams answers in private chats with sendMessageDraft.
 	Drafts bool `yaml:"drafts"`
+}
+
+// WindowConfig is a platform's sliding-window rate limit: at most Requests
+// requests in any span of Per.
+type WindowConfig struct {
+	Requests int           `yaml:"requests"`
+	Per      time.Duration `yaml:"per"`
 }
 
 // DiscordConfig is the Discord bot. Ids are snowflakes written as strings.
@@ -167,6 +182,11 @@ type DiscordConfig struct {
 	Guilds []string `yaml:"guilds"`
 	// EditInterval is the shortest gap between edits in a channel.
 	EditInterval time.Duration `yaml:"edit_interval"`
+	// Window is Discord's limit per channel or thread, GlobalWindow per
+	// bot across channels. The last request of a channel's window is kept
+	// for final answers.
+	Window       WindowConfig `yaml:"window"`
+	GlobalWindow WindowConfig `yaml:"global_window"`
 	// AllowedGuilds and AllowedChannels restrict where the bot answers; a
 	// message passes when its guild or its channel is listed. Both empty
 	// allow everywhere.
@@ -174,6 +194,14 @@ type DiscordConfig struct {
 	AllowedChannels []string `yaml:"allowed_channels"`
 	// Admins are user or role ids allowed to run admin commands.
 	Admins []string `yaml:"admins"`
+	// Threads answers /chat and mentions in a text channel in a public
+	// thread named after the question, a conversation of its own that
+	// starts with the channel's model and system prompt.
+	Threads bool `yaml:"threads"`
+	// ThreadFollowAll treats every message in a thread the bot created as
+	// a follow-up; it needs the Message Content intent enabled in the
+	// Developer Portal.
+	ThreadFollowAll bool `yaml:"thread_follow_all"`
 }
 
 // GatewayConfig is the local OpenAI-compatible endpoint (palaver serve).
@@ -256,7 +284,8 @@ func defaultConfig(getenv func(string) string) *Config {
 			MaxSystemPrompt:    4000,
 			MaxMessage:         16000,
 			MaxAnswerChars:     100000,
-			Queue:              3,
+			Queue:              50,
+			Parallel:           4,
 			UserRate:           20,
 		},
 		Telegram: TelegramConfig{
@@ -264,12 +293,17 @@ func defaultConfig(getenv func(string) string) *Config {
 			APIEndpoint:       "https://api.telegram.org/bot%s/%s",
 			EditInterval:      time.Second,
 			GroupEditInterval: 3 * time.Second,
+			Window:            WindowConfig{Requests: 3, Per: 3 * time.Second},
+			GroupWindow:       WindowConfig{Requests: 20, Per: time.Minute},
+			GlobalWindow:      WindowConfig{Requests: 30, Per: time.Second},
 			Drafts:            true,
 		},
 		Discord: DiscordConfig{
 			Token:        env("DISCORD_BOT_TOKEN"),
 			APIBase:      "https://discord.com",
 			EditInterval: time.Second,
+			Window:       WindowConfig{Requests: 5, Per: 5 * time.Second},
+			GlobalWindow: WindowConfig{Requests: 50, Per: time.Second},
 		},
 		Gateway: GatewayConfig{
 			Listen:            "127.0.0.1:8000",

@@ -404,7 +404,7 @@ func TestLoadConfig_Durations(t *testing.T) {
 		{"1s", time.Second, ""},
 		{"1500ms", 1500 * time.Millisecond, ""},
 		{"2m30s", 150 * time.Second, ""},
-		{`"250ms"`, 250 * time.Millisecond, ""},
+		{`"2500ms"`, 2500 * time.Millisecond, ""},
 		{"", time.Second, ""}, // empty keeps the default
 		{"1", 0, `want a duration such as 1s or 1500ms, got "1"`},
 		{"soon", 0, `want a duration such as 1s or 1500ms, got "soon"`},
@@ -524,8 +524,6 @@ func TestConfig_Warnings(t *testing.T) {
 		dcOpen    = "discord.allowed_guilds and discord.allowed_channels are empty: anyone who finds the bot can use it (and spend your provider credit)"
 		anonDI    = "providers.deepinfra has no api_key: anonymous web-page mode, which DeepInfra may refuse; set DEEPINFRA_API_KEY"
 		tgToken   = "telegram.token does not look like a bot token"
-		tgGroup   = "telegram.group_edit_interval is 1s"
-		dcEdit    = "discord.edit_interval is 500ms"
 		history   = "storage.history_limit (10) is below chat.max_history_messages (40)"
 		anonGW    = "gateway.allow_anonymous is true and gateway.listen \"0.0.0.0:8000\" is reachable"
 		metricsGW = "metrics.listen \":9090\" is reachable from other machines"
@@ -551,15 +549,13 @@ func TestConfig_Warnings(t *testing.T) {
 		{"Risky", func(c *Config) {
 			c.Telegram.Token = "not-a-token"
 			c.Telegram.AllowedChats = []int64{-100}
-			c.Telegram.GroupEditInterval = time.Second
 			c.Discord.Token = "d"
 			c.Discord.AllowedGuilds = []string{"1"}
-			c.Discord.EditInterval = 500 * time.Millisecond
 			c.Storage.HistoryLimit = 10
 			c.Gateway.Listen = "0.0.0.0:8000"
 			c.Gateway.AllowAnonymous = true
 			c.Metrics.Listen = ":9090"
-		}, []string{tgToken, tgGroup, dcEdit, anonDI, history, anonGW, metricsGW}},
+		}, []string{tgToken, anonDI, history, anonGW, metricsGW}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

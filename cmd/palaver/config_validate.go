@@ -56,6 +56,21 @@ func (v *validator) interval(key string, d time.Duration) {
 	}
 }
 
+// window checks a rate-limit window: at least one request in a positive
+// span, and, with an interval, no tighter than one request per interval
+// (the interval's pace would then always wait for the window).
+func (v *validator) window(key string, w WindowConfig, intervalKey string, interval time.Duration) {
+	switch {
+	case w.Requests < 1:
+		v.errorf(key+".requests", "must be at least 1, got %d", w.Requests)
+	case w.Per <= 0:
+		v.errorf(key+".per", "must be a positive duration, got %s", w.Per)
+	case interval >= minEditInterval && w.Per > time.Duration(w.Requests)*interval:
+		v.errorf(key, "allows %d request(s) per %s, fewer than one per %s (%s): raise %s.requests or lower %s",
+			w.Requests, w.Per, intervalKey, interval, key, intervalKey)
+	}
+}
+
 func (v *validator) storage() {
 	if strings.TrimSpace(v.c.Storage.Path) == "" {
 		v.errorf("storage.path", "must name the database file")
@@ -172,6 +187,7 @@ func (v *validator) chat() {
 	v.atLeast("chat.queue", int64(c.Queue), 0)
 	v.atLeast("chat.user_rate", int64(c.UserRate), 0)
 	v.atLeast("chat.max_answer_chars", int64(c.MaxAnswerChars), 1000)
+	v.atLeast("chat.parallel", int64(c.Parallel), 1)
 }
 
 func (v *validator) telegram() {
@@ -181,6 +197,9 @@ func (v *validator) telegram() {
 	}
 	v.interval("telegram.edit_interval", t.EditInterval)
 	v.interval("telegram.group_edit_interval", t.GroupEditInterval)
+	v.window("telegram.window", t.Window, "telegram.edit_interval", t.EditInterval)
+	v.window("telegram.group_window", t.GroupWindow, "telegram.group_edit_interval", t.GroupEditInterval)
+	v.window("telegram.global_window", t.GlobalWindow, "", 0)
 	for _, list := range []struct {
 		key string
 		ids []int64
@@ -208,6 +227,8 @@ func (v *validator) discord() {
 		v.errorf("discord.application_id", "want a numeric id, got %q", d.ApplicationID)
 	}
 	v.interval("discord.edit_interval", d.EditInterval)
+	v.window("discord.window", d.Window, "discord.edit_interval", d.EditInterval)
+	v.window("discord.global_window", d.GlobalWindow, "", 0)
 	for _, list := range []struct {
 		key string
 		ids []string

@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -27,23 +26,11 @@ func (c *Config) Warnings() []string {
 		if id, secret, ok := strings.Cut(c.Telegram.Token, ":"); !ok || !isSnowflake(id) || secret == "" {
 			w = append(w, "telegram.token does not look like a bot token from @BotFather (digits:secret)")
 		}
-		if c.Telegram.EditInterval < time.Second {
-			w = append(w, fmt.Sprintf("telegram.edit_interval is %s: Telegram allows about one message per second "+
-				"per chat, so edits will be refused with 429", c.Telegram.EditInterval))
-		}
-		if c.Telegram.GroupEditInterval < 3*time.Second {
-			w = append(w, fmt.Sprintf("telegram.group_edit_interval is %s: Telegram allows about 20 messages per minute "+
-				"per group, so edits will be refused with 429", c.Telegram.GroupEditInterval))
-		}
 	}
 	if c.Discord.Token != "" {
 		if len(c.Discord.AllowedGuilds) == 0 && len(c.Discord.AllowedChannels) == 0 {
 			w = append(w, "discord.allowed_guilds and discord.allowed_channels are empty: "+
 				"anyone who finds the bot can use it (and spend your provider credit)")
-		}
-		if c.Discord.EditInterval < time.Second {
-			w = append(w, fmt.Sprintf("discord.edit_interval is %s: Discord allows about 5 edits per 5 seconds "+
-				"per channel, so edits will be refused with 429", c.Discord.EditInterval))
 		}
 	}
 	for _, name := range sortedKeys(c.Providers) {
