@@ -32,7 +32,7 @@ const Platform = "discord"
 type Manager interface {
 	Handle(ctx context.Context, msg sessions.Message, reply sessions.Reply) (*sessions.Turn, error)
 	Retry(ctx context.Context, key sessions.Key, reply sessions.Reply) (*sessions.Turn, error)
-	Stop(key sessions.Key) bool
+	Stop(key sessions.Key, author string) bool
 	Model(ctx context.Context, key sessions.Key) (string, error)
 	SetModel(ctx context.Context, key sessions.Key, name string) (string, error)
 	Models(ctx context.Context) ([]llm.Model, error)
@@ -42,6 +42,7 @@ type Manager interface {
 	Reset(ctx context.Context, key sessions.Key) error
 	Settings(ctx context.Context, key sessions.Key) (sessions.Summary, error)
 	Recover(ctx context.Context, platform string, restore func(sessions.Progress) (sessions.Reply, error)) error
+	Inherit(ctx context.Context, child, parent sessions.Key) error
 }
 
 // Options configure a Bot. Zero fields take the defaults noted on each.
@@ -61,6 +62,10 @@ type Options struct {
 	// EditInterval is the least time between requests to one channel;
 	// default 1 s, so a channel never receives more than 5 edits in 5 s.
 	EditInterval time.Duration
+	// Window is Discord's limit per channel or thread, as the reply engine
+	// keeps it: the last request of a window is kept for final answers.
+	// Zero means one request per edit interval.
+	Window sessions.Window
 	// AllowedGuilds and AllowedChannels restrict where the bot answers: a
 	// guild message or command is served when its guild, its channel or
 	// (in a thread) the thread's parent channel is listed. DMs are served
@@ -71,6 +76,19 @@ type Options struct {
 	// Admins are user or role ids that may change any channel's settings,
 	// besides members with the Manage Channels permission.
 	Admins []string
+	// Threads makes /chat and mentions in a guild text channel open a
+	// public thread named after the question and answer there; the thread
+	// is a conversation and a rate-limit destination of its own, and
+	// starts with the channel's settings. Where Discord refuses the thread
+	// (a missing Create Public Threads permission, a rate limit) the
+	// answer comes in the channel. Default off.
+	Threads bool
+	// ThreadFollowAll treats every message in a thread the bot created as
+	// meant for it, not only mentions of the bot and replies to it. It
+	// asks the gateway for the privileged MESSAGE_CONTENT intent, which
+	// must be enabled in the Developer Portal (else Discord refuses the
+	// connection). Default off.
+	ThreadFollowAll bool
 	// Logger receives the adapter's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// OnState is called from the Bot's goroutines whenever its gateway
@@ -108,6 +126,8 @@ type Bot struct {
 	closing bool
 	work    sync.WaitGroup // event handlers in flight
 
+	threads threadGate // channels where opening a thread failed
+
 	connMu   sync.Mutex // serialises the reports to Options.OnState
 	conn     string     // the state last reported
 	connDone bool       // Run is returning: report nothing more
@@ -135,6 +155,9 @@ func New(opts Options, m Manager) (*Bot, error) {
 	// interactions start tracked goroutines of their own.
 	s.SyncEvents = true
 	s.LogLevel = discordgo.LogWarning
+	if opts.ThreadFollowAll {
+		s.Identify.Intents |= discordgo.IntentMessageContent
+	}
 	return &Bot{
 		opts:            opts,
 		m:               m,
@@ -187,7 +210,7 @@ func (b *Bot) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("discord: open gateway (check discord.token and discord.api_base): %w", err)
+		return openError(err, b.opts.ThreadFollowAll)
 	}
 	defer b.shutdown()
 

@@ -66,7 +66,7 @@ func (b *Bot) onInteraction(ctx context.Context, i *discordgo.Interaction) {
 		b.autocomplete(ctx, i)
 	case discordgo.InteractionMessageComponent:
 		if i.MessageComponentData().CustomID == stopID {
-			b.onStopClick(ctx, i)
+			b.onStopClick(ctx, i, p)
 		}
 	}
 }
@@ -83,6 +83,9 @@ func (b *Bot) onCommand(ctx context.Context, i *discordgo.Interaction, p place) 
 	k := key(i.ChannelID)
 	switch data.Name {
 	case "chat":
+		if b.chatThread(ctx, i, arg("prompt")) {
+			return
+		}
 		b.turn(ctx, i, func(r sessions.Reply) error {
 			_, err := b.m.Handle(ctx, sessions.Message{Key: k, Author: interactionAuthor(i), Text: arg("prompt"), Shared: i.GuildID != ""}, r)
 			return err
@@ -128,7 +131,7 @@ func (b *Bot) onCommand(ctx context.Context, i *discordgo.Interaction, p place) 
 		}
 		b.public(ctx, i, "History forgotten: the next message starts a new conversation.")
 	case "stop":
-		if b.m.Stop(k) {
+		if b.stop(k, p) {
 			b.ephemeral(ctx, i, "Stopped.")
 		} else {
 			b.ephemeral(ctx, i, "Nothing to stop.")
@@ -298,8 +301,8 @@ func (b *Bot) autocomplete(ctx context.Context, i *discordgo.Interaction) {
 // onStopClick stops the answer in progress in the button's channel. The
 // engine's final view then removes the button; a button left over from an
 // answer that already ended is removed at once.
-func (b *Bot) onStopClick(ctx context.Context, i *discordgo.Interaction) {
-	if b.m.Stop(key(i.ChannelID)) || i.Message == nil {
+func (b *Bot) onStopClick(ctx context.Context, i *discordgo.Interaction, p place) {
+	if b.stop(key(i.ChannelID), p) || i.Message == nil {
 		b.respond(ctx, i, &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredMessageUpdate})
 		return
 	}
@@ -376,3 +379,13 @@ func quote(text string) string {
 
 // clipRunes shortens s to at most n characters, marking the cut.
 func clipRunes(s string, n int) string { return truncateEnd(s, n) }
+
+// stop stops the answers to the questions p's user asked in conversation
+// k; a member who may change the channel's settings (Manage Channels, or
+// discord.admins) and has none running stops every answer there.
+func (b *Bot) stop(k sessions.Key, p place) bool {
+	if b.m.Stop(k, p.userID) {
+		return true
+	}
+	return p.guildID != "" && b.mayChange(p) && b.m.Stop(k, "")
+}

@@ -14,9 +14,11 @@ import (
 )
 
 // onMessage starts a turn for a message meant for the bot: in guild
-// channels and threads one that mentions the bot or replies to it, in DMs
-// every message. Bots, the bot's own messages and system messages are
-// ignored.
+// channels and threads one that mentions the bot or replies to it (with
+// Options.ThreadFollowAll, every message in a thread the bot created), in
+// DMs every message. Bots, the bot's own messages and system messages are
+// ignored. With Options.Threads a question in a text channel is answered
+// in a thread it opens (messageThread).
 func (b *Bot) onMessage(ctx context.Context, m *discordgo.Message) {
 	_, self := b.self()
 	if m.Author == nil || m.Author.Bot || m.Author.ID == self || self == "" {
@@ -30,10 +32,11 @@ func (b *Bot) onMessage(ctx context.Context, m *discordgo.Message) {
 		p.roles = m.Member.Roles
 	}
 	text := m.Content
+	repliedTo := false
 	if m.GuildID != "" {
 		mentioned := slices.ContainsFunc(m.Mentions, func(u *discordgo.User) bool { return u.ID == self })
-		repliedTo := m.ReferencedMessage != nil && m.ReferencedMessage.Author != nil && m.ReferencedMessage.Author.ID == self
-		if !mentioned && !repliedTo {
+		repliedTo = m.ReferencedMessage != nil && m.ReferencedMessage.Author != nil && m.ReferencedMessage.Author.ID == self
+		if !mentioned && !repliedTo && !b.followsAll(ctx, m.ChannelID) {
 			return
 		}
 		if strings.TrimSpace(text) == "" {
@@ -47,15 +50,22 @@ func (b *Bot) onMessage(ctx context.Context, m *discordgo.Message) {
 	if !b.allowed(p) {
 		return
 	}
-	newReply := func() sessions.Reply { return messageReply{&reply{b: b, channelID: m.ChannelID, replyTo: m.ID}} }
-	msg := sessions.Message{Key: key(m.ChannelID), Author: memberAuthor(m.Author, m.Member), Text: text, Shared: m.GuildID != ""}
+	chID, replyTo := m.ChannelID, m.ID
+	if m.GuildID != "" {
+		chID, replyTo = b.messageThread(ctx, m, text, repliedTo)
+	}
+	newReply := func() sessions.Reply { return messageReply{&reply{b: b, channelID: chID, replyTo: replyTo}} }
+	msg := sessions.Message{Key: key(chID), Author: memberAuthor(m.Author, m.Member), Text: text, Shared: m.GuildID != ""}
 	_, err := b.m.Handle(ctx, msg, newReply())
 	if err == nil {
 		return
 	}
-	b.logUnexpected(m.ChannelID, err)
-	if _, err := b.channelSend(ctx, m.ChannelID, "⚠️ "+clipRunes(sessions.Explain(err), MessageLimit-3), false, m.ID); err != nil {
-		b.log.Warn("send refusal", "channel", m.ChannelID, "error", err)
+	b.logUnexpected(chID, err)
+	if sessions.Silent(err) {
+		return
+	}
+	if _, err := b.channelSend(ctx, chID, "⚠️ "+clipRunes(sessions.Explain(err), MessageLimit-3), false, replyTo); err != nil {
+		b.log.Warn("send refusal", "channel", chID, "error", err)
 	}
 	if errors.Is(err, sessions.ErrNotSaved) {
 		go b.handleWhenSaved(msg, newReply)

@@ -52,7 +52,7 @@ func TestBot_RecoversInterruptedAnswer(t *testing.T) {
 	store, err := sessions.OpenBolt(r.path, sessions.BoltOptions{})
 	must(t, err)
 	k := sessions.Key{Platform: "discord", Chat: ch.ID}
-	must(t, store.SetProgress(r.ctx(), k, &sessions.Progress{Destination: "discord:" + ch.ID,
+	must(t, store.SetProgress(r.ctx(), k, 0, &sessions.Progress{Destination: "discord:" + ch.ID,
 		Shown: sessions.View{Content: "half an answer"}, Started: time.Now()}))
 	must(t, store.Close())
 	r.start()

@@ -175,8 +175,15 @@ func isHookExpired(err error) bool {
 	return errors.As(err, &re) && re.Response != nil && re.Response.StatusCode == http.StatusUnauthorized
 }
 
-// isGone reports whether err says the message no longer exists.
-func isGone(err error) bool { return restCode(err) == discordgo.ErrCodeUnknownMessage }
+// isGone reports whether err says the message no longer exists, by
+// itself or with its channel (a thread deleted while its answer streams).
+func isGone(err error) bool {
+	switch restCode(err) {
+	case discordgo.ErrCodeUnknownMessage, discordgo.ErrCodeUnknownChannel:
+		return true
+	}
+	return false
+}
 
 // classify turns a refusal into the error the engine understands.
 func classify(err error) error {

@@ -19,6 +19,7 @@ import (
 	"github.com/palaver-bot/palaver/bots/telegram"
 	"github.com/palaver-bot/palaver/llm"
 	"github.com/palaver-bot/palaver/llm/gateway"
+	"github.com/palaver-bot/palaver/sessions"
 )
 
 // noTokens is what palaver run says when it has nothing to run.
@@ -153,11 +154,14 @@ func runServices(ctx context.Context, e *env, args []string, serveOnly bool) err
 			}
 		}()
 		if cfg.Telegram.Token != "" {
+			c.engine.SetBudget(telegram.Platform, window(cfg.Telegram.GlobalWindow))
 			bot, err := telegram.New(telegram.Options{
 				Token:             cfg.Telegram.Token,
 				APIEndpoint:       cfg.Telegram.APIEndpoint,
 				EditInterval:      cfg.Telegram.EditInterval,
 				GroupEditInterval: cfg.Telegram.GroupEditInterval,
+				Window:            window(cfg.Telegram.Window),
+				GroupWindow:       window(cfg.Telegram.GroupWindow),
 				AllowedChats:      cfg.Telegram.AllowedChats,
 				AllowedUsers:      cfg.Telegram.AllowedUsers,
 				Admins:            cfg.Telegram.Admins,
@@ -171,15 +175,19 @@ func runServices(ctx context.Context, e *env, args []string, serveOnly bool) err
 			g.Go(func() error { return component(gctx, hl, telegram.Platform, log, bot.Run) })
 		}
 		if cfg.Discord.Token != "" {
+			c.engine.SetBudget(discord.Platform, window(cfg.Discord.GlobalWindow))
 			bot, err := discord.New(discord.Options{
 				Token:           cfg.Discord.Token,
 				ApplicationID:   cfg.Discord.ApplicationID,
 				APIBase:         cfg.Discord.APIBase,
 				Guilds:          cfg.Discord.Guilds,
 				EditInterval:    cfg.Discord.EditInterval,
+				Window:          window(cfg.Discord.Window),
 				AllowedGuilds:   cfg.Discord.AllowedGuilds,
 				AllowedChannels: cfg.Discord.AllowedChannels,
 				Admins:          cfg.Discord.Admins,
+				Threads:         cfg.Discord.Threads,
+				ThreadFollowAll: cfg.Discord.ThreadFollowAll,
 				Logger:          log.With("platform", discord.Platform),
 				OnState:         func(state string) { hl.set(discord.Platform, state) },
 			}, c.manager)
@@ -213,4 +221,9 @@ func component(ctx context.Context, hl *health, name string, log *slog.Logger, r
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
+}
+
+// window is a configured rate-limit window as the reply engine takes it.
+func window(w WindowConfig) sessions.Window {
+	return sessions.Window{Requests: w.Requests, Per: w.Per}
 }
