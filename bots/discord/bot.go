@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -120,6 +121,10 @@ type Bot struct {
 	allowedChannels map[string]bool
 	admins          map[string]bool
 
+	// globalUntil is when Discord's last global rate limit ends, in Unix
+	// nanoseconds (see classify).
+	globalUntil atomic.Int64
+
 	mu      sync.Mutex
 	appID   string // the application id, from Options or READY
 	selfID  string // the bot user's id, from READY
@@ -146,10 +151,22 @@ func New(opts Options, m Manager) (*Bot, error) {
 		log = slog.Default()
 	}
 	log = log.With("platform", Platform)
-	s, err := NewSession(SessionOptions{Token: opts.Token, APIBase: opts.APIBase, Logger: log})
+	b := &Bot{
+		opts:            opts,
+		m:               m,
+		log:             log,
+		now:             time.Now,
+		appID:           opts.ApplicationID,
+		allowedGuilds:   set(opts.AllowedGuilds),
+		allowedChannels: set(opts.AllowedChannels),
+		admins:          set(opts.Admins),
+	}
+	s, err := NewSession(SessionOptions{Token: opts.Token, APIBase: opts.APIBase, Logger: log,
+		OnGlobalLimit: func(d time.Duration) { b.globalUntil.Store(time.Now().Add(d).UnixNano()) }})
 	if err != nil {
 		return nil, err
 	}
+	b.s = s
 	// Handlers run in the goroutine that emits the event, so that the
 	// connection events are seen in order; the handlers of messages and
 	// interactions start tracked goroutines of their own.
@@ -158,17 +175,7 @@ func New(opts Options, m Manager) (*Bot, error) {
 	if opts.ThreadFollowAll {
 		s.Identify.Intents |= discordgo.IntentMessageContent
 	}
-	return &Bot{
-		opts:            opts,
-		m:               m,
-		s:               s,
-		log:             log,
-		now:             time.Now,
-		appID:           opts.ApplicationID,
-		allowedGuilds:   set(opts.AllowedGuilds),
-		allowedChannels: set(opts.AllowedChannels),
-		admins:          set(opts.Admins),
-	}, nil
+	return b, nil
 }
 
 func set(ids []string) map[string]bool {

@@ -67,7 +67,7 @@ type messageReply struct{ *reply }
 // 429 is a *sessions.RateLimitError.
 func (r messageReply) Typing(ctx context.Context) error {
 	if err := r.b.s.ChannelTyping(r.channelID, streamOpts(ctx)...); err != nil {
-		return classify(err)
+		return r.b.classify(err)
 	}
 	return nil
 }
@@ -146,7 +146,7 @@ func (r *reply) Show(ctx context.Context, v sessions.View) (int, error) {
 			requests += n
 		}
 		if err != nil {
-			return requests, classify(err)
+			return requests, r.b.classify(err)
 		}
 	}
 	// Parts can shrink (an empty final view): delete leftovers.
@@ -163,7 +163,7 @@ func (r *reply) Show(ctx context.Context, v sessions.View) (int, error) {
 		}
 		requests++
 		if err != nil && !isGone(err) {
-			return requests, classify(err)
+			return requests, r.b.classify(err)
 		}
 		r.parts = r.parts[:len(r.parts)-1]
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/bwmarrin/discordgo"
 
@@ -185,11 +186,14 @@ func isGone(err error) bool {
 	return false
 }
 
-// classify turns a refusal into the error the engine understands.
-func classify(err error) error {
+// classify turns a refusal into the error the engine understands. A 429
+// met while Discord's global limit holds is the bot's, across channels
+// (discordgo's error does not say; the transport saw the headers).
+func (b *Bot) classify(err error) error {
 	var rl *discordgo.RateLimitError
 	if errors.As(err, &rl) && rl.RateLimit != nil && rl.TooManyRequests != nil {
-		return &sessions.RateLimitError{RetryAfter: rl.RetryAfter, Err: err}
+		global := time.Now().UnixNano() < b.globalUntil.Load()
+		return &sessions.RateLimitError{RetryAfter: rl.RetryAfter, Global: global, Err: err}
 	}
 	if isGone(err) {
 		return fmt.Errorf("%w: %w", sessions.ErrReplyGone, err)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -84,6 +85,10 @@ func ParseAPIBase(apiBase string) (*url.URL, error) {
 
 // SessionOptions configure NewSession.
 type SessionOptions struct {
+	// OnGlobalLimit, when set, is called with the retry_after of every 429
+	// that is Discord's global limit (X-RateLimit-Global or
+	// X-RateLimit-Scope: global), before discordgo sees the answer.
+	OnGlobalLimit func(retryAfter time.Duration)
 	// Token is the bot token, with or without the "Bot " prefix.
 	Token string
 	// APIBase replaces https://discord.com for REST calls (discord.api_base).
@@ -145,6 +150,9 @@ func NewSession(opts SessionOptions) (*discordgo.Session, error) {
 	if base != nil {
 		rt = &RewriteTransport{Base: base, Next: next}
 	}
+	if opts.OnGlobalLimit != nil {
+		rt = &globalWatch{next: rt, on: opts.OnGlobalLimit}
+	}
 
 	s, err := discordgo.New("Bot " + token)
 	if err != nil {
@@ -185,4 +193,20 @@ func RedactToken(token string) string {
 		return "…"
 	}
 	return "…" + token[len(token)-4:]
+}
+
+// globalWatch reports Discord's global rate limits as they pass.
+type globalWatch struct {
+	next http.RoundTripper
+	on   func(retryAfter time.Duration)
+}
+
+func (g *globalWatch) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := g.next.RoundTrip(req)
+	if err == nil && resp.StatusCode == http.StatusTooManyRequests &&
+		(strings.EqualFold(resp.Header.Get("X-RateLimit-Global"), "true") || strings.EqualFold(resp.Header.Get("X-RateLimit-Scope"), "global")) {
+		after, _ := strconv.ParseFloat(resp.Header.Get("Retry-After"), 64)
+		g.on(time.Duration(max(after, 1) * float64(time.Second)))
+	}
+	return resp, err
 }

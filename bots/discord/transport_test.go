@@ -1,11 +1,13 @@
 package discord_test
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bwmarrin/discordgo"
 
@@ -121,5 +123,44 @@ func TestRedactToken(t *testing.T) {
 		if got := discord.RedactToken(in); got != want {
 			t.Errorf("RedactToken(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestNewSession_OnGlobalLimit(t *testing.T) {
+	tests := []struct {
+		name   string
+		header map[string]string
+		want   time.Duration
+	}{
+		{"Global", map[string]string{"X-RateLimit-Global": "true", "Retry-After": "2.5"}, 2500 * time.Millisecond},
+		{"ScopeGlobal", map[string]string{"X-RateLimit-Scope": "global", "Retry-After": "3"}, 3 * time.Second},
+		{"PerRoute", map[string]string{"X-RateLimit-Scope": "user", "Retry-After": "3"}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				for k, v := range tt.header {
+					w.Header().Set(k, v)
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusTooManyRequests)
+				w.Write([]byte(`{"message": "You are being rate limited.", "retry_after": 1, "global": true}`))
+			}))
+			t.Cleanup(srv.Close)
+			var got time.Duration
+			s, err := discord.NewSession(discord.SessionOptions{Token: "x", APIBase: srv.URL,
+				OnGlobalLimit: func(d time.Duration) { got = d }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = s.ChannelMessageSend("1", "hi", discordgo.WithRetryOnRatelimit(false))
+			var rl *discordgo.RateLimitError
+			if !errors.As(err, &rl) {
+				t.Fatalf("send: %v, want a rate limit", err)
+			}
+			if got != tt.want {
+				t.Errorf("OnGlobalLimit got %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
