@@ -247,6 +247,11 @@ func (m *Manager) start(ctx context.Context, t *Turn) bool {
 	}
 }
 
+// readLag bounds how long read tokens may wait in the socket while a
+// reply's next update is further away: the end of an answer is noticed
+// within it, and its final view goes out at once.
+const readLag = 20 * time.Millisecond
+
 // readLead is how long before a reply's next update its stream is read
 // again (llm.WithPacing): time enough to read and parse a second of tokens
 // on a busy machine.
@@ -383,7 +388,14 @@ func (m *Manager) stream(ctx context.Context, t *Turn, client *llm.Client, req l
 	tokens := 0
 	// Read the model's stream in step with the reply's updates, from
 	// readLead before each on, instead of once per token.
-	for d, err := range client.Stream(llm.WithPacing(ctx, readLead, t.live.NextShow), req) {
+	next := func() time.Time {
+		n, limit := t.live.NextShow(), time.Now().Add(readLead+readLag)
+		if n.After(limit) {
+			return limit
+		}
+		return n
+	}
+	for d, err := range client.Stream(llm.WithPacing(ctx, readLead, next), req) {
 		if err != nil {
 			if ctx.Err() == nil {
 				a.err = err

@@ -249,6 +249,9 @@ func (r *reply) showPart(ctx context.Context, i int, p piece, stop bool) (int, e
 
 // showDraft streams piece i as the answer's live draft. A refusal other
 // than a rate limit turns drafts off for the process and returns an error.
+// A draft is a preview, not a message: Telegram charges it to no chat's
+// limit, so it reports no requests to the chat's window (the engine still
+// paces it by the edit interval and counts it in the bot's budget).
 func (r *reply) showDraft(ctx context.Context, i int, p piece) (int, error) {
 	if r.draftID == 0 {
 		r.draftID = r.b.draftSeq.Add(1) << 8
@@ -258,22 +261,19 @@ func (r *reply) showDraft(ctx context.Context, i int, p piece) (int, error) {
 	if isParseError(err) {
 		o.text, o.plain = p.plain(), true
 		err = r.b.api.draft(ctx, r.draftID+int64(i)+1, o)
-		if err == nil {
-			return 2, nil
-		}
 	}
 	if err == nil {
-		return 1, nil
+		return 0, nil
 	}
 	if rl := rateLimit(err); rl != nil {
-		return 1, rl
+		return 0, rl
 	}
 	if apiError(err) != nil {
 		if r.b.draftsOff.CompareAndSwap(false, true) {
 			r.b.log.Warn("drafts refused; streaming by editing messages instead", "error", err)
 		}
 	}
-	return 1, err
+	return 0, err
 }
 
 // classify turns a refusal into the error the engine understands.

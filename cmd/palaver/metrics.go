@@ -91,7 +91,8 @@ func platformOf(dest string) string {
 func (m *metrics) engineObserver() sessions.Observer {
 	return sessions.Observer{
 		Shown: func(dest string, requests int, final bool) {
-			m.updates.WithLabelValues(platformOf(dest)).Add(float64(requests))
+			// A draft is a request the platform does not charge (0).
+			m.updates.WithLabelValues(platformOf(dest)).Add(float64(max(requests, 1)))
 		},
 		Coalesced: func(dest string, n int) {
 			m.coalesced.WithLabelValues(platformOf(dest)).Add(float64(n))
