@@ -12,7 +12,7 @@ import (
 // message the bot shows through the same rules. Every destination (a
 // Telegram chat, a Discord channel or thread) has one schedule shared by all
 // the replies and notices going to it: the platform's sliding window
-// (Destination.Window), of which the last request is kept for final views,
+// (Destination.Windows), of which the last request is kept for final views,
 // so that an answer that ends is shown complete within one round trip; and
 // between two updates of growing text or status at least
 // Destination.Interval. The schedule is paused as a whole when the platform

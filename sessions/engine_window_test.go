@@ -69,7 +69,7 @@ func checkWindow(t *testing.T, sends []send, dest string, w Window) {
 	}
 }
 
-var discordChannel = Destination{ID: "discord:1", Interval: time.Second, Window: Window{Requests: 5, Per: 5 * time.Second}}
+var discordChannel = Destination{ID: "discord:1", Interval: time.Second, Windows: []Window{Window{Requests: 5, Per: 5 * time.Second}}}
 
 func TestEngine_Window_FinalAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -94,7 +94,7 @@ func TestEngine_Window_FinalAtOnce(t *testing.T) {
 		}
 		wg.Wait()
 		sends := log.all()
-		checkWindow(t, sends, discordChannel.ID, discordChannel.Window)
+		checkWindow(t, sends, discordChannel.ID, discordChannel.Windows[0])
 		texts := 0
 		for _, s := range sends {
 			if !s.final {
@@ -117,7 +117,7 @@ func TestEngine_Window_MixedSendsFinalsFirst(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := NewEngine(nil, Observer{})
 		log := &sendLog{}
-		group := Destination{ID: "telegram:-100", Interval: 3 * time.Second, Window: Window{Requests: 20, Per: time.Minute}}
+		group := Destination{ID: "telegram:-100", Interval: 3 * time.Second, Windows: []Window{Window{Requests: 20, Per: time.Minute}}}
 		// 100 sends at once: answers that finish, notices (command
 		// replies, refusals) and answers still growing.
 		// The window is nearly used up: everything below has to wait.
@@ -144,7 +144,7 @@ func TestEngine_Window_MixedSendsFinalsFirst(t *testing.T) {
 		}
 		time.Sleep(10 * time.Minute)
 		sends := log.all()
-		checkWindow(t, sends, group.ID, group.Window)
+		checkWindow(t, sends, group.ID, group.Windows[0])
 		// The 25 finals went before anything else.
 		for i, s := range sends[19:44] {
 			if s.text != "done" {
@@ -165,7 +165,7 @@ func TestEngine_Budget_GlobalAcrossDestinations(t *testing.T) {
 		start := time.Now()
 		var lives []*Live
 		for i := range 50 {
-			d := Destination{ID: fmt.Sprint("chat", i), Interval: time.Second, Window: Window{Requests: 3, Per: 3 * time.Second}, Budget: "bot"}
+			d := Destination{ID: fmt.Sprint("chat", i), Interval: time.Second, Windows: []Window{Window{Requests: 3, Per: 3 * time.Second}}, Budget: "bot"}
 			l := e.Start(t.Context(), &logReply{name: fmt.Sprint(i), dest: d, log: log}, nil)
 			l.Update(View{Content: "first"})
 			lives = append(lives, l)
@@ -259,5 +259,28 @@ func TestEngine_Budget_TypingDroppedFirst(t *testing.T) {
 		if typed != 2 {
 			t.Errorf("%d typing indicators with a budget of 2, want 2 (the rest dropped)", typed)
 		}
+	})
+}
+
+func TestEngine_Window_SeveralWindows(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := NewEngine(nil, Observer{})
+		log := &sendLog{}
+		chat := Window{Requests: 3, Per: 3 * time.Second}
+		group := Window{Requests: 20, Per: time.Minute}
+		d := Destination{ID: "telegram:-100", Interval: 3 * time.Second, Windows: []Window{chat, group}}
+		// A crowd: 30 notices and 30 answers that finish at once.
+		for i := range 30 {
+			e.Notify(t.Context(), &logReply{name: fmt.Sprint("n", i), dest: d, log: log}, View{Content: "notice"})
+			l := e.Start(t.Context(), &logReply{name: fmt.Sprint("a", i), dest: d, log: log}, nil)
+			l.Update(View{Content: "answer", Final: true})
+		}
+		time.Sleep(10 * time.Minute)
+		sends := log.all()
+		if len(sends) != 60 {
+			t.Fatalf("%d sends, want 60", len(sends))
+		}
+		checkWindow(t, sends, d.ID, chat)
+		checkWindow(t, sends, d.ID, group)
 	})
 }

@@ -47,11 +47,12 @@ type Destination struct {
 	// status at the destination: how smoothly answers grow. A reply's first
 	// appearance, a notice and a final view do not wait for it.
 	Interval time.Duration
-	// Window is the platform's own limit at the destination. The last
-	// request a window allows is kept for final views, so that an answer
-	// that ends is shown complete at once. The zero Window means one
-	// request per Interval, none kept.
-	Window Window
+	// Windows are the platform's own limits at the destination, all of
+	// which hold (a Telegram group: a chat's 3 in 3 s and a group's 20 a
+	// minute). The last request each window allows is kept for final
+	// views, so that an answer that ends is shown complete at once. No
+	// windows means one request per Interval, none kept.
+	Windows []Window
 	// Budget names the per-bot global budget the destination draws on
 	// (Engine.SetBudget); empty draws on none.
 	Budget string

@@ -20,8 +20,10 @@ import (
 type schedule struct {
 	id       string
 	interval time.Duration
-	window   Window
-	global   *budget // the bot's global budget, nil for none
+	windows  []Window
+	span     time.Duration // the longest window's span, margin included
+	keep     int           // the most requests any window counts
+	global   *budget       // the bot's global budget, nil for none
 	users    int     // replies attached; guarded by Engine.mu
 
 	mu      sync.Mutex
@@ -42,17 +44,26 @@ type waiter struct {
 }
 
 func newSchedule(d Destination, global *budget) *schedule {
-	w := d.Window
-	if w.Requests <= 0 || w.Per <= 0 {
-		w = Window{Requests: 1, Per: d.Interval}
+	s := &schedule{id: d.ID, interval: d.Interval, global: global}
+	for _, w := range d.Windows {
+		if w.Requests > 0 && w.Per > 0 {
+			s.windows = append(s.windows, w)
+		}
 	}
-	return &schedule{id: d.ID, interval: d.Interval, window: w, global: global}
+	if len(s.windows) == 0 {
+		s.windows = []Window{{Requests: 1, Per: d.Interval}}
+	}
+	for _, w := range s.windows {
+		s.span = max(s.span, spanOf(w))
+		s.keep = max(s.keep, w.Requests)
+	}
+	return s
 }
 
-// windowMargin is added to a window's span: the platform counts a
-// request when it arrives, and arrival times vary by the network's jitter.
-func (s *schedule) windowMargin() time.Duration {
-	return min(s.window.Per/50, 100*time.Millisecond)
+// spanOf is w's span with a margin: the platform counts a request when it
+// arrives, and arrival times vary by the network's jitter.
+func spanOf(w Window) time.Duration {
+	return w.Per + min(w.Per/50, 100*time.Millisecond)
 }
 
 // readyLocked is the earliest time a request of urgency u may be sent,
@@ -62,21 +73,27 @@ func (s *schedule) readyLocked(u int, now time.Time) time.Time {
 	if s.paused.After(t) {
 		t = s.paused
 	}
-	span := s.window.Per + s.windowMargin()
 	// Forget requests out of every window that could still matter.
 	i := 0
-	for i < len(s.sent) && !s.sent[i].Add(span).After(now) {
+	for i < len(s.sent) && !s.sent[i].Add(s.span).After(now) {
 		i++
 	}
 	s.sent = s.sent[i:]
-	free := s.window.Requests
-	if u != urgencyFinal && free >= 2 {
-		free-- // kept for a final view
-	}
-	if n := len(s.sent); n >= free {
-		// The request must wait until enough of the last ones age out.
-		if at := s.sent[n-free].Add(span); at.After(t) {
-			t = at
+	for _, w := range s.windows {
+		free := w.Requests
+		if u != urgencyFinal && free >= 2 {
+			free-- // kept for a final view
+		}
+		// Requests within w's span, counted from the newest.
+		span, n := spanOf(w), 0
+		for j := len(s.sent) - 1; j >= 0 && s.sent[j].Add(span).After(now); j-- {
+			n++
+		}
+		if n >= free {
+			// The request must wait until enough of the last ones age out.
+			if at := s.sent[len(s.sent)-free].Add(span); at.After(t) {
+				t = at
+			}
 		}
 	}
 	if paced(u) {
@@ -183,13 +200,13 @@ func (s *schedule) release(requests, u int, pause time.Duration) {
 	// A view that took several requests charges the later ones as if
 	// spaced evenly across the window: a burst is paid back before the
 	// next request, whichever way the platform counts.
-	step := s.window.Per / time.Duration(s.window.Requests)
+	step := s.windows[0].Per / time.Duration(s.windows[0].Requests)
 	for k := range requests {
 		s.sent = append(s.sent, now.Add(time.Duration(k)*step))
 	}
 	// Requests charged ahead of time (above) may lie after this one.
 	slices.SortFunc(s.sent, time.Time.Compare)
-	if n := len(s.sent) - s.window.Requests; n > 0 {
+	if n := len(s.sent) - s.keep; n > 0 {
 		s.sent = s.sent[n:] // only the newest window's worth can matter
 	}
 	if paced(u) {
@@ -214,7 +231,7 @@ func (s *schedule) idleFor() time.Duration {
 	now := time.Now()
 	last := s.paused
 	if n := len(s.sent); n > 0 {
-		if at := s.sent[n-1].Add(s.window.Per + s.windowMargin()); at.After(last) {
+		if at := s.sent[n-1].Add(s.span); at.After(last) {
 			last = at
 		}
 	}

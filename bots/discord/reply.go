@@ -57,7 +57,7 @@ type sentPart struct {
 // channel messages or interaction webhooks, which Discord charges to the
 // channel too) shares its budget.
 func (r *reply) Destination() sessions.Destination {
-	return sessions.Destination{ID: Platform + ":" + r.channelID, Interval: r.b.opts.EditInterval, Window: r.b.opts.Window, Budget: Platform}
+	return sessions.Destination{ID: Platform + ":" + r.channelID, Interval: r.b.opts.EditInterval, Windows: []sessions.Window{r.b.opts.Window}, Budget: Platform}
 }
 
 // messageReply is the typing-capable reply of a message answer.

@@ -49,6 +49,9 @@ type Manager interface {
 	Settings(ctx context.Context, key sessions.Key) (sessions.Summary, error)
 	Move(ctx context.Context, from, to sessions.Key) error
 	Recover(ctx context.Context, platform string, restore func(sessions.Progress) (sessions.Reply, error)) error
+	// Notify shows v once on reply (a notice) through its destination's
+	// schedule, and returns at once.
+	Notify(reply sessions.Reply, v sessions.View)
 }
 
 // State keeps the adapter's own small state (the update offset);
@@ -71,10 +74,10 @@ type Options struct {
 	// GroupEditInterval is the least time between requests to one group
 	// (all its topics together); default 3 s, Telegram's 20 per minute.
 	GroupEditInterval time.Duration
-	// Window is Telegram's limit per private chat and GroupWindow per
-	// group (all its topics), as the reply engine keeps them: the last
-	// request of a window is kept for final answers. Zero means one
-	// request per edit interval.
+	// Window is Telegram's limit per chat, and GroupWindow, in groups, the
+	// group's as well (all its topics together), as the reply engine keeps
+	// them: the last request of a window is kept for final answers. Zero
+	// means one request per edit interval.
 	Window      sessions.Window
 	GroupWindow sessions.Window
 	// AllowedChats and AllowedUsers restrict who may use the bot: a
@@ -140,7 +143,7 @@ type Bot struct {
 	draftsOff atomic.Bool  // set when the server refused a draft
 	draftSeq  atomic.Int64 // numbers the answers' drafts
 
-	// async tracks the command answers sent in the background; stopAsync
+	// async tracks the commands' look-ups in the background; stopAsync
 	// cancels the ones still running a while after Run returns.
 	async     sync.WaitGroup
 	asyncCtx  context.Context
@@ -235,8 +238,8 @@ const updateTimeout = 15 * time.Second
 // the Manager, which returns only once a message is durable, so a restart
 // loses no message; a message delivered again is recognised by its id. A
 // message the store cannot save stops the batch unconfirmed, and Run polls
-// again with backoff until it can. Answers in progress are the Manager's
-// to finish; Run waits only for its own command answers.
+// again with backoff until it can. Answers and notices are the Manager's
+// to show; Run waits only for its commands' look-ups in the background.
 func (b *Bot) Run(ctx context.Context) error {
 	defer b.waitAsync()
 	b.conn = ""
@@ -326,11 +329,11 @@ func (b *Bot) Run(ctx context.Context) error {
 	return nil
 }
 
-// asyncGrace is how long Run, returning, lets command answers finish.
+// asyncGrace is how long Run, returning, lets commands' look-ups finish.
 const asyncGrace = 5 * time.Second
 
-// waitAsync waits for the command answers in flight, cancelling them after
-// asyncGrace.
+// waitAsync waits for the commands' look-ups in flight, cancelling them
+// after asyncGrace.
 func (b *Bot) waitAsync() {
 	done := make(chan struct{})
 	go func() { b.async.Wait(); close(done) }()

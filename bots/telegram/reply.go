@@ -73,11 +73,12 @@ func (r *reply) Destination() sessions.Destination {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	window := r.b.opts.GroupWindow
+	// Every chat has the per-chat limit; a group also the group's.
+	windows := []sessions.Window{r.b.opts.Window, r.b.opts.GroupWindow}
 	if r.private {
-		window = r.b.opts.Window
+		windows = windows[:1]
 	}
-	return sessions.Destination{ID: Platform + ":" + strconv.FormatInt(r.chat, 10), Interval: interval, Window: window, Budget: Platform}
+	return sessions.Destination{ID: Platform + ":" + strconv.FormatInt(r.chat, 10), Interval: interval, Windows: windows, Budget: Platform}
 }
 
 // Typing shows "typing…" in the chat or topic. A flood refusal is a
