@@ -76,6 +76,20 @@ func (e *Engine) SetBudget(name string, w Window) {
 	e.budgets[name] = newBudget(w)
 }
 
+// Spend waits until the named budget allows one request that goes to the
+// platform outside any Reply (a Discord thread's creation, an interaction's
+// answer), served as urgently as a reply's first appearance. A name with
+// no budget returns at once.
+func (e *Engine) Spend(ctx context.Context, name string) error {
+	e.mu.Lock()
+	b := e.budgets[name]
+	e.mu.Unlock()
+	if b == nil {
+		return nil
+	}
+	return b.acquire(ctx, func() int { return urgencyFirst })
+}
+
 // BudgetPeak reports the most requests the named budget granted within one
 // second so far.
 func (e *Engine) BudgetPeak(name string) int {

@@ -284,3 +284,25 @@ func TestEngine_Window_SeveralWindows(t *testing.T) {
 		checkWindow(t, sends, d.ID, group)
 	})
 }
+
+func TestEngine_Spend(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := NewEngine(nil, Observer{})
+		if err := e.Spend(t.Context(), "none"); err != nil {
+			t.Fatalf("Spend on no budget: %v", err)
+		}
+		e.SetBudget("bot", Window{Requests: 5, Per: time.Second})
+		start := time.Now()
+		for i := range 12 {
+			if err := e.Spend(t.Context(), "bot"); err != nil {
+				t.Fatal(err)
+			}
+			if allowed := 5 * (1 + int(time.Since(start)/time.Second)); i+1 > allowed {
+				t.Fatalf("request %d at %v: over the budget", i, time.Since(start))
+			}
+		}
+		if peak := e.BudgetPeak("bot"); peak != 5 {
+			t.Errorf("peak %d, want 5", peak)
+		}
+	})
+}

@@ -446,6 +446,13 @@ func (m *Manager) Notify(reply Reply, v View) {
 	m.engine.Notify(m.base, reply, v)
 }
 
+// Spend waits until the bot's global budget (named by the platform, as in
+// Destination.Budget) allows a request made outside any Reply; see
+// Engine.Spend.
+func (m *Manager) Spend(ctx context.Context, budget string) error {
+	return m.engine.Spend(ctx, budget)
+}
+
 // Close stops accepting messages, lets running answers finish until ctx
 // ends, then stops them; their partial answers are kept and shown with a
 // note. Close returns when every answer has been finalised.
