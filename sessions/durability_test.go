@@ -406,3 +406,53 @@ func TestManager_QueueBound(t *testing.T) {
 		wait(t, turn)
 	}
 }
+
+// paced is an in-memory reply at a destination with an interval.
+type pacedReply struct {
+	reply
+	interval time.Duration
+}
+
+func (r *pacedReply) Destination() sessions.Destination {
+	return sessions.Destination{ID: "paced", Interval: r.interval}
+}
+
+func TestManager_QueueFull_OneNoticeForMany(t *testing.T) {
+	r := newRig(t, sessions.Config{Parallel: 1, Queue: 1})
+	release := r.holdAt(0, "slow")
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	running := r.sharedHandle(sessions.Author{ID: "0", Name: "Ann"}, "q0", &pacedReply{interval: 200 * time.Millisecond})
+	waiting := r.sharedHandle(sessions.Author{ID: "1", Name: "Bo"}, "q1", &pacedReply{interval: 200 * time.Millisecond})
+	// The first refusal goes out at once; the next ones join the notice
+	// waiting for the destination's next request.
+	names := []string{"Cy", "Di", "Ed", "Flo"}
+	reps := make([]*pacedReply, len(names))
+	for i, n := range names {
+		reps[i] = &pacedReply{interval: 200 * time.Millisecond}
+		_, err := r.m.Handle(t.Context(), sessions.Message{Key: key, Author: sessions.Author{ID: n, Name: n}, Text: "me too", Shared: true}, reps[i])
+		if !errors.Is(err, sessions.ErrBusy) || !sessions.Silent(err) {
+			t.Fatalf("%s: %v, want a refusal the Manager shows itself", n, err)
+		}
+	}
+	// Every name is told, in fewer messages than names.
+	shown := func() (notices int, all string) {
+		for _, rep := range reps {
+			if v := rep.all(); len(v) > 0 {
+				notices += len(v)
+				all += v[len(v)-1].Status
+			}
+		}
+		return notices, all
+	}
+	waitUntil(t, func() bool {
+		_, all := shown()
+		return strings.Contains(all, "Cy") && strings.Contains(all, "Di") && strings.Contains(all, "Ed") && strings.Contains(all, "Flo")
+	}, func() string { n, all := shown(); return fmt.Sprintf("%d notices: %q", n, all) })
+	if n, all := shown(); n >= len(names) || !strings.Contains(all, "waiting here already") {
+		t.Errorf("%d notices for %d people turned away (%q), want fewer", n, len(names), all)
+	}
+	once.Do(func() { close(release) })
+	wait(t, running)
+	wait(t, waiting)
+}

@@ -170,6 +170,7 @@ type Live struct {
 	shownText bool // a Show with content or reasoning succeeded
 	held      bool // only the final view is to be shown
 	notice    bool // a notice (Engine.Notify): as urgent as a first appearance
+	taken     bool // a view was taken to be shown (Amend no longer works)
 
 	changed chan struct{} // capacity 1: "there is something new"
 	done    chan struct{} // closed when the final view was shown or abandoned
@@ -211,6 +212,21 @@ func (e *Engine) Notify(ctx context.Context, reply Reply, v View) *Live {
 	l.changed <- struct{}{}
 	go l.run(ctx)
 	return l
+}
+
+// Amend replaces the view of a notice not yet taken to be shown with v,
+// reporting whether it did: one request then carries what several
+// notices would have said.
+func (l *Live) Amend(v View) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.taken || !l.notice {
+		return false
+	}
+	v.Final = true
+	l.view = v
+	l.version++
+	return true
 }
 
 // Update makes v the newest view. It never blocks.
@@ -312,6 +328,7 @@ func (l *Live) run(ctx context.Context) {
 		u := l.urgency()
 		l.mu.Lock()
 		v, ver, first, held := l.view, l.version, l.firstText, l.held
+		l.taken = true
 		l.mu.Unlock()
 		if ver == shownVer || (everShown && v == shown) || (held && !v.Final) {
 			l.sched.release(0, -1, 0)

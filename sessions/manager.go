@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -144,6 +145,7 @@ type Manager struct {
 	base     context.Context
 	stopBase context.CancelFunc
 	wg       sync.WaitGroup
+	notices  sync.WaitGroup // notices being shown
 
 	mu     sync.Mutex
 	convs  map[Key]*conv
@@ -157,6 +159,11 @@ type conv struct {
 	running []*Turn
 	queue   []*Turn
 	limit   int // answers at once: 1, or Config.Parallel when shared
+
+	// refusal is the notice telling people the queue is full, while it
+	// waits for its request: later refusals are added to it.
+	refusal *Live
+	refused []string // who it names
 }
 
 // startLocked starts the queued turns that may run now: up to c.limit at
@@ -326,7 +333,14 @@ func (m *Manager) enqueue(msg Message, retry bool, reply Reply) (*Turn, error) {
 		m.convs[msg.Key] = c
 	}
 	if len(c.queue) >= max(m.cfg.Queue, 0) && len(c.running) >= c.limit {
-		return nil, userErr(ErrBusy, "%d questions are waiting here already; please ask again in a few minutes.", len(c.queue))
+		err := userErr(ErrBusy, "%d questions are waiting here already; please ask again in a few minutes.", len(c.queue))
+		if !retry && msg.Shared {
+			// In a crowd, one notice names everyone turned away while it
+			// waits for its request, instead of one message each.
+			m.refuseLocked(c, msg, reply, err.(*UserError))
+			err.(*UserError).Quiet = true
+		}
+		return nil, err
 	}
 	t := &Turn{key: msg.Key, msg: msg, retry: retry, reply: reply, id: m.qseq.Add(1),
 		done: make(chan struct{}), saved: make(chan struct{})}
@@ -337,6 +351,32 @@ func (m *Manager) enqueue(msg Message, retry bool, reply Reply) (*Turn, error) {
 	c.queue = append(c.queue, t)
 	m.startLocked(msg.Key, c)
 	return t, nil
+}
+
+// maxRefusedNames bounds the names one refusal notice lists.
+const maxRefusedNames = 20
+
+// refuseLocked tells msg's author that the queue is full: by adding them to
+// the conversation's refusal notice while it waits, else with a new one on
+// reply. m.mu must be held.
+func (m *Manager) refuseLocked(c *conv, msg Message, reply Reply, ue *UserError) {
+	name := cmp.Or(msg.Author.Name, msg.Author.ID)
+	if !slices.Contains(c.refused, name) {
+		c.refused = append(c.refused, name)
+	}
+	names := c.refused
+	more := ""
+	if len(names) > maxRefusedNames {
+		more = fmt.Sprintf(" and %d more", len(names)-maxRefusedNames)
+		names = names[:maxRefusedNames]
+	}
+	v := View{Status: "⚠️ " + ue.Msg + " (" + strings.Join(names, ", ") + more + ")"}
+	if c.refusal != nil && c.refusal.Amend(v) {
+		return
+	}
+	c.refused = []string{name}
+	v.Status = "⚠️ " + ue.Msg + " (" + name + ")"
+	c.refusal = m.notify(reply, v)
 }
 
 // accept makes t's message durable (a queued record, until its question
@@ -440,10 +480,10 @@ func (m *Manager) Busy(key Key) bool {
 
 // Notify shows v on reply once, as a notice (a command's answer, a
 // refusal, a note), through the reply's destination schedule like every
-// answer (see Engine.Notify). It returns at once; Close abandons notices
-// not shown within its grace.
+// answer (see Engine.Notify). It returns at once; Close waits for the
+// notices within its grace, then abandons them.
 func (m *Manager) Notify(reply Reply, v View) {
-	m.engine.Notify(m.base, reply, v)
+	m.notify(reply, v)
 }
 
 // Spend waits until the bot's global budget (named by the platform, as in
@@ -464,6 +504,7 @@ func (m *Manager) Close(ctx context.Context) error {
 	go func() { m.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		m.waitNotices(ctx)
 		return nil
 	case <-ctx.Done():
 	}
@@ -479,13 +520,41 @@ func (m *Manager) Close(ctx context.Context) error {
 	}
 	m.mu.Unlock()
 	// Give the final views a bounded moment, then abandon them.
+	grace, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
+		m.waitNotices(grace)
+	case <-grace.Done():
+	}
+	m.stopBase()
+	<-done
+	return nil
+}
+
+// waitNotices waits for the notices still to be shown until ctx ends,
+// then abandons them.
+func (m *Manager) waitNotices(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { m.notices.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
 		m.stopBase()
 		<-done
 	}
-	return nil
+}
+
+// notify shows v on reply as a notice and tracks it until it is shown or
+// abandoned (Close waits for it).
+func (m *Manager) notify(reply Reply, v View) *Live {
+	l := m.engine.Notify(m.base, reply, v)
+	m.notices.Add(1)
+	go func() {
+		defer m.notices.Done()
+		<-l.Done()
+	}()
+	return l
 }
 
 // saveQueued records queued turn t durably, with where its reply is shown

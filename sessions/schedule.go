@@ -24,7 +24,7 @@ type schedule struct {
 	span     time.Duration // the longest window's span, margin included
 	keep     int           // the most requests any window counts
 	global   *budget       // the bot's global budget, nil for none
-	users    int     // replies attached; guarded by Engine.mu
+	users    int           // replies attached; guarded by Engine.mu
 
 	mu      sync.Mutex
 	sent    []time.Time // the requests of the last window, oldest first
