@@ -34,6 +34,7 @@ type Manager interface {
 	Handle(ctx context.Context, msg sessions.Message, reply sessions.Reply) (*sessions.Turn, error)
 	Retry(ctx context.Context, key sessions.Key, reply sessions.Reply) (*sessions.Turn, error)
 	Stop(key sessions.Key, author string) bool
+	Spend(ctx context.Context, budget string) error
 	Model(ctx context.Context, key sessions.Key) (string, error)
 	SetModel(ctx context.Context, key sessions.Key, name string) (string, error)
 	Models(ctx context.Context) ([]llm.Model, error)
@@ -44,6 +45,9 @@ type Manager interface {
 	Settings(ctx context.Context, key sessions.Key) (sessions.Summary, error)
 	Recover(ctx context.Context, platform string, restore func(sessions.Progress) (sessions.Reply, error)) error
 	Inherit(ctx context.Context, child, parent sessions.Key) error
+	// Notify shows v once on reply (a notice) through its destination's
+	// schedule, and returns at once.
+	Notify(reply sessions.Reply, v sessions.View)
 }
 
 // Options configure a Bot. Zero fields take the defaults noted on each.

@@ -207,37 +207,126 @@ func TestBot(t *testing.T) {
 		}
 	})
 
-	t.Run("TenAnswersInOneChannel", func(t *testing.T) {
+	t.Run("TenMembersInOneChannel", func(t *testing.T) {
+		// Ten members mention the bot in one channel at once while a
+		// moderator asks with /chat: every question gets its exact
+		// answer, channel messages and interaction webhooks sharing the
+		// channel's window, without a 429.
 		ch := r.channel("busy")
+		const more = " with a few more words to stream"
 		r.up.SetScriptFunc(func(req llmtest.Request) llmtest.Script {
 			sc := llmtest.Echo(req)
-			sc.Content = append(sc.Content, llmtest.Tokens(" with a few more words to stream")...)
+			sc.Content = append(sc.Content, llmtest.Tokens(more)...)
+			sc.Interval = 5 * time.Millisecond
+			return sc
+		})
+		t.Cleanup(func() { r.up.SetScriptFunc(llmtest.Echo) })
+		members := make([]discordtest.User, 10)
+		for i := range members {
+			members[i] = r.dc.AddUser(fmt.Sprintf("member%d", i))
+			must(t, r.dc.AddMember(r.guild.ID, members[i].ID, 0))
+		}
+		const slashes = 3
+		before := r.count429()
+		questions := make([]discordtest.Message, len(members))
+		var wg sync.WaitGroup
+		for i, u := range members {
+			wg.Go(func() {
+				m, err := r.dc.SendMessage(discordtest.UserMessage{ChannelID: ch.ID, AuthorID: u.ID,
+					Content: fmt.Sprintf("%s question %d", discordtest.Mention(r.dc.AppID()), i)})
+				if err != nil {
+					t.Error(err)
+				}
+				questions[i] = m
+			})
+		}
+		for i := range slashes {
+			wg.Go(func() {
+				if _, err := r.dc.SendSlash("chat", []discordtest.Option{{Name: "prompt", Value: fmt.Sprintf("slash %d", i)}}, r.mod.ID, ch.ID); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		for i, q := range questions {
+			want := fmt.Sprintf("echo: member%d: question %d%s", i, i, more)
+			if a := r.final(t, ch.ID, want); a.Content != want || a.ReferenceID != q.ID {
+				t.Errorf("answer %d = %q replying to %q, want %q replying to %q", i, a.Content, a.ReferenceID, want, q.ID)
+			}
+		}
+		for i := range slashes {
+			want := fmt.Sprintf("echo: mod: slash %d%s", i, more)
+			if a := r.final(t, ch.ID, want); a.Content != want {
+				t.Errorf("/chat answer %d = %q, want %q", i, a.Content, want)
+			}
+		}
+		if id, n := r.dc.MaxWritesInWindow(channelWindow); n > 5 {
+			t.Errorf("channel %s received %d writes within %v, want at most 5", id, n, channelWindow)
+		}
+		if n := r.count429() - before; n != 0 {
+			t.Errorf("%d requests were refused with 429", n)
+		}
+	})
+
+	t.Run("RefusalsAmidAnswers", func(t *testing.T) {
+		// Empty questions arriving with real ones are refused through the
+		// channel's schedule: one reply each, sharing the channel's
+		// window with the answers, without a 429.
+		ch := r.channel("refusals")
+		r.up.SetScriptFunc(func(req llmtest.Request) llmtest.Script {
+			sc := llmtest.Echo(req)
 			sc.Interval = 5 * time.Millisecond
 			return sc
 		})
 		t.Cleanup(func() { r.up.SetScriptFunc(llmtest.Echo) })
 		before := r.count429()
+		questions := make([]discordtest.Message, 12)
 		var wg sync.WaitGroup
-		for i := range 10 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+		for i := range questions {
+			wg.Go(func() {
+				text := discordtest.Mention(r.dc.AppID())
 				if i%2 == 0 {
-					_, err := r.dc.SendMessage(discordtest.UserMessage{ChannelID: ch.ID, AuthorID: r.user.ID,
-						Content: fmt.Sprintf("%s question %d", discordtest.Mention(r.dc.AppID()), i)})
-					if err != nil {
-						t.Error(err)
-					}
-					return
+					text += fmt.Sprintf(" real question %d", i)
 				}
-				if _, err := r.dc.SendSlash("chat", []discordtest.Option{{Name: "prompt", Value: fmt.Sprintf("question %d", i)}}, r.mod.ID, ch.ID); err != nil {
+				m, err := r.dc.SendMessage(discordtest.UserMessage{ChannelID: ch.ID, AuthorID: r.user.ID, Content: text})
+				if err != nil {
 					t.Error(err)
 				}
-			}()
+				questions[i] = m
+			})
 		}
 		wg.Wait()
-		for i := range 10 {
-			r.final(t, ch.ID, fmt.Sprintf(": question %d with a few more words to stream", i))
+		want := func(i int) string {
+			if i%2 == 0 {
+				return fmt.Sprintf("echo: alice: real question %d", i)
+			}
+			return "⚠️ Your message is empty"
+		}
+		replies := func() map[string][]discordtest.Message {
+			out := map[string][]discordtest.Message{}
+			for _, m := range r.dc.Messages(ch.ID) {
+				if m.AuthorID == r.dc.AppID() {
+					out[m.ReferenceID] = append(out[m.ReferenceID], m)
+				}
+			}
+			return out
+		}
+		if _, err := r.dc.WaitMessage(r.ctx(), func(discordtest.Message) bool {
+			got := replies()
+			for i, q := range questions {
+				if len(got[q.ID]) == 0 || !done(got[q.ID][0]) || !strings.HasPrefix(got[q.ID][0].Content, want(i)) {
+					return false
+				}
+			}
+			return true
+		}); err != nil {
+			t.Fatalf("replies: %q, want one for each of %d questions", r.botTexts(ch.ID), len(questions))
+		}
+		got := replies()
+		for i, q := range questions {
+			if ms := got[q.ID]; len(ms) != 1 {
+				t.Errorf("question %d answered with %d messages, want one starting %q", i, len(ms), want(i))
+			}
 		}
 		if id, n := r.dc.MaxWritesInWindow(channelWindow); n > 5 {
 			t.Errorf("channel %s received %d writes within %v, want at most 5", id, n, channelWindow)

@@ -164,8 +164,7 @@ func (b *Bot) turn(ctx context.Context, i *discordgo.Interaction, start func(ses
 		b.explain(ctx, i, err)
 		return
 	}
-	err := b.s.InteractionRespond(i, &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredChannelMessageWithSource},
-		discordgo.WithContext(ctx))
+	err := b.interactionRespond(ctx, i, &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredChannelMessageWithSource})
 	if err != nil {
 		// The interaction can no longer be answered: show the answer in
 		// the channel instead.
@@ -316,8 +315,32 @@ func (b *Bot) onStopClick(ctx context.Context, i *discordgo.Interaction, p place
 
 // respond answers an interaction, logging a failure.
 func (b *Bot) respond(ctx context.Context, i *discordgo.Interaction, resp *discordgo.InteractionResponse) {
-	if err := b.s.InteractionRespond(i, resp, discordgo.WithContext(ctx)); err != nil {
+	if err := b.interactionRespond(ctx, i, resp); err != nil {
 		b.log.Warn("answer interaction", "channel", i.ChannelID, "error", err)
+	}
+}
+
+// interactionRespond answers an interaction on the interaction's own
+// route, drawing on the bot's global budget first. A 429 is waited out
+// once, within ctx (discordgo would sleep and retry for as long as 429s
+// come, deaf to ctx).
+func (b *Bot) interactionRespond(ctx context.Context, i *discordgo.Interaction, resp *discordgo.InteractionResponse) error {
+	for attempt := 0; ; attempt++ {
+		if err := b.m.Spend(ctx, Platform); err != nil {
+			return err
+		}
+		err := b.s.InteractionRespond(i, resp, streamOpts(ctx)...)
+		var rl *discordgo.RateLimitError
+		if attempt > 0 || !errors.As(err, &rl) || rl.TooManyRequests == nil {
+			return err
+		}
+		t := time.NewTimer(rl.RetryAfter)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
 	}
 }
 

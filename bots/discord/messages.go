@@ -64,9 +64,7 @@ func (b *Bot) onMessage(ctx context.Context, m *discordgo.Message) {
 	if sessions.Silent(err) {
 		return
 	}
-	if _, err := b.channelSend(ctx, chID, "⚠️ "+clipRunes(sessions.Explain(err), MessageLimit-3), false, replyTo); err != nil {
-		b.log.Warn("send refusal", "channel", chID, "error", err)
-	}
+	b.say(chID, replyTo, "⚠️ "+sessions.Explain(err))
 	if errors.Is(err, sessions.ErrNotSaved) {
 		go b.handleWhenSaved(msg, newReply)
 	}

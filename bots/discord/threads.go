@@ -86,6 +86,9 @@ func (b *Bot) channel(ctx context.Context, id string) (discordgo.Channel, error)
 		defer b.s.State.RUnlock()
 		return *ch, nil
 	}
+	if err := b.m.Spend(ctx, Platform); err != nil {
+		return discordgo.Channel{}, err
+	}
 	ch, err := b.s.Channel(id, discordgo.WithContext(ctx))
 	if err != nil {
 		return discordgo.Channel{}, fmt.Errorf("discord: look up channel %s: %w", id, err)
@@ -151,9 +154,8 @@ func (b *Bot) chatThread(ctx context.Context, i *discordgo.Interaction, prompt s
 	if prompt == "" || !b.threadParent(ctx, i.GuildID, i.ChannelID) {
 		return false
 	}
-	err := b.s.InteractionRespond(i, &discordgo.InteractionResponse{Type: discordgo.InteractionResponseChannelMessageWithSource,
-		Data: &discordgo.InteractionResponseData{Content: clipRunes(quote(prompt), MessageLimit), AllowedMentions: noMentions()}},
-		discordgo.WithContext(ctx))
+	err := b.interactionRespond(ctx, i, &discordgo.InteractionResponse{Type: discordgo.InteractionResponseChannelMessageWithSource,
+		Data: &discordgo.InteractionResponseData{Content: clipRunes(quote(prompt), MessageLimit), AllowedMentions: noMentions()}})
 	if err != nil {
 		b.log.Warn("answer /chat with its question", "channel", i.ChannelID, "error", err)
 		return false
@@ -163,7 +165,12 @@ func (b *Bot) chatThread(ctx context.Context, i *discordgo.Interaction, prompt s
 		appID = i.AppID
 	}
 	chID, replyTo := i.ChannelID, ""
-	if q, err := b.s.WebhookMessage(appID, i.Token, originalID, discordgo.WithContext(ctx)); err != nil {
+	var q *discordgo.Message
+	err = b.m.Spend(ctx, Platform)
+	if err == nil {
+		q, err = b.s.WebhookMessage(appID, i.Token, originalID, discordgo.WithContext(ctx))
+	}
+	if err != nil {
 		b.log.Warn("read /chat's question message; answering in the channel", "channel", i.ChannelID, "error", err)
 	} else if th := b.openThread(ctx, i.ChannelID, q.ID, prompt); th != "" {
 		chID = th
@@ -176,9 +183,7 @@ func (b *Bot) chatThread(ctx context.Context, i *discordgo.Interaction, prompt s
 		if sessions.Silent(err) {
 			return true
 		}
-		if _, err := b.channelSend(ctx, chID, "⚠️ "+clipRunes(sessions.Explain(err), MessageLimit-3), false, replyTo); err != nil {
-			b.log.Warn("send refusal", "channel", chID, "error", err)
-		}
+		b.say(chID, replyTo, "⚠️ "+sessions.Explain(err))
 	}
 	return true
 }
@@ -189,6 +194,9 @@ func (b *Bot) chatThread(ctx context.Context, i *discordgo.Interaction, prompt s
 // then pause (threadPause, or a 429's retry-after) and the first failure
 // is logged as a warning.
 func (b *Bot) openThread(ctx context.Context, channelID, messageID, question string) string {
+	if err := b.m.Spend(ctx, Platform); err != nil {
+		return ""
+	}
 	th, err := b.s.MessageThreadStartComplex(channelID, messageID,
 		&discordgo.ThreadStart{Name: threadName(question), AutoArchiveDuration: threadArchive}, streamOpts(ctx)...)
 	if err != nil {

@@ -33,8 +33,9 @@ func commandList() []tgbotapi.BotCommand {
 const refusal = "Only this group's administrators can change its settings."
 
 // command runs a command, reporting whether it was one the bot knows.
-// Settings changes happen before command returns; their confirmations are
-// sent in the background.
+// Settings changes happen before command returns; every answer is a
+// notice shown through the chat's schedule (say). /model and /models list
+// the models in the background first.
 func (b *Bot) command(ctx context.Context, p place, author sessions.Author, name, args string) bool {
 	key := p.key()
 	switch name {
@@ -170,7 +171,7 @@ func (b *Bot) listModels(ctx context.Context, p place) {
 	if err != nil {
 		sb.WriteString("\n⚠️ " + sessions.Explain(err))
 	}
-	b.send(ctx, p, sb.String(), nil)
+	b.say(p, sb.String(), nil)
 }
 
 // explain shows why a request was refused, as a reply to it.

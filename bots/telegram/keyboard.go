@@ -76,14 +76,16 @@ func (b *Bot) showModelPicker(ctx context.Context, p place, page int) {
 		if err != nil {
 			msg += "\n\n⚠️ " + sessions.Explain(err)
 		}
-		b.send(ctx, p, msg, nil)
+		b.say(p, msg, nil)
 		return
 	}
 	kb := picker(models, current, page)
-	b.send(ctx, p, pickerText(current), &kb)
+	b.say(p, pickerText(current), &kb)
 }
 
-// onCallback handles a button press: Stop, or the model picker.
+// onCallback handles a button press: Stop, or the model picker. The
+// press is acknowledged at once (answerCallbackQuery is not a chat
+// message); the picker's message is edited through the chat's schedule.
 func (b *Bot) onCallback(ctx context.Context, q *tgbotapi.CallbackQuery, topic int) {
 	answer := func(text string) {
 		if err := b.api.answerCallback(ctx, q.ID, text); err != nil {
@@ -112,10 +114,7 @@ func (b *Bot) onCallback(ctx context.Context, q *tgbotapi.CallbackQuery, topic i
 		models, _ := b.m.Models(ctx)
 		current, _ := b.m.Model(ctx, key)
 		kb := picker(models, current, page)
-		o := outgoing{chat: p.chat, text: Render(pickerText(current)), keyboard: &kb}
-		if err := b.api.edit(ctx, p.msgID, o); err != nil && !isNotModified(err) {
-			b.log.Warn("turn model picker page", "error", err)
-		}
+		b.m.Notify(b.editNotice(p, p.msgID, &kb), sessions.View{Content: pickerText(current)})
 		answer("")
 	case strings.HasPrefix(q.Data, pickPrefix):
 		if !b.mayChange(ctx, p) {
@@ -147,10 +146,7 @@ func (b *Bot) onCallback(ctx context.Context, q *tgbotapi.CallbackQuery, topic i
 			answer(clipUTF16(sessions.Explain(err), 190))
 			return
 		}
-		o := outgoing{chat: p.chat, text: Render(fmt.Sprintf("Model set to `%s`.", model))}
-		if err := b.api.edit(ctx, p.msgID, o); err != nil && !isNotModified(err) {
-			b.log.Warn("confirm model choice", "error", err)
-		}
+		b.m.Notify(b.editNotice(p, p.msgID, nil), sessions.View{Content: fmt.Sprintf("Model set to `%s`.", model)})
 		answer("Model: " + model)
 	default:
 		answer("")

@@ -33,6 +33,7 @@ type rig struct {
 	path string
 	cfg  sessions.Config
 	opts telegram.Options
+	fake telegramtest.Options // the fake Bot API's, set before it starts
 
 	store  *sessions.BoltStore
 	m      *sessions.Manager
@@ -50,20 +51,17 @@ func withOptions(f func(*telegram.Options)) rigOption {
 
 func newRig(t *testing.T, opts ...rigOption) *rig {
 	t.Helper()
-	tg := telegramtest.NewServer(telegramtest.Options{
-		Flood:          telegramtest.FloodLimits{ChatInterval: fakeInterval, ChatBurst: 3, GroupPerMinute: int(time.Minute / fakeInterval)},
-		MaxPollTimeout: 2 * time.Second,
-	})
-	t.Cleanup(tg.Close)
 	up := llmtest.NewServer()
 	t.Cleanup(up.Close)
 	r := &rig{
-		t: t, tg: tg, up: up,
+		t: t, up: up,
 		path: filepath.Join(t.TempDir(), "palaver.db"),
 		cfg:  sessions.Config{DefaultModel: "fake/echo"},
+		fake: telegramtest.Options{
+			Flood:          telegramtest.FloodLimits{ChatInterval: fakeInterval, ChatBurst: 3, GroupPerMinute: int(time.Minute / fakeInterval)},
+			MaxPollTimeout: 2 * time.Second,
+		},
 		opts: telegram.Options{
-			Token:             tg.Token(),
-			APIEndpoint:       tg.Endpoint(),
 			EditInterval:      testInterval,
 			GroupEditInterval: testInterval,
 			PollTimeout:       time.Second,
@@ -73,6 +71,9 @@ func newRig(t *testing.T, opts ...rigOption) *rig {
 	for _, o := range opts {
 		o(r)
 	}
+	r.tg = telegramtest.NewServer(r.fake)
+	t.Cleanup(r.tg.Close)
+	r.opts.Token, r.opts.APIEndpoint = r.tg.Token(), r.tg.Endpoint()
 	r.start()
 	t.Cleanup(r.stop)
 	return r

@@ -303,7 +303,7 @@ func defaultConfig(getenv func(string) string) *Config {
 			APIBase:      "https://discord.com",
 			EditInterval: time.Second,
 			Window:       WindowConfig{Requests: 5, Per: 5 * time.Second},
-			GlobalWindow: WindowConfig{Requests: 50, Per: time.Second},
+			GlobalWindow: WindowConfig{Requests: 45, Per: time.Second},
 		},
 		Gateway: GatewayConfig{
 			Listen:            "127.0.0.1:8000",
