@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -18,23 +20,32 @@ import (
 
 // version is one visible state of a message or draft, after a write.
 type version struct {
-	at    time.Time
-	text  string // the visible text
-	stop  bool   // it carries the Stop button
-	draft bool   // a Telegram draft
+	at      time.Time
+	text    string // the visible text
+	stop    bool   // it carries the Stop button
+	draft   bool   // a Telegram draft
+	loading bool   // a deferred interaction's "thinking" state: no write
 }
 
 // unit is one message (or Telegram draft) of the bot.
 type unit struct {
+	dest     *destLog
 	draft    bool
 	versions []version
 	answer   *answer
+	// pointer is the thread this message points to ("<#id>") when it is
+	// not the answer itself: a sign of life for the thread's answer.
+	pointer string
 }
 
 // write is one accepted request that changed what a destination shows.
 type write struct {
 	at      time.Time
 	charged bool // counted by the platform's rate limit (not a draft)
+	// callback is a message an interaction callback created (Discord's
+	// response to a slash command): no rate limit charges it, and a bot
+	// may send it outside its schedule.
+	callback bool
 }
 
 // refusal is a 429 the platform answered.
@@ -43,13 +54,17 @@ type refusal struct {
 	retryAfter time.Duration
 }
 
-// destLog is what one destination (a Telegram chat, a Discord channel)
-// received.
+// destLog is what one destination (a Telegram chat, a Discord channel or
+// thread) received.
 type destLog struct {
 	dest     string
 	kind     kind
 	interval time.Duration
 	convs    []*conversation
+	// parent is the channel of a Discord thread Palaver opened; a thread
+	// has no conversations of its own: its answers are its parent's.
+	parent   *destLog
+	shown    []*answer // answers whose text it shows
 	writes   []write
 	refusals []refusal
 	errors   []string // other refused writes
@@ -60,7 +75,7 @@ type destLog struct {
 func (d *destLog) unit(key string, draft bool) *unit {
 	u := d.units[key]
 	if u == nil {
-		u = &unit{draft: draft}
+		u = &unit{dest: d, draft: draft}
 		d.units[key] = u
 		d.order = append(d.order, key)
 	}
@@ -76,11 +91,21 @@ type observed struct {
 
 	updates      int       // writes that showed this answer
 	firstVisible time.Time // first write showing the answer's text
-	final        time.Time // the answer's last write
-	finalText    string    // normalized text of its messages after the last write
-	stopLeft     bool      // its last message still has the Stop button
-	scheduled    time.Time // when the destination's schedule allowed the final write
-	writes       []version // the answer's writes, in time order
+	// firstSign is the first sign of life the asker saw: a placeholder,
+	// the interaction's "thinking" state, a pointer to the answer's
+	// thread, or the first text.
+	firstSign time.Time
+	// home is where the answer's text is shown (its conversation's
+	// destination, or the thread Palaver opened for it).
+	home *destLog
+	// alone is true when no other answer shown at its destination had
+	// been asked and was not yet final when the model finished this one.
+	alone     bool
+	final     time.Time // the answer's last write
+	finalText string    // normalized text of its messages after the last write
+	stopLeft  bool      // its last message still has the Stop button
+	scheduled time.Time // when the destination's schedule allowed the final write
+	writes    []version // the answer's writes, in time order
 	// finalRequests is how many writes the final view took: more than one
 	// when the answer outgrew a message in its last moments.
 	finalRequests int
@@ -92,14 +117,36 @@ type observed struct {
 
 // analysis is the whole run as the platforms saw it.
 type analysis struct {
-	dests   map[string]*destLog
-	answers []*observed
-	stray   int // bot messages that belong to no answer
+	dests    map[string]*destLog
+	threads  map[string]string // Discord thread id → parent channel id
+	starters map[string]string // message id → the thread started from it
+	answers  []*observed
+	stray    int      // bot messages that belong to no answer
+	strays   []string // the first maxStrays of them: destination and text
+}
+
+// maxStrays is how many stray messages the analysis describes.
+const maxStrays = 5
+
+// addStray counts a bot message that belongs to no answer.
+func (an *analysis) addStray(u *unit) {
+	an.stray++
+	if len(an.strays) >= maxStrays {
+		return
+	}
+	text := ""
+	if n := len(u.versions); n > 0 {
+		text = u.versions[n-1].text
+	}
+	if r := []rune(text); len(r) > 80 {
+		text = string(r[:80]) + "…"
+	}
+	an.strays = append(an.strays, fmt.Sprintf("%s: %q", u.dest.dest, text))
 }
 
 // analyze reads the fakes' records.
 func (w *world) analyze() *analysis {
-	an := &analysis{dests: map[string]*destLog{}}
+	an := &analysis{dests: map[string]*destLog{}, threads: map[string]string{}, starters: map[string]string{}}
 	for _, c := range w.convs {
 		d := an.dests[c.dest]
 		if d == nil {
@@ -110,17 +157,95 @@ func (w *world) analyze() *analysis {
 	}
 	w.readTelegram(an)
 	w.readDiscord(an)
-	for _, d := range an.dests {
+	texts := map[*answer][]*unit{}
+	pointers := map[*answer][]*unit{}
+	inThread := map[string]*answer{} // thread id → the first answer shown there
+	var pointing []*unit
+	for _, key := range slices.Sorted(maps.Keys(an.dests)) {
+		d := an.dests[key]
 		slices.SortFunc(d.writes, func(a, b write) int { return a.at.Compare(b.at) })
-		an.stray += d.assign()
-		for _, c := range d.convs {
-			for _, a := range c.answers {
-				an.answers = append(an.answers, d.observe(a))
+		for _, u := range d.assign(an.threads, an.starters) {
+			an.addStray(u)
+		}
+		for _, k := range d.order {
+			switch u := d.units[k]; {
+			case u.answer != nil:
+				texts[u.answer] = append(texts[u.answer], u)
+				if id := strings.TrimPrefix(d.dest, "discord:"); d.parent != nil && inThread[id] == nil {
+					inThread[id] = u.answer
+				}
+			case u.pointer != "":
+				pointing = append(pointing, u)
 			}
 		}
 	}
-	slices.SortFunc(an.answers, func(a, b *observed) int { return strings.Compare(a.a.tag, b.a.tag) })
+	for _, u := range pointing {
+		if a := inThread[u.pointer]; a != nil {
+			pointers[a] = append(pointers[a], u)
+		} else {
+			an.addStray(u) // a pointer to a thread that shows no answer
+		}
+	}
+	var all []*observed
+	for _, key := range slices.Sorted(maps.Keys(an.dests)) {
+		d := an.dests[key]
+		for _, c := range d.convs {
+			for _, a := range c.answers {
+				home := d
+				if us := texts[a]; len(us) > 0 {
+					slices.SortStableFunc(us, func(x, y *unit) int { return x.versions[0].at.Compare(y.versions[0].at) })
+					home = us[len(us)-1].dest
+				}
+				o := home.observe(a, texts[a], pointers[a])
+				if len(texts[a]) > 0 {
+					home.shown = append(home.shown, a)
+				}
+				all = append(all, o)
+			}
+		}
+	}
+	markAlone(all)
+	slices.SortFunc(all, func(a, b *observed) int { return strings.Compare(a.a.tag, b.a.tag) })
+	an.answers = all
 	return an
+}
+
+// markAlone sets alone on the answers that had their destination to
+// themselves when they ended.
+func markAlone(all []*observed) {
+	byHome := map[*destLog][]*observed{}
+	for _, o := range all {
+		if o.complete {
+			byHome[o.home] = append(byHome[o.home], o)
+		}
+	}
+	for _, os := range byHome {
+		for _, o := range os {
+			o.alone = true
+			for _, b := range os {
+				if b != o && b.asked.Before(o.last) && b.final.After(o.last) {
+					o.alone = false
+					break
+				}
+			}
+		}
+	}
+}
+
+// discordDest is the destination of a Discord channel: a conversation's
+// channel, or a thread Palaver opened under one; nil for others.
+func (an *analysis) discordDest(channelID string) *destLog {
+	if d := an.dests["discord:"+channelID]; d != nil {
+		return d
+	}
+	parent := an.dests["discord:"+an.threads[channelID]]
+	if parent == nil {
+		return nil
+	}
+	d := &destLog{dest: "discord:" + channelID, kind: parent.kind, interval: parent.interval,
+		units: map[string]*unit{}, parent: parent}
+	an.dests[d.dest] = d
+	return d
 }
 
 // readTelegram turns the Telegram fake's calls into units and writes.
@@ -177,29 +302,50 @@ func visibleTelegram(text, parseMode string) string {
 }
 
 // readDiscord turns the Discord fake's messages and calls into units,
-// writes and refusals.
+// writes and refusals. Threads are known by the answers to the requests
+// that opened them.
 func (w *world) readDiscord(an *analysis) {
-	users := map[string]bool{}
-	for _, u := range w.dcUsers {
-		users[u.ID] = true
+	calls := w.dc.Calls()
+	for _, c := range calls {
+		if c.Method != "POST" || c.Status/100 != 2 || !strings.HasSuffix(c.Route, "/threads") {
+			continue
+		}
+		var th struct {
+			ID       string `json:"id"`
+			ParentID string `json:"parent_id"`
+		}
+		if json.Unmarshal(c.Response, &th) == nil && th.ID != "" {
+			an.threads[th.ID] = th.ParentID
+			// POST /channels/{channel}/messages/{message}/threads
+			if parts := strings.Split(c.Path, "/"); len(parts) >= 3 && parts[len(parts)-3] == "messages" {
+				an.starters[parts[len(parts)-2]] = th.ID
+			}
+		}
 	}
+	bot := w.dc.BotUser().ID
 	for _, m := range w.dc.Messages("") {
-		d := an.dests["discord:"+m.ChannelID]
-		if d == nil || users[m.AuthorID] {
+		d := an.discordDest(m.ChannelID)
+		if d == nil || m.AuthorID != bot || !answerType[m.Type] {
 			continue
 		}
 		u := d.unit("m"+m.ID, false)
-		for _, v := range m.Versions {
+		// A slash command's response is created by the interaction
+		// callback, which no rate limit charges; its edits are charged.
+		callback := m.InteractionID != "" && m.Type == messageChatInput
+		for i, v := range m.Versions {
 			if v.Flags&discordtest.FlagLoading != 0 {
-				continue // the deferred "thinking" state: an interaction callback, not a write
+				// The deferred "thinking" state: a sign of life, no write.
+				u.versions = append(u.versions, version{at: v.Time, loading: true})
+				continue
 			}
 			u.versions = append(u.versions, version{at: v.Time, text: v.Content,
 				stop: strings.Contains(string(v.Components), `"palaver:stop"`)})
-			d.writes = append(d.writes, write{at: v.Time, charged: true})
+			created := callback && i == 0
+			d.writes = append(d.writes, write{at: v.Time, charged: !created, callback: created})
 		}
 	}
-	for _, c := range w.dc.Calls() {
-		d := an.dests["discord:"+c.ChannelID]
+	for _, c := range calls {
+		d := an.discordDest(c.ChannelID)
 		if d == nil || c.Status < 400 || (!c.Write && c.Status != 429) {
 			continue
 		}
@@ -215,19 +361,41 @@ func (w *world) readDiscord(an *analysis) {
 	}
 }
 
+// Discord message types: an answer's messages are default ones, replies
+// and a slash command's response. Others (a thread's "created" notice,
+// its starter) are Discord's own.
+const (
+	messageDefault   = 0
+	messageReply     = 19
+	messageChatInput = 20
+)
+
+var answerType = map[int]bool{messageDefault: true, messageReply: true, messageChatInput: true}
+
 // leadingTag matches an answer's tag at the start of a text.
 var leadingTag = regexp.MustCompile(`^(A\d+-\d+-\d+)(\s|$)`)
 
+// threadMention matches a Discord channel mention.
+var threadMention = regexp.MustCompile(`<#(\d+)>`)
+
 // assign gives each unit to its answer: by the tag its text starts with,
-// else (a continuation message) by the answer whose text contains it.
-// It returns the number of units that belong to none.
-func (d *destLog) assign() (stray int) {
+// else (a continuation message) by the answer whose text contains it. A
+// message pointing to a thread opened under this channel (threads: thread
+// id → parent), or one a thread was started from (starters: message id →
+// thread), is a pointer to that thread. It returns the units that belong
+// to none.
+func (d *destLog) assign(threads, starters map[string]string) (stray []*unit) {
 	byTag := map[string]*answer{}
-	for _, c := range d.convs {
+	owner := d
+	if d.parent != nil {
+		owner = d.parent
+	}
+	for _, c := range owner.convs {
 		for _, a := range c.answers {
 			byTag[a.tag] = a
 		}
 	}
+	channel := strings.TrimPrefix(d.dest, "discord:")
 	for _, key := range d.order {
 		u := d.units[key]
 		for _, v := range u.versions {
@@ -237,6 +405,17 @@ func (d *destLog) assign() (stray int) {
 			}
 		}
 		if u.answer != nil || len(u.versions) == 0 {
+			continue
+		}
+		if d.kind == discordChannel {
+			u.pointer = starters[strings.TrimPrefix(key, "m")]
+		}
+		for _, v := range u.versions {
+			if m := threadMention.FindStringSubmatch(v.text); m != nil && threads[m[1]] == channel {
+				u.pointer = m[1]
+			}
+		}
+		if u.pointer != "" {
 			continue
 		}
 		last := normalize(u.versions[len(u.versions)-1].text)
@@ -249,7 +428,7 @@ func (d *destLog) assign() (stray int) {
 		if len(found) == 1 {
 			u.answer = found[0]
 		} else {
-			stray++
+			stray = append(stray, u)
 		}
 	}
 	return stray
@@ -259,19 +438,29 @@ func (d *destLog) assign() (stray int) {
 // change without changing what a reader sees.
 func normalize(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-// observe rebuilds answer a from the destination's units.
-func (d *destLog) observe(a *answer) *observed {
-	o := &observed{a: a}
+// observe rebuilds answer a from the units showing its text (in the order
+// of their first write, each at the destination it was written to) and
+// the pointers to its thread; d is the destination showing its text.
+func (d *destLog) observe(a *answer, units, pointers []*unit) *observed {
+	o := &observed{a: a, home: d}
 	o.asked, o.first, o.last, o.sent = a.timing()
-	var units []*unit
-	var all []version
-	for _, key := range d.order {
-		if u := d.units[key]; u.answer == a {
-			units = append(units, u)
-			all = append(all, u.versions...)
+	var all, seen []version
+	for _, u := range units {
+		for _, v := range u.versions {
+			if !v.loading {
+				all = append(all, v)
+			}
 		}
+		seen = append(seen, u.versions...)
+	}
+	for _, u := range pointers {
+		seen = append(seen, u.versions...)
 	}
 	slices.SortFunc(all, func(x, y version) int { return x.at.Compare(y.at) })
+	slices.SortFunc(seen, func(x, y version) int { return x.at.Compare(y.at) })
+	if len(seen) > 0 {
+		o.firstSign = seen[0].at
+	}
 	o.updates = len(all)
 	o.writes = all
 	for _, v := range all {
@@ -298,7 +487,11 @@ func (d *destLog) observe(a *answer) *observed {
 	var msgs []version
 	for _, u := range units {
 		if !u.draft {
-			msgs = append(msgs, u.versions...)
+			for _, v := range u.versions {
+				if !v.loading {
+					msgs = append(msgs, v)
+				}
+			}
 		}
 	}
 	slices.SortFunc(msgs, func(x, y version) int { return x.at.Compare(y.at) })
@@ -369,14 +562,12 @@ func later(a, b time.Time) time.Time {
 // (from its first token to its last write), merged.
 func (d *destLog) busy(obs map[*answer]*observed) [][2]time.Time {
 	var spans [][2]time.Time
-	for _, c := range d.convs {
-		for _, a := range c.answers {
-			o := obs[a]
-			if o == nil || o.first.IsZero() || o.final.IsZero() {
-				continue
-			}
-			spans = append(spans, [2]time.Time{o.first, o.final})
+	for _, a := range d.shown {
+		o := obs[a]
+		if o == nil || o.first.IsZero() || o.final.IsZero() {
+			continue
 		}
+		spans = append(spans, [2]time.Time{o.first, o.final})
 	}
 	slices.SortFunc(spans, func(x, y [2]time.Time) int { return x[0].Compare(y[0]) })
 	var merged [][2]time.Time

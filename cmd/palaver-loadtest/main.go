@@ -12,10 +12,21 @@
 //
 //	go run ./cmd/palaver-loadtest -conversations 1000
 //
-// It exits 1 when an invariant breaks (a 429 nobody injected, a write
-// during a 429 pause, a platform limit exceeded, an answer lost or
-// different from the model's), 2 on a usage or set-up error, and with
-// -strict also 1 when a performance target is missed.
+// The crowd workload (-workload crowd) is instead many users asking at
+// once in one Telegram group and one Discord channel (-crowd, default 50),
+// or with -discord-threads in one Discord channel where Palaver answers
+// each question in a thread of its own; it reports how long each asker
+// waited for a first sign of life and for the final text.
+//
+//	go run ./cmd/palaver-loadtest -workload crowd
+//	go run ./cmd/palaver-loadtest -workload crowd -discord-threads
+//
+// It exits 1 when an invariant breaks (a 429 nobody injected, local or
+// global, a write during a 429 pause, a platform limit exceeded, an answer
+// lost or different from the model's), 2 on a usage or set-up error, and
+// with -strict also 1 when a performance target is missed. A run the
+// palaver binary cannot do (its config lacks discord.threads) is skipped
+// with a message and exits 0.
 package main
 
 import (
@@ -40,6 +51,9 @@ func main() {
 
 // options are the command's flags.
 type options struct {
+	workload        string
+	crowd           int
+	threads         bool
 	conversations   int
 	tokens          int
 	rate            float64
@@ -70,6 +84,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("palaver-loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.StringVar(&o.workload, "workload", mixWorkload, "what the users do: `mix` (many conversations of every kind) or crowd (many users in one group and one channel)")
+	fs.IntVar(&o.crowd, "crowd", 50, "with -workload crowd, users asking at once in the Telegram group and in the Discord channel")
+	fs.BoolVar(&o.threads, "discord-threads", false, "with -workload crowd, run the Discord channel alone with discord.threads: true")
 	fs.IntVar(&o.conversations, "conversations", 100, "conversations driven at once")
 	fs.IntVar(&o.tokens, "tokens", 500, "tokens per answer")
 	fs.Float64Var(&o.rate, "rate", 50, "tokens per second of each answer")
@@ -97,6 +114,30 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch o.workload {
+	case mixWorkload:
+		if set["crowd"] || set["discord-threads"] {
+			return o, errors.New("-crowd and -discord-threads need -workload crowd")
+		}
+	case crowdWorkload:
+		if set["conversations"] || set["mix"] || set["users"] || set["topics"] {
+			return o, errors.New("-workload crowd lays out its own conversations: drop -conversations, -mix, -users and -topics")
+		}
+		if o.crowd < 1 || o.crowd > maxCrowd {
+			return o, fmt.Errorf("-crowd must be between 1 and %d", maxCrowd)
+		}
+		if !set["timeout"] {
+			o.timeout = crowdTimeout
+		}
+		o.conversations, o.users = 2, 1
+		if o.threads {
+			o.conversations = 1
+		}
+	default:
+		return o, fmt.Errorf("-workload must be %s or %s, not %q", mixWorkload, crowdWorkload, o.workload)
 	}
 	var err error
 	if o.mix, err = parseMix(*mix); err != nil {
@@ -133,6 +174,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	r, err := loadTest(ctx, opts, stderr)
+	if skip := (*skipped)(nil); errors.As(err, &skip) {
+		fmt.Fprintln(stderr, "palaver-loadtest: skipped:", skip.reason)
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "palaver-loadtest:", err)
 		return 2
@@ -180,13 +225,16 @@ func loadTest(ctx context.Context, opts options, progress io.Writer) (*Report, e
 			return nil, err
 		}
 	}
-	counts := split(opts.conversations, opts.mix)
+	var counts map[kind]int
+	if opts.workload == mixWorkload {
+		counts = split(opts.conversations, opts.mix)
+	}
 	w, err := newWorld(opts, counts)
 	if err != nil {
 		return nil, err
 	}
 	defer w.close()
-	p, err := w.startPalaver(ctx, bin, dir)
+	p, err := w.start(ctx, bin, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -224,21 +272,7 @@ func loadTest(ctx context.Context, opts options, progress io.Writer) (*Report, e
 	if err := w.drive(ctx); err != nil {
 		return nil, err
 	}
-	// Wait for every answer to be shown in full: the last ones may wait
-	// out a group's 3 s interval (times the topics sharing it), and more
-	// after injected 429s.
-	settle := time.Now().Add(time.Duration(opts.topics+2)*telegramGroupInterval + opts.platformLatency*20)
-	var an *analysis
-	for {
-		an = w.analyze()
-		if allComplete(an) || time.Now().After(settle) {
-			break
-		}
-		if !sleepUntil(ctx, time.Now().Add(500*time.Millisecond)) {
-			an = w.analyze()
-			break
-		}
-	}
+	an := w.settle(ctx)
 	after, err := p.scrape(context.WithoutCancel(ctx))
 	loadEnd := time.Now()
 	if err != nil {
@@ -273,6 +307,45 @@ func allComplete(an *analysis) bool {
 	}
 	return true
 }
+
+// settle waits until every answer is shown in full, nothing has reached
+// the fake platforms for quietFor (what is missing will not come), or the
+// time the slowest answer can take has passed, and returns the analysis.
+// The answers of a conversation may take turns, each streaming for tokens
+// / rate; the last may wait out a group's 3 s interval (times the topics
+// sharing it, or once per asker in a crowd) and more after injected 429s.
+func (w *world) settle(ctx context.Context) *analysis {
+	o := w.opts
+	stream := time.Duration(float64(o.tokens) / o.rate * float64(time.Second))
+	turns := 0
+	for _, c := range w.convs {
+		turns = max(turns, len(c.answers))
+	}
+	waits := o.topics + 2
+	if o.workload == crowdWorkload {
+		waits = o.crowd + 2
+	}
+	deadline := time.Now().Add(time.Duration(turns)*stream + time.Duration(waits)*telegramGroupInterval + o.platformLatency*20)
+	calls, quietSince := -1, time.Now()
+	for {
+		an := w.analyze()
+		if allComplete(an) || time.Now().After(deadline) {
+			return an
+		}
+		if n := len(w.tg.Calls()) + len(w.dc.Calls()); n != calls {
+			calls, quietSince = n, time.Now()
+		} else if time.Since(quietSince) > quietFor {
+			return an
+		}
+		if !sleepUntil(ctx, time.Now().Add(500*time.Millisecond)) {
+			return w.analyze()
+		}
+	}
+}
+
+// quietFor is how long the platforms hear nothing from Palaver before the
+// load test stops waiting for answers still missing.
+const quietFor = 10 * time.Second
 
 func machine() string {
 	return fmt.Sprintf("%s/%s, %d CPUs, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())

@@ -118,13 +118,14 @@ func TestLoadTest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs palaver")
 	}
+	t.Parallel() // beside TestCrowd
 	bin, err := buildPalaver(t.Context(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	mix, _ := parseMix("telegram-private=1,telegram-group=1,telegram-topic=2,discord-channel=1")
 	base := options{
-		conversations: 5, tokens: 40, rate: 200, turns: 2, users: 2, topics: 2, mix: mix,
+		workload: mixWorkload, conversations: 5, tokens: 40, rate: 200, turns: 2, users: 2, topics: 2, mix: mix,
 		drafts: true, ramp: 200 * time.Millisecond, think: 100 * time.Millisecond,
 		timeout: 2 * time.Minute, seed: 1, palaver: bin, logLevel: "warn",
 	}

@@ -17,11 +17,17 @@ type Report struct {
 	Setup    Setup        `json:"setup"`
 	Duration float64      `json:"duration_s"` // first token to last final write
 	Kinds    []KindReport `json:"kinds"`      // per kind of conversation, then "all"
-	Palaver  Resources    `json:"palaver"`
-	World    WorldUsage   `json:"world"`
-	Metrics  MetricsCheck `json:"metrics"`
-	// Stray counts bot messages that belong to no answer.
+	// Global is the per-bot budgets' use, from the fakes' counters.
+	Global GlobalUsage `json:"global"`
+	// Crowds are the crowd workload's figures per place.
+	Crowds  []CrowdReport `json:"crowds,omitempty"`
+	Palaver Resources     `json:"palaver"`
+	World   WorldUsage    `json:"world"`
+	Metrics MetricsCheck  `json:"metrics"`
+	// Stray counts bot messages that belong to no answer; StrayTexts
+	// shows the first few.
 	Stray      int      `json:"stray_messages"`
+	StrayTexts []string `json:"stray_texts,omitempty"`
 	Problems   []string `json:"problems,omitempty"` // the first incomplete answers, explained
 	Invariants []Check  `json:"invariants"`
 	Targets    []Check  `json:"targets"`
@@ -59,6 +65,9 @@ type WriteDetail struct {
 
 // Setup is what was run, and where.
 type Setup struct {
+	Workload        string         `json:"workload"`
+	Crowd           int            `json:"crowd,omitempty"`
+	DiscordThreads  bool           `json:"discord_threads,omitempty"`
 	Conversations   int            `json:"conversations"`
 	Mix             map[string]int `json:"mix"`
 	TokensPerAnswer int            `json:"tokens_per_answer"`
@@ -122,8 +131,11 @@ type KindReport struct {
 	// FinalSingle is Final over the answers whose final view took one
 	// request; LongFinals counts those that took more (the answer outgrew
 	// a message in its last moments, and each request waits its turn).
-	Final          Quantiles `json:"final"`
-	FinalSingle    Quantiles `json:"final_one_request"`
+	Final       Quantiles `json:"final"`
+	FinalSingle Quantiles `json:"final_one_request"`
+	// FinalAlone is Final over the answers that had their destination to
+	// themselves when they ended (no other answer asked and not yet final).
+	FinalAlone     Quantiles `json:"final_nothing_else_waiting"`
 	LongFinals     int       `json:"finals_of_several_requests"`
 	FloorMS        float64   `json:"final_floor_ms"`
 	BeyondSchedule Quantiles `json:"final_beyond_schedule"`
@@ -131,8 +143,11 @@ type KindReport struct {
 	// UpdatesPerAnswer is the mean number of writes showing an answer;
 	// Smoothness the writes a destination received while it had an answer
 	// to show, over what its interval allows in that time.
+	// WindowShare is the same over what the platform's window sustains
+	// with one slot kept for the final text (windowRate).
 	UpdatesPerAnswer float64 `json:"updates_per_answer"`
 	Smoothness       float64 `json:"smoothness"`
+	WindowShare      float64 `json:"updates_of_window"`
 	// MaxPerInterval is the most writes any destination received within
 	// one interval; MaxInWindow the most charged writes within the
 	// platform's limit window (Window), against Limit.
@@ -167,6 +182,21 @@ type Resources struct {
 	Commits        int     `json:"commits"`
 	CommitP50MS    float64 `json:"commit_p50_ms"`
 	CommitP99MS    float64 `json:"commit_p99_ms"`
+}
+
+// GlobalUsage is what the fakes' per-bot limits saw: the most charged
+// Telegram messages and the most Discord requests within any second, the
+// budgets the fakes enforce, the 429s they answered for them, and
+// Discord's invalid requests (401, 403, 429) and the bans they earned.
+type GlobalUsage struct {
+	TelegramPeak    int `json:"telegram_peak_per_s"`
+	TelegramBudget  int `json:"telegram_budget_per_s"`
+	TelegramLimited int `json:"telegram_bot_429s"`
+	DiscordPeak     int `json:"discord_peak_per_s"`
+	DiscordBudget   int `json:"discord_budget_per_s"`
+	DiscordLimited  int `json:"discord_global_429s"`
+	DiscordInvalid  int `json:"discord_invalid_requests"`
+	DiscordBans     int `json:"discord_bans"`
 }
 
 // WorldUsage is the load test's own CPU time (the fakes, the users and the
@@ -217,8 +247,17 @@ func (r *Report) writeJSON(w io.Writer) error {
 // writeTable prints r for a person.
 func (r *Report) writeTable(w io.Writer) {
 	s := r.Setup
-	fmt.Fprintf(w, "palaver load test: %d conversations, %d tokens per answer at %g tokens/s, %d turn(s) per user",
-		s.Conversations, s.TokensPerAnswer, s.TokensPerSecond, s.Turns)
+	if s.Workload == crowdWorkload {
+		threads := ""
+		if s.DiscordThreads {
+			threads = " (discord.threads: true)"
+		}
+		fmt.Fprintf(w, "palaver load test, crowd: %d users at once in each of %d conversations%s, %d tokens per answer at %g tokens/s, %d turn(s) per user",
+			s.Crowd, s.Conversations, threads, s.TokensPerAnswer, s.TokensPerSecond, s.Turns)
+	} else {
+		fmt.Fprintf(w, "palaver load test: %d conversations, %d tokens per answer at %g tokens/s, %d turn(s) per user",
+			s.Conversations, s.TokensPerAnswer, s.TokensPerSecond, s.Turns)
+	}
 	if s.PlatformLatency != "0s" {
 		fmt.Fprintf(w, ", platform latency %s", s.PlatformLatency)
 	}
@@ -246,11 +285,13 @@ func (r *Report) writeTable(w io.Writer) {
 	row("  with budget free", func(k KindReport) string { return k.FirstVisibleFree.String() })
 	row("final p50/p99 ms", func(k KindReport) string { return k.Final.String() })
 	row("  one-request finals", func(k KindReport) string { return k.FinalSingle.String() })
+	row("  nothing else waiting", func(k KindReport) string { return k.FinalAlone.String() })
 	row("  floor (interval) ms", func(k KindReport) string { return ms(k.FloorMS) })
 	row("  finals of 2+ requests", func(k KindReport) string { return fmt.Sprint(k.LongFinals) })
 	row("  beyond schedule p99 ms", func(k KindReport) string { return ms(k.BeyondSchedule.P99) })
 	row("updates per answer", func(k KindReport) string { return fmt.Sprintf("%.1f", k.UpdatesPerAnswer) })
 	row("  of what interval allows", func(k KindReport) string { return fmt.Sprintf("%.0f%%", k.Smoothness*100) })
+	row("  of what window allows ¹", func(k KindReport) string { return fmt.Sprintf("%.0f%%", k.WindowShare*100) })
 	row("max updates per interval", func(k KindReport) string { return fmt.Sprint(k.MaxPerInterval) })
 	row("max in platform window", func(k KindReport) string {
 		if k.Window == "" {
@@ -265,6 +306,15 @@ func (r *Report) writeTable(w io.Writer) {
 	row("texts differing", func(k KindReport) string { return fmt.Sprint(k.Differing) })
 	row("answers lost", func(k KindReport) string { return fmt.Sprint(k.Lost) })
 	tw.Flush()
+	fmt.Fprintln(w, "¹ growing text as often as the platform's window allows, one slot kept for the final (Discord 4 per 5 s, Telegram 1/s per chat, 20/min per group)")
+
+	g := r.Global
+	fmt.Fprintf(w, "\nper-bot budgets: Telegram peak %d charged messages/s (budget %d), %d bot-wide 429s; Discord peak %d requests/s (budget %d), %d global 429s, %d invalid requests, %d bans\n",
+		g.TelegramPeak, g.TelegramBudget, g.TelegramLimited, g.DiscordPeak, g.DiscordBudget, g.DiscordLimited, g.DiscordInvalid, g.DiscordBans)
+	if len(r.Crowds) > 0 {
+		fmt.Fprintln(w)
+		writeCrowd(w, r.Crowds)
+	}
 
 	p := r.Palaver
 	fmt.Fprintf(w, "\npalaver process: %.2f CPU s in %.0f s for %d tokens = %.4f CPU s per 1,000 tokens (%.1f%% of a core per 10,000 tokens/s); at rest %.1f%% of a core\n",
@@ -278,6 +328,9 @@ func (r *Report) writeTable(w io.Writer) {
 		m.UpdatesSent, m.UpdatesObserved, m.RateLimited, m.Coalesced, m.Tokens, roundMap(m.FirstVisibleP50), roundMap(m.FirstVisibleP99))
 	if r.Stray > 0 {
 		fmt.Fprintf(w, "bot messages belonging to no answer: %d\n", r.Stray)
+		for _, t := range r.StrayTexts {
+			fmt.Fprintln(w, "  stray:", t)
+		}
 	}
 	for _, pr := range r.Problems {
 		fmt.Fprintln(w, "  problem:", pr)

@@ -20,6 +20,30 @@ func platformWindow(k kind) (string, time.Duration, int) {
 	}
 }
 
+// windowRate is the writes per second a destination's platform window
+// sustains for growing text, one slot of a sliding window kept for the
+// final text (issue 13): Telegram's per-chat and per-group buckets refill
+// at one per second and 20 per minute (keeping a token back does not slow
+// them), Discord's 5 per 5 s leaves 4 per 5 s.
+func windowRate(k kind) float64 {
+	switch k {
+	case tgPrivate:
+		return 1
+	case tgGroup, tgTopic:
+		return 20.0 / 60
+	default:
+		return 4.0 / 5
+	}
+}
+
+// The per-bot budgets the fakes enforce (their defaults): Telegram's
+// charged messages per second across chats, Discord's requests per
+// second across routes.
+const (
+	telegramBotBudget = 30
+	discordBotBudget  = 50
+)
+
 // report turns the analysis and the two scrapes of /metrics into the
 // Report, with its invariants and targets.
 func (w *world) report(an *analysis, before, after scrape, s *sampler, rss int64, worldCPU float64) *Report {
@@ -31,10 +55,24 @@ func (w *world) report(an *analysis, before, after scrape, s *sampler, rss int64
 			Inject429: o.inject429, Injected429: int(w.injected.Load()), Drop: o.drop,
 			PlatformLatency: o.platformLatency.String(), Machine: machine(),
 		},
-		Stray: an.stray,
+		Stray:      an.stray,
+		StrayTexts: an.strays,
+		Crowds:     w.crowdReports(an),
+	}
+	r.Setup.Workload = o.workload
+	if o.workload == crowdWorkload {
+		r.Setup.Crowd, r.Setup.DiscordThreads = o.crowd, o.threads
+	}
+	tgb, dcg := w.tg.BotFlood(), w.dc.GlobalStats()
+	r.Global = GlobalUsage{
+		TelegramPeak: tgb.PeakPerSecond, TelegramBudget: telegramBotBudget, TelegramLimited: tgb.Limited,
+		DiscordPeak: dcg.Peak, DiscordBudget: discordBotBudget, DiscordLimited: dcg.Limited,
+		DiscordInvalid: dcg.Invalid, DiscordBans: dcg.Bans,
 	}
 	for k, n := range o.mix {
-		r.Setup.Mix[string(k)] = n
+		if o.workload == mixWorkload {
+			r.Setup.Mix[string(k)] = n
+		}
 	}
 	obs := map[*answer]*observed{}
 	var start, end time.Time
@@ -70,14 +108,14 @@ func (w *world) report(an *analysis, before, after scrape, s *sampler, rss int64
 	}
 
 	all := KindReport{Kind: "all"}
-	var allFirst, allFree, allFinal, allSingle, allBeyond []time.Duration
-	var allAllowed, allBusyWrites int
+	var allFirst, allFree, allFinal, allSingle, allBeyond, allAlone []time.Duration
+	var allAllowed, allBusyWrites, allWindowAllowed int
 	for _, k := range kinds {
 		kr := KindReport{Kind: string(k)}
 		var win time.Duration
 		kr.Window, win, kr.Limit = platformWindow(k)
-		var first, free, final, single, beyond []time.Duration
-		var updates, allowed, busyWrites int
+		var first, free, final, single, beyond, alone []time.Duration
+		var updates, allowed, busyWrites, windowAllowed int
 		for _, d := range an.dests {
 			if d.kind != k {
 				continue
@@ -99,6 +137,7 @@ func (w *world) report(an *analysis, before, after scrape, s *sampler, rss int64
 			kr.PlatformErrors += len(d.errors)
 			for _, span := range d.busy(obs) {
 				allowed += int(span[1].Sub(span[0])/d.interval) + 1
+				windowAllowed += int(span[1].Sub(span[0]).Seconds()*windowRate(k)) + 1
 				for _, wr := range d.writes {
 					if !wr.at.Before(span[0]) && !wr.at.After(span[1]) {
 						busyWrites++
@@ -128,6 +167,9 @@ func (w *world) report(an *analysis, before, after scrape, s *sampler, rss int64
 						free = append(free, x.firstVisible.Sub(x.first))
 					}
 					final = append(final, x.final.Sub(x.last))
+					if x.alone {
+						alone = append(alone, x.final.Sub(x.last))
+					}
 					if x.finalRequests > 1 {
 						kr.LongFinals++
 					} else {
@@ -142,11 +184,15 @@ func (w *world) report(an *analysis, before, after scrape, s *sampler, rss int64
 		}
 		kr.FirstVisible, kr.FirstVisibleFree = quantiles(first), quantiles(free)
 		kr.Final, kr.FinalSingle, kr.BeyondSchedule = quantiles(final), quantiles(single), quantiles(beyond)
+		kr.FinalAlone = quantiles(alone)
 		if kr.Answers > 0 {
 			kr.UpdatesPerAnswer = float64(updates) / float64(kr.Answers)
 		}
 		if allowed > 0 {
 			kr.Smoothness = float64(busyWrites) / float64(allowed)
+		}
+		if windowAllowed > 0 {
+			kr.WindowShare = float64(busyWrites) / float64(windowAllowed)
 		}
 		if r.Duration > 0 {
 			kr.TokensPerSec = float64(kr.Tokens) / r.Duration
@@ -172,7 +218,9 @@ func (w *world) report(an *analysis, before, after scrape, s *sampler, rss int64
 		allFinal = append(allFinal, final...)
 		allSingle = append(allSingle, single...)
 		allBeyond = append(allBeyond, beyond...)
+		allAlone = append(allAlone, alone...)
 		allAllowed += allowed
+		allWindowAllowed += windowAllowed
 		allBusyWrites += busyWrites
 		all.UpdatesPerAnswer += float64(updates)
 	}
@@ -182,11 +230,15 @@ func (w *world) report(an *analysis, before, after scrape, s *sampler, rss int64
 	if allAllowed > 0 {
 		all.Smoothness = float64(allBusyWrites) / float64(allAllowed)
 	}
+	if allWindowAllowed > 0 {
+		all.WindowShare = float64(allBusyWrites) / float64(allWindowAllowed)
+	}
 	if r.Duration > 0 {
 		all.TokensPerSec = float64(all.Tokens) / r.Duration
 	}
 	all.FirstVisible, all.FirstVisibleFree = quantiles(allFirst), quantiles(allFree)
 	all.Final, all.FinalSingle, all.BeyondSchedule = quantiles(allFinal), quantiles(allSingle), quantiles(allBeyond)
+	all.FinalAlone = quantiles(allAlone)
 	r.Kinds = append(r.Kinds, all)
 
 	// Palaver's process, from its /metrics.
@@ -231,7 +283,11 @@ func (w *world) report(an *analysis, before, after scrape, s *sampler, rss int64
 		if d.kind.telegram() {
 			platform = "telegram"
 		}
-		m.UpdatesObserved[platform] += len(d.writes)
+		for _, wr := range d.writes {
+			if !wr.callback {
+				m.UpdatesObserved[platform]++
+			}
+		}
 	}
 	m.Tokens = int(after.value("palaver_tokens_total", nil) - before.value("palaver_tokens_total", nil))
 	m.FirstTokenP50MS = orZero(histogramQuantile(before, after, "palaver_first_token_seconds", nil, 0.50) * 1000)
@@ -275,6 +331,13 @@ func (w *world) invariants(r *Report, all KindReport) []Check {
 		cs = append(cs, check("max writes per "+k.Window+" in a "+k.Kind, fmt.Sprintf("≤ %d", k.Limit),
 			k.MaxInWindow <= k.Limit, "%d", k.MaxInWindow))
 	}
+	g := r.Global
+	cs = append(cs,
+		check("global 429s (Telegram bot-wide / Discord global)", "0 / 0", g.TelegramLimited == 0 && g.DiscordLimited == 0,
+			"%d / %d", g.TelegramLimited, g.DiscordLimited),
+		check("Discord bans for invalid requests", "0", g.DiscordBans == 0, "%d (%d invalid requests)", g.DiscordBans, g.DiscordInvalid),
+	)
+	cs = append(cs, crowdChecks(r.Crowds)...)
 	sent := r.Metrics.UpdatesSent["telegram"] + r.Metrics.UpdatesSent["discord"]
 	seen := r.Metrics.UpdatesObserved["telegram"] + r.Metrics.UpdatesObserved["discord"]
 	cs = append(cs, check("/metrics updates sent ≥ writes the platforms accepted", fmt.Sprint(seen), sent >= seen, "%d", sent))
@@ -294,6 +357,8 @@ func targets(r *Report, all KindReport) []Check {
 		cs = append(cs, check("updates in a "+k.Kind+" of what the interval allows", "≥ 90%",
 			k.Smoothness >= 0.9, "%.0f%%", k.Smoothness*100))
 	}
+	cs = append(cs, issue13Targets(r, all)...)
+	cs = append(cs, crowdTargets(r.Crowds)...)
 	p := r.Palaver
 	if all.TokensPerSec >= cpuJudgedFrom {
 		cs = append(cs, check("CPU per 10,000 tokens/s", "< 20% of a core", p.CoreAt10k < 0.20, "%.1f%%", p.CoreAt10k*100))
@@ -308,6 +373,30 @@ func targets(r *Report, all KindReport) []Check {
 	)
 	if p.Commits == 0 {
 		cs = append(cs, check("store commits seen in /metrics", "> 0", false, "none"))
+	}
+	return cs
+}
+
+// issue13Targets are the targets of the final text at once, platform
+// windows and per-bot budgets (issue 13): done → final within a round trip
+// where nothing else waits, never more than one window's wait, first text
+// within milliseconds, updates as often as the window allows minus the
+// final's slot.
+func issue13Targets(r *Report, all KindReport) []Check {
+	var cs []Check
+	cs = append(cs, check("first visible p50 with budget free", "≤ 10 ms",
+		all.FirstVisibleFree.N == 0 || all.FirstVisibleFree.P50 <= 10, "%s ms", ms(all.FirstVisibleFree.P50)))
+	for _, k := range r.Kinds[:len(r.Kinds)-1] {
+		if kind(k.Kind) == tgPrivate || kind(k.Kind) == discordChannel || kind(k.Kind) == discordDM {
+			q := k.FinalAlone
+			cs = append(cs, check("done → final p50 / p99 in a "+k.Kind+", nothing else waiting", "≤ 30 / 150 ms",
+				q.N == 0 || (q.P50 <= 30 && q.P99 <= 150), "%s / %s ms over %d answers", ms(q.P50), ms(q.P99), q.N))
+		}
+		_, win, _ := platformWindow(kind(k.Kind))
+		cs = append(cs, check("done → final, slowest, in a "+k.Kind, "≤ one window, "+ms(float64(win.Milliseconds()))+" ms",
+			k.Final.N == 0 || k.Final.Max <= float64(win.Milliseconds()), "%s ms", ms(k.Final.Max)))
+		cs = append(cs, check("updates in a "+k.Kind+" of what the window allows, the final's slot kept", "≥ 90%",
+			k.WindowShare >= 0.9, "%.0f%%", k.WindowShare*100))
 	}
 	return cs
 }

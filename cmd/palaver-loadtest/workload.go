@@ -29,11 +29,14 @@ const (
 	// one with /chat and the others by mentioning the bot: one
 	// conversation, the answers queued, 1 s interval per channel.
 	discordChannel kind = "discord-channel"
+	// discordDM is a user's direct messages with the bot: one user, 1 s
+	// interval. It is not in the default mix.
+	discordDM kind = "discord-dm"
 )
 
-var kinds = []kind{tgPrivate, tgGroup, tgTopic, discordChannel}
+var kinds = []kind{tgPrivate, tgGroup, tgTopic, discordChannel, discordDM}
 
-func (k kind) telegram() bool { return k != discordChannel }
+func (k kind) telegram() bool { return k != discordChannel && k != discordDM }
 
 // parseMix reads "telegram-private=50,discord-channel=20,…" into weights.
 func parseMix(s string) (map[kind]int, error) {
@@ -109,10 +112,12 @@ type conversation struct {
 	// users are how many users ask in it; each asks Turns times.
 	users int
 
-	// Telegram: the chat (and forum topic); Discord: the channel.
+	// Telegram: the chat (and forum topic); Discord: the channel, and for
+	// a DM the user.
 	chat    int64
 	topic   int
 	channel string
+	dmUser  string
 
 	// dest is the destination as Palaver names it ("telegram:<chat>",
 	// "discord:<channel>"); conversations of one forum share it.

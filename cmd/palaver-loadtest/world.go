@@ -47,6 +47,11 @@ type world struct {
 	dcUsers []discordtest.User // by conversation user index
 	botID   string
 
+	// stagger separates the questions of the users of one conversation.
+	stagger time.Duration
+	// threads is discord.threads in Palaver's config.
+	threads bool
+
 	convs   []*conversation
 	answers map[string]*answer // by tag
 
@@ -55,7 +60,7 @@ type world struct {
 
 // newWorld starts the fakes and lays out the conversations.
 func newWorld(opts options, counts map[kind]int) (*world, error) {
-	w := &world{opts: opts, answers: map[string]*answer{}}
+	w := &world{opts: opts, answers: map[string]*answer{}, stagger: userStagger}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	w.up = llmtest.NewServer()
 	w.tg = telegramtest.NewServer(telegramtest.Options{})
@@ -72,6 +77,11 @@ func newWorld(opts options, counts map[kind]int) (*world, error) {
 	w.botID = w.dc.BotUser().ID
 	w.guild = w.dc.AddGuild("load")
 	maxUsers := max(opts.users, 1)
+	if opts.workload == crowdWorkload {
+		maxUsers = opts.crowd
+		w.stagger = crowdArrival / time.Duration(opts.crowd)
+		w.threads = opts.threads
+	}
 	for u := range maxUsers {
 		du := w.dc.AddUser("user" + strconv.Itoa(u))
 		if err := w.dc.AddMember(w.guild.ID, du.ID, 0); err != nil {
@@ -80,7 +90,11 @@ func newWorld(opts options, counts map[kind]int) (*world, error) {
 		}
 		w.dcUsers = append(w.dcUsers, du)
 	}
-	if err := w.layout(counts); err != nil {
+	lay := w.layout
+	if opts.workload == crowdWorkload {
+		lay = w.layoutCrowd
+	}
+	if err := lay(counts); err != nil {
 		w.close()
 		return nil, err
 	}
@@ -117,34 +131,57 @@ func (w *world) layout(counts map[kind]int) error {
 				c.interval = telegramGroupInterval
 			case discordChannel:
 				c.users = max(w.opts.users, 1)
-				ch, err := w.dc.AddChannel(w.guild.ID, "load-"+strconv.Itoa(c.index))
+				if err := w.addChannel(c); err != nil {
+					return err
+				}
+			case discordDM:
+				// Each DM is with a user of its own.
+				u := w.dc.AddUser("dm" + strconv.Itoa(c.index))
+				ch, err := w.dc.DM(u.ID)
 				if err != nil {
 					return err
 				}
-				c.channel = ch.ID
+				c.channel, c.dmUser = ch.ID, u.ID
 				c.interval = discordInterval
 			}
-			if k.telegram() {
-				c.dest = "telegram:" + strconv.FormatInt(c.chat, 10)
-			} else {
-				c.dest = "discord:" + c.channel
-			}
-			for u := range c.users {
-				for t := range w.opts.turns {
-					a := &answer{conv: c, user: u, turn: t, done: make(chan struct{})}
-					a.tag = fmt.Sprintf("A%d-%d-%d", c.index, u, t)
-					a.tokens = newTokens(a.tag, w.opts.tokens)
-					if w.opts.drop > 0 && rng.Float64() < w.opts.drop {
-						a.dropAfter = max(1, w.opts.tokens/2)
-					}
-					c.answers = append(c.answers, a)
-					w.answers[a.tag] = a
-				}
-			}
-			w.convs = append(w.convs, c)
+			w.addConversation(c, rng)
 		}
 	}
 	return nil
+}
+
+// addChannel gives c a Discord channel of its own in the load guild.
+func (w *world) addChannel(c *conversation) error {
+	ch, err := w.dc.AddChannel(w.guild.ID, "load-"+strconv.Itoa(c.index))
+	if err != nil {
+		return err
+	}
+	c.channel = ch.ID
+	c.interval = discordInterval
+	return nil
+}
+
+// addConversation names c's destination, writes its expected answers and
+// adds it to the world.
+func (w *world) addConversation(c *conversation, rng *rand.Rand) {
+	if c.kind.telegram() {
+		c.dest = "telegram:" + strconv.FormatInt(c.chat, 10)
+	} else {
+		c.dest = "discord:" + c.channel
+	}
+	for u := range c.users {
+		for t := range w.opts.turns {
+			a := &answer{conv: c, user: u, turn: t, done: make(chan struct{})}
+			a.tag = fmt.Sprintf("A%d-%d-%d", c.index, u, t)
+			a.tokens = newTokens(a.tag, w.opts.tokens)
+			if w.opts.drop > 0 && rng.Float64() < w.opts.drop {
+				a.dropAfter = max(1, w.opts.tokens/2)
+			}
+			c.answers = append(c.answers, a)
+			w.answers[a.tag] = a
+		}
+	}
+	w.convs = append(w.convs, c)
 }
 
 // tagInQuestion finds the answer tag in a user's message as Palaver
@@ -180,7 +217,7 @@ func (w *world) script(req llmtest.Request) llmtest.Script {
 
 // tgUser is the Telegram user u of conversation c.
 func tgUser(c *conversation, u int) telegramtest.User {
-	id := 5_000_000 + int64(c.index)*10 + int64(u)
+	id := 5_000_000 + int64(c.index)*maxCrowd + int64(u)
 	if c.kind == tgPrivate {
 		id = c.chat
 	}
@@ -203,12 +240,15 @@ func (w *world) ask(a *answer) error {
 		w.tg.SendText(c.chat, tgUser(c, a.user), "@"+w.tg.Bot().Username+" "+q, telegramtest.InThread(c.topic))
 	case discordChannel:
 		user := w.dcUsers[a.user]
-		if a.user == 0 {
+		if a.user%10 == 0 { // one user in ten asks with /chat
 			_, err := w.dc.SendSlash("chat", []discordtest.Option{{Name: "prompt", Value: q}}, user.ID, c.channel)
 			return err
 		}
 		_, err := w.dc.SendMessage(discordtest.UserMessage{ChannelID: c.channel, AuthorID: user.ID,
 			Content: discordtest.Mention(w.botID) + " " + q})
+		return err
+	case discordDM:
+		_, err := w.dc.SendMessage(discordtest.UserMessage{ChannelID: c.channel, AuthorID: c.dmUser, Content: q})
 		return err
 	}
 	return nil
@@ -217,7 +257,8 @@ func (w *world) ask(a *answer) error {
 // drive runs every conversation's users: conversations start spread over
 // the ramp; the users of a shared conversation ask a moment apart (their
 // answers queue); a user asks again -think after the model finished the
-// previous answer. It returns when every user is done or ctx ends.
+// previous answer. It returns when every user has asked every question
+// (and the model has finished all but the last) or ctx ends.
 func (w *world) drive(ctx context.Context) error {
 	var (
 		wg       sync.WaitGroup
@@ -233,7 +274,7 @@ func (w *world) drive(ctx context.Context) error {
 		}
 		for u := range c.users {
 			wg.Go(func() {
-				at := start.Add(offset + time.Duration(u)*userStagger)
+				at := start.Add(offset + time.Duration(u)*w.stagger)
 				if !sleepUntil(ctx, at) {
 					return
 				}
@@ -243,12 +284,15 @@ func (w *world) drive(ctx context.Context) error {
 						errOnce.Do(func() { firstErr = fmt.Errorf("ask %s: %w", a.tag, err) })
 						return
 					}
+					if t == w.opts.turns-1 {
+						return // the settling wait watches the last answers
+					}
 					select {
 					case <-a.done:
 					case <-ctx.Done():
 						return
 					}
-					if t < w.opts.turns-1 && !sleepUntil(ctx, time.Now().Add(w.opts.think)) {
+					if !sleepUntil(ctx, time.Now().Add(w.opts.think)) {
 						return
 					}
 				}

@@ -288,7 +288,7 @@ func (s *Server) wireChannelLocked(c *Channel) *wireChannel {
 		w.Recipients = []*wireUser{s.users[c.RecipientID].wire()}
 	}
 	if c.Type == ChannelPublicThread {
-		w.OwnerID = s.bot.ID
+		w.OwnerID = s.threadOwnerLocked(c)
 		w.ThreadMetadata = &wireThread{AutoArchiveDuration: 1440, ArchiveTimestamp: timestamp(s.nowLocked())}
 	}
 	return w

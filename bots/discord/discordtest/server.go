@@ -46,6 +46,9 @@ type Options struct {
 	NoEcho bool
 	// Logger receives the fake's own diagnostics; nil means slog.Default().
 	Logger *slog.Logger
+	// Global sets the per-bot limits (global.go); the zero value enforces
+	// Discord's.
+	Global GlobalLimits
 }
 
 func (o *Options) setDefaults() {
@@ -82,6 +85,7 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	o.Global = o.Global.withDefaults(o.MessageWindow)
 }
 
 // Server is a fake Discord. Its methods are safe for concurrent use.
@@ -114,6 +118,8 @@ type Server struct {
 	injected     map[string]*injection
 	sessions     map[string]*gwSession
 	conns        map[*websocket.Conn]struct{}
+	threads      threads      // threads.go
+	global       globalLimits // global.go
 }
 
 // NewServer starts a fake Discord on a loopback port. Close it when done.
@@ -295,11 +301,15 @@ func (s *Server) handle(mux *http.ServeMux, pattern string, a auth, h func(*requ
 		}
 		rq.body = body
 		rq.call.Body = body
+		banned := !rq.done && s.admitGlobal(rq) // global.go
 		if v := r.PathValue("v"); !rq.done && v != "v9" && v != "v10" {
 			rq.fail(http.StatusNotFound, 0, "404: Not Found", nil)
 		}
 		if !rq.done && a == authBot && r.Header.Get("Authorization") != "Bot "+s.opts.Token {
 			rq.fail(http.StatusUnauthorized, 0, "401: Unauthorized", nil)
+		}
+		if !rq.done {
+			s.refuseDeletedChannel(rq)
 		}
 		if !rq.done {
 			h(rq)
@@ -309,6 +319,9 @@ func (s *Server) handle(mux *http.ServeMux, pattern string, a auth, h func(*requ
 		}
 		s.mu.Lock()
 		s.calls = append(s.calls, rq.call)
+		if !banned {
+			s.countInvalidLocked(rq)
+		}
 		s.notifyLocked()
 		s.mu.Unlock()
 	})
@@ -328,6 +341,8 @@ func (s *Server) routes() http.Handler {
 	h("PATCH /api/{v}/channels/{channel}/messages/{message}", authBot, s.editMessage)
 	h("DELETE /api/{v}/channels/{channel}/messages/{message}", authBot, s.deleteMessage)
 	h("POST /api/{v}/channels/{channel}/typing", authBot, s.typing)
+	h("POST /api/{v}/channels/{channel}/messages/{message}/threads", authBot, s.startThreadFromMessage)
+	h("POST /api/{v}/channels/{channel}/threads", authBot, s.startThreadWithoutMessage)
 
 	h("GET /api/{v}/guilds/{guild}", authBot, s.getGuild)
 	h("GET /api/{v}/guilds/{guild}/roles", authBot, s.getRoles)

@@ -8,12 +8,15 @@ import (
 
 // FloodLimits are the rate limits the fake enforces, modelled on
 // core.telegram.org/bots/faq: about one message per second per chat with
-// short bursts allowed, and at most 20 messages per minute per group.
+// short bursts allowed (a bucket), at most 20 messages per minute per
+// group (a bucket), and about 30 messages per second per bot across all
+// its chats (a sliding window).
 //
 // sendMessage, editMessageText and editMessageReplyMarkup are charged (edits
-// count like messages). sendChatAction, sendMessageDraft, deleteMessage and
-// the other methods are not: Telegram documents no limit for them, and a
-// draft is a preview that Telegram coalesces. A refused call is not charged.
+// count like messages), to their chat and to the bot. sendChatAction,
+// sendMessageDraft, deleteMessage and the other methods are not: Telegram
+// documents no limit for them, and a draft is a preview that Telegram
+// coalesces. A refused call is not charged.
 // Over the limit a call fails with 429 "Too Many Requests: retry after N"
 // and parameters.retry_after N, N being the whole seconds until it would
 // pass.
@@ -29,6 +32,19 @@ type FloodLimits struct {
 	// GroupPerMinute is the charged calls per minute per group or
 	// supergroup; default 20.
 	GroupPerMinute int
+	// BotPerSecond is how many charged calls the bot may make across all
+	// its chats within any span of one second (a sliding window: a burst
+	// of that many at once passes, but never more in a second, so that
+	// "never above the budget" and "never refused" are one rule). The
+	// default is 30 at Telegram's ChatInterval of 1 s, scaled with a
+	// shorter or longer ChatInterval (30 × 1 s / ChatInterval), so that a
+	// fake whose time is compressed for a fast test keeps Telegram's
+	// proportions. Negative disables this limit alone.
+	BotPerSecond int
+
+	// bot is the bot-wide window and counters. It is state, not
+	// configuration: made by withDefaults and kept by SetFlood.
+	bot *botFlood
 }
 
 func (l FloodLimits) withDefaults() FloodLimits {
@@ -40,6 +56,12 @@ func (l FloodLimits) withDefaults() FloodLimits {
 	}
 	if l.GroupPerMinute <= 0 {
 		l.GroupPerMinute = 20
+	}
+	if l.BotPerSecond == 0 {
+		l.BotPerSecond = max(1, int(math.Round(30*float64(time.Second)/float64(l.ChatInterval))))
+	}
+	if l.bot == nil {
+		l.bot = &botFlood{}
 	}
 	return l
 }
@@ -62,7 +84,9 @@ type injection struct {
 func (s *Server) SetFlood(l FloodLimits) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	bot := s.flood.bot
 	s.flood = l.withDefaults()
+	s.flood.bot = bot
 }
 
 // InjectFlood makes the next calls requests addressed to chatID (any method
@@ -89,15 +113,16 @@ func (f *chatFlood) takeInjected() *apiError {
 	return nil
 }
 
-// charge takes one charged call from the chat's buckets, or returns the
-// 429 answer when they are empty.
+// charge takes one charged call from the chat's buckets and the bot's, or
+// returns the 429 answer when one of them is empty.
 func (s *Server) chargeLocked(c *chatState) *apiError {
 	l := s.flood
+	now := s.now()
 	if l.Disabled {
+		l.bot.count(now)
 		return nil
 	}
 	f := &c.flood
-	now := s.now()
 	perMinute := float64(l.GroupPerMinute)
 	if !f.started {
 		f.started, f.last, f.chat, f.group = true, now, float64(l.ChatBurst), perMinute
@@ -114,6 +139,10 @@ func (s *Server) chargeLocked(c *chatState) *apiError {
 	if !c.isPrivate() && f.group < 1 {
 		wait = max(wait, time.Duration((1-f.group)/perMinute*float64(time.Minute)))
 	}
+	if bw := l.bot.wait(now, l.BotPerSecond); bw > 0 {
+		l.bot.limited++
+		wait = max(wait, bw)
+	}
 	if wait > 0 {
 		return tooManyRequests(int(math.Ceil(wait.Seconds())))
 	}
@@ -121,7 +150,62 @@ func (s *Server) chargeLocked(c *chatState) *apiError {
 	if !c.isPrivate() {
 		f.group--
 	}
+	l.bot.count(now)
 	return nil
+}
+
+// botFlood is the bot-wide window and what it saw.
+type botFlood struct {
+	recent  []time.Time // charged calls within the last second, oldest first
+	limited int         // calls refused for the bot-wide limit
+	charged int         // calls charged
+	peak    int         // most charged calls within any second
+}
+
+// prune forgets the calls a second or more before now.
+func (b *botFlood) prune(now time.Time) {
+	i := 0
+	for i < len(b.recent) && now.Sub(b.recent[i]) >= time.Second {
+		i++
+	}
+	b.recent = b.recent[i:]
+}
+
+// wait returns how long until the window admits another call: 0 when it
+// does or when perSecond ≤ 0 disables it.
+func (b *botFlood) wait(now time.Time, perSecond int) time.Duration {
+	b.prune(now)
+	if perSecond <= 0 || len(b.recent) < perSecond {
+		return 0
+	}
+	return b.recent[len(b.recent)-perSecond].Add(time.Second).Sub(now)
+}
+
+// count records a charged call.
+func (b *botFlood) count(now time.Time) {
+	b.prune(now)
+	b.charged++
+	b.recent = append(b.recent, now)
+	b.peak = max(b.peak, len(b.recent))
+}
+
+// BotFloodStats is what the bot-wide limit saw.
+type BotFloodStats struct {
+	// Charged is the calls charged to the bot (sendMessage and the edits
+	// that succeeded), Limited those the bot-wide limit refused.
+	Charged int
+	Limited int
+	// PeakPerSecond is the most charged calls within any span of one
+	// second, kept even while the limits are disabled.
+	PeakPerSecond int
+}
+
+// BotFlood returns what the bot-wide limit saw since the server started.
+func (s *Server) BotFlood() BotFloodStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.flood.bot
+	return BotFloodStats{Charged: b.charged, Limited: b.limited, PeakPerSecond: b.peak}
 }
 
 func tooManyRequests(retryAfter int) *apiError {
