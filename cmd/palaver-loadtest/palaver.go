@@ -2,52 +2,31 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/palaver-bot/palaver/cmd/internal/palaverproc"
 )
 
 // palaverProc is Palaver under test: the real binary running `palaver run`
 // against the world, in its own process so that its CPU time and memory
 // are its own.
 type palaverProc struct {
-	cmd     *exec.Cmd
+	*palaverproc.Proc
 	metrics string // base URL of its /metrics and /healthz
-	logPath string
-	done    chan struct{}
-	waitErr error
 }
 
 // buildPalaver compiles cmd/palaver into dir and returns the binary's path.
 func buildPalaver(ctx context.Context, dir string) (string, error) {
-	bin := filepath.Join(dir, "palaver")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/palaver-bot/palaver/cmd/palaver")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("build palaver: %w\n%s", err, out.String())
-	}
-	return bin, nil
-}
-
-// freeAddr returns a loopback address with a port free at the moment.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return palaverproc.Build(ctx, dir)
 }
 
 // writeConfig writes the config `palaver run` gets: the defaults, except
@@ -86,7 +65,7 @@ func (w *world) writeConfig(dir, metricsAddr string) (string, error) {
 // startPalaver runs `palaver run` and waits until it is connected to both
 // platforms and has registered its Discord commands.
 func (w *world) startPalaver(ctx context.Context, bin, dir string) (*palaverProc, error) {
-	addr, err := freeAddr()
+	addr, err := palaverproc.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -94,26 +73,14 @@ func (w *world) startPalaver(ctx context.Context, bin, dir string) (*palaverProc
 	if err != nil {
 		return nil, err
 	}
-	logPath := filepath.Join(dir, "palaver.log")
-	logFile, err := os.Create(logPath)
+	proc, err := palaverproc.Start(bin, []string{"run", "--config", cfgPath}, filepath.Join(dir, "palaver.log"))
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "run", "--config", cfgPath)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("start palaver: %w", err)
-	}
-	p := &palaverProc{cmd: cmd, metrics: "http://" + addr, logPath: logPath, done: make(chan struct{})}
-	go func() {
-		p.waitErr = cmd.Wait()
-		logFile.Close()
-		close(p.done)
-	}()
+	p := &palaverProc{Proc: proc, metrics: "http://" + addr}
 	if err := w.waitReady(ctx, p); err != nil {
 		p.kill()
-		return nil, fmt.Errorf("%w (log: %s)", err, logPath)
+		return nil, fmt.Errorf("%w (log: %s)", err, p.LogPath())
 	}
 	return p, nil
 }
@@ -125,8 +92,9 @@ func (w *world) waitReady(ctx context.Context, p *palaverProc) error {
 	defer cancel()
 	for {
 		select {
-		case <-p.done:
-			return fmt.Errorf("palaver exited at start: %v", p.waitErr)
+		case <-p.Done():
+			_, err := p.Exited()
+			return fmt.Errorf("palaver exited at start: %v", err)
 		case <-ctx.Done():
 			return errors.New("palaver did not connect to the fake platforms within 60 s")
 		case <-time.After(50 * time.Millisecond):
@@ -145,31 +113,10 @@ func (w *world) waitReady(ctx context.Context, p *palaverProc) error {
 	}
 }
 
-// stop interrupts Palaver (a clean shutdown) and waits for it to exit,
-// killing it after grace.
-func (p *palaverProc) stop(grace time.Duration) error {
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		p.kill()
-		return fmt.Errorf("palaver did not exit within %s of an interrupt", grace)
-	}
-	if p.waitErr != nil {
-		return fmt.Errorf("palaver exited with %w (log: %s)", p.waitErr, p.logPath)
-	}
-	return nil
-}
-
-func (p *palaverProc) kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.done
-}
-
 // peakRSS is the process's peak resident set in bytes: VmHWM from /proc
 // while it runs, else the rusage of the exited process.
 func (p *palaverProc) peakRSS() int64 {
-	f, err := os.Open("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/status")
+	f, err := os.Open("/proc/" + strconv.Itoa(p.Pid()) + "/status")
 	if err == nil {
 		defer f.Close()
 		sc := bufio.NewScanner(f)
@@ -182,7 +129,7 @@ func (p *palaverProc) peakRSS() int64 {
 			}
 		}
 	}
-	return exitedPeakRSS(p.cmd.ProcessState)
+	return exitedPeakRSS(p.State())
 }
 
 // health fetches /healthz.
@@ -195,3 +142,9 @@ func (p *palaverProc) health() (map[string]any, error) {
 	var h map[string]any
 	return h, json.NewDecoder(resp.Body).Decode(&h)
 }
+
+// stop interrupts Palaver (a clean shutdown) and waits for it to exit,
+// killing it after grace.
+func (p *palaverProc) stop(grace time.Duration) error { return p.Stop(grace) }
+
+func (p *palaverProc) kill() { p.Kill() }

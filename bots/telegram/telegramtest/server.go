@@ -69,6 +69,7 @@ type Server struct {
 
 	updates      []queuedUpdate
 	nextUpdateID int
+	redeliveries int           // updates returned again by a getUpdates
 	poller       chan struct{} // closed to end the waiting getUpdates with 409
 
 	users       map[int64]User   // users seen in pushed updates

@@ -11,8 +11,9 @@ import (
 
 // queuedUpdate is an update not yet confirmed by the bot.
 type queuedUpdate struct {
-	id  int
-	raw json.RawMessage
+	id   int
+	raw  json.RawMessage
+	sent bool // returned by a getUpdates already
 }
 
 // pushLocked queues an update and wakes a waiting getUpdates. s.mu must be
@@ -187,7 +188,12 @@ func (s *Server) getUpdates(ctx context.Context, p params) (any, *apiError) {
 		}
 		if len(s.updates) > 0 {
 			out := make([]json.RawMessage, 0, min(limit, len(s.updates)))
-			for _, u := range s.updates[:min(limit, len(s.updates))] {
+			for i := range min(limit, len(s.updates)) {
+				u := &s.updates[i]
+				if u.sent {
+					s.redeliveries++
+				}
+				u.sent = true
 				out = append(out, u.raw)
 			}
 			return out, nil

@@ -1,0 +1,32 @@
+package telegramtest
+
+// LastUpdateID is the id of the newest update pushed (by SendText,
+// PressButton or MigrateChat), 0 before the first. Update ids count from 1
+// in the order updates are pushed.
+func (s *Server) LastUpdateID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nextUpdateID - 1
+}
+
+// ConfirmedUpdateID is the id of the newest update the bot has confirmed,
+// by calling getUpdates with an offset past it; every older update is
+// confirmed too, and Telegram will never deliver them again. It is 0 before
+// the first confirmation.
+func (s *Server) ConfirmedUpdateID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.updates) > 0 {
+		return s.updates[0].id - 1
+	}
+	return s.nextUpdateID - 1
+}
+
+// Redeliveries is how many times getUpdates returned an update it had
+// returned before: the bot fetched it and did not confirm it (it crashed,
+// or its next poll failed) and fetched it again.
+func (s *Server) Redeliveries() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.redeliveries
+}
