@@ -337,7 +337,7 @@ func (l *Live) run(ctx context.Context) {
 			}
 			continue
 		}
-		if g := l.sched.global; g != nil {
+		if g := l.sched.global; g != nil && !l.draft(v) {
 			if err := g.acquire(ctx, l.urgency); err != nil {
 				l.sched.release(0, -1, 0)
 				return
@@ -449,6 +449,12 @@ func (l *Live) typing(ctx context.Context, typer Typer) {
 	case err != nil:
 		l.e.log.Debug("typing", "destination", l.sched.id, "error", err)
 	}
+}
+
+// draft reports whether the reply shows v as a draft (see Drafter).
+func (l *Live) draft(v View) bool {
+	d, ok := l.reply.(Drafter)
+	return ok && d.Draft(v)
 }
 
 // holding reports whether l waits for its final view.

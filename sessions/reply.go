@@ -39,6 +39,13 @@ type Typer interface {
 	Typing(ctx context.Context) error
 }
 
+// Drafter is implemented by replies that show some views as drafts:
+// previews the platform charges to no limit (Telegram's sendMessageDraft).
+// The engine draws on no budget for a view Draft reports true for.
+type Drafter interface {
+	Draft(v View) bool
+}
+
 // Destination is a rate-limit schedule shared by all replies with the same
 // ID (a Telegram chat, a Discord channel or thread).
 type Destination struct {

@@ -248,6 +248,13 @@ func (r *reply) showPart(ctx context.Context, i int, p piece, stop bool) (int, e
 	return requests, nil
 }
 
+// Draft reports whether v would be shown as a draft (sessions.Drafter):
+// in a private chat with drafts on, a view not final is, apart from the
+// parts of a long answer that became messages (rare).
+func (r *reply) Draft(v sessions.View) bool {
+	return !v.Final && r.private && r.b.opts.Drafts && !r.b.draftsOff.Load()
+}
+
 // showDraft streams piece i as the answer's live draft. A refusal other
 // than a rate limit turns drafts off for the process and returns an error.
 // A draft is a preview, not a message: Telegram charges it to no chat's
