@@ -337,7 +337,8 @@ func (l *Live) run(ctx context.Context) {
 			}
 			continue
 		}
-		if g := l.sched.global; g != nil && !l.draft(v) {
+		drafted := l.draft(v)
+		if g := l.sched.global; g != nil && !drafted {
 			if err := g.acquire(ctx, l.urgency); err != nil {
 				l.sched.release(0, -1, 0)
 				return
@@ -347,6 +348,9 @@ func (l *Live) run(ctx context.Context) {
 			l.e.observer.Coalesced(l.sched.id, int(n-1))
 		}
 		requests, err := l.reply.Show(ctx, v)
+		if g := l.sched.global; g != nil && !drafted {
+			g.charge(requests - 1) // the grant paid for one
+		}
 		var rl *RateLimitError
 		if err == nil || errors.Is(err, ErrMore) {
 			// All or (ErrMore) part of v is visible.

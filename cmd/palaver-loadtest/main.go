@@ -68,6 +68,7 @@ type options struct {
 	ramp            time.Duration
 	think           time.Duration
 	timeout         time.Duration
+	settle          time.Duration
 	seed            int64
 	idle            time.Duration
 	palaver         string
@@ -101,6 +102,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.ramp, "ramp", 5*time.Second, "time over which the conversations start")
 	fs.DurationVar(&o.think, "think", 2*time.Second, "pause between a finished answer and the user's next question")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Minute, "longest the run may take")
+	fs.DurationVar(&o.settle, "settle", 0, "how long the last answers may take to be shown in full once every question is asked (0: the longest an answer takes on its destination's schedule; more when the per-bot budgets bind)")
 	fs.Int64Var(&o.seed, "seed", 1, "seed of the random choices (drops, injections)")
 	fs.DurationVar(&o.idle, "idle", 3*time.Second, "how long Palaver's CPU time at rest is measured before the load (0 skips)")
 	fs.StringVar(&o.palaver, "palaver", "", "palaver binary to test (default: build ./cmd/palaver)")
@@ -326,6 +328,9 @@ func (w *world) settle(ctx context.Context) *analysis {
 		waits = o.crowd + 2
 	}
 	deadline := time.Now().Add(time.Duration(turns)*stream + time.Duration(waits)*telegramGroupInterval + o.platformLatency*20)
+	if o.settle > 0 {
+		deadline = time.Now().Add(o.settle)
+	}
 	calls, quietSince := -1, time.Now()
 	for {
 		an := w.analyze()
