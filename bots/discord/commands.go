@@ -321,14 +321,12 @@ func (b *Bot) respond(ctx context.Context, i *discordgo.Interaction, resp *disco
 }
 
 // interactionRespond answers an interaction on the interaction's own
-// route, drawing on the bot's global budget first. A 429 is waited out
-// once, within ctx (discordgo would sleep and retry for as long as 429s
-// come, deaf to ctx).
+// route, which Discord keeps out of the bot's global limit (so it never
+// waits for the bot's budget: Discord wants an answer within 3 s). A 429
+// is waited out once, within ctx (discordgo would sleep and retry for as
+// long as 429s come, deaf to ctx).
 func (b *Bot) interactionRespond(ctx context.Context, i *discordgo.Interaction, resp *discordgo.InteractionResponse) error {
 	for attempt := 0; ; attempt++ {
-		if err := b.m.Spend(ctx, Platform); err != nil {
-			return err
-		}
 		err := b.s.InteractionRespond(i, resp, streamOpts(ctx)...)
 		var rl *discordgo.RateLimitError
 		if attempt > 0 || !errors.As(err, &rl) || rl.TooManyRequests == nil {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -134,6 +135,11 @@ func (s *Server) admitGlobal(rq *request) (banned bool) {
 		rq.banned(g.bannedUntil.Sub(now))
 		return true
 	}
+	if isInteractionCallback(rq.r) {
+		// "Interaction endpoints are not bound to the bot's Global Rate
+		// Limit" (Discord's rate-limit documentation).
+		return false
+	}
 	if g.bots == nil {
 		g.bots = map[string]*botUsage{}
 	}
@@ -237,4 +243,10 @@ type wireBanned struct {
 	Code       int     `json:"code"`
 	Message    string  `json:"message"`
 	RetryAfter float64 `json:"retry_after"`
+}
+
+// isInteractionCallback reports whether r answers an interaction
+// (POST /interactions/{id}/{token}/callback).
+func isInteractionCallback(r *http.Request) bool {
+	return strings.Contains(r.URL.Path, "/interactions/") && strings.HasSuffix(r.URL.Path, "/callback")
 }
