@@ -332,6 +332,10 @@ func (w *world) settle(ctx context.Context) *analysis {
 		deadline = time.Now().Add(o.settle)
 	}
 	calls, quietSince := -1, time.Now()
+	quiet := quietFor
+	if o.workload == crowdWorkload {
+		quiet = crowdQuietFor
+	}
 	for {
 		an := w.analyze()
 		if allComplete(an) || time.Now().After(deadline) {
@@ -339,7 +343,7 @@ func (w *world) settle(ctx context.Context) *analysis {
 		}
 		if n := len(w.tg.Calls()) + len(w.dc.Calls()); n != calls {
 			calls, quietSince = n, time.Now()
-		} else if time.Since(quietSince) > quietFor {
+		} else if time.Since(quietSince) > quiet {
 			return an
 		}
 		if !sleepUntil(ctx, time.Now().Add(500*time.Millisecond)) {
@@ -349,8 +353,13 @@ func (w *world) settle(ctx context.Context) *analysis {
 }
 
 // quietFor is how long the platforms hear nothing from Palaver before the
-// load test stops waiting for answers still missing.
-const quietFor = 10 * time.Second
+// load test stops waiting for answers still missing. A crowd in a Telegram
+// group may wait out the group's whole window (20 a minute, spent at once
+// on first signs of life), so crowds wait longer.
+const (
+	quietFor      = 10 * time.Second
+	crowdQuietFor = 70 * time.Second
+)
 
 func machine() string {
 	return fmt.Sprintf("%s/%s, %d CPUs, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
