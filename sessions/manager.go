@@ -150,7 +150,9 @@ type Manager struct {
 	mu     sync.Mutex
 	convs  map[Key]*conv
 	closed bool
-	rate   *userRate
+	// stopping is set when Close's grace has ended: no queued turn starts.
+	stopping bool
+	rate     *userRate
 
 	qseq atomic.Uint64 // numbers queued messages (Store.SetQueued)
 }
@@ -168,9 +170,10 @@ type conv struct {
 
 // startLocked starts the queued turns that may run now: up to c.limit at
 // once, the first waiting turn of each author whose earlier turn is not
-// running. m.mu must be held.
+// running. Once Close's grace has ended it starts none: their records
+// tell the next start about them. m.mu must be held.
 func (m *Manager) startLocked(key Key, c *conv) {
-	for i := 0; i < len(c.queue) && len(c.running) < c.limit; {
+	for i := 0; !m.stopping && i < len(c.queue) && len(c.running) < c.limit; {
 		t := c.queue[i]
 		if slices.ContainsFunc(c.running, func(r *Turn) bool { return r.msg.Author.ID == t.msg.Author.ID && !t.retry && !r.retry }) {
 			i++ // this author's earlier question comes first
@@ -509,6 +512,7 @@ func (m *Manager) Close(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	m.mu.Lock()
+	m.stopping = true
 	for _, c := range m.convs {
 		for _, t := range c.running {
 			t.mu.Lock()
