@@ -438,10 +438,14 @@ func (l *Live) rateLimited(rl *RateLimitError, requests, u int, typing bool) {
 	l.e.log.Warn("rate limited", "destination", l.sched.id, "retry_after", rl.RetryAfter, "global", rl.Global)
 }
 
-// typing shows the typing indicator when the bot's global budget has a
-// token nobody waits for; otherwise it is dropped. A platform that answers
+// typing shows the typing indicator when the destination shows none (one
+// indicator covers every answer there) and the bot's global budget has a
+// request nobody waits for; otherwise it is dropped. A platform that answers
 // it with a rate limit gets the same pause as for an update.
 func (l *Live) typing(ctx context.Context, typer Typer) {
+	if !l.sched.typingDue() {
+		return // the destination shows one already
+	}
 	if g := l.sched.global; g != nil && !g.try() {
 		return
 	}

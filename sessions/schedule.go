@@ -30,6 +30,7 @@ type schedule struct {
 	sent    []time.Time // the requests of the last window, oldest first
 	paced   time.Time   // the last request that waited for interval
 	paused  time.Time   // no request before this (the platform's retry_after)
+	typed   time.Time   // when a typing indicator was last shown
 	busy    bool        // a reply holds the schedule
 	waiting []*waiter   // in arrival order
 	timer   *time.Timer // hands the schedule out when a request is allowed
@@ -239,4 +240,18 @@ func (s *schedule) idleFor() time.Duration {
 		last = at
 	}
 	return max(last.Sub(now), 0)
+}
+
+// typingDue reports whether a typing indicator should be shown now: none
+// was within typingEvery, which platforms keep one showing for. It
+// records the one about to be shown.
+func (s *schedule) typingDue() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if now.Sub(s.typed) < typingEvery {
+		return false
+	}
+	s.typed = now
+	return true
 }
