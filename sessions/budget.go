@@ -26,9 +26,12 @@ type budget struct {
 
 func newBudget(w Window) *budget { return &budget{window: w} }
 
-// readyLocked is the earliest time a request may be granted. b.mu must be
-// held.
-func (b *budget) readyLocked(now time.Time) time.Time {
+// readyLocked is the earliest time a request of urgency u may be granted.
+// Growing text, status changes and typing may use the window less a
+// fifth, which is kept for final views, first appearances and notices:
+// a user waiting for any sign, or for the end, does not queue behind
+// text. b.mu must be held.
+func (b *budget) readyLocked(u int, now time.Time) time.Time {
 	i := 0
 	// A fifth of the window more: a bot's requests leave from many
 	// goroutines, and a busy machine delays some more than others.
@@ -41,8 +44,15 @@ func (b *budget) readyLocked(now time.Time) time.Time {
 	if b.paused.After(t) {
 		t = b.paused
 	}
-	if n := len(b.sent); n >= b.window.Requests {
-		if at := b.sent[n-b.window.Requests].Add(span); at.After(t) {
+	free := b.window.Requests
+	if u < urgencyFirst {
+		free -= max(1, free/5)
+	}
+	if free < 1 {
+		free = 1
+	}
+	if n := len(b.sent); n >= free {
+		if at := b.sent[n-free].Add(span); at.After(t) {
 			t = at
 		}
 	}
@@ -96,7 +106,7 @@ func (b *budget) try() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := time.Now()
-	if len(b.waiting) > 0 || b.readyLocked(now).After(now) {
+	if len(b.waiting) > 0 || b.readyLocked(urgencyStatus, now).After(now) {
 		return false
 	}
 	b.grantLocked(now)
@@ -109,7 +119,8 @@ func (b *budget) try() bool {
 func (b *budget) handOutLocked() {
 	now := time.Now()
 	for len(b.waiting) > 0 {
-		if at := b.readyLocked(now); at.After(now) {
+		i, u := mostUrgent(b.waiting)
+		if at := b.readyLocked(u, now); at.After(now) {
 			d := at.Sub(now)
 			if b.timer == nil {
 				b.timer = time.AfterFunc(d, b.due)
@@ -118,7 +129,6 @@ func (b *budget) handOutLocked() {
 			}
 			return
 		}
-		i, _ := mostUrgent(b.waiting)
 		w := b.waiting[i]
 		b.waiting = slices.Delete(b.waiting, i, i+1)
 		b.grantLocked(now)

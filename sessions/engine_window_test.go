@@ -241,10 +241,10 @@ func (r *typerReply) Typing(ctx context.Context) error {
 func TestEngine_Budget_TypingDroppedFirst(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := NewEngine(nil, Observer{})
-		e.SetBudget("bot", Window{Requests: 2, Per: time.Hour})
+		e.SetBudget("bot", Window{Requests: 5, Per: time.Hour})
 		log := &sendLog{}
 		var rs []*typerReply
-		for i := range 5 {
+		for i := range 10 {
 			r := &typerReply{logReply: logReply{name: fmt.Sprint(i), dest: Destination{ID: fmt.Sprint(i), Interval: time.Second, Budget: "bot"}, log: log}}
 			rs = append(rs, r)
 			e.Start(t.Context(), r, nil)
@@ -256,8 +256,17 @@ func TestEngine_Budget_TypingDroppedFirst(t *testing.T) {
 			typed += r.typing
 			r.mu.Unlock()
 		}
-		if typed != 2 {
-			t.Errorf("%d typing indicators with a budget of 2, want 2 (the rest dropped)", typed)
+		// Typing takes the budget less the fifth kept for finals and
+		// first appearances; the rest is dropped.
+		if typed != 4 {
+			t.Errorf("%d typing indicators with a budget of 5, want 4 (one kept, the rest dropped)", typed)
+		}
+		// The kept request still serves a final view.
+		l := e.Start(t.Context(), &logReply{name: "final", dest: Destination{ID: "f", Interval: time.Second, Budget: "bot"}, log: log}, nil)
+		l.Update(View{Content: "done", Final: true})
+		synctest.Wait()
+		if n := len(log.all()); n != 1 {
+			t.Errorf("%d views shown, want the final one", n)
 		}
 	})
 }
