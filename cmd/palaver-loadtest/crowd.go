@@ -8,13 +8,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/palaver-bot/palaver/bots/telegram/telegramtest"
-	"github.com/palaver-bot/palaver/cmd/internal/palaverproc"
 )
 
 // The crowd workload: many people addressing the bot at once in one
@@ -64,40 +62,6 @@ func (w *world) layoutCrowd(map[kind]int) error {
 type skipped struct{ reason string }
 
 func (s *skipped) Error() string { return "skipped: " + s.reason }
-
-// start runs `palaver run` as startPalaver does, with the config keys the
-// workload needs beyond what writeConfig writes. A binary whose config
-// refuses them (palaver check fails naming the key) is a *skipped run.
-func (w *world) start(ctx context.Context, bin, dir string) (*palaverProc, error) {
-	extra := w.extraConfig()
-	if len(extra) == 0 {
-		return w.startPalaver(ctx, bin, dir)
-	}
-	addr, err := palaverproc.FreeAddr()
-	if err != nil {
-		return nil, err
-	}
-	cfgPath, err := w.writeConfig(dir, addr)
-	if err != nil {
-		return nil, err
-	}
-	if err := addConfig(cfgPath, extra); err != nil {
-		return nil, err
-	}
-	if err := checkConfig(ctx, bin, cfgPath, extra); err != nil {
-		return nil, err
-	}
-	proc, err := palaverproc.Start(bin, []string{"run", "--config", cfgPath}, filepath.Join(dir, "palaver.log"))
-	if err != nil {
-		return nil, err
-	}
-	p := &palaverProc{Proc: proc, metrics: "http://" + addr}
-	if err := w.waitReady(ctx, p); err != nil {
-		p.kill()
-		return nil, fmt.Errorf("%w (log: %s)", err, p.LogPath())
-	}
-	return p, nil
-}
 
 // configKey is one key the workload adds to a section of the config.
 type configKey struct {

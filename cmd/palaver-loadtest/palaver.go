@@ -62,9 +62,12 @@ func (w *world) writeConfig(dir, metricsAddr string) (string, error) {
 	return path, os.WriteFile(path, []byte(cfg), 0o600)
 }
 
-// startPalaver runs `palaver run` and waits until it is connected to both
-// platforms and has registered its Discord commands.
-func (w *world) startPalaver(ctx context.Context, bin, dir string) (*palaverProc, error) {
+// start runs `palaver run` and waits until it is connected to both
+// platforms and has registered its Discord commands. The config gets the
+// keys the workload needs beyond what writeConfig writes; a binary whose
+// config refuses them (palaver check fails naming the key) is a *skipped
+// run.
+func (w *world) start(ctx context.Context, bin, dir string) (*palaverProc, error) {
 	addr, err := palaverproc.FreeAddr()
 	if err != nil {
 		return nil, err
@@ -72,6 +75,14 @@ func (w *world) startPalaver(ctx context.Context, bin, dir string) (*palaverProc
 	cfgPath, err := w.writeConfig(dir, addr)
 	if err != nil {
 		return nil, err
+	}
+	if extra := w.extraConfig(); len(extra) > 0 {
+		if err := addConfig(cfgPath, extra); err != nil {
+			return nil, err
+		}
+		if err := checkConfig(ctx, bin, cfgPath, extra); err != nil {
+			return nil, err
+		}
 	}
 	proc, err := palaverproc.Start(bin, []string{"run", "--config", cfgPath}, filepath.Join(dir, "palaver.log"))
 	if err != nil {
