@@ -286,6 +286,10 @@ func (l *Live) Done() <-chan struct{} { return l.done }
 // Show; platforms expire it after 5 (Telegram) to 10 (Discord) seconds.
 const typingEvery = 4 * time.Second
 
+// budgetRetry is how soon growing text skipped for a short bot budget is
+// tried again.
+const budgetRetry = 100 * time.Millisecond
+
 // finalAttempts bounds how often a failing final Show is tried again.
 const finalAttempts = 6
 
@@ -339,7 +343,17 @@ func (l *Live) run(ctx context.Context) {
 		}
 		drafted := l.draft(v)
 		if g := l.sched.global; g != nil && !drafted {
-			if err := g.acquire(ctx, l.urgency); err != nil {
+			if u < urgencyFirst {
+				// Growing text and status take only budget nobody waits
+				// for: while the bot's budget is short they are skipped
+				// (the newest view comes a little later), so that finals
+				// and first appearances never queue behind them.
+				if !g.try() {
+					l.sched.release(0, -1, 0)
+					time.AfterFunc(budgetRetry, l.poke)
+					continue
+				}
+			} else if err := g.acquire(ctx, l.urgency); err != nil {
 				l.sched.release(0, -1, 0)
 				return
 			}
