@@ -286,8 +286,8 @@ func (l *Live) Done() <-chan struct{} { return l.done }
 // Show; platforms expire it after 5 (Telegram) to 10 (Discord) seconds.
 const typingEvery = 4 * time.Second
 
-// budgetRetry is how soon growing text skipped for a short bot budget is
-// tried again.
+// budgetRetry is the least time before growing text skipped for a short
+// bot budget is tried again; it waits the destination's interval.
 const budgetRetry = 100 * time.Millisecond
 
 // finalAttempts bounds how often a failing final Show is tried again.
@@ -350,7 +350,7 @@ func (l *Live) run(ctx context.Context) {
 				// and first appearances never queue behind them.
 				if !g.try() {
 					l.sched.release(0, -1, 0)
-					time.AfterFunc(budgetRetry, l.poke)
+					time.AfterFunc(max(l.sched.interval, budgetRetry), l.poke)
 					continue
 				}
 			} else if err := g.acquire(ctx, l.urgency); err != nil {
