@@ -505,7 +505,10 @@ func (d *destLog) observe(a *answer, units, pointers []*unit) *observed {
 	switch {
 	case o.sent == 0:
 		o.problem = "the model was never asked"
-		if a.served {
+		a.mu.Lock()
+		served := a.served
+		a.mu.Unlock()
+		if served {
 			o.problem = "the model sent nothing"
 		}
 	case lastMsg == nil:
