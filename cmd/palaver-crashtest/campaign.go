@@ -99,6 +99,8 @@ type campaign struct {
 	answered int             // questions answered in full at the last check
 	noted    int             // questions finalised with a note at the last check
 	dropped  int             // Discord mentions without trace at the last check
+	window   int             // replies left in the commit window at the last check
+	lastKill time.Time       // the kill the next check follows; zero after a clean stop
 	report   report
 }
 
@@ -127,6 +129,10 @@ type cycleReport struct {
 	// no trace: Discord never delivers a gateway event again, and a bot
 	// killed before it took one cannot know of it.
 	Dropped int
+	// Window counts the replies left as they were because the kill came
+	// within commitWindow of their message being made (documented, not a
+	// violation).
+	Window int
 	// Violations counts the violations found for the first time, by kind.
 	Violations map[string]int
 	found      []violation
@@ -206,6 +212,7 @@ func (c *campaign) cycle(ctx context.Context, n int) (cr cycleReport, err error)
 		p.Kill()
 		killed = true
 		now := time.Now()
+		c.lastKill = now
 		cr.KilledAt = now.Sub(start)
 		cr.DuringStartup = c.w.tg.Pollers() == 0 && len(c.w.tg.CallsTo("getUpdates")) == polls
 		cr.UnconfirmedAtKill = c.w.tg.PendingUpdates()
@@ -364,6 +371,7 @@ func (c *campaign) stopAndCheck(ctx context.Context, p *palaverproc.Proc, cr *cy
 		c.violation(cr, kindNoRestart, fmt.Sprintf("run %d", c.starts), "%v", err)
 		return err
 	}
+	st.killed, c.lastKill = c.lastKill, time.Time{}
 	out := c.w.check(st)
 	for _, v := range out.violations {
 		if !c.reported[v.id()] {
@@ -372,7 +380,8 @@ func (c *campaign) stopAndCheck(ctx context.Context, p *palaverproc.Proc, cr *cy
 		}
 	}
 	cr.Answered, cr.Interrupted, cr.Dropped = out.answered-c.answered, out.noted-c.noted, out.dropped-c.dropped
-	c.answered, c.noted, c.dropped = out.answered, out.noted, out.dropped
+	cr.Window = out.window - c.window
+	c.answered, c.noted, c.dropped, c.window = out.answered, out.noted, out.dropped, out.window
 	return nil
 }
 

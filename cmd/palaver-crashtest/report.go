@@ -33,6 +33,9 @@ func (cr cycleReport) line() string {
 		fmt.Fprintf(&b, "final %3d: sent %2d, no kill", cr.Cycle, cr.Sent)
 	}
 	fmt.Fprintf(&b, ", %d redelivered; answered %d, interrupted %d", cr.Redeliveries, cr.Answered, cr.Interrupted)
+	if cr.Window > 0 {
+		fmt.Fprintf(&b, ", %d left in the commit window", cr.Window)
+	}
 	if cr.Dropped > 0 {
 		fmt.Fprintf(&b, ", %d Discord mentions dropped", cr.Dropped)
 	}
@@ -79,7 +82,7 @@ func (r *report) byConversation(kind string) string {
 // writeSummary writes the totals and every violation, at most perKind
 // of each kind.
 func (r *report) writeSummary(w io.Writer, perKind int) {
-	var sent, kills, startup, unconfirmed, redelivered, answered, interrupted, dropped int
+	var sent, kills, startup, unconfirmed, redelivered, answered, interrupted, dropped, window int
 	var killTime time.Duration
 	byKind := map[string]int{}
 	for _, cr := range r.Cycles {
@@ -96,6 +99,7 @@ func (r *report) writeSummary(w io.Writer, perKind int) {
 		answered += cr.Answered
 		interrupted += cr.Interrupted
 		dropped += cr.Dropped
+		window += cr.Window
 		for k, n := range cr.Violations {
 			byKind[k] += n
 		}
@@ -105,6 +109,7 @@ func (r *report) writeSummary(w io.Writer, perKind int) {
 		unconfirmed, redelivered, r.ModelReasked)
 	fmt.Fprintf(w, "       %d answered in full, %d finalised with an interrupted or restart note, %d Discord mentions dropped in a kill\n",
 		answered, interrupted, dropped)
+	fmt.Fprintf(w, "       %d replies left as they were, made within %s of a kill (the commit window)\n", window, commitWindow)
 	if len(r.Found) == 0 {
 		fmt.Fprintln(w, "       no violation")
 		return

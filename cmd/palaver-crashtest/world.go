@@ -124,6 +124,10 @@ var (
 // and (unless left out) the fake Discord, the conversations and every
 // question sent so far.
 type world struct {
+	// windowed holds the replies a check found left in the commit window
+	// (see leftInWindow).
+	windowed map[string]bool
+
 	dir   string
 	up    *llmtest.Server
 	tg    *telegramtest.Server
@@ -149,6 +153,7 @@ type world struct {
 // users.
 func newWorld(dir string, withDiscord bool) (*world, error) {
 	w := &world{
+		windowed: map[string]bool{},
 		dir:      dir,
 		up:       llmtest.NewServer(),
 		tg:       telegramtest.NewServer(telegramtest.Options{Flood: floodLimits}),
