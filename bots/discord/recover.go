@@ -1,6 +1,7 @@
 package discord
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -27,9 +28,43 @@ func (b *Bot) restoreReply(p sessions.Progress) (sessions.Reply, error) {
 	for _, sp := range s.Parts {
 		r.parts = append(r.parts, sentPart{id: sp.ID, hook: sp.Hook})
 	}
+	if len(r.parts) == 0 && r.hook == nil && s.ReplyTo != "" {
+		// The record may predate the reply's message: a crash between
+		// Discord making it and Palaver committing its id. Find it, so
+		// that it is finalised instead of left as it was.
+		if id := b.findReply(s.Channel, s.ReplyTo); id != "" {
+			r.parts = append(r.parts, sentPart{id: id})
+		}
+	}
 	if r.hook == nil && len(r.parts) > 0 && r.parts[len(r.parts)-1].hook {
 		// A record without a token cannot edit webhook parts.
 		r.leaveHook()
 	}
 	return r, nil
+}
+
+// findReplyTimeout bounds the look-up of findReply.
+const findReplyTimeout = 5 * time.Second
+
+// findReply returns the id of the bot's message in channel that replies
+// to message replyTo, among the 50 that follow it, or "" when there is
+// none (or the look-up failed).
+func (b *Bot) findReply(channel, replyTo string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), findReplyTimeout)
+	defer cancel()
+	if err := b.m.Spend(ctx, Platform); err != nil {
+		return ""
+	}
+	msgs, err := b.s.ChannelMessages(channel, 50, "", replyTo, "", streamOpts(ctx)...)
+	if err != nil {
+		b.log.Debug("look for an unrecorded reply", "channel", channel, "error", err)
+		return ""
+	}
+	_, self := b.self()
+	for _, m := range msgs {
+		if m.Author != nil && m.Author.ID == self && m.MessageReference != nil && m.MessageReference.MessageID == replyTo {
+			return m.ID
+		}
+	}
+	return ""
 }

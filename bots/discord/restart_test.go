@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/palaver-bot/palaver/bots/discord"
 	"github.com/palaver-bot/palaver/bots/discord/discordtest"
 	"github.com/palaver-bot/palaver/sessions"
 )
@@ -59,5 +62,36 @@ func TestBot_RecoversInterruptedAnswer(t *testing.T) {
 	m := r.final(t, ch.ID, "half an answer")
 	if !strings.Contains(m.Content, "Interrupted") {
 		t.Errorf("recovered answer %q, want the interrupted note", m.Content)
+	}
+}
+
+// A crash between Discord making a reply's message and Palaver committing
+// its id leaves a record without the id: the next start finds the bot's
+// reply to the question and finalises it, instead of sending a new one.
+func TestBot_RecoversUnrecordedReply(t *testing.T) {
+	r := newRig(t)
+	ch := r.channel("orphan")
+	q, err := r.dc.SendMessage(discordtest.UserMessage{ChannelID: ch.ID, AuthorID: r.user.ID, Content: "a question"})
+	must(t, err)
+	r.stop()
+	bot, err := discord.NewSession(discord.SessionOptions{Token: r.dc.Token(), APIBase: r.dc.URL()})
+	must(t, err)
+	orphan, err := bot.ChannelMessageSendComplex(ch.ID, &discordgo.MessageSend{Content: "-# ⏳ Queued: one answer ahead of this one.",
+		Reference: &discordgo.MessageReference{MessageID: q.ID, ChannelID: ch.ID}})
+	must(t, err)
+	store, err := sessions.OpenBolt(r.path, sessions.BoltOptions{})
+	must(t, err)
+	k := sessions.Key{Platform: "discord", Chat: ch.ID}
+	must(t, store.SaveProgress(r.ctx(), k, 7, sessions.Progress{Destination: "discord:" + ch.ID,
+		Reply: []byte(`{"channel":"` + ch.ID + `","reply_to":"` + q.ID + `"}`), Started: time.Now()}))
+	must(t, store.Close())
+	r.start()
+	if _, err := r.dc.WaitMessage(r.ctx(), func(m discordtest.Message) bool {
+		return m.ID == orphan.ID && strings.Contains(m.Content, "Interrupted")
+	}); err != nil {
+		t.Fatalf("the unrecorded reply was not finalised; bot messages: %q", r.botTexts(ch.ID))
+	}
+	if texts := r.botTexts(ch.ID); len(texts) != 1 {
+		t.Errorf("bot messages %q, want the one reply, finalised", texts)
 	}
 }

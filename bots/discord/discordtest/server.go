@@ -337,6 +337,7 @@ func (s *Server) routes() http.Handler {
 
 	h("GET /api/{v}/channels/{channel}", authBot, s.getChannel)
 	h("GET /api/{v}/channels/{channel}/messages/{message}", authBot, s.getMessage)
+	h("GET /api/{v}/channels/{channel}/messages", authBot, s.listMessages)
 	h("POST /api/{v}/channels/{channel}/messages", authBot, s.createMessage)
 	h("PATCH /api/{v}/channels/{channel}/messages/{message}", authBot, s.editMessage)
 	h("DELETE /api/{v}/channels/{channel}/messages/{message}", authBot, s.deleteMessage)
