@@ -919,7 +919,7 @@ func TestBoltStore_Queued(t *testing.T) {
 	if err := s.Commit(ctx, k, Commit{Entries: []Entry{q}, QueuedID: 1 << 8}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RemoveQueued(ctx, k, 2<<8); err != nil {
+	if err := s.Commit(ctx, k, Commit{QueuedID: 2 << 8}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {

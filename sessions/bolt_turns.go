@@ -54,40 +54,6 @@ func (s *BoltStore) SetQueued(ctx context.Context, q Queued) error {
 	return nil
 }
 
-// RemoveQueued drops the record of key's queued message id, if any.
-func (s *BoltStore) RemoveQueued(ctx context.Context, key Key, id uint64) error {
-	return s.moveQueued(ctx, key, id, nil)
-}
-
-// moveQueued appends values to key's history and drops the record of
-// key's queued message id, in one transaction.
-func (s *BoltStore) moveQueued(ctx context.Context, key Key, id uint64, values [][]byte) error {
-	if err := s.begin(ctx); err != nil {
-		return err
-	}
-	name, err := keyName(key)
-	if err != nil {
-		return err
-	}
-	err = s.update(func(tx *bolt.Tx) error {
-		if err := s.appendHistory(tx, name, values); err != nil {
-			return err
-		}
-		b := tx.Bucket(bucketQueued)
-		if b == nil {
-			if len(values) == 0 {
-				return errRollback // nothing recorded, nothing to write
-			}
-			return nil
-		}
-		return b.Delete(queuedKey(name, id))
-	})
-	if err != nil {
-		return fmt.Errorf("sessions: move queued message of %s: %w", key, err)
-	}
-	return nil
-}
-
 // Commit makes c one transaction, durable when it returns: it appends
 // c.Entries to key's history (refusing with ErrDuplicate a user entry whose
 // MsgID is not above the conversation's last accepted message, unless it

@@ -32,31 +32,15 @@ func newBudget(w Window) *budget { return &budget{window: w} }
 // a user waiting for any sign, or for the end, does not queue behind
 // text. b.mu must be held.
 func (b *budget) readyLocked(u int, now time.Time) time.Time {
-	i := 0
 	// A fifth of the window more: a bot's requests leave from many
 	// goroutines, and a busy machine delays some more than others.
 	span := b.window.Per + b.window.Per/5
-	for i < len(b.sent) && !b.sent[i].Add(span).After(now) {
-		i++
-	}
-	b.sent = b.sent[i:]
-	t := now
-	if b.paused.After(t) {
-		t = b.paused
-	}
+	b.sent = forget(b.sent, span, now)
 	free := b.window.Requests
 	if u < urgencyFirst {
-		free -= max(1, free/5)
+		free = max(1, free-max(1, free/5))
 	}
-	if free < 1 {
-		free = 1
-	}
-	if n := len(b.sent); n >= free {
-		if at := b.sent[n-free].Add(span); at.After(t) {
-			t = at
-		}
-	}
-	return t
+	return windowReady(b.sent, free, span, now, later(now, b.paused))
 }
 
 func (b *budget) grantLocked(now time.Time) {

@@ -160,9 +160,7 @@ type Store interface {
 	Progresses(ctx context.Context) ([]Progress, error)
 	// SetQueued records q (for q.Key and q.ID) durably before it returns;
 	// a new record is refused like a user entry in Commit (ErrDuplicate).
-	// RemoveQueued drops the record of key's queued message id.
 	SetQueued(ctx context.Context, q Queued) error
-	RemoveQueued(ctx context.Context, key Key, id uint64) error
 	// QueuedMessages lists every recorded queued message, by key and id.
 	QueuedMessages(ctx context.Context) ([]Queued, error)
 	// Value and SetValue keep small adapter state (a Telegram update offset).

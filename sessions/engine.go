@@ -180,17 +180,23 @@ type Live struct {
 // Start begins showing an answer on reply. The context bounds every Show;
 // cancelling it abandons the reply (the final view is not shown).
 func (e *Engine) Start(ctx context.Context, reply Reply, onShown func(View)) *Live {
-	l := &Live{
+	l := e.newLive(reply)
+	l.onShown = onShown
+	go l.run(ctx)
+	return l
+}
+
+// newLive is a Live showing nothing yet on reply, attached to its
+// destination's schedule.
+func (e *Engine) newLive(reply Reply) *Live {
+	return &Live{
 		e:       e,
 		reply:   reply,
 		sched:   e.attach(reply.Destination()),
-		onShown: onShown,
 		changed: make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		goneCh:  make(chan struct{}),
 	}
-	go l.run(ctx)
-	return l
 }
 
 // Notify shows v, a notice (a command's answer, a refusal, a note), on
@@ -198,15 +204,8 @@ func (e *Engine) Start(ctx context.Context, reply Reply, onShown func(View)) *Li
 // an answer's first appearance, and never in the slot kept for final views
 // of answers. The returned Live is done once it was shown or abandoned.
 func (e *Engine) Notify(ctx context.Context, reply Reply, v View) *Live {
-	l := &Live{
-		e:       e,
-		reply:   reply,
-		sched:   e.attach(reply.Destination()),
-		notice:  true,
-		changed: make(chan struct{}, 1),
-		done:    make(chan struct{}),
-		goneCh:  make(chan struct{}),
-	}
+	l := e.newLive(reply)
+	l.notice = true
 	v.Final = true
 	l.view, l.version = v, 1
 	l.changed <- struct{}{}

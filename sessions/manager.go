@@ -423,11 +423,17 @@ func (m *Manager) notSaved(key Key, op string, err error) error {
 		m.log.Info("message delivered again; it was accepted before", "conversation", key.String(), "error", err)
 		return err
 	}
+	m.storeFailed(key, op, err)
+	return fmt.Errorf("%w: %w", ErrNotSaved, err)
+}
+
+// storeFailed logs loudly and counts a store write that failed, by what
+// it was for.
+func (m *Manager) storeFailed(key Key, op string, err error) {
 	m.log.Error("the store cannot save", "what", op, "conversation", key.String(), "error", err)
 	if o := m.cfg.Observer.StoreFailed; o != nil {
 		o(op)
 	}
-	return fmt.Errorf("%w: %w", ErrNotSaved, err)
 }
 
 // aheadLocked is how many turns are ahead of t in its conversation's
@@ -591,7 +597,7 @@ func (m *Manager) dropQueued(ctx context.Context, t *Turn) {
 	if t.qdone || m.base.Err() != nil || errors.Is(context.Cause(ctx), errShutdown) {
 		return
 	}
-	if err := m.store.RemoveQueued(context.WithoutCancel(ctx), t.key, t.qid); err != nil {
+	if err := m.store.Commit(context.WithoutCancel(ctx), t.key, Commit{QueuedID: t.qid}); err != nil {
 		m.log.Warn("drop queued message", "conversation", t.key.String(), "error", err)
 	}
 	t.qdone = true

@@ -70,32 +70,14 @@ func spanOf(w Window) time.Duration {
 // readyLocked is the earliest time a request of urgency u may be sent,
 // now or later. s.mu must be held.
 func (s *schedule) readyLocked(u int, now time.Time) time.Time {
-	t := now
-	if s.paused.After(t) {
-		t = s.paused
-	}
-	// Forget requests out of every window that could still matter.
-	i := 0
-	for i < len(s.sent) && !s.sent[i].Add(s.span).After(now) {
-		i++
-	}
-	s.sent = s.sent[i:]
+	t := later(now, s.paused)
+	s.sent = forget(s.sent, s.span, now) // out of every window that matters
 	for _, w := range s.windows {
 		free := w.Requests
 		if u != urgencyFinal && free >= 2 {
 			free-- // kept for a final view
 		}
-		// Requests within w's span, counted from the newest.
-		span, n := spanOf(w), 0
-		for j := len(s.sent) - 1; j >= 0 && s.sent[j].Add(span).After(now); j-- {
-			n++
-		}
-		if n >= free {
-			// The request must wait until enough of the last ones age out.
-			if at := s.sent[len(s.sent)-free].Add(span); at.After(t) {
-				t = at
-			}
-		}
+		t = windowReady(s.sent, free, spanOf(w), now, t)
 	}
 	if paced(u) {
 		if at := s.paced.Add(s.interval); at.After(t) {
@@ -254,4 +236,37 @@ func (s *schedule) typingDue() bool {
 	}
 	s.typed = now
 	return true
+}
+
+// forget drops from sent (oldest first) the requests no window of span
+// counts at now.
+func forget(sent []time.Time, span time.Duration, now time.Time) []time.Time {
+	i := 0
+	for i < len(sent) && !sent[i].Add(span).After(now) {
+		i++
+	}
+	return sent[i:]
+}
+
+// windowReady is the earliest time, not before t, at which one more
+// request fits a window of span that allows free requests, given the
+// times of those sent (oldest first): the free-th newest within the span
+// must age out first.
+func windowReady(sent []time.Time, free int, span time.Duration, now, t time.Time) time.Time {
+	n := 0
+	for j := len(sent) - 1; j >= 0 && sent[j].Add(span).After(now); j-- {
+		n++
+	}
+	if n >= free {
+		return later(t, sent[len(sent)-free].Add(span))
+	}
+	return t
+}
+
+// later is the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

@@ -182,7 +182,7 @@ func (m *Manager) finish(ctx context.Context, t *Turn, answer Entry, v View, gon
 	t.qdone = t.qdone || err == nil
 	t.qmu.Unlock()
 	if err != nil {
-		m.storeFailed(t, "answer", err)
+		m.storeFailed(t.key, "answer", err)
 		v.Status = strings.TrimSpace(v.Status + " ⚠️ The answer could not be saved to history.")
 		p = nil // the records on disk still say what is owed
 	}
@@ -206,14 +206,6 @@ func (m *Manager) finish(ctx context.Context, t *Turn, answer Entry, v View, gon
 	}
 }
 
-// storeFailed logs and counts a failed write of t's answer.
-func (m *Manager) storeFailed(t *Turn, op string, err error) {
-	m.log.Error("the store cannot save", "what", op, "conversation", t.key.String(), "error", err)
-	if o := m.cfg.Observer.StoreFailed; o != nil {
-		o(op)
-	}
-}
-
 // start records, durably, where t's answer goes: from then on the answer
 // is owed, and a crash finalises it on restart. While the store cannot
 // save, it says so on the reply and tries again with backoff until it can
@@ -234,7 +226,7 @@ func (m *Manager) start(ctx context.Context, t *Turn) bool {
 		if ctx.Err() != nil {
 			return false
 		}
-		m.notSaved(t.key, "progress", err)
+		m.storeFailed(t.key, "progress", err)
 		t.live.Update(View{Status: "⚠️ " + Explain(ErrNotSaved)})
 		t0 := time.NewTimer(backoff)
 		select {
@@ -302,7 +294,6 @@ type answerState struct {
 	content   strings.Builder
 	reasoning strings.Builder
 	thinking  time.Time // when reasoning started; zero before
-	thought   time.Duration
 	finish    string
 	usage     llm.Usage
 	err       error

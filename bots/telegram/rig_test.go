@@ -44,7 +44,6 @@ type rig struct {
 
 type rigOption func(*rig)
 
-func withConfig(f func(*sessions.Config)) rigOption { return func(r *rig) { f(&r.cfg) } }
 func withOptions(f func(*telegram.Options)) rigOption {
 	return func(r *rig) { f(&r.opts) }
 }

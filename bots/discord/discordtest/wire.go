@@ -153,13 +153,6 @@ type wireInteraction struct {
 	Context                      int               `json:"context"`
 }
 
-type wireCommand struct {
-	ID            string `json:"id"`
-	ApplicationID string `json:"application_id"`
-	GuildID       string `json:"guild_id,omitempty"`
-	Version       string `json:"version"`
-}
-
 type wireError struct {
 	Code    int             `json:"code"`
 	Message string          `json:"message"`
