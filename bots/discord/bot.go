@@ -100,7 +100,8 @@ type Options struct {
 	// connection state changes; nil ignores. The states are "connecting"
 	// (Run is opening the gateway), "up" (READY or RESUMED received) and
 	// "reconnecting" (the connection dropped and discordgo is reconnecting
-	// by itself). Calls happen only while Run runs, one at a time and only
+	// by itself) and "retrying" (the gateway could not be opened: Discord
+	// unreachable, or a server error; Run tries again with backoff). Calls happen only while Run runs, one at a time and only
 	// on a change; most come from the goroutines serving the gateway, so
 	// OnState must return quickly.
 	OnState func(state string)
@@ -111,6 +112,7 @@ const (
 	stateConnecting   = "connecting"
 	stateUp           = "up"
 	stateReconnecting = "reconnecting"
+	stateRetrying     = "retrying"
 )
 
 // Bot is a running Discord bot. Create it with New and start it with Run.
@@ -217,11 +219,11 @@ func (b *Bot) Run(ctx context.Context) error {
 	b.s.AddHandler(func(*discordgo.Session, *discordgo.Connect) { b.setConn(stateUp) })
 	b.s.AddHandler(func(*discordgo.Session, *discordgo.Disconnect) { b.setConn(stateReconnecting) })
 	b.startConn()
-	if err := b.s.Open(); err != nil {
+	if err := b.open(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return openError(err, b.opts.ThreadFollowAll)
+		return err
 	}
 	defer b.shutdown()
 

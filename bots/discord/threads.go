@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/bwmarrin/discordgo"
-	"github.com/gorilla/websocket"
 
 	"github.com/palaver-bot/palaver/sessions"
 )
@@ -252,16 +251,4 @@ func threadName(question string) string {
 		return "Palaver"
 	}
 	return truncateEnd(s, maxThreadName)
-}
-
-// openError explains a failure to open the gateway. Discord closes it with
-// 4014 when the bot asks for a privileged intent that is not enabled in
-// the Developer Portal.
-func openError(err error, followAll bool) error {
-	var ce *websocket.CloseError
-	if followAll && errors.As(err, &ce) && ce.Code == 4014 {
-		return fmt.Errorf("discord: open gateway: discord.thread_follow_all needs the Message Content intent: "+
-			"enable it in the Developer Portal (Bot → Privileged Gateway Intents) or turn the key off: %w", err)
-	}
-	return fmt.Errorf("discord: open gateway (check discord.token and discord.api_base): %w", err)
 }

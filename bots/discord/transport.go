@@ -178,8 +178,7 @@ func NewSession(opts SessionOptions) (*discordgo.Session, error) {
 	if base != nil {
 		apiBase = base.String()
 	}
-	logger.Debug("discord: session configured",
-		slog.String("platform", "discord"),
+	logger.Debug("session configured",
 		slog.String("api_base", apiBase),
 		slog.String("token", RedactToken(token)))
 	return s, nil

@@ -358,7 +358,7 @@ func (b *Bot) connect(ctx context.Context) (tgbotapi.User, error) {
 		if e := apiError(err); e != nil && (e.Code == http.StatusUnauthorized || e.Code == http.StatusNotFound) {
 			return me, fmt.Errorf("telegram: the Bot API refused the token (check telegram.token): %w", err)
 		}
-		b.log.Warn("connect", "error", err, "retry_in", backoff)
+		b.log.Warn("cannot reach the Bot API; trying again", "error", err, "retry_in", backoff)
 		if !sleep(ctx, backoff) {
 			return me, ctx.Err()
 		}

@@ -9,6 +9,7 @@
 //	palaver ask Q    one answer, streamed to stdout ("-" reads Q from stdin)
 //	palaver check    validate the config
 //	palaver store    check the store file, or back it up
+//	palaver health   ask a running palaver's /healthz
 //	palaver version  print the version
 package main
 
@@ -20,6 +21,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 )
 
@@ -40,51 +43,81 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
-// usage is printed for -h and for an unknown command.
-const usage = `Usage: palaver <command> [flags]
+// command is one palaver command.
+type command struct {
+	name    string
+	args    string // what follows the name in its usage line
+	summary string // one line, for the command list and its -h
+	run     func(context.Context, *env, []string) error
+}
 
-Commands:
-  run       run the configured Telegram and Discord bots (and the endpoint if gateway.enabled)
-  chat      talk to a model in this terminal
-  serve     serve the OpenAI-compatible endpoint (default 127.0.0.1:8000)
-  models    list the models the providers offer
-  ask Q     answer one question, streamed to stdout ("-" reads it from stdin)
-  check     validate the config and report what it enables
-  store     check the store (store check) or copy it (store backup FILE)
-  version   print the version
+// commands lists palaver's commands in the order the usage shows them.
+var commands = []command{
+	{"run", "[flags]", "run the configured Telegram and Discord bots (and the endpoint if gateway.enabled)", cmdRun},
+	{"chat", "[flags]", "talk to a model in this terminal", cmdChat},
+	{"serve", "[flags]", "serve the OpenAI-compatible endpoint (default 127.0.0.1:8000)", cmdServe},
+	{"models", "[flags]", "list the models the providers offer", cmdModels},
+	{"ask", "[flags] QUESTION", "answer one question, streamed to stdout (QUESTION \"-\" reads it from stdin)", cmdAsk},
+	{"check", "[flags]", "validate the config and report what it enables", cmdCheck},
+	{"store", "check|backup FILE [flags]", "check the store (store check) or copy it while palaver runs (store backup FILE)", cmdStore},
+	{"health", "[--url URL] [flags]", "ask a running palaver's /healthz; exit 0 when every component is up", cmdHealth},
+	{"version", "", "print the version", cmdVersion},
+	{"help", "[COMMAND]", "show the commands, or one command's flags", nil},
+}
 
-Every command takes --config FILE (default config.yaml, else built-in defaults).
-Run "palaver <command> -h" for a command's flags.
-`
+// lookup finds a command by name.
+func lookup(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// writeUsage writes the command list.
+func writeUsage(w io.Writer) {
+	fmt.Fprint(w, "Usage: palaver <command> [flags]\n\nCommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s  %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, "\nEvery command takes --config FILE (default config.yaml, else built-in defaults).\n"+
+		"Run \"palaver help <command>\" or \"palaver <command> -h\" for a command's flags; \"palaver --version\" prints the version.\n")
+}
 
 // Main runs palaver with args (without the program name) and returns the
 // process exit code. Interrupts (Ctrl-C) are the commands' own business.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stderr, usage)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
-	}
-	cmds := map[string]func(context.Context, *env, []string) error{
-		"run":     cmdRun,
-		"chat":    cmdChat,
-		"serve":   cmdServe,
-		"models":  cmdModels,
-		"ask":     cmdAsk,
-		"check":   cmdCheck,
-		"store":   cmdStore,
-		"version": cmdVersion,
-	}
-	name := args[0]
-	cmd, ok := cmds[name]
-	if !ok {
-		fmt.Fprintf(stderr, "palaver: unknown command %q\n\n%s", name, usage)
+	if len(args) == 0 {
+		writeUsage(stderr)
 		return 2
 	}
-	e := &env{name: name, stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
-	err := cmd(ctx, e, args[1:])
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help":
+		writeUsage(stdout)
+		return 0
+	case "-v", "-version", "--version":
+		name, args = "version", []string{"version"}
+	case "help":
+		if len(args) < 2 || args[1] == "help" {
+			writeUsage(stdout)
+			return 0
+		}
+		// palaver help CMD is palaver CMD -h.
+		name, args = args[1], []string{args[1], "-h"}
+	}
+	cmd, ok := lookup(name)
+	if !ok || cmd.run == nil {
+		fmt.Fprintf(stderr, "palaver: unknown command %q\n\n", name)
+		writeUsage(stderr)
+		return 2
+	}
+	e := &env{cmd: cmd, stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	if slices.ContainsFunc(args[1:], func(a string) bool { return a == "-h" || a == "-help" || a == "--help" }) {
+		e.helpOut = stdout
+	}
+	err := cmd.run(ctx, e, args[1:])
 	if err == nil {
 		return 0
 	}
@@ -104,9 +137,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 
 // env is what a command may use of the process.
 type env struct {
-	name           string
+	cmd            command
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	helpOut        io.Writer // where a command's usage goes when asked for (-h); nil otherwise
 	getenv         func(string) string
 	configPath     string
 	configGiven    bool
@@ -114,8 +148,20 @@ type env struct {
 
 // flags returns a flag set with --config for the command.
 func (e *env) flags() *flag.FlagSet {
-	fs := flag.NewFlagSet("palaver "+e.name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := flag.NewFlagSet("palaver "+e.cmd.name, flag.ContinueOnError)
+	// parse reports a mistake itself, in one line; the usage is printed
+	// only when asked for.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		if e.helpOut == nil {
+			return
+		}
+		fs.SetOutput(e.helpOut)
+		defer fs.SetOutput(io.Discard)
+		summary := strings.ToUpper(e.cmd.summary[:1]) + e.cmd.summary[1:]
+		fmt.Fprintf(e.helpOut, "Usage: palaver %s %s\n\n%s.\n\nFlags:\n", e.cmd.name, e.cmd.args, summary)
+		fs.PrintDefaults()
+	}
 	fs.Func("config", "config `file` (default config.yaml, else built-in defaults)", func(s string) error {
 		e.configPath, e.configGiven = s, true
 		return nil
@@ -123,12 +169,16 @@ func (e *env) flags() *flag.FlagSet {
 	return fs
 }
 
-// parse parses args, allowing flags after positional arguments too.
+// parse parses args, allowing flags after positional arguments too. A
+// mistake is an exit-2 error that says where to find the flags.
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, &exitError{code: 2, err: fmt.Errorf("%w (see %s -h)", err, fs.Name())}
 		}
 		args = fs.Args()
 		if len(args) == 0 {

@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/palaver-bot/palaver/bots/discord"
 	"github.com/palaver-bot/palaver/bots/telegram"
 	"github.com/palaver-bot/palaver/llm"
@@ -60,10 +58,16 @@ func (h *health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{"ok": ok, "components": h.state})
 }
 
-// runServices runs the bots and the endpoint until ctx ends (or Ctrl-C),
-// then lets running answers finish within shutdownGrace.
+// runServices runs the bots and the endpoint until ctx ends or the user
+// presses Ctrl-C, then lets running answers finish within shutdownGrace. A
+// second Ctrl-C quits at once (answers in flight are finalised at the next
+// start, as after a crash).
 func runServices(ctx context.Context, e *env, args []string, serveOnly bool) error {
 	fs := e.flags()
+	listen := ""
+	if serveOnly {
+		fs.StringVar(&listen, "listen", "", "address to listen on, `host:port` (default gateway.listen)")
+	}
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -71,26 +75,69 @@ func runServices(ctx context.Context, e *env, args []string, serveOnly bool) err
 	if err != nil {
 		return err
 	}
-	bots := !serveOnly && (cfg.Telegram.Token != "" || cfg.Discord.Token != "")
-	withGateway := serveOnly || cfg.Gateway.Enabled
-	if !bots && !withGateway {
+	if listen != "" {
+		cfg.Gateway.Listen = listen
+	}
+	if !serveOnly && cfg.Telegram.Token == "" && cfg.Discord.Token == "" && !cfg.Gateway.Enabled {
 		return &exitError{code: 2, err: fmt.Errorf("%s", noTokens)}
 	}
 	log := newLogger(cfg, e.stderr)
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
-	defer stop()
 
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	interrupts := make(chan os.Signal, 2)
+	signal.Notify(interrupts, os.Interrupt)
+	defer signal.Stop(interrupts)
+	result := make(chan error, 1)
+	go func() { result <- serve(ctx, cfg, log, serveOnly) }()
+
+	parent := ctx.Done()
+	stopping := false
+	for {
+		select {
+		case err := <-result:
+			if err == nil {
+				log.Info("stopped")
+			}
+			return err
+		case <-interrupts:
+			if stopping {
+				log.Warn("quitting now; answers in flight are finalised at the next start")
+				return &exitError{code: 130}
+			}
+			stopping = true
+			log.Info("stopping… (Ctrl-C again to quit now)", "grace", shutdownGrace)
+			cancel()
+		case <-parent:
+			parent = nil
+			if !stopping {
+				stopping = true
+				log.Info("stopping…", "grace", shutdownGrace)
+			}
+		}
+	}
+}
+
+// serve starts every configured component and runs them until ctx ends or
+// none is left running. One component that cannot run (a refused token, a
+// port in use) is logged and reported down in /healthz; the others go on.
+// serve fails only when nothing configured could run.
+func serve(ctx context.Context, cfg *Config, log *slog.Logger, serveOnly bool) error {
+	bots := !serveOnly && (cfg.Telegram.Token != "" || cfg.Discord.Token != "")
+	withGateway := serveOnly || cfg.Gateway.Enabled
 	met := newMetrics()
 	hl := &health{state: map[string]string{}}
-	g, gctx := errgroup.WithContext(ctx)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sv := &supervisor{hl: hl, cancel: cancel}
 
-	var gw *gateway.Server
 	if withGateway {
+		glog := log.With("component", "gateway")
 		router, err := newRouter(cfg, log)
 		if err != nil {
 			return err
 		}
-		gw, err = gateway.New(gateway.Options{
+		gw, err := gateway.New(gateway.Options{
 			Listen:            cfg.Gateway.Listen,
 			APIKeys:           cfg.Gateway.APIKeys,
 			AllowAnonymous:    cfg.Gateway.AllowAnonymous,
@@ -101,7 +148,7 @@ func runServices(ctx context.Context, e *env, args []string, serveOnly bool) err
 			MaxStreamsPerKey:  cfg.Gateway.MaxStreamsPerKey,
 			RequestsPerMinute: cfg.Gateway.RequestsPerMinute,
 			Health:            hl,
-			Logger:            log.With("component", "gateway"),
+			Logger:            glog,
 		}, router)
 		if err != nil {
 			return &exitError{code: 2, err: err}
@@ -112,29 +159,32 @@ func runServices(ctx context.Context, e *env, args []string, serveOnly bool) err
 			// when set, serves them without a key instead.
 			gw.Handle("GET /metrics", met.handler())
 		}
-		ln, err := net.Listen("tcp", cfg.Gateway.Listen)
-		if err != nil {
-			return fmt.Errorf("gateway.listen: %w", err)
-		}
-		log.Info("endpoint listening", "url", "http://"+ln.Addr().String()+"/v1")
-		hl.set("gateway", "up")
-		g.Go(func() error { return gw.Serve(gctx, ln) })
+		sv.start(ctx, "gateway", glog, true, func(ctx context.Context) error {
+			ln, err := net.Listen("tcp", cfg.Gateway.Listen)
+			if err != nil {
+				return fmt.Errorf("gateway.listen: %w", err)
+			}
+			hl.set("gateway", "up")
+			return gw.Serve(ctx, ln)
+		})
 	}
 
 	if cfg.Metrics.Listen != "" {
+		mlog := log.With("component", "metrics")
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", met.handler())
 		mux.Handle("GET /healthz", hl)
 		srv := &http.Server{Addr: cfg.Metrics.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
-		if err != nil {
-			return fmt.Errorf("metrics.listen: %w", err)
-		}
-		log.Info("metrics listening", "url", "http://"+ln.Addr().String()+"/metrics")
-		g.Go(func() error {
-			go func() { <-gctx.Done(); srv.Close() }()
+		sv.start(ctx, "metrics", mlog, false, func(ctx context.Context) error {
+			ln, err := net.Listen("tcp", cfg.Metrics.Listen)
+			if err != nil {
+				return fmt.Errorf("metrics.listen: %w", err)
+			}
+			hl.set("metrics", "up")
+			mlog.Info("listening", "url", "http://"+ln.Addr().String()+"/metrics")
+			go func() { <-ctx.Done(); srv.Close() }()
 			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("metrics: %w", err)
+				return err
 			}
 			return nil
 		})
@@ -143,8 +193,11 @@ func runServices(ctx context.Context, e *env, args []string, serveOnly bool) err
 	if bots {
 		c, err := openCore(cfg, log, met.engineObserver(), met.turnObserver(), met.observeCommit)
 		if err != nil {
+			cancel()
+			sv.wait()
 			return err
 		}
+		log.Info("store open", "path", cfg.Storage.Path)
 		hl.set("store", "open")
 		defer func() {
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
@@ -154,6 +207,7 @@ func runServices(ctx context.Context, e *env, args []string, serveOnly bool) err
 			}
 		}()
 		if cfg.Telegram.Token != "" {
+			tlog := log.With("platform", telegram.Platform)
 			c.engine.SetBudget(telegram.Platform, window(cfg.Telegram.GlobalWindow))
 			bot, err := telegram.New(telegram.Options{
 				Token:             cfg.Telegram.Token,
@@ -166,15 +220,16 @@ func runServices(ctx context.Context, e *env, args []string, serveOnly bool) err
 				AllowedUsers:      cfg.Telegram.AllowedUsers,
 				Admins:            cfg.Telegram.Admins,
 				Drafts:            cfg.Telegram.Drafts,
-				Logger:            log.With("platform", telegram.Platform),
+				Logger:            log,
 				OnState:           func(state string) { hl.set(telegram.Platform, state) },
 			}, c.manager, c.store)
 			if err != nil {
 				return err
 			}
-			g.Go(func() error { return component(gctx, hl, telegram.Platform, log, bot.Run) })
+			sv.start(ctx, telegram.Platform, tlog, true, bot.Run)
 		}
 		if cfg.Discord.Token != "" {
+			dlog := log.With("platform", discord.Platform)
 			c.engine.SetBudget(discord.Platform, window(cfg.Discord.GlobalWindow))
 			bot, err := discord.New(discord.Options{
 				Token:           cfg.Discord.Token,
@@ -188,39 +243,95 @@ func runServices(ctx context.Context, e *env, args []string, serveOnly bool) err
 				Admins:          cfg.Discord.Admins,
 				Threads:         cfg.Discord.Threads,
 				ThreadFollowAll: cfg.Discord.ThreadFollowAll,
-				Logger:          log.With("platform", discord.Platform),
+				Logger:          log,
 				OnState:         func(state string) { hl.set(discord.Platform, state) },
 			}, c.manager)
 			if err != nil {
 				return err
 			}
-			g.Go(func() error { return component(gctx, hl, discord.Platform, log, bot.Run) })
+			sv.start(ctx, discord.Platform, dlog, true, bot.Run)
 		}
 	}
-	err = g.Wait()
-	if ctx.Err() != nil {
-		log.Info("stopping: finishing answers in progress", "grace", shutdownGrace)
-		return nil
+	return sv.wait()
+}
+
+// supervisor runs the long-lived components of palaver run and serve. A
+// component that ends by itself is logged and reported "down"; the others
+// go on. When the last essential component has ended by itself, the
+// supervisor ends the rest (through cancel).
+type supervisor struct {
+	hl     *health
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu   sync.Mutex
+	live int     // essential components running
+	errs []error // why essential components ended by themselves
+}
+
+// start runs one component in the background. log is its logger (it
+// carries the component's name); the supervisor logs its end there.
+func (s *supervisor) start(ctx context.Context, name string, log *slog.Logger, essential bool, run func(context.Context) error) {
+	if essential {
+		s.mu.Lock()
+		s.live++
+		s.mu.Unlock()
 	}
-	return err
+	s.wg.Go(func() {
+		err := component(ctx, s.hl, name, run)
+		if ctx.Err() != nil {
+			if err != nil {
+				log.Warn("stopped", "error", err)
+			} else {
+				log.Info("stopped")
+			}
+			return
+		}
+		if err != nil {
+			log.Error("stopped", "error", err)
+		} else {
+			log.Error("stopped by itself")
+			err = errors.New("stopped by itself")
+		}
+		if !essential {
+			return
+		}
+		s.mu.Lock()
+		s.live--
+		s.errs = append(s.errs, fmt.Errorf("%s: %w", name, err))
+		last := s.live == 0
+		s.mu.Unlock()
+		if last {
+			s.cancel()
+		}
+	})
+}
+
+// wait waits for every component to end. It fails when every essential
+// component ended by itself: nothing configured could run.
+func (s *supervisor) wait() error {
+	s.wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.live == 0 && len(s.errs) > 0 {
+		return errors.Join(s.errs...)
+	}
+	return nil
 }
 
 // component runs one long-lived part, recording its state for /healthz:
 // "connecting" as it starts (the part itself reports its connection states
 // while it runs), "stopped" when it ends with ctx, "down" when it ends by
 // itself.
-func component(ctx context.Context, hl *health, name string, log *slog.Logger, run func(context.Context) error) error {
+func component(ctx context.Context, hl *health, name string, run func(context.Context) error) error {
 	hl.set(name, "connecting")
 	err := run(ctx)
 	if ctx.Err() != nil {
 		hl.set(name, "stopped")
-		return nil
+		return err
 	}
 	hl.set(name, "down")
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	return nil
+	return err
 }
 
 // window is a configured rate-limit window as the reply engine takes it.

@@ -88,7 +88,7 @@ func TestComponent(t *testing.T) {
 				}
 				return tt.err
 			}
-			err := component(ctx, hl, "bot", nil, run)
+			err := component(ctx, hl, "bot", run)
 			if atStart != "connecting" {
 				t.Errorf("state at start = %q, want connecting", atStart)
 			}
@@ -267,13 +267,13 @@ func freeAddr(t *testing.T) string {
 // startMain runs palaver with command and config in the test's process
 // until the test ends, once each of its listeners at addrs answers
 // /healthz.
-func startMain(t *testing.T, command, config string, addrs ...string) {
+func startMain(t *testing.T, command, config string, addrs ...string) *syncWriter {
 	t.Helper()
 	ctx, stop := context.WithCancel(t.Context())
-	var stderr syncWriter
+	stderr := new(syncWriter)
 	done := make(chan int, 1)
 	go func() {
-		done <- Main(ctx, []string{command, "--config", config}, strings.NewReader(""), io.Discard, &stderr)
+		done <- Main(ctx, []string{command, "--config", config}, strings.NewReader(""), io.Discard, stderr)
 	}()
 	t.Cleanup(func() {
 		stop()
@@ -304,6 +304,7 @@ func startMain(t *testing.T, command, config string, addrs ...string) {
 			}
 		}
 	}
+	return stderr
 }
 
 // syncWriter is a buffer that one goroutine writes while another reads.

@@ -24,17 +24,19 @@ store. backup works either way: a running palaver writes the copy itself.
 // cmdStore runs "palaver store check" and "palaver store backup".
 func cmdStore(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(e.stderr, storeUsage)
 		if len(args) == 0 {
+			fmt.Fprint(e.stderr, storeUsage)
 			return &exitError{code: 2, err: errors.New("no store command given")}
 		}
+		fmt.Fprint(e.stdout, storeUsage)
 		return nil
 	}
-	e.name = "store " + args[0]
 	switch args[0] {
 	case "check":
+		e.cmd = command{name: "store check", args: "[FILE] [flags]", summary: "check the store (FILE, else storage.path) without writing to it"}
 		return storeCheck(e, args[1:])
 	case "backup":
+		e.cmd = command{name: "store backup", args: "FILE [flags]", summary: "write a checked copy of the store at storage.path to FILE"}
 		return storeBackup(ctx, e, args[1:])
 	}
 	fmt.Fprint(e.stderr, storeUsage)

@@ -109,5 +109,5 @@ func (s *Server) logRequest(r *http.Request, w *recorder, e *entry) {
 	if e.err != "" {
 		attrs = append(attrs, slog.String("error", e.err))
 	}
-	s.log.LogAttrs(ctx, e.level, "gateway: request", attrs...)
+	s.log.LogAttrs(ctx, e.level, "request", attrs...)
 }

@@ -87,7 +87,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, b
 	}
 	e.client = client
 	if s.guard.fail(client, now) {
-		s.log.LogAttrs(r.Context(), slog.LevelWarn, "gateway: too many failed authentications; refusing the client",
+		s.log.LogAttrs(r.Context(), slog.LevelWarn, "too many failed authentications; refusing the client",
 			slog.String("client", client), slog.Int("failures", AuthMaxFailures), slog.Duration("for", AuthWindow))
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="palaver"`)

@@ -58,9 +58,9 @@ func TestServer_AuthFailuresRefused(t *testing.T) {
 	if n := strings.Count(log, "too many failed authentications; refusing the client"); n != 1 {
 		t.Errorf("%d refusal warnings, want 1:\n%s", n, log)
 	}
-	if !strings.Contains(log, "level=WARN msg=\"gateway: too many failed authentications; refusing the client\" client=127.0.0.1") ||
+	if !strings.Contains(log, "level=WARN msg=\"too many failed authentications; refusing the client\" client=127.0.0.1") ||
 		strings.Count(log, "status=401 client=127.0.0.1") != gateway.AuthMaxFailures ||
-		strings.Count(log, "level=DEBUG msg=\"gateway: request\" method=GET path=/v1/models status=429 client=127.0.0.1") != 3 ||
+		strings.Count(log, "level=DEBUG msg=request method=GET path=/v1/models status=429 client=127.0.0.1") != 3 ||
 		strings.Contains(log, "sk-") {
 		t.Errorf("log:\n%s", log)
 	}

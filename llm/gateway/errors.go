@@ -73,10 +73,24 @@ func writeError(w http.ResponseWriter, r *http.Request, e *apiError) {
 	w.Write(append(e.body(), '\n'))
 }
 
+// errShuttingDown is the cause of a request's context when the server
+// ends the requests still in flight at shutdown.
+var errShuttingDown = errors.New("gateway: shutting down")
+
+// shuttingDown is the error a request ended by the shutdown gets: an error
+// event in a stream, or the response before its first byte.
+func shuttingDown() *apiError {
+	return newError(http.StatusServiceUnavailable, typeServer, "server_shutting_down",
+		"palaver is shutting down; the answer ends here, try again when it is back")
+}
+
 // upstreamError turns an error of llm.Client.Do into what the client is
 // told. It returns nil when the client itself has gone.
 func upstreamError(ctx context.Context, provider, canonical string, err error) *apiError {
 	if ctx.Err() != nil {
+		if context.Cause(ctx) == errShuttingDown {
+			return shuttingDown()
+		}
 		return nil
 	}
 	var se *llm.StatusError

@@ -66,6 +66,11 @@ func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, provider st
 		ev, err := rd.Next()
 		if err != nil {
 			switch {
+			case context.Cause(r.Context()) == errShuttingDown:
+				fail(shuttingDown())
+				if send(doneEvent) {
+					rc.Flush()
+				}
 			case r.Context().Err() != nil:
 				e.gone = true
 			case errors.Is(err, errEventTooLarge), errors.Is(err, sse.ErrLineTooLong):

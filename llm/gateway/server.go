@@ -78,6 +78,11 @@ type Server struct {
 	limits  *limiter
 	guard   *authGuard
 	aliases []alias
+
+	// halt, once cancelled (with errShuttingDown), ends the requests in
+	// flight: see Serve.
+	halt     context.Context
+	haltWith context.CancelCauseFunc
 }
 
 // New returns a Server relaying to router's providers. It refuses a
@@ -131,6 +136,7 @@ func New(opts Options, router *llm.Router) (*Server, error) {
 		guard:   newAuthGuard(),
 		aliases: sortedAliases(opts.Aliases),
 	}
+	s.halt, s.haltWith = context.WithCancelCause(context.Background())
 	for _, prefix := range []string{"/v1", ""} {
 		s.mux.HandleFunc("POST "+prefix+"/chat/completions", s.chat)
 		s.mux.HandleFunc("GET "+prefix+"/models", s.models)
@@ -158,7 +164,10 @@ func (s *Server) Handle(pattern string, handler http.Handler) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e := &entry{start: time.Now(), level: slog.LevelInfo}
 	rec := &recorder{ResponseWriter: w, e: e}
-	r = r.WithContext(context.WithValue(r.Context(), entryKey{}, e))
+	ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), entryKey{}, e))
+	defer cancel(nil)
+	defer context.AfterFunc(s.halt, func() { cancel(errShuttingDown) })()
+	r = r.WithContext(ctx)
 	if origin := r.Header.Get("Origin"); origin != "" {
 		s.cors.annotate(rec.Header(), origin)
 	}
@@ -182,10 +191,13 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 }
 
 // Serve serves on ln until ctx ends, then stops accepting connections and
-// lets requests in flight finish for up to Options.ShutdownTimeout before
-// breaking them (which stops their upstream requests). It returns nil after
-// a shutdown caused by ctx, and refuses, like New, a non-loopback TCP
-// listener without keys unless AllowAnonymous is set. Serve closes ln.
+// lets requests in flight finish for up to Options.ShutdownTimeout. Those
+// still running then are ended the way a client expects: a stream gets an
+// error event ("server_shutting_down") and [DONE], a request not yet
+// answered gets a 503 with that error; their upstream requests stop. It
+// returns nil after a shutdown caused by ctx, and refuses, like New, a
+// non-loopback TCP listener without keys unless AllowAnonymous is set.
+// Serve closes ln.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if addr, ok := ln.Addr().(*net.TCPAddr); ok {
 		if err := checkExposure(addr.IP.String(), addr.String(), s.keys, s.opts.AllowAnonymous); err != nil {
@@ -205,7 +217,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(ln) }()
-	s.log.LogAttrs(ctx, slog.LevelInfo, "gateway: listening", slog.String("addr", ln.Addr().String()))
+	s.log.LogAttrs(ctx, slog.LevelInfo, "listening", slog.String("url", "http://"+ln.Addr().String()+"/v1"))
 	select {
 	case err := <-done:
 		return fmt.Errorf("gateway: serve: %w", err)
@@ -213,15 +225,24 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownTimeout)
 	defer cancel()
-	err := hs.Shutdown(sctx)
-	if err != nil {
-		s.log.LogAttrs(ctx, slog.LevelWarn, "gateway: requests still in flight after the shutdown timeout; closing them",
+	if err := hs.Shutdown(sctx); err != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "answers still in flight after the shutdown timeout; ending them",
 			slog.Duration("timeout", s.opts.ShutdownTimeout))
-		hs.Close()
+		s.haltWith(errShuttingDown)
+		// The handlers now write their last event and return.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), haltWait)
+		defer cancel()
+		if err := hs.Shutdown(lctx); err != nil {
+			hs.Close()
+		}
 	}
 	<-done
 	return nil
 }
+
+// haltWait bounds the wait for the handlers ended at shutdown to write
+// their last event.
+const haltWait = 2 * time.Second
 
 // checkExposure refuses to serve a non-loopback host without keys unless
 // anonymous access was allowed.
