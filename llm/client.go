@@ -18,6 +18,8 @@ const (
 	DefaultModelsTTL        = 10 * time.Minute
 	DefaultBackoffBase      = 500 * time.Millisecond
 	DefaultBackoffMax       = 8 * time.Second
+	DefaultModelsRetryBase  = 5 * time.Second
+	DefaultModelsRetryMax   = 5 * time.Minute
 )
 
 // Options tune a Client. The zero value is usable.
@@ -41,6 +43,14 @@ type Options struct {
 	// ModelsTTL is how long a model list is cached; 0 means
 	// DefaultModelsTTL.
 	ModelsTTL time.Duration
+	// ModelsRetry spaces the attempts to list the models after a failure:
+	// the failure is remembered and returned at once, without a request,
+	// for Base after the first failure, twice as long after each further
+	// one, at most Max; a success forgets the failures. Zero fields mean
+	// DefaultModelsRetryBase (5 s) and DefaultModelsRetryMax (5 min).
+	// There is no jitter: one process asks each provider at most once per
+	// wait.
+	ModelsRetry Backoff
 	// ImplicitThink reports whether a model's output starts inside a
 	// reasoning block whose opening <think> tag the chat template put in
 	// the prompt (so only "</think>" appears in the output). nil means
@@ -69,12 +79,15 @@ type Client struct {
 	backoff   Backoff
 	implicit  func(string) bool
 	modelsTTL time.Duration
+	listRetry Backoff
 	now       func() time.Time // the clock of the model cache
 
 	mu       sync.Mutex
 	models   []Model
 	modelsAt time.Time
 	fetching *modelsFetch
+	listErr  *ListError // the last failed list, until a list succeeds
+	listFail int        // failed lists in a row
 }
 
 // NewClient returns a Client for p.
@@ -106,6 +119,13 @@ func NewClient(p Provider, opts Options) *Client {
 	if ttl <= 0 {
 		ttl = DefaultModelsTTL
 	}
+	lr := opts.ModelsRetry
+	if lr.Base <= 0 {
+		lr.Base = DefaultModelsRetryBase
+	}
+	if lr.Max <= 0 {
+		lr.Max = DefaultModelsRetryMax
+	}
 	hc := opts.HTTPClient
 	if hc == nil {
 		hc = &http.Client{Transport: newTransport(t.Connect)}
@@ -129,6 +149,7 @@ func NewClient(p Provider, opts Options) *Client {
 		backoff:   b,
 		implicit:  implicit,
 		modelsTTL: ttl,
+		listRetry: lr,
 		now:       time.Now,
 	}
 }

@@ -28,13 +28,18 @@ const maxErrorBody = 64 << 10
 // Timeouts.Idle; closing it, or cancelling ctx, closes the connection at
 // once. The caller must close the body.
 func (c *Client) Do(ctx context.Context, method, path string, body []byte, stream bool) (*http.Response, error) {
+	return c.do(ctx, method, path, body, stream, c.retries)
+}
+
+// do is Do with at most retries retries.
+func (c *Client) do(ctx context.Context, method, path string, body []byte, stream bool, retries int) (*http.Response, error) {
 	url := c.base + path
 	for attempt := 0; ; attempt++ {
 		resp, retryable, err := c.send(ctx, method, url, body, stream)
 		if err == nil {
 			return resp, nil
 		}
-		if !retryable || attempt >= c.retries {
+		if !retryable || attempt >= retries {
 			return nil, err
 		}
 		wait, ok := c.retryWait(err, attempt)

@@ -30,9 +30,9 @@ var ErrFirstByteTimeout = errors.New("no response within the first-byte timeout"
 // Timeouts.Idle between two reads.
 var ErrIdleTimeout = errors.New("no data within the idle timeout")
 
-// ErrMalformed reports a streamed chunk the client could not decode: not
-// the JSON object it should be. Errors that wrap it also carry the
-// decoder's message, which is for the log, not for users.
+// ErrMalformed reports a streamed chunk or a model list the client could
+// not decode: not the JSON object it should be. Errors that wrap it also
+// carry the decoder's message, which is for the log, not for users.
 var ErrMalformed = errors.New("malformed answer")
 
 // Unreachable reports whether err is a failure to reach a server: a name
@@ -67,6 +67,23 @@ func Unreachable(err error) (host string, ok bool) {
 	_, verify := errors.AsType[*tls.CertificateVerificationError](err)
 	_, notTLS := errors.AsType[tls.RecordHeaderError](err)
 	return "", unknownCA || badName || invalid || verify || notTLS
+}
+
+// CouldNotReach says, for a person, that provider's server at host could
+// not be reached (see Unreachable), with the next step, and no final
+// period: "could not reach api.deepinfra.com; check the network connection
+// and providers.deepinfra.base_url", or for a server on this machine
+// (IsLoopback) "could not reach 127.0.0.1:8080: is it running? Check
+// providers.local.base_url". An empty host is left out.
+func CouldNotReach(provider, host string) string {
+	key := "providers." + provider + ".base_url"
+	switch {
+	case host == "":
+		return "could not reach it; check the network connection and " + key
+	case IsLoopback(host):
+		return "could not reach " + host + ": is it running? Check " + key
+	}
+	return "could not reach " + host + "; check the network connection and " + key
 }
 
 // IsLoopback reports whether host, with or without a port, names this

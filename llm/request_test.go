@@ -2,6 +2,7 @@ package llm
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -97,21 +98,82 @@ func TestClient_Models_TTL(t *testing.T) {
 	}
 }
 
-func TestClient_Models_ErrorNotCached(t *testing.T) {
+// A failed list is remembered: asked again after 5 s, then 10 s, 20 s …
+// up to 5 min; while remembered the error comes back without a request;
+// a success forgets the failures.
+func TestClient_Models_Backoff(t *testing.T) {
 	var hits atomic.Int32
+	var up atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if hits.Add(1) == 1 {
-			http.Error(w, "nope", http.StatusForbidden)
+		hits.Add(1)
+		if !up.Load() {
+			http.Error(w, "nope", http.StatusServiceUnavailable)
 			return
 		}
 		w.Write([]byte(`{"data":[{"id":"a"}]}`))
 	}))
 	t.Cleanup(srv.Close)
-	c := NewClient(Provider{Name: "p", BaseURL: srv.URL}, Options{})
-	if _, err := c.Models(t.Context()); err == nil {
-		t.Fatal("no error from a 403")
+	c := NewClient(Provider{Name: "p", BaseURL: srv.URL}, Options{ModelsTTL: time.Hour})
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c.now = func() time.Time { return now }
+	steps := []struct {
+		advance  time.Duration
+		up       bool
+		wantHits int32 // requests so far
+		wantErr  bool
+	}{
+		{0, false, 1, true},                // fails: wait 5 s
+		{4 * time.Second, false, 1, true},  // remembered
+		{time.Second, false, 2, true},      // asked again, fails: wait 10 s
+		{9 * time.Second, false, 2, true},  // remembered
+		{time.Second, false, 3, true},      // fails: 20 s
+		{20 * time.Second, false, 4, true}, // fails: 40 s
+		{40 * time.Second, false, 5, true}, // fails: 80 s
+		{80 * time.Second, false, 6, true}, // fails: 160 s
+		{160 * time.Second, false, 7, true},
+		{5 * time.Minute, false, 8, true},    // 320 s capped at 5 min
+		{5 * time.Minute, true, 9, false},    // capped again; now up
+		{time.Second, true, 9, false},        // cached
+		{time.Hour, false, 10, true},         // the cache expired, down again:
+		{5*time.Second - 1, false, 10, true}, // back to 5 s
+		{1, false, 11, true},
 	}
-	if ms, err := c.Models(t.Context()); err != nil || len(ms) != 1 {
-		t.Fatalf("second call: %v, %v", ms, err)
+	for i, step := range steps {
+		now = now.Add(step.advance)
+		up.Store(step.up)
+		ms, err := c.Models(t.Context())
+		if (err != nil) != step.wantErr {
+			t.Fatalf("step %d: %v, %v", i, ms, err)
+		}
+		if got := hits.Load(); got != step.wantHits {
+			t.Fatalf("step %d: %d requests, want %d", i, got, step.wantHits)
+		}
+		if err != nil {
+			le, ok := errors.AsType[*ListError](err)
+			if !ok || le.Provider != "p" || !le.Until.After(now) {
+				t.Fatalf("step %d: err = %#v, want a *ListError with a future Until", i, err)
+			}
+			if se, ok := errors.AsType[*StatusError](err); !ok || se.StatusCode != 503 {
+				t.Errorf("step %d: err = %v, want the 503 inside", i, err)
+			}
+		}
+	}
+}
+
+// Model lists are asked once, never retried: a caller may be a chat
+// message waiting for its answer.
+func TestClient_Models_NotRetried(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(srv.Close)
+	c := NewClient(Provider{Name: "p", BaseURL: srv.URL}, Options{MaxRetries: 5})
+	if _, err := c.Models(t.Context()); err == nil {
+		t.Fatal("no error from a 503")
+	}
+	if n := hits.Load(); n != 1 {
+		t.Errorf("%d requests, want 1", n)
 	}
 }

@@ -9,7 +9,8 @@ import (
 )
 
 // Router holds the configured providers and resolves user-facing model
-// names to a provider's Client. It is safe for concurrent use.
+// names to a provider's Client (see Lookup for the rule). It is safe for
+// concurrent use.
 type Router struct {
 	clients []*Client
 	byName  map[string]*Client
@@ -17,10 +18,12 @@ type Router struct {
 	aliases map[string]string
 }
 
-// NewRouter returns a Router over clients, in their configured order.
-// defaultProvider names the provider of bare model ids that no provider
-// lists ("" means the first). Each alias maps a short name to a
-// "provider/model" name whose provider is configured.
+// NewRouter returns a Router over clients, in their configured order: the
+// order in which a bare model id is looked up. defaultProvider names the
+// provider of bare model ids that no provider lists ("" means the first).
+// Each alias maps a short name to a "provider/model" name. An alias whose
+// provider is not configured is kept: using it is an *AliasError, so that
+// one stale alias does not keep the others, or the process, from working.
 func NewRouter(clients []*Client, defaultProvider string, aliases map[string]string) (*Router, error) {
 	if len(clients) == 0 {
 		return nil, errors.New("llm: router: no providers")
@@ -51,60 +54,45 @@ func NewRouter(clients []*Client, defaultProvider string, aliases map[string]str
 	}
 	for alias, target := range aliases {
 		prov, model, ok := strings.Cut(target, "/")
-		if !ok || model == "" || r.byName[prov] == nil {
-			return nil, fmt.Errorf("llm: router: alias %q: %q is not \"provider/model\" with a configured provider", alias, target)
+		if !ok || prov == "" || model == "" {
+			return nil, fmt.Errorf("llm: router: alias %q: %q is not \"provider/model\"", alias, target)
 		}
 		r.aliases[alias] = target
 	}
 	return r, nil
 }
 
-// Resolve finds the client and the provider's model id for a user-facing
-// name, and the canonical "provider/model" name. In order: an alias is
-// replaced by its target; "provider/model" (split at the first '/') goes to
-// that provider when the prefix is a configured provider's name; otherwise
-// the name is a bare model id and goes to the first provider, in
-// configured order, whose model list has it (providers whose list cannot
-// be fetched are skipped), else to the default provider.
+// Resolve is Lookup for a name a program gave (the endpoint's clients, a
+// conversation's stored model), returning the Resolution's fields.
 func (r *Router) Resolve(ctx context.Context, name string) (client *Client, modelID string, canonical string, err error) {
-	name = strings.TrimSpace(name)
-	if name == "" {
-		return nil, "", "", errors.New("llm: router: empty model name")
+	res, err := r.Lookup(ctx, name, ResolveOptions{})
+	if err != nil {
+		return nil, "", "", err
 	}
-	if target, ok := r.aliases[name]; ok {
-		name = target
-	}
-	if prov, model, ok := strings.Cut(name, "/"); ok {
-		if c := r.byName[prov]; c != nil {
-			if model == "" {
-				return nil, "", "", fmt.Errorf("llm: router: %q names no model", name)
-			}
-			return c, model, prov + "/" + model, nil
-		}
-	}
-	for _, c := range r.clients {
-		models, err := c.Models(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, "", "", fmt.Errorf("llm: router: resolve %q: %w", name, ctx.Err())
-			}
-			continue
-		}
-		for _, m := range models {
-			if m.ID == name {
-				return c, name, c.Name() + "/" + name, nil
-			}
-		}
-	}
-	return r.byName[r.def], name, r.def + "/" + name, nil
+	return res.Client, res.ID, res.Name, nil
 }
 
-// Models lists the models of every provider, in configured order. When
-// some providers fail, it returns the others' models together with an
-// error naming the failed providers.
+// Models lists the models of every provider, in configured order, asking
+// them all at once. When some providers fail, it returns the others'
+// models together with their *ListError values joined (see ListErrors);
+// when ctx ends first, ctx's error.
 func (r *Router) Models(ctx context.Context) ([]Model, error) {
-	lists := make([][]Model, len(r.clients))
-	errs := make([]error, len(r.clients))
+	lists, errs := r.lists(ctx)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("llm: router: list models: %w", err)
+	}
+	var all []Model
+	for _, l := range lists {
+		all = append(all, l...)
+	}
+	return all, errors.Join(errs...)
+}
+
+// lists asks every provider for its models at once: lists[i] and errs[i]
+// are the answer of the i-th provider in configured order.
+func (r *Router) lists(ctx context.Context) (lists [][]Model, errs []error) {
+	lists = make([][]Model, len(r.clients))
+	errs = make([]error, len(r.clients))
 	var wg sync.WaitGroup
 	for i, c := range r.clients {
 		wg.Go(func() {
@@ -112,20 +100,7 @@ func (r *Router) Models(ctx context.Context) ([]Model, error) {
 		})
 	}
 	wg.Wait()
-	var all []Model
-	for _, l := range lists {
-		all = append(all, l...)
-	}
-	var failed []string
-	for i, err := range errs {
-		if err != nil {
-			failed = append(failed, r.clients[i].Name())
-		}
-	}
-	if len(failed) > 0 {
-		return all, fmt.Errorf("llm: router: list models of %s: %w", strings.Join(failed, ", "), errors.Join(errs...))
-	}
-	return all, nil
+	return lists, errs
 }
 
 // Client returns the named provider's client, or nil.

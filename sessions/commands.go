@@ -3,7 +3,6 @@ package sessions
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -24,9 +23,7 @@ func (m *Manager) Model(ctx context.Context, key Key) (string, error) {
 }
 
 // SetModel makes name the conversation's model and returns its canonical
-// "provider/model" form. name may be canonical, an alias, a bare model id
-// or a fragment that matches exactly one available model; anything else is
-// refused with the closest matches.
+// "provider/model" form. name is resolved as ResolveModel does.
 func (m *Manager) SetModel(ctx context.Context, key Key, name string) (string, error) {
 	canonical, err := m.ResolveModel(ctx, name)
 	if err != nil {
@@ -43,55 +40,23 @@ func (m *Manager) SetModel(ctx context.Context, key Key, name string) (string, e
 	return canonical, nil
 }
 
-// ResolveModel checks that name is a model users may choose and returns its
-// canonical "provider/model" form.
+// ResolveModel resolves a model name a person typed, by the rule of
+// llm.Router.Lookup for typed names (an alias, "provider/model", a bare
+// model id, a fragment of exactly one model's name), among the models
+// users may choose (Config.Allowed), and returns its canonical
+// "provider/model" form. A name it refuses is a *UserError wrapping
+// ErrUnknownModel and the router's error (an *llm.UnknownModelError with
+// the nearest names, an *llm.AliasError, or the *llm.ListError of a named
+// provider that cannot be reached), with Explain's sentence.
 func (m *Manager) ResolveModel(ctx context.Context, name string) (string, error) {
-	name = strings.TrimSpace(name)
-	if name == "" {
-		return "", userErr(ErrUnknownModel, "Name a model: /model provider/model (see /models).")
-	}
-	available, listErr := m.Models(ctx)
-	names := make([]string, len(available))
-	for i, md := range available {
-		names[i] = md.Name()
-	}
-	if _, _, canonical, err := m.router.Resolve(ctx, name); err == nil {
-		if slices.Contains(names, canonical) || m.explicitlyAllowed(canonical) {
-			return canonical, nil
+	res, err := m.router.Lookup(ctx, name, llm.ResolveOptions{Typed: true, Allowed: m.cfg.Allowed})
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("sessions: resolve model: %w", err)
 		}
-		// The providers could not be asked: trust a well-formed name.
-		if len(names) == 0 && listErr != nil && len(m.cfg.Allowed) == 0 {
-			return canonical, nil
-		}
+		return "", &UserError{Err: fmt.Errorf("%w: %w", ErrUnknownModel, err), Msg: Explain(err)}
 	}
-	lower := strings.ToLower(name)
-	var hits []string
-	for _, n := range names {
-		if strings.Contains(strings.ToLower(n), lower) {
-			hits = append(hits, n)
-		}
-	}
-	if len(hits) == 1 {
-		return hits[0], nil
-	}
-	if len(hits) == 0 {
-		hits = closest(lower, names, 5)
-	}
-	if len(hits) > 5 {
-		hits = hits[:5]
-	}
-	if len(hits) == 0 {
-		if listErr != nil {
-			return "", userErr(ErrUnknownModel, "Model %q is not available, and the providers' model lists could not be fetched: %s", name, Explain(listErr))
-		}
-		return "", userErr(ErrUnknownModel, "Model %q is not available here. See /models.", name)
-	}
-	return "", userErr(ErrUnknownModel, "Model %q is not available here. Did you mean: %s?", name, strings.Join(hits, ", "))
-}
-
-// explicitlyAllowed reports whether models.allowed names canonical exactly.
-func (m *Manager) explicitlyAllowed(canonical string) bool {
-	return slices.Contains(m.cfg.Allowed, canonical)
+	return res.Name, nil
 }
 
 // allowed reports whether canonical passes models.allowed.
@@ -99,9 +64,12 @@ func (m *Manager) allowed(canonical string) bool {
 	return llm.AllowList(m.cfg.Allowed).Allows(canonical)
 }
 
-// Models lists the models users may choose, sorted by name. When a
-// provider could not be asked, the others' models are returned with an
-// error naming it.
+// Models lists the models users may choose, sorted by name: those the
+// providers list that models.allowed allows, and its exact entries. When
+// some providers could not be asked, the others' models are returned
+// with their *llm.ListError values joined (ModelsNotes shows them). A
+// provider that failed lately answers at once with its failure (see
+// llm.Options.ModelsRetry).
 func (m *Manager) Models(ctx context.Context) ([]llm.Model, error) {
 	all, err := m.router.Models(ctx)
 	var out []llm.Model
@@ -112,12 +80,16 @@ func (m *Manager) Models(ctx context.Context) ([]llm.Model, error) {
 			out = append(out, md)
 		}
 	}
+	down := make(map[string]bool)
+	for _, le := range llm.ListErrors(err) {
+		down[le.Provider] = true
+	}
 	for _, a := range m.cfg.Allowed {
 		if strings.HasSuffix(a, "/*") || seen[a] {
 			continue
 		}
 		p, id, ok := strings.Cut(a, "/")
-		if ok {
+		if ok && m.router.Client(p) != nil && !down[p] {
 			seen[a] = true
 			out = append(out, llm.Model{Provider: p, ID: id})
 		}
@@ -127,12 +99,17 @@ func (m *Manager) Models(ctx context.Context) ([]llm.Model, error) {
 }
 
 // contextLength is the model's context window from its provider's metadata,
-// else the configured default.
+// else the configured default. Only the model's own provider is asked (its
+// list is cached, and a failure remembered), so a turn never waits on
+// another provider.
 func (m *Manager) contextLength(ctx context.Context, canonical string) int {
-	all, _ := m.router.Models(ctx)
-	for _, md := range all {
-		if md.Name() == canonical && md.ContextLength > 0 {
-			return md.ContextLength
+	prov, id, _ := strings.Cut(canonical, "/")
+	if c := m.router.Client(prov); c != nil {
+		models, _ := c.Models(ctx)
+		for _, md := range models {
+			if md.ID == id && md.ContextLength > 0 {
+				return md.ContextLength
+			}
 		}
 	}
 	return m.cfg.ContextLength
@@ -276,56 +253,6 @@ func Help() string {
 		"`/settings` — show this conversation's settings",
 		"`/help` — this list",
 	}, "\n")
-}
-
-// closest returns up to n names nearest to q by edit distance.
-func closest(q string, names []string, n int) []string {
-	type scored struct {
-		name string
-		d    int
-	}
-	var s []scored
-	for _, name := range names {
-		l := strings.ToLower(name)
-		_, id, _ := strings.Cut(l, "/")
-		d := min(levenshtein(q, l), levenshtein(q, id))
-		last := id[strings.LastIndex(id, "/")+1:]
-		d = min(d, levenshtein(q, last))
-		if len(last) > len(q) {
-			// A prefix of the name counts: "deepseek-v4" is near "deepseek-v3-0324".
-			d = min(d, levenshtein(q, last[:len(q)])+1)
-		}
-		if d <= max(3, len(q)/2) {
-			s = append(s, scored{name, d})
-		}
-	}
-	sort.SliceStable(s, func(i, j int) bool { return s[i].d < s[j].d })
-	var out []string
-	for i := 0; i < len(s) && i < n; i++ {
-		out = append(out, s[i].name)
-	}
-	return out
-}
-
-func levenshtein(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }
 
 // Move carries a conversation to a new key (a Telegram group that became a

@@ -182,3 +182,75 @@ func TestErrorKind(t *testing.T) {
 		}
 	}
 }
+
+// Model names that cannot be resolved, and providers whose lists cannot
+// be fetched, are sentences worded for where they are read: chat commands
+// in a chat, flags and commands at a command line.
+func TestExplain_Models(t *testing.T) {
+	dns := &url.Error{Op: "Get", URL: "https://api.deepinfra.com/v1/openai/models",
+		Err: &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "api.deepinfra.com", IsNotFound: true}}}
+	down := &llm.ListError{Provider: "deepinfra", Err: fmt.Errorf("llm: deepinfra: %w", dns)}
+	const reach = "deepinfra unreachable: could not reach api.deepinfra.com; check the network connection and providers.deepinfra.base_url"
+	tests := []struct {
+		name          string
+		err           error
+		chat, command string
+	}{
+		{"Alias", &llm.AliasError{Alias: "r1", Target: "deepinfra/R1", Provider: "deepinfra"},
+			`"r1" is a name for deepinfra/R1, but no provider "deepinfra" is configured here; choose another model with /model (see /models).`,
+			`"r1" is a name for deepinfra/R1, but no provider "deepinfra" is configured here; choose another model with --model (see palaver models).`},
+		{"NoName", &llm.UnknownModelError{},
+			"Name a model: /model provider/model (see /models).", "Name a model: --model provider/model (see palaver models)."},
+		{"Unknown", &llm.UnknownModelError{Name: "x"},
+			`Model "x" is not available here. See /models.`, `Model "x" is not available here. See palaver models.`},
+		{"Suggestions", &llm.UnknownModelError{Name: "x", Suggestions: []string{"a/x1", "b/x2"}},
+			`Model "x" is not available here. Did you mean: a/x1, b/x2?`, ""},
+		{"Matches", &llm.UnknownModelError{Name: "q", Matches: []string{"p/q1", "p/q2", "p/q3", "p/q4", "p/q5", "p/q6", "p/q7"}},
+			`"q" matches several models: p/q1, p/q2, p/q3, p/q4, p/q5 and 2 more. Name one of them.`, ""},
+		{"NotSearched", &llm.UnknownModelError{Name: "x", Down: []*llm.ListError{down}},
+			`Model "x" was not found; not searched: ` + reach + ".", ""},
+		{"ProviderDown", fmt.Errorf("llm: resolve %q: %w", "deepinfra/x", down), "Provider " + reach + ".", ""},
+		{"InUserError", &sessions.UserError{Err: fmt.Errorf("%w: %w", sessions.ErrUnknownModel, &llm.UnknownModelError{Name: "x"}), Msg: "chat words"},
+			`Model "x" is not available here. See /models.`, `Model "x" is not available here. See palaver models.`},
+		{"Upstream404", &llm.StatusError{Provider: "local", StatusCode: 404, Message: "model not found"},
+			"local does not know this model (model not found): pick another with /model (see /models).",
+			"local does not know this model (model not found): pick another with --model (see palaver models)."},
+		{"Refused", connectRefused(t), "then try /retry.", "then try again."},
+		{"Truncated", llm.ErrTruncated, "; try /retry.", "; try again."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := sessions.Explain(tt.err); !strings.HasSuffix(got, tt.chat) {
+				t.Errorf("Explain = %q, want it to end %q", got, tt.chat)
+			}
+			got := sessions.ExplainCommand(tt.err)
+			if tt.command != "" && !strings.HasSuffix(got, tt.command) {
+				t.Errorf("ExplainCommand = %q, want it to end %q", got, tt.command)
+			}
+			if strings.Contains(got, " /model") || strings.Contains(got, "/retry") {
+				t.Errorf("ExplainCommand = %q names a chat command", got)
+			}
+		})
+	}
+}
+
+func TestModelsNotes(t *testing.T) {
+	dns := fmt.Errorf("llm: deepinfra: %w", &url.Error{Op: "Get", URL: "https://api.deepinfra.com/v1/openai/models",
+		Err: &net.DNSError{Err: "no such host", Name: "api.deepinfra.com", IsNotFound: true}})
+	err := errors.Join(&llm.ListError{Provider: "deepinfra", Err: dns},
+		&llm.ListError{Provider: "local", Err: &llm.StatusError{Provider: "local", StatusCode: 503}})
+	got := sessions.ModelsNotes(err)
+	want := []string{
+		"(deepinfra unreachable: could not reach api.deepinfra.com; check the network connection and providers.deepinfra.base_url)",
+		"(local unavailable: server error (HTTP 503); try again shortly)",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("ModelsNotes = %q, want %q", got, want)
+	}
+	if got := sessions.ModelsNotes(nil); got != nil {
+		t.Errorf("ModelsNotes(nil) = %q", got)
+	}
+	if got := sessions.ModelsNotes(context.Canceled); len(got) != 1 || !strings.Contains(got[0], "cancelled") {
+		t.Errorf("ModelsNotes(Canceled) = %q, want Explain's sentence", got)
+	}
+}

@@ -240,8 +240,14 @@ func (b *Bot) modelList(ctx context.Context, k sessions.Key) string {
 	if len(models) == 0 {
 		sb.WriteString("No models are available.\n")
 	}
-	if err != nil {
-		sb.WriteString("\n⚠️ " + clipRunes(sessions.Explain(err), 250))
+	// The providers that could not be asked, each with its reason, within
+	// the room kept for them.
+	notes := sessions.ModelsNotes(err)
+	for i, note := range notes {
+		if i == 0 {
+			sb.WriteString("\n")
+		}
+		sb.WriteString(clipRunes(note, 250/len(notes)) + "\n")
 	}
 	return sb.String()
 }
@@ -266,9 +272,6 @@ func (b *Bot) autocomplete(ctx context.Context, i *discordgo.Interaction) {
 		}
 	}
 	models, err := b.m.Models(ctx)
-	if err != nil {
-		b.log.Warn("list models", "error", err)
-	}
 	if err != nil {
 		b.log.Warn("list models for autocomplete", "error", err)
 	}

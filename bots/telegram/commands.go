@@ -168,8 +168,12 @@ func (b *Bot) listModels(ctx context.Context, p place) {
 	if len(models) == 0 {
 		sb.WriteString("No models are available.\n")
 	}
-	if err != nil {
-		sb.WriteString("\n⚠️ " + sessions.Explain(err))
+	// The providers that could not be asked, each with its reason.
+	for i, note := range sessions.ModelsNotes(err) {
+		if i == 0 {
+			sb.WriteString("\n")
+		}
+		sb.WriteString(note + "\n")
 	}
 	b.say(p, sb.String(), nil)
 }

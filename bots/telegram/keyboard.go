@@ -73,8 +73,8 @@ func (b *Bot) showModelPicker(ctx context.Context, p place, page int) {
 			err = cerr
 		}
 		msg := fmt.Sprintf("Current model: `%s`. No models are available to choose from.", current)
-		if err != nil {
-			msg += "\n\n⚠️ " + sessions.Explain(err)
+		if notes := sessions.ModelsNotes(err); len(notes) > 0 {
+			msg += "\n\n" + strings.Join(notes, "\n")
 		}
 		b.say(p, msg, nil)
 		return

@@ -50,15 +50,21 @@ func providerOrder(cfg *Config) []string {
 	return names
 }
 
-// newRouter builds the model router over the configured providers.
+// newRouter builds the model router over the configured providers. An
+// alias whose provider is not configured does not stop it: using that
+// alias is an *llm.AliasError (palaver check warns of it).
 func newRouter(cfg *Config, log *slog.Logger) (*llm.Router, error) {
+	retries := cfg.LLM.MaxRetries
+	if retries == 0 {
+		retries = -1 // llm.Options: 0 means the default, negative none
+	}
 	opts := llm.Options{
 		Timeouts: llm.Timeouts{
 			Connect:   cfg.LLM.ConnectTimeout,
 			FirstByte: cfg.LLM.FirstByteTimeout,
 			Idle:      cfg.LLM.IdleTimeout,
 		},
-		MaxRetries: cfg.LLM.MaxRetries,
+		MaxRetries: retries,
 		Logger:     log,
 	}
 	var clients []*llm.Client

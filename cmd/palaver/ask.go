@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/palaver-bot/palaver/llm"
 	"github.com/palaver-bot/palaver/sessions"
 )
@@ -19,25 +21,23 @@ import (
 // history.
 func cmdAsk(ctx context.Context, e *env, args []string) error {
 	fs := e.flags()
-	model := fs.String("model", "", "model to ask (`provider/model`, alias or bare id; default models.default)")
-	reasoning := fs.String("reasoning", "dim", "how to show the model's reasoning: `hidden`, dim or plain")
+	model := fs.String("model", "", "model to ask: `name` as in chat's /model (alias, provider/model, model id or a part of one name; default models.default)")
+	reasoning := fs.String("reasoning", "", "how to show the model's reasoning, a `word` of chat.reasoning's: hidden, collapsed\n"+
+		"(one line while it thinks) or full (default chat.reasoning). Reasoning goes to stdout\n"+
+		"only when that is a terminal, else to stderr (full) or nowhere, so that\n"+
+		"\"palaver ask Q > answer.txt\" holds the answer alone")
 	system := fs.String("system", "", "system prompt (default chat.system_prompt)")
-	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: palaver ask [flags] QUESTION   (QUESTION \"-\" reads stdin)\n")
-		fs.PrintDefaults()
-	}
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) == 0 {
-		fs.Usage()
-		return &exitError{code: 2, err: fmt.Errorf("no question given")}
+		return &exitError{code: 2, err: fmt.Errorf("no question given (see palaver ask -h)")}
 	}
 	switch *reasoning {
-	case "hidden", "dim", "plain":
+	case "", ReasoningHidden, ReasoningCollapsed, ReasoningFull:
 	default:
-		return &exitError{code: 2, err: fmt.Errorf("--reasoning: want hidden, dim or plain, got %q", *reasoning)}
+		return &exitError{code: 2, err: fmt.Errorf("--reasoning: want hidden, collapsed or full (as chat.reasoning), got %q", *reasoning)}
 	}
 	question := strings.Join(pos, " ")
 	if question == "-" {
@@ -56,7 +56,10 @@ func cmdAsk(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, e.stderr)
+	if *reasoning == "" {
+		*reasoning = cfg.Chat.Reasoning
+	}
+	log := commandLogger(cfg, e.stderr)
 	router, err := newRouter(cfg, log)
 	if err != nil {
 		return err
@@ -64,12 +67,17 @@ func cmdAsk(ctx context.Context, e *env, args []string) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
 
+	// --model is typed by a person: it resolves as chat's /model does.
+	opts := llm.ResolveOptions{Typed: *model != "", Allowed: cfg.Models.Allowed}
 	name := *model
 	if name == "" {
 		name = cfg.Models.Default
 	}
-	client, id, canonical, err := router.Resolve(ctx, name)
+	res, err := router.Lookup(ctx, name, opts)
 	if err != nil {
+		if ctx.Err() != nil {
+			return &exitError{code: 130, err: fmt.Errorf("interrupted")}
+		}
 		return explained(log, err)
 	}
 	prompt := cfg.Chat.SystemPrompt
@@ -77,16 +85,17 @@ func cmdAsk(ctx context.Context, e *env, args []string) error {
 		prompt = *system
 	}
 	var msgs []llm.Message
-	if prompt = sessionsPrompt(prompt, canonical); prompt != "" {
+	if prompt = sessionsPrompt(prompt, res.Name); prompt != "" {
 		msgs = append(msgs, llm.Message{Role: llm.RoleSystem, Content: prompt})
 	}
 	msgs = append(msgs, llm.Message{Role: llm.RoleUser, Content: question})
-	req := llm.Request{Model: id, Messages: msgs, Temperature: cfg.Chat.Temperature, MaxTokens: cfg.Chat.MaxTokens}
+	req := llm.Request{Model: res.ID, Messages: msgs, Temperature: cfg.Chat.Temperature, MaxTokens: cfg.Chat.MaxTokens}
 
-	color := isTerminal(e.stdout)
-	inReasoning, wrote := false, false
-	for d, err := range client.Stream(ctx, req) {
+	rv := newReasoningView(*reasoning, e.stdout, e.stderr, e.getenv("NO_COLOR") == "")
+	wrote := false
+	for d, err := range res.Client.Stream(ctx, req) {
 		if err != nil {
+			rv.end()
 			if wrote {
 				fmt.Fprintln(e.stdout)
 			}
@@ -95,31 +104,101 @@ func cmdAsk(ctx context.Context, e *env, args []string) error {
 			}
 			return explained(log, err)
 		}
-		if d.Reasoning != "" && *reasoning != "hidden" {
-			if !inReasoning && *reasoning == "dim" && color {
-				fmt.Fprint(e.stdout, "\x1b[2m")
-			}
-			inReasoning = true
-			fmt.Fprint(e.stdout, d.Reasoning)
-			wrote = true
+		if d.Reasoning != "" {
+			rv.reason(d.Reasoning)
 		}
 		if d.Content != "" {
-			if inReasoning {
-				if *reasoning == "dim" && color {
-					fmt.Fprint(e.stdout, "\x1b[0m")
-				}
-				fmt.Fprint(e.stdout, "\n\n")
-				inReasoning = false
-			}
+			rv.end()
 			fmt.Fprint(e.stdout, d.Content)
 			wrote = true
 		}
 	}
-	if inReasoning && *reasoning == "dim" && color {
-		fmt.Fprint(e.stdout, "\x1b[0m")
-	}
+	rv.end()
 	fmt.Fprintln(e.stdout)
 	return nil
+}
+
+// Terminal escapes of the reasoning view.
+const (
+	faint     = "\x1b[2m"
+	plain     = "\x1b[0m"
+	eraseLine = "\r\x1b[K"
+)
+
+// reasoningView shows the model's reasoning for palaver ask. It maps
+// chat.reasoning's words to a terminal:
+//
+//   - hidden: nothing.
+//   - collapsed: one faint line, "💭 thinking…", while the model reasons,
+//     erased when the answer starts; on stdout when it is a terminal, else
+//     on stderr when that is one, else nowhere.
+//   - full: the reasoning itself, then a blank line; on stdout when it is a
+//     terminal, else on stderr (so that stdout holds only the answer);
+//     faint where that is a terminal and color is on.
+type reasoningView struct {
+	mode    string
+	w       io.Writer // nil: nowhere
+	term    bool      // w is a terminal
+	color   bool      // faint text is allowed (NO_COLOR is unset)
+	started bool      // something was shown
+	ended   bool      // the answer started: show no more
+}
+
+func newReasoningView(mode string, stdout, stderr io.Writer, color bool) *reasoningView {
+	v := &reasoningView{mode: mode, color: color}
+	switch {
+	case mode == ReasoningHidden:
+	case isTerminal(stdout):
+		v.w, v.term = stdout, true
+	case isTerminal(stderr):
+		v.w, v.term = stderr, true
+	case mode == ReasoningFull:
+		v.w = stderr
+	}
+	return v
+}
+
+// reason shows a piece of reasoning.
+func (v *reasoningView) reason(text string) {
+	if v.w == nil || v.ended {
+		return
+	}
+	first := !v.started
+	v.started = true
+	switch v.mode {
+	case ReasoningFull:
+		if first && v.term && v.color {
+			io.WriteString(v.w, faint)
+		}
+		io.WriteString(v.w, text)
+	case ReasoningCollapsed:
+		if first {
+			line := "💭 thinking…"
+			if v.color {
+				line = faint + line + plain
+			}
+			io.WriteString(v.w, line)
+		}
+	}
+}
+
+// end closes what reason showed, once: the answer starts (or the stream
+// ended).
+func (v *reasoningView) end() {
+	if !v.started || v.ended {
+		v.ended = true
+		return
+	}
+	v.ended = true
+	switch v.mode {
+	case ReasoningFull:
+		if v.term && v.color {
+			io.WriteString(v.w, plain)
+		}
+		io.WriteString(v.w, "\n\n")
+	case ReasoningCollapsed:
+		io.WriteString(v.w, eraseLine)
+	}
 }
 
 // sessionsPrompt fills a system prompt's placeholders for a one-shot
@@ -134,21 +213,33 @@ func sessionsPrompt(p, model string) string {
 	).Replace(p)
 }
 
-// isTerminal reports whether w is a character device (a terminal).
+// isTerminal reports whether w is a terminal (not merely a character
+// device, as /dev/null is).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// explained is err as the sentence a user reads; the error itself goes to
-// the log, where the sentence may send the reader.
-func explained(log *slog.Logger, err error) error {
-	if ue, ok := errors.AsType[*sessions.UserError](err); !ok || ue == nil {
-		log.Warn("ask failed", "error", err)
+// commandLogger is the logger of a one-shot command (ask, models), whose
+// user reads its sentences on the same stderr: it logs errors only (the
+// ones no sentence explains), or everything at log.level debug.
+func commandLogger(cfg *Config, w io.Writer) *slog.Logger {
+	if cfg.Log.Level != "debug" {
+		c := *cfg
+		c.Log.Level = "error"
+		cfg = &c
 	}
-	return errors.New(sessions.Explain(err))
+	return newLogger(cfg, w)
+}
+
+// explained is err as the sentence a person at the command line reads.
+// err itself is logged at debug level, or as an error when the sentence
+// sends the reader to the log.
+func explained(log *slog.Logger, err error) error {
+	level := slog.LevelDebug
+	if sessions.Unexplained(err) {
+		level = slog.LevelError
+	}
+	log.Log(context.Background(), level, "request failed", "error", err)
+	return errors.New(sessions.ExplainCommand(err))
 }

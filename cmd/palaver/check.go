@@ -6,7 +6,9 @@ import (
 )
 
 // cmdCheck validates the config and says what it enables. It exits 2 with
-// every problem named (key and line) when the config is bad.
+// every problem named (key and line, in line order) when the config is bad;
+// otherwise it prints the warnings, among them each ${VAR} that is not set
+// and each alias whose provider is not configured.
 func cmdCheck(ctx context.Context, e *env, args []string) error {
 	fs := e.flags()
 	if _, err := parse(fs, args); err != nil {

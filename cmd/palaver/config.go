@@ -6,8 +6,9 @@ import (
 )
 
 // This file holds palaver's configuration types (one per YAML section) and
-// the built-in defaults; config_load.go reads YAML, config_validate.go
-// checks it, config_warn.go lists warnings and redacts secrets. Config types
+// the built-in defaults; config_load.go reads YAML (config_syntax.go places
+// its syntax errors), config_validate.go checks it, config_warn.go lists
+// warnings and redacts secrets. Config types
 // stay in cmd/palaver; the packages it wires take plain values.
 
 // DefaultConfigFile is the file read when --config is not given. It is
@@ -94,7 +95,9 @@ type ModelsConfig struct {
 	// Allowed lists "provider/model" or "provider/*" entries. Empty allows
 	// every model the providers list.
 	Allowed []string `yaml:"allowed"`
-	// Aliases maps a short name to "provider/model".
+	// Aliases maps a short name to "provider/model". An alias naming a
+	// provider that is not configured (the built-in ones, when a file
+	// replaces the providers) is valid but unusable; Warnings names it.
 	Aliases map[string]string `yaml:"aliases"`
 	// ContextLength is the context budget in tokens for a model whose
 	// metadata does not state one.

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"math"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,11 +30,15 @@ type ConfigError struct {
 	Msg string
 }
 
-// Error renders "file:line:col: key: message", leaving out what is unknown.
+// Error renders "file:line:col: key: message", leaving out what is unknown
+// ("file: key: message" when the key was not written in the file).
 func (e *ConfigError) Error() string {
 	var b strings.Builder
-	if e.File != "" && e.Line > 0 {
+	switch {
+	case e.File != "" && e.Line > 0:
 		fmt.Fprintf(&b, "%s:%d:%d: ", e.File, e.Line, e.Column)
+	case e.File != "":
+		fmt.Fprintf(&b, "%s: ", e.File)
 	}
 	if e.Key != "" {
 		b.WriteString(e.Key)
@@ -52,12 +58,16 @@ func (e *ConfigError) Error() string {
 // getenv is nil), "" when unset; "$${" writes a literal "${"; any other '$'
 // is kept. Keys are never expanded. A number, boolean or duration that is
 // empty (or expands to empty) keeps its default; an empty string or list
-// sets it empty. Maps and lists replace their defaults rather than merge;
-// when the file replaces the providers but writes no models.aliases, the
-// default aliases naming a provider no longer configured are dropped.
+// sets it empty. Maps and lists replace their defaults rather than merge.
+// Where a variable is unset Validate reports an error if the key is needed
+// (see requiredEnvKey), and Warnings a warning otherwise.
 //
-// Decoding and validation problems are all reported at once, joined, each a
-// *ConfigError naming the key and the line.
+// A YAML syntax error is one *ConfigError with its line and column. Other
+// problems are all reported at once, joined in line order, each a
+// *ConfigError naming the key and its line; problems at keys the file does
+// not write come last. When some values could not be decoded, validation
+// problems are reported only at keys the file writes, since the others may
+// follow from the values that were not decoded.
 func LoadConfig(path string, explicit bool, getenv func(string) string) (*Config, error) {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -79,12 +89,18 @@ func LoadConfig(path string, explicit bool, getenv func(string) string) (*Config
 		}
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	cfg, err := parseConfig(path, data, getenv)
+	cfg, errs, err := decodeConfig(path, data, getenv)
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+	decoded := len(errs) == 0
+	for _, e := range cfg.validate() {
+		if decoded || e.Line > 0 {
+			errs = append(errs, e)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, joinConfigErrors(errs)
 	}
 	return cfg, nil
 }
@@ -92,11 +108,26 @@ func LoadConfig(path string, explicit bool, getenv func(string) string) (*Config
 // parseConfig decodes data (named file in messages) over the defaults,
 // without validating.
 func parseConfig(file string, data []byte, getenv func(string) string) (*Config, error) {
+	cfg, errs, err := decodeConfig(file, data, getenv)
+	if err != nil {
+		return nil, err
+	}
+	if len(errs) > 0 {
+		return nil, joinConfigErrors(errs)
+	}
+	return cfg, nil
+}
+
+// decodeConfig decodes data (named file in messages) over the defaults,
+// without validating. err is a YAML syntax error, and cfg is nil with it;
+// errs lists the values that could not be decoded, which keep their
+// defaults in cfg.
+func decodeConfig(file string, data []byte, getenv func(string) string) (cfg *Config, errs []*ConfigError, err error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("config: parse %s: %w", file, err)
+		return nil, nil, syntaxError(file, data, err)
 	}
-	cfg := defaultConfig(getenv)
+	cfg = defaultConfig(getenv)
 	d := &decoder{file: file, getenv: getenv, src: &configSource{file: file, pos: map[string]position{}}}
 	cfg.source = d.src
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
@@ -107,23 +138,50 @@ func parseConfig(file string, data []byte, getenv func(string) string) (*Config,
 			d.value(root, reflect.ValueOf(cfg).Elem(), "")
 		}
 	}
-	if len(d.errs) > 0 {
-		return nil, errors.Join(d.errs...)
-	}
-	// The default aliases name the default provider. A file that replaces
-	// the providers without writing aliases keeps only those that still
-	// name a configured provider.
-	if _, written := d.src.pos["models.aliases"]; !written {
-		for name, ref := range cfg.Models.Aliases {
-			if provider, _, _ := SplitModel(ref); !hasKey(cfg.Providers, provider) {
-				delete(cfg.Models.Aliases, name)
-			}
+	return cfg, d.errs, nil
+}
+
+// joinConfigErrors sorts errs in line order, stably, those without a line
+// last, and returns them as one error.
+func joinConfigErrors(errs []*ConfigError) error {
+	slices.SortStableFunc(errs, func(a, b *ConfigError) int {
+		if (a.Line == 0) != (b.Line == 0) {
+			return cmp.Compare(b.Line, a.Line) // 0 sorts last
 		}
-		if len(cfg.Models.Aliases) == 0 {
-			cfg.Models.Aliases = nil
+		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+	})
+	return configErrors(errs)
+}
+
+// configErrors is several problems with one config. errors.As finds each
+// *ConfigError in it.
+type configErrors []*ConfigError
+
+// Error renders one problem per line, under a line that counts them when
+// there are several.
+func (es configErrors) Error() string {
+	var b strings.Builder
+	if len(es) > 1 {
+		if f := es[0].File; f != "" {
+			b.WriteString(f + ": ")
 		}
+		fmt.Fprintf(&b, "%d problems:", len(es))
 	}
-	return cfg, nil
+	for i, e := range es {
+		if i > 0 || len(es) > 1 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+func (es configErrors) Unwrap() []error {
+	errs := make([]error, len(es))
+	for i, e := range es {
+		errs[i] = e
+	}
+	return errs
 }
 
 // configSource is where a config was read from.
@@ -131,9 +189,44 @@ type configSource struct {
 	file string
 	// pos maps a dotted key path to where it was written.
 	pos map[string]position
+	// unset lists, in the order met, the values that name an environment
+	// variable that is unset or empty.
+	unset []unsetVar
 }
 
 type position struct{ line, column int }
+
+// unsetVar is a value at key that names environment variables that are
+// unset (or empty). For a list item that expanded to nothing, and so was
+// left out, key is the list's and leftOut is true.
+type unsetVar struct {
+	key     string
+	names   []string
+	pos     position
+	leftOut bool
+}
+
+// unsetVars returns the variables unset in the value at key, and where
+// the first is written; none when the config was not read from a file.
+func (s *configSource) unsetVars(key string) (names []string, pos position) {
+	if s == nil {
+		return nil, position{}
+	}
+	for _, u := range s.unset {
+		if u.key != key {
+			continue
+		}
+		if names == nil {
+			pos = u.pos
+		}
+		for _, name := range u.names {
+			if !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+		}
+	}
+	return names, pos
+}
 
 // decoder decodes a yaml.Node tree into a Config, strictly: every key must
 // name a field and every value must fit its type. It keeps going after a
@@ -142,7 +235,7 @@ type decoder struct {
 	file   string
 	getenv func(string) string
 	src    *configSource
-	errs   []error
+	errs   []*ConfigError
 	// steps counts values decoded, against alias bombs; merging holds the
 	// mappings being merged, against merge cycles.
 	steps   int
@@ -197,6 +290,11 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, key string) bool {
 	n = d.resolve(n, key)
 	if n == nil || !d.step(n) {
 		return false
+	}
+	// A value decoded again (through a merge key) replaces what was
+	// recorded of the first.
+	if len(d.src.unset) > 0 {
+		d.src.unset = slices.DeleteFunc(d.src.unset, func(u unsetVar) bool { return keyWithin(u.key, key) })
 	}
 	if v.Type() == durationType {
 		return d.scalar(n, v, key)
@@ -360,14 +458,22 @@ func (d *decoder) sequence(n *yaml.Node, v reflect.Value, key string) {
 		return
 	}
 	s := reflect.MakeSlice(v.Type(), 0, len(n.Content))
-	for i, item := range n.Content {
-		path := fmt.Sprintf("%s[%d]", key, i)
-		d.src.pos[path] = position{item.Line, item.Column}
+	for _, item := range n.Content {
+		// Items are named by their index in the decoded list, which is
+		// the one validation reports.
+		path := fmt.Sprintf("%s[%d]", key, s.Len())
 		if r := d.resolve(item, path); r != nil && r.Kind == yaml.ScalarNode && !isNull(r) {
 			if text, expanded := expandEnv(r.Value, d.getenv); expanded && strings.TrimSpace(text) == "" {
+				// Record the unset variables, at the list.
+				before := len(d.src.unset)
+				d.expand(r, key)
+				if len(d.src.unset) > before {
+					d.src.unset[before].leftOut = true
+				}
 				continue
 			}
 		}
+		d.src.pos[path] = position{item.Line, item.Column}
 		elem := reflect.New(v.Type().Elem()).Elem()
 		if d.value(item, elem, path) {
 			s = reflect.Append(s, elem)
@@ -393,14 +499,14 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, key string) bool {
 			v.SetString("")
 			return true
 		}
-		s, _ := expandEnv(n.Value, d.getenv)
+		s, _ := d.expand(n, key)
 		v.SetString(s)
 		return true
 	}
 	if isNull(n) {
 		return false
 	}
-	s, expanded := expandEnv(n.Value, d.getenv)
+	s, expanded := d.expand(n, key)
 	s = strings.TrimSpace(s)
 	if expanded && s == "" {
 		return false
@@ -447,6 +553,23 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, key string) bool {
 		return false
 	}
 	return true
+}
+
+// expand expands the ${VAR}s of scalar n, the value at key, and records
+// those that are unset or empty.
+func (d *decoder) expand(n *yaml.Node, key string) (string, bool) {
+	var unset []string
+	s, expanded := expandEnv(n.Value, func(name string) string {
+		v := d.getenv(name)
+		if v == "" && !slices.Contains(unset, name) {
+			unset = append(unset, name)
+		}
+		return v
+	})
+	if len(unset) > 0 {
+		d.src.unset = append(d.src.unset, unsetVar{key: key, names: unset, pos: position{n.Line, n.Column}})
+	}
+	return s, expanded
 }
 
 // yamlFields lists the YAML names of struct type t's fields and maps each
@@ -499,6 +622,12 @@ func describeType(t reflect.Type) string {
 		return "a list"
 	}
 	return "a mapping"
+}
+
+// keyWithin reports whether key is parent or a key inside it.
+func keyWithin(key, parent string) bool {
+	rest, ok := strings.CutPrefix(key, parent)
+	return ok && (rest == "" || parent == "" || rest[0] == '.' || rest[0] == '[')
 }
 
 func joinKey(parent, name string) string {

@@ -5,9 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -93,8 +95,39 @@ func TestLoadConfig_RepoConfig(t *testing.T) {
 	})
 }
 
+// TestRepoConfig_ExamplePorts keeps the addresses that config.yaml's
+// comments suggest off gateway.listen's default port, so that following an
+// example never makes two servers (or palaver and itself) share a port.
+func TestRepoConfig_ExamplePorts(t *testing.T) {
+	data, err := os.ReadFile("../../config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, gatewayPort, err := net.SplitHostPort(DefaultConfig().Gateway.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := regexp.MustCompile(`(?:[\w.-]+|\[[0-9a-f:]*\]|^|\s):(\d{2,5})\b`)
+	examples := 0
+	for i, line := range strings.Split(string(data), "\n") {
+		comment, ok := strings.CutPrefix(strings.TrimSpace(line), "#")
+		if !ok {
+			continue
+		}
+		for _, m := range addr.FindAllStringSubmatch(comment, -1) {
+			examples++
+			if m[1] == gatewayPort {
+				t.Errorf("config.yaml:%d: example %q uses gateway.listen's port %s", i+1, strings.TrimSpace(m[0]), gatewayPort)
+			}
+		}
+	}
+	if examples == 0 {
+		t.Error("found no example address in config.yaml's comments")
+	}
+}
+
 // TestLoadConfig_Errors loads each testdata/config/errors/*.yaml, whose
-// "# want: " lines list substrings the error must contain.
+// "# want: " lines list, in order, a substring of each line of the error.
 func TestLoadConfig_Errors(t *testing.T) {
 	files, err := filepath.Glob("testdata/config/errors/*.yaml")
 	if err != nil || len(files) == 0 {
@@ -122,21 +155,55 @@ func TestLoadConfig_Errors(t *testing.T) {
 			if cfg != nil {
 				t.Errorf("LoadConfig returned a config with its error")
 			}
+			// Every problem is reported, each once, on its own line, in
+			// line order.
 			msg := err.Error()
-			var missing []string
-			for _, w := range wants {
-				if !strings.Contains(msg, w) {
-					missing = append(missing, w)
+			got := strings.Split(msg, "\n")
+			if len(got) > 1 {
+				if want := fmt.Sprintf("%s: %d problems:", file, len(got)-1); got[0] != want {
+					t.Errorf("first line = %q, want %q", got[0], want)
+				}
+				got = got[1:]
+			}
+			if len(got) != len(wants) {
+				t.Fatalf("got %d problems, want %d:\n%s", len(got), len(wants), msg)
+			}
+			for i, w := range wants {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("problem %d = %q, want it to contain %q", i+1, got[i], w)
 				}
 			}
-			if len(missing) > 0 {
-				t.Errorf("error lacks:\n%s\ngot:\n%s", strings.Join(missing, "\n"), msg)
-			}
-			// Every problem is reported, each once, on its own line.
-			if n := len(strings.Split(msg, "\n")); n != len(wants) {
-				t.Errorf("got %d problems, want %d:\n%s", n, len(wants), msg)
-			}
 		})
+	}
+}
+
+// TestLoadConfig_SeveralProblems checks the whole error for a config with
+// problems of every kind (unknown keys, wrong types, invalid values, unset
+// variables, a duplicate section) against several.golden: all listed, in
+// line order, in one format.
+func TestLoadConfig_SeveralProblems(t *testing.T) {
+	_, err := LoadConfig("testdata/config/several.yaml", true, noEnv)
+	if err == nil {
+		t.Fatal("LoadConfig succeeded")
+	}
+	checkGolden(t, "testdata/config/several.golden", err.Error()+"\n")
+}
+
+// checkGolden compares got with the golden file, which go test -update
+// rewrites.
+func checkGolden(t *testing.T, golden, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s (go test -update rewrites it):\ngot:\n%s\nwant:\n%s", golden, got, want)
 	}
 }
 
@@ -233,8 +300,9 @@ models:
 		if _, ok := cfg.Providers["deepinfra"]; ok || len(cfg.Providers) != 1 {
 			t.Errorf("providers = %v, want only local", cfg.Providers)
 		}
-		if cfg.Models.Aliases != nil {
-			t.Errorf("aliases = %v, want the deepinfra defaults dropped", cfg.Models.Aliases)
+		// The built-in aliases stay, unusable, and palaver check says so.
+		if !reflect.DeepEqual(cfg.Models.Aliases, DefaultConfig().Models.Aliases) {
+			t.Errorf("aliases = %v, want the built-in ones", cfg.Models.Aliases)
 		}
 	})
 	t.Run("ListsAndMapsReplaced", func(t *testing.T) {
@@ -455,6 +523,8 @@ func TestConfig_Validate(t *testing.T) {
 		{"OKGatewayIPv6Loopback", func(c *Config) { c.Gateway.Listen = "[::1]:8000" }, ""},
 		{"OKGatewayLocalhost", func(c *Config) { c.Gateway.Listen = "localhost:0" }, ""},
 		{"OKAllowedWildcard", func(c *Config) { c.Models.Allowed = []string{"deepinfra/*"} }, ""},
+		{"OKAliasUnconfiguredProvider", func(c *Config) { c.Models.Aliases["q"] = "nowhere/qwen" }, ""},
+		{"ErrAliasMalformed", func(c *Config) { c.Models.Aliases["q"] = "qwen" }, `models.aliases.q: want "provider/model", got "qwen"`},
 		{"OKTemperatureBounds", func(c *Config) { two := 2.0; c.Chat.Temperature = &two }, ""},
 		{"OKEndpointPercent", func(c *Config) { c.Telegram.APIEndpoint = "http://127.0.0.1:1/bot%s/%s?x=100%%" }, ""},
 		{"ErrGatewayAllInterfaces", func(c *Config) { c.Gateway.Listen = ":8000" },
@@ -527,6 +597,9 @@ func TestConfig_Warnings(t *testing.T) {
 		history   = "storage.history_limit (10) is below chat.max_history_messages (40)"
 		anonGW    = "gateway.allow_anonymous is true and gateway.listen \"0.0.0.0:8000\" is reachable"
 		metricsGW = "metrics.listen \":9090\" is reachable from other machines"
+		aliasQ    = "models.aliases.q points at provider nowhere, which is not configured; the alias is unusable"
+		aliasR1   = "models.aliases.r1 points at provider deepinfra, which is not configured; the alias is unusable"
+		aliasV3   = "models.aliases.v3 points at provider deepinfra, which is not configured; the alias is unusable"
 	)
 	tests := []struct {
 		name string
@@ -556,6 +629,12 @@ func TestConfig_Warnings(t *testing.T) {
 			c.Gateway.AllowAnonymous = true
 			c.Metrics.Listen = ":9090"
 		}, []string{tgToken, anonDI, history, anonGW, metricsGW}},
+		{"AliasesUnconfigured", func(c *Config) {
+			c.Providers = map[string]ProviderConfig{"local": {BaseURL: "http://127.0.0.1:11434/v1"}}
+			c.Models.Default = "local/qwen3:8b"
+			c.Models.Aliases["q"] = "nowhere/qwen"
+			c.Models.Aliases["l"] = "local/qwen3:8b"
+		}, []string{noToken, aliasQ, aliasR1, aliasV3}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -617,19 +696,7 @@ func TestConfig_String(t *testing.T) {
 			t.Errorf("String() reveals %q:\n%s", secret, got)
 		}
 	}
-	golden := "testdata/config/full.golden"
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("String() differs from %s (go test -update rewrites it):\n%s", golden, got)
-	}
+	checkGolden(t, "testdata/config/full.golden", got)
 }
 
 func TestConfig_Redacted_DeepCopy(t *testing.T) {
@@ -709,4 +776,83 @@ func FuzzParseConfig(f *testing.F) {
 		_ = cfg.Warnings()
 		_ = cfg.String()
 	})
+}
+
+// TestLoadConfig_UnsetVars checks what a ${VAR} that is unset (or empty)
+// gives: an error naming the variable and the key where palaver needs the
+// value, a warning elsewhere.
+func TestLoadConfig_UnsetVars(t *testing.T) {
+	const local = "providers:\n  local:\n    base_url: http://127.0.0.1:11434/v1\nmodels:\n  default: local/m\n  aliases: {}\n"
+	tests := []struct {
+		name    string
+		text    string
+		env     map[string]string
+		wantErr string   // "" for none
+		want    []string // the warnings about variables, in order
+	}{
+		{"OKTokens", "telegram:\n  token: ${TELEGRAM_BOT_TOKEN}\ndiscord:\n  token: ${DISCORD_BOT_TOKEN}\n", nil, "", []string{
+			"telegram.token uses ${TELEGRAM_BOT_TOKEN}, which is not set: Telegram is off",
+			"discord.token uses ${DISCORD_BOT_TOKEN}, which is not set: Discord is off",
+		}},
+		{"OKSetEmptyCountsAsUnset", "telegram:\n  token: ${TG}\n", map[string]string{"TG": ""}, "", []string{
+			"telegram.token uses ${TG}, which is not set: Telegram is off",
+		}},
+		{"OKSet", "telegram:\n  token: ${TG}\n  allowed_users: [1]\n", map[string]string{"TG": "1:x"}, "", nil},
+		{"OKDeepInfraKey", "providers:\n  deepinfra:\n    base_url: https://api.deepinfra.com/v1/openai\n    api_key: ${DI_KEY}\n", nil, "", []string{
+			"providers.deepinfra.api_key uses ${DI_KEY}, which is not set: anonymous web-page mode, which DeepInfra may refuse",
+		}},
+		{"OKTwoVars", local + "chat:\n  system_prompt: \"${A} and ${B} and ${A}\"\n", nil, "", []string{
+			"chat.system_prompt uses ${A} and ${B}, which are not set",
+		}},
+		{"OKDefaultKept", "chat:\n  queue: ${QUEUE}\n", nil, "", []string{"chat.queue uses ${QUEUE}, which is not set"}},
+		{"OKListItemLeftOut", "telegram:\n  admins: [\"${ADMIN}\", 7]\n", nil, "", []string{
+			"telegram.admins uses ${ADMIN}, which is not set: that item is left out",
+		}},
+		{"OKAllowedUsersBotOff", "telegram:\n  allowed_users: [\"${ME}\"]\n", nil, "", []string{
+			"telegram.allowed_users uses ${ME}, which is not set: that item is left out",
+		}},
+		{"OKMergeOverridden", "discord: &base\n  token: ${TG}\ntelegram:\n  <<: *base\n  token: \"1:x\"\n", nil, "", []string{
+			"discord.token uses ${TG}, which is not set: Discord is off",
+		}},
+		{"ErrBaseURL", "providers:\n  local:\n    base_url: ${LOCAL_URL}\nmodels:\n  default: local/m\n", nil,
+			":3:15: providers.local.base_url: uses ${LOCAL_URL}, which is not set", nil},
+		{"ErrBaseURLPart", "providers:\n  local:\n    base_url: http://127.0.0.1:${PORT}/v1\nmodels:\n  default: local/m\n", nil,
+			":3:15: providers.local.base_url: uses ${PORT}, which is not set", nil},
+		{"ErrListen", "gateway:\n  listen: ${LISTEN}\n", nil, ":2:11: gateway.listen: uses ${LISTEN}, which is not set", nil},
+		{"ErrDefaultModel", "models:\n  default: ${MODEL}\n", nil, ":2:12: models.default: uses ${MODEL}, which is not set", nil},
+		{"ErrGatewayKey", "gateway:\n  api_keys:\n    - ${PALAVER_API_KEY}\n", nil,
+			":3:7: gateway.api_keys: uses ${PALAVER_API_KEY}, which is not set", nil},
+		{"ErrAllowedUsersBotOn", "telegram:\n  token: \"1:x\"\n  allowed_users: [\"${ME}\", 7]\n", nil,
+			":3:19: telegram.allowed_users: uses ${ME}, which is not set", nil},
+		{"ErrOtherProblemNamesVar", "metrics:\n  listen: 127.0.0.1:${METRICS_PORT}\n", nil,
+			`:2:3: metrics.listen: want a port number from 0 to 65535, got "127.0.0.1:" (it uses ${METRICS_PORT}, which is not set)`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, tt.text)
+			cfg, err := LoadConfig(path, true, envOf(tt.env))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), path+tt.wantErr) {
+					t.Fatalf("got %v, want %s%s", err, path, tt.wantErr)
+				}
+				// The variable explains the problem: no other is reported.
+				if strings.Contains(err.Error(), "\n") {
+					t.Errorf("got several problems:\n%v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, w := range cfg.Warnings() {
+				if strings.Contains(w, "${") {
+					got = append(got, w)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("warnings about variables:\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -11,11 +10,20 @@ import (
 	"time"
 )
 
-// Validate checks the whole config and returns every problem found, joined;
-// each is a *ConfigError naming the key, and its line when the config was
-// loaded from a file. It returns nil for a valid config.
+// Validate checks the whole config and returns every problem found, joined
+// in line order; each is a *ConfigError naming the key, and its line when
+// the config was loaded from a file. It returns nil for a valid config.
 func (c *Config) Validate() error {
-	v := &validator{c: c}
+	if errs := c.validate(); len(errs) > 0 {
+		return joinConfigErrors(errs)
+	}
+	return nil
+}
+
+// validate lists the config's problems in the order it checks them.
+func (c *Config) validate() []*ConfigError {
+	v := &validator{c: c, envReported: map[string]bool{}}
+	v.env()
 	v.storage()
 	v.providers()
 	v.llm()
@@ -25,23 +33,86 @@ func (c *Config) Validate() error {
 	v.discord()
 	v.gateway()
 	v.metricsAndLog()
-	return errors.Join(v.errs...)
+	return v.errs
 }
 
 type validator struct {
 	c    *Config
-	errs []error
+	errs []*ConfigError
+	// envReported holds the keys already reported for naming an unset
+	// variable; other problems with their values follow from it.
+	envReported map[string]bool
 }
 
+// errorf reports a problem with the value at key. When that value names
+// an unset variable, the message says so.
 func (v *validator) errorf(key, format string, args ...any) {
+	if v.envReported[key] {
+		return
+	}
 	e := &ConfigError{Key: key, Msg: fmt.Sprintf(format, args...)}
 	if s := v.c.source; s != nil {
 		e.File = s.file
 		if p, ok := s.pos[key]; ok {
 			e.Line, e.Column = p.line, p.column
 		}
+		if names, _ := s.unsetVars(key); names != nil {
+			e.Msg += " (it " + usesUnset(names) + ")"
+		}
 	}
 	v.errs = append(v.errs, e)
+}
+
+// env reports each value that names an unset variable where palaver needs
+// the value (requiredEnvKey); Warnings lists the others.
+func (v *validator) env() {
+	s := v.c.source
+	if s == nil {
+		return
+	}
+	for _, u := range s.unset {
+		if v.envReported[u.key] || !v.c.requiredEnvKey(u.key) {
+			continue
+		}
+		names, pos := s.unsetVars(u.key)
+		v.errs = append(v.errs, &ConfigError{File: s.file, Line: pos.line, Column: pos.column, Key: u.key, Msg: usesUnset(names)})
+		v.envReported[u.key] = true
+	}
+}
+
+// requiredEnvKey reports whether the value at key may not name an unset
+// variable: palaver cannot do without it (a provider's base_url, the
+// endpoint's address, the default model, the database file, an enabled
+// bot's API address), or it is in a list that lets more people in when an
+// item is left out (models.allowed, the endpoint's API keys, an enabled
+// bot's allowed chats, users, guilds and channels). Elsewhere an empty
+// value disables a feature (a token) or keeps a default, and palaver check
+// warns.
+func (c *Config) requiredEnvKey(key string) bool {
+	list, _, _ := strings.Cut(key, "[")
+	switch list {
+	case "storage.path", "models.default", "models.allowed", "gateway.listen", "gateway.api_keys":
+		return true
+	case "telegram.api_endpoint", "telegram.allowed_chats", "telegram.allowed_users":
+		return c.Telegram.Token != ""
+	case "discord.api_base", "discord.allowed_guilds", "discord.allowed_channels":
+		return c.Discord.Token != ""
+	}
+	rest, ok := strings.CutPrefix(key, "providers.")
+	name, found := strings.CutSuffix(rest, ".base_url")
+	return ok && found && hasKey(c.Providers, name)
+}
+
+// usesUnset says that a value uses the unset variables names.
+func usesUnset(names []string) string {
+	vars := make([]string, len(names))
+	for i, n := range names {
+		vars[i] = "${" + n + "}"
+	}
+	if len(vars) == 1 {
+		return "uses " + vars[0] + ", which is not set"
+	}
+	return "uses " + strings.Join(vars[:len(vars)-1], ", ") + " and " + vars[len(vars)-1] + ", which are not set"
 }
 
 func (v *validator) atLeast(key string, got, least int64) {
@@ -124,15 +195,16 @@ func (v *validator) llm() {
 }
 
 // modelRef checks a "provider/model" reference; wildcard allows
-// "provider/*".
-func (v *validator) modelRef(key, ref string, wildcard bool) bool {
+// "provider/*", and anyProvider a provider that is not configured (an
+// alias that names one is unusable, which Warnings says, but harmless).
+func (v *validator) modelRef(key, ref string, wildcard, anyProvider bool) bool {
 	provider, model, ok := SplitModel(ref)
 	switch {
 	case !ok:
 		v.errorf(key, "want \"provider/model\", got %q", ref)
 	case strings.ContainsFunc(ref, isSpace):
 		v.errorf(key, "a model name may not contain spaces, got %q", ref)
-	case !hasKey(v.c.Providers, provider):
+	case !anyProvider && !hasKey(v.c.Providers, provider):
 		v.errorf(key, "provider %q is not configured (providers: %s)", provider, strings.Join(sortedKeys(v.c.Providers), ", "))
 	case model == "*" && !wildcard:
 		v.errorf(key, "\"provider/*\" is allowed only in models.allowed, got %q", ref)
@@ -148,18 +220,18 @@ func (v *validator) models() {
 	m := v.c.Models
 	if m.Default == "" {
 		v.errorf("models.default", "must name the default model as \"provider/model\"")
-	} else if v.modelRef("models.default", m.Default, false) && len(m.Allowed) > 0 && !modelAllowed(m.Allowed, m.Default) {
+	} else if v.modelRef("models.default", m.Default, false, false) && len(m.Allowed) > 0 && !modelAllowed(m.Allowed, m.Default) {
 		v.errorf("models.default", "%q is not in models.allowed", m.Default)
 	}
 	for i, ref := range m.Allowed {
-		v.modelRef(fmt.Sprintf("models.allowed[%d]", i), ref, true)
+		v.modelRef(fmt.Sprintf("models.allowed[%d]", i), ref, true, false)
 	}
 	for _, name := range sortedKeys(m.Aliases) {
 		key := "models.aliases." + name
 		if strings.Contains(name, "/") || strings.ContainsFunc(name, isSpace) {
 			v.errorf(key, "an alias may not contain '/' or spaces")
 		}
-		v.modelRef(key, m.Aliases[name], false)
+		v.modelRef(key, m.Aliases[name], false, true)
 	}
 	v.atLeast("models.context_length", int64(m.ContextLength), 1)
 }
@@ -248,9 +320,9 @@ func (v *validator) discord() {
 
 func (v *validator) gateway() {
 	g := v.c.Gateway
-	if err := checkListen(g.Listen); err != nil {
+	if err := checkListen(g.Listen, "127.0.0.1:8000"); err != nil {
 		v.errorf("gateway.listen", "%v", err)
-	} else if !isLoopback(g.Listen) && len(g.APIKeys) == 0 && !g.AllowAnonymous {
+	} else if !isLoopback(g.Listen) && len(g.APIKeys) == 0 && !g.AllowAnonymous && !v.envReported["gateway.api_keys"] {
 		v.errorf("gateway.listen", "%q is reachable from other machines, but gateway.api_keys is empty and "+
 			"gateway.allow_anonymous is false: add an API key, listen on 127.0.0.1, or set "+
 			"gateway.allow_anonymous: true to let anyone who can connect use your providers", g.Listen)
@@ -278,7 +350,7 @@ func (v *validator) gateway() {
 
 func (v *validator) metricsAndLog() {
 	if l := v.c.Metrics.Listen; l != "" {
-		if err := checkListen(l); err != nil {
+		if err := checkListen(l, "127.0.0.1:9090"); err != nil {
 			v.errorf("metrics.listen", "%v", err)
 		}
 	}
@@ -331,11 +403,12 @@ func checkEndpointFormat(s string) error {
 	return nil
 }
 
-// checkListen checks a host:port listen address with a numeric port.
-func checkListen(addr string) error {
+// checkListen checks a host:port listen address with a numeric port;
+// example is named in the error.
+func checkListen(addr, example string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("want host:port such as 127.0.0.1:8000, got %q", addr)
+		return fmt.Errorf("want host:port such as %s, got %q", example, addr)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return fmt.Errorf("want a port number from 0 to 65535, got %q", addr)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"slices"
@@ -11,9 +12,10 @@ import (
 
 // Warnings lists problems that do not stop palaver but that its user should
 // know about (palaver check prints them). They are full sentences, in a
-// stable order.
+// stable order: first the values naming an unset environment variable, in
+// line order, then the others.
 func (c *Config) Warnings() []string {
-	var w []string
+	w := c.envWarnings()
 	if c.Telegram.Token == "" && c.Discord.Token == "" {
 		w = append(w, "no platform token configured: set telegram.token (TELEGRAM_BOT_TOKEN) or "+
 			"discord.token (DISCORD_BOT_TOKEN) for palaver run, or talk to the models with palaver chat")
@@ -34,22 +36,73 @@ func (c *Config) Warnings() []string {
 		}
 	}
 	for _, name := range sortedKeys(c.Providers) {
-		p := c.Providers[name]
-		if u, err := url.Parse(p.BaseURL); err == nil && strings.EqualFold(u.Hostname(), "api.deepinfra.com") && p.APIKey == "" {
+		if names, _ := c.source.unsetVars("providers." + name + ".api_key"); names != nil {
+			continue // said by envWarnings
+		}
+		if c.anonymousDeepInfra(name) {
 			w = append(w, fmt.Sprintf("providers.%s has no api_key: anonymous web-page mode, "+
 				"which DeepInfra may refuse; set DEEPINFRA_API_KEY", name))
+		}
+	}
+	for _, name := range sortedKeys(c.Models.Aliases) {
+		if provider, _, ok := SplitModel(c.Models.Aliases[name]); ok && !hasKey(c.Providers, provider) {
+			w = append(w, fmt.Sprintf("models.aliases.%s points at provider %s, which is not configured; "+
+				"the alias is unusable", name, provider))
 		}
 	}
 	if c.Storage.HistoryLimit > 0 && c.Storage.HistoryLimit < c.Chat.MaxHistoryMessages {
 		w = append(w, fmt.Sprintf("storage.history_limit (%d) is below chat.max_history_messages (%d): "+
 			"conversations will remember fewer messages than they could send", c.Storage.HistoryLimit, c.Chat.MaxHistoryMessages))
 	}
-	if c.Gateway.AllowAnonymous && checkListen(c.Gateway.Listen) == nil && !isLoopback(c.Gateway.Listen) {
+	if c.Gateway.AllowAnonymous && checkListen(c.Gateway.Listen, "") == nil && !isLoopback(c.Gateway.Listen) {
 		w = append(w, fmt.Sprintf("gateway.allow_anonymous is true and gateway.listen %q is reachable from other machines: "+
 			"anyone who can connect can spend your provider credit", c.Gateway.Listen))
 	}
-	if l := c.Metrics.Listen; l != "" && checkListen(l) == nil && !isLoopback(l) {
+	if l := c.Metrics.Listen; l != "" && checkListen(l, "") == nil && !isLoopback(l) {
 		w = append(w, fmt.Sprintf("metrics.listen %q is reachable from other machines", l))
+	}
+	return w
+}
+
+// anonymousDeepInfra reports whether provider name is DeepInfra without an
+// API key, which palaver then calls in anonymous web-page mode.
+func (c *Config) anonymousDeepInfra(name string) bool {
+	p := c.Providers[name]
+	u, err := url.Parse(p.BaseURL)
+	return err == nil && strings.EqualFold(u.Hostname(), "api.deepinfra.com") && p.APIKey == ""
+}
+
+// envWarnings lists, in line order, the values that name an unset (or
+// empty) environment variable and that Validate does not refuse for it.
+func (c *Config) envWarnings() []string {
+	if c.source == nil {
+		return nil
+	}
+	unset := slices.Clone(c.source.unset)
+	slices.SortStableFunc(unset, func(a, b unsetVar) int {
+		return cmp.Or(cmp.Compare(a.pos.line, b.pos.line), cmp.Compare(a.pos.column, b.pos.column))
+	})
+	var w []string
+	seen := map[string]bool{}
+	for _, u := range unset {
+		if seen[u.key] || c.requiredEnvKey(u.key) {
+			continue
+		}
+		seen[u.key] = true
+		names, _ := c.source.unsetVars(u.key)
+		msg := u.key + " " + usesUnset(names)
+		provider, isKey := strings.CutSuffix(strings.TrimPrefix(u.key, "providers."), ".api_key")
+		switch {
+		case u.key == "telegram.token" && c.Telegram.Token == "":
+			msg += ": Telegram is off"
+		case u.key == "discord.token" && c.Discord.Token == "":
+			msg += ": Discord is off"
+		case isKey && c.anonymousDeepInfra(provider):
+			msg += ": anonymous web-page mode, which DeepInfra may refuse"
+		case u.leftOut:
+			msg += ": that item is left out"
+		}
+		w = append(w, msg)
 	}
 	return w
 }

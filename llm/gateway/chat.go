@@ -2,12 +2,14 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/palaver-bot/palaver/llm"
@@ -57,22 +59,22 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.model, e.stream = name, stream
-	client, modelID, canonical, err := s.router.Resolve(r.Context(), name)
+	// A program's name: no fragments (see llm.Router.Lookup).
+	res, err := s.router.Lookup(r.Context(), name, llm.ResolveOptions{Allowed: s.opts.Allowed})
 	if err != nil {
 		if r.Context().Err() != nil {
-			e.gone = true
+			if apiErr := upstreamError(r.Context(), "", name, err); apiErr != nil {
+				writeError(w, r, apiErr)
+			} else {
+				e.gone = true
+			}
 			return
 		}
-		writeError(w, r, newError(http.StatusNotFound, typeInvalidRequest, "model_not_found",
-			"model %q not found: %v", name, err).withParam("model"))
+		writeError(w, r, resolveError(name, err))
 		return
 	}
+	client, modelID, canonical := res.Client, res.ID, res.Name
 	e.model = canonical
-	if !s.opts.Allowed.Allows(canonical) {
-		writeError(w, r, newError(http.StatusNotFound, typeInvalidRequest, "model_not_found",
-			"model %q is not served here (models.allowed)", name).withParam("model"))
-		return
-	}
 	if body, err = encodeChat(fields, modelID); err != nil {
 		writeError(w, r, newError(http.StatusBadRequest, typeInvalidRequest, "invalid_json", "cannot re-encode the body: %v", err))
 		return
@@ -80,7 +82,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 
 	resp, err := client.Do(r.Context(), http.MethodPost, "/chat/completions", body, stream)
 	if err != nil {
-		if apiErr := upstreamError(r.Context(), client.Name(), canonical, err); apiErr != nil {
+		if apiErr := relayError(r.Context(), client.Name(), canonical, err); apiErr != nil {
 			writeError(w, r, apiErr)
 		} else {
 			e.gone = true
@@ -94,6 +96,57 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.relayCompletion(w, r, client.Name(), resp)
+}
+
+// resolveError is what a client is told about a model name that
+// llm.Router.Lookup refused. The message is one sentence without Go's
+// error text.
+func resolveError(name string, err error) *apiError {
+	notFound := func(format string, args ...any) *apiError {
+		return newError(http.StatusNotFound, typeInvalidRequest, "model_not_found", format, args...).withParam("model")
+	}
+	if ae, ok := errors.AsType[*llm.AliasError](err); ok {
+		return notFound("model %q is an alias of %s, whose provider %q is not configured on this server (models.aliases.%s)",
+			name, ae.Target, ae.Provider, ae.Alias)
+	}
+	if ue, ok := errors.AsType[*llm.UnknownModelError](err); ok {
+		switch {
+		case ue.Name == "":
+			return notFound("\"model\" must be a model name such as provider/model (see GET /v1/models)")
+		case ue.NotAllowed:
+			return notFound("model %q is not served here (models.allowed)", name)
+		case len(ue.Down) > 0:
+			return notFound("model %q not found (see GET /v1/models); not searched: %s", name, reasons(ue.Down))
+		}
+		return notFound("model %q not found (see GET /v1/models)", name)
+	}
+	if les := llm.ListErrors(err); len(les) > 0 {
+		return newError(http.StatusBadGateway, typeServer, "upstream_unreachable", "model %q: %s", name, reasons(les))
+	}
+	return newError(http.StatusInternalServerError, typeServer, "internal_error", "model %q could not be resolved", name)
+}
+
+// reasons joins the providers' failures, one sentence each (see
+// llm.ListError.Reason).
+func reasons(les []*llm.ListError) string {
+	rs := make([]string, len(les))
+	for i, le := range les {
+		rs[i] = le.Reason()
+	}
+	return strings.Join(rs, "; ")
+}
+
+// relayError is upstreamError, with a failure to reach the provider (a
+// name that does not resolve, a refused connection) said in one sentence
+// with the next step instead of Go's error text.
+func relayError(ctx context.Context, provider, canonical string, err error) *apiError {
+	if ctx.Err() == nil {
+		if host, ok := llm.Unreachable(err); ok {
+			return newError(http.StatusBadGateway, typeServer, "upstream_unreachable",
+				"provider %s is unreachable: %s", provider, llm.CouldNotReach(provider, host))
+		}
+	}
+	return upstreamError(ctx, provider, canonical, err)
 }
 
 // readBody reads the request body, refusing one over MaxBody with 413.
@@ -172,7 +225,7 @@ func (s *Server) relayCompletion(w http.ResponseWriter, r *http.Request, provide
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxCompletionBody+1))
 	if err != nil {
-		if apiErr := upstreamError(r.Context(), provider, e.model, err); apiErr != nil {
+		if apiErr := relayError(r.Context(), provider, e.model, err); apiErr != nil {
 			writeError(w, r, apiErr)
 		} else {
 			e.gone = true

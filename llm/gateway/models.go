@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+
+	"github.com/palaver-bot/palaver/llm"
 )
 
 // alias is a configured short model name and its target.
@@ -29,9 +31,9 @@ type modelJSON struct {
 }
 
 // models serves GET /v1/models: every provider's models as
-// "provider/model", then the aliases. When some providers cannot list
-// their models the others are served (and the failure logged); when none
-// can, 502.
+// "provider/model", then the aliases whose provider is configured. When
+// some providers cannot list their models the others are served (and the
+// failure logged); when none can, 502 with one sentence per provider.
 func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.authenticate(w, r); !ok {
 		return
@@ -43,8 +45,13 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if len(models) == 0 {
-			writeError(w, r, newError(http.StatusBadGateway, typeServer, "upstream_error",
-				"no provider could list its models: %v", err))
+			les := llm.ListErrors(err)
+			if len(les) == 0 {
+				writeError(w, r, newError(http.StatusBadGateway, typeServer, "upstream_error", "no provider could list its models"))
+				return
+			}
+			writeError(w, r, newError(http.StatusBadGateway, typeServer, "upstream_unreachable",
+				"no provider could list its models: %s", reasons(les)))
 			return
 		}
 		s.log.LogAttrs(r.Context(), slog.LevelWarn, "gateway: model list incomplete", slog.Any("error", err))
@@ -68,6 +75,9 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		provider, _, _ := strings.Cut(a.target, "/")
+		if s.router.Client(provider) == nil {
+			continue // an *llm.AliasError if used
+		}
 		list.Data = append(list.Data, modelJSON{ID: a.name, Object: "model", OwnedBy: provider})
 	}
 	data, err := json.Marshal(list)
