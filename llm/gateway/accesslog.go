@@ -22,6 +22,7 @@ type entry struct {
 	hasUsage bool
 	gone     bool // the client hung up before the answer was complete
 	err      string
+	cause    error // the error behind err, for the operator's log only
 }
 
 type entryKey struct{}
@@ -108,6 +109,9 @@ func (s *Server) logRequest(r *http.Request, w *recorder, e *entry) {
 	attrs = append(attrs, slog.Duration("duration", time.Since(e.start)))
 	if e.err != "" {
 		attrs = append(attrs, slog.String("error", e.err))
+		if e.cause != nil {
+			attrs = append(attrs, slog.String("cause", e.cause.Error()))
+		}
 	}
 	s.log.LogAttrs(ctx, e.level, "request", attrs...)
 }

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -82,7 +81,8 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 
 	resp, err := client.Do(r.Context(), http.MethodPost, "/chat/completions", body, stream)
 	if err != nil {
-		if apiErr := relayError(r.Context(), client.Name(), canonical, err); apiErr != nil {
+		if apiErr := upstreamError(r.Context(), client.Name(), canonical, err); apiErr != nil {
+			e.cause = err
 			writeError(w, r, apiErr)
 		} else {
 			e.gone = true
@@ -134,19 +134,6 @@ func reasons(les []*llm.ListError) string {
 		rs[i] = le.Reason()
 	}
 	return strings.Join(rs, "; ")
-}
-
-// relayError is upstreamError, with a failure to reach the provider (a
-// name that does not resolve, a refused connection) said in one sentence
-// with the next step instead of Go's error text.
-func relayError(ctx context.Context, provider, canonical string, err error) *apiError {
-	if ctx.Err() == nil {
-		if host, ok := llm.Unreachable(err); ok {
-			return newError(http.StatusBadGateway, typeServer, "upstream_unreachable",
-				"provider %s is unreachable: %s", provider, llm.CouldNotReach(provider, host))
-		}
-	}
-	return upstreamError(ctx, provider, canonical, err)
 }
 
 // readBody reads the request body, refusing one over MaxBody with 413.
@@ -225,7 +212,7 @@ func (s *Server) relayCompletion(w http.ResponseWriter, r *http.Request, provide
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxCompletionBody+1))
 	if err != nil {
-		if apiErr := relayError(r.Context(), provider, e.model, err); apiErr != nil {
+		if apiErr := upstreamError(r.Context(), provider, e.model, err); apiErr != nil {
 			writeError(w, r, apiErr)
 		} else {
 			e.gone = true

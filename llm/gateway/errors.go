@@ -104,8 +104,12 @@ func upstreamError(ctx context.Context, provider, canonical string, err error) *
 		return newError(http.StatusGatewayTimeout, typeServer, "upstream_timeout",
 			"provider %s stopped sending its answer", provider)
 	}
-	return newError(http.StatusBadGateway, typeServer, "upstream_unreachable",
-		"provider %s could not be reached: %v", provider, err)
+	if host, ok := llm.Unreachable(err); ok {
+		return newError(http.StatusBadGateway, typeServer, "upstream_unreachable",
+			"provider %s is unreachable: %s", provider, llm.CouldNotReach(provider, host))
+	}
+	return newError(http.StatusBadGateway, typeServer, "upstream_error",
+		"the request to provider %s failed before its answer began", provider)
 }
 
 // statusError maps a provider's refusal. Client errors (400, 404, 422,
