@@ -2,7 +2,9 @@ package main
 
 import (
 	"runtime/debug"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestVersionString(t *testing.T) {
@@ -34,5 +36,16 @@ func TestVersionString(t *testing.T) {
 				t.Errorf("versionString = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// JSON logs write durations as Go does ("1.5s"), not as nanoseconds.
+func TestNewLogger_JSONDurations(t *testing.T) {
+	var buf strings.Builder
+	cfg := DefaultConfig()
+	cfg.Log.Format = "json"
+	newLogger(cfg, &buf).Info("x", "retry_in", 1500*time.Millisecond)
+	if !strings.Contains(buf.String(), `"retry_in":"1.5s"`) {
+		t.Errorf("log line %s", buf.String())
 	}
 }
