@@ -1,6 +1,11 @@
-// Package console is the terminal adapter behind `palaver chat`: lines read
-// from a terminal become turns of one conversation, answers are printed as
-// their tokens arrive, and the same commands as on the platforms work.
+// Package console is the terminal adapter behind `palaver chat`: what the
+// user types becomes turns of one conversation, answers are shown as their
+// tokens arrive, and the same commands as on the platforms work.
+//
+// In a terminal (Options.Terminal) the input is edited in place with a
+// history, a paste is one message, and answers are rendered as Markdown
+// (package termmd). Otherwise each line read is a message, in order, and
+// answers are printed as the model wrote them.
 package console
 
 import (
@@ -14,6 +19,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/palaver-bot/palaver/bots/console/termmd"
 	"github.com/palaver-bot/palaver/llm"
 	"github.com/palaver-bot/palaver/sessions"
 )
@@ -48,6 +54,11 @@ type Chat struct {
 	// interrupts delivers Ctrl-C presses.
 	interrupts <-chan os.Signal
 	log        *slog.Logger
+	opts       Options
+
+	// In a terminal, set by runTerminal before any output.
+	ui *ui
+	md *termmd.Renderer
 
 	mu sync.Mutex // serialises writes to out
 }
@@ -58,9 +69,33 @@ type Options struct {
 	User string
 	// Color turns on ANSI styling (for a terminal).
 	Color bool
-	// Interrupts delivers Ctrl-C; nil disables it.
+	// Interrupts delivers Ctrl-C (SIGINT); nil disables it. In a terminal
+	// Ctrl-C is a key, and this is for a signal sent from elsewhere.
 	Interrupts <-chan os.Signal
 	Logger     *slog.Logger
+	// LogFile, when set, is named in the banner as where the logs go.
+	LogFile string
+
+	// Terminal runs the chat for a person at a terminal: in and out must
+	// be the terminal (its stdin and stdout files). The input is edited in
+	// place (cursor keys, Home/End, Ctrl-A/E/W/U/K, Ctrl-L clears the
+	// screen), ↑/↓ recall earlier messages, a paste is one message, Enter
+	// sends and Alt-Enter, Ctrl-J or a line ending in a backslash starts a
+	// new line. What is sent while an answer streams waits for its end
+	// (up to MaxHeld messages), except /stop and /quit. Ctrl-C stops an
+	// answer, else clears the input, else (twice) leaves; so does Ctrl-D at
+	// an empty prompt. Answers are rendered as Markdown.
+	Terminal bool
+	// HistoryFile keeps the terminal's input history (HistoryEntries
+	// entries, shared by every conversation name); "" keeps it for the
+	// session only.
+	HistoryFile string
+	// MaxInput is the longest message the terminal's input takes, in
+	// characters; 0 means DefaultMaxInput.
+	MaxInput int
+	// Style is the Markdown style, one of termmd.Styles; "" is
+	// termmd.DefaultStyle.
+	Style string
 }
 
 // New returns a terminal chat reading in and writing out.
@@ -75,11 +110,12 @@ func New(m Manager, in io.Reader, out io.Writer, opts Options) *Chat {
 	}
 	return &Chat{
 		m: m, key: sessions.Key{Platform: Platform, Chat: user},
-		in: in, out: out, color: opts.Color, interrupts: opts.Interrupts, log: log,
+		in: in, out: out, color: opts.Color, interrupts: opts.Interrupts, log: log, opts: opts,
 	}
 }
 
-// Run reads lines until the input ends, ctx ends, or the user quits.
+// Run reads what the user sends until the input ends, ctx ends, or the
+// user quits.
 func (c *Chat) Run(ctx context.Context) error {
 	if err := c.m.Recover(ctx, Platform, func(sessions.Progress) (sessions.Reply, error) { return nil, nil }); err != nil {
 		c.log.Warn("recover interrupted answers", "platform", Platform, "error", err)
@@ -88,7 +124,11 @@ func (c *Chat) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if c.opts.Terminal {
+		return c.runTerminal(ctx, model)
+	}
 	c.printf("%s\n", c.dim(fmt.Sprintf("Palaver — talking to %s. /help lists commands, /quit leaves. Ctrl-C stops an answer.", model)))
+	c.intro(ctx)
 
 	lines := make(chan string)
 	readErr := make(chan error, 1)
@@ -170,7 +210,7 @@ func (c *Chat) line(ctx context.Context, line string) (*sessions.Turn, bool) {
 	case "/chat":
 		return c.ask(ctx, arg), false
 	case "/help", "/start":
-		c.printf("%s\n", sessions.Help())
+		c.printf("%s\n", c.markdown(help(c.ui != nil)))
 	case "/stop":
 		if !c.m.Stop(c.key, "") {
 			c.printf("%s\n", c.dim("Nothing to stop."))
@@ -215,8 +255,14 @@ func (c *Chat) line(ctx context.Context, line string) (*sessions.Turn, bool) {
 			}
 			c.printf("%s%s\n", mark, md.Name())
 		}
+		if len(ms) == 0 && err == nil {
+			c.printf("%s\n", c.dim("No models are available."))
+		}
 		if err != nil {
-			c.note(err)
+			c.log.Debug("list models", "error", err)
+		}
+		for _, n := range sessions.ModelsNotes(err) {
+			c.printf("%s\n", c.dim(n))
 		}
 	case "/system":
 		switch {
@@ -249,12 +295,21 @@ func (c *Chat) line(ctx context.Context, line string) (*sessions.Turn, bool) {
 		if err != nil {
 			c.note(err)
 		} else {
-			c.printf("%s\n", strings.ReplaceAll(s.Markdown(), "**", ""))
+			c.printf("%s\n", c.settings(s))
 		}
 	default:
 		c.printf("%s\n", c.dim(fmt.Sprintf("Unknown command %s. /help lists the commands.", cmd)))
 	}
 	return nil, false
+}
+
+// newReply returns where an answer is shown: the terminal's live area, or
+// the output as it grows.
+func (c *Chat) newReply() sessions.Reply {
+	if c.ui != nil {
+		return c.newTermReply()
+	}
+	return &reply{c: c}
 }
 
 func (c *Chat) ask(ctx context.Context, text string) *sessions.Turn {
@@ -275,21 +330,78 @@ func (c *Chat) note(err error) {
 	c.printf("%s\n", c.dim(sessions.Explain(err)))
 }
 
+// intro says where the logs go and how much of the conversation the model
+// still sees.
+func (c *Chat) intro(ctx context.Context) {
+	if c.opts.LogFile != "" {
+		c.printf("%s\n", c.dim("Logs go to "+c.opts.LogFile+"."))
+	}
+	s, err := c.m.Settings(ctx, c.key)
+	if err != nil {
+		c.log.Warn("read settings", "platform", Platform, "error", err)
+		return
+	}
+	if s.Messages > 0 {
+		c.printf("%s\n", c.dim(fmt.Sprintf("Resuming: %s in context (/reset forgets them).",
+			plural(s.Messages, "earlier message is", "earlier messages are"))))
+	}
+}
+
+// printf prints to the output; in a terminal, as lines above the input.
 func (c *Chat) printf(format string, args ...any) {
+	if c.ui != nil {
+		c.ui.print(strings.TrimSuffix(fmt.Sprintf(format, args...), "\n"))
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	fmt.Fprintf(c.out, format, args...)
 }
 
-func (c *Chat) dim(s string) string {
-	if !c.color {
+// markdown renders md for the terminal, or as plain text without its
+// markup for a plain output.
+func (c *Chat) markdown(md string) string {
+	if c.md != nil {
+		return c.md.Render(md)
+	}
+	return strings.NewReplacer("**", "", "`", "").Replace(md)
+}
+
+// settings is the summary for /settings: in a terminal rendered line by
+// line (each line a setting), else as before, without the bold markers.
+func (c *Chat) settings(s sessions.Summary) string {
+	if c.md == nil {
+		return strings.ReplaceAll(s.Markdown(), "**", "")
+	}
+	lines := strings.Split(s.Markdown(), "\n")
+	for i, l := range lines {
+		lines[i] = c.md.Render(l)
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (c *Chat) dim(s string) string  { return dim(c.color, s) }
+func (c *Chat) bold(s string) string { return bold(c.color, s) }
+
+// dim is s faint, when on.
+func dim(on bool, s string) string {
+	if !on || s == "" {
 		return s
 	}
 	return "\x1b[2m" + s + "\x1b[0m"
 }
 
-func (c *Chat) bold(s string) string {
-	if !c.color {
+// dimLines is s faint line by line, so that each line stands alone.
+func dimLines(on bool, s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = dim(on, l)
+	}
+	return strings.Join(lines, "\n")
+}
+
+func bold(on bool, s string) string {
+	if !on {
 		return s
 	}
 	return "\x1b[1m" + s + "\x1b[0m"

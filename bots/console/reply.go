@@ -17,8 +17,6 @@ type reply struct {
 	thinking  bool
 }
 
-func (c *Chat) newReply() *reply { return &reply{c: c} }
-
 func (r *reply) Destination() sessions.Destination {
 	return sessions.Destination{ID: Platform + ":" + r.c.key.Chat}
 }

@@ -54,7 +54,7 @@ type command struct {
 // commands lists palaver's commands in the order the usage shows them.
 var commands = []command{
 	{"run", "[flags]", "run the configured Telegram and Discord bots (and the endpoint if gateway.enabled)", cmdRun},
-	{"chat", "[flags]", "talk to a model in this terminal", cmdChat},
+	{"chat", "[flags]", "talk to a model in this terminal (logs go to palaver-chat.log beside the store)", cmdChat},
 	{"serve", "[flags]", "serve the OpenAI-compatible endpoint (default 127.0.0.1:8000)", cmdServe},
 	{"models", "[flags]", "list the models the providers offer", cmdModels},
 	{"ask", "[flags] QUESTION", "answer one question, streamed to stdout (QUESTION \"-\" reads it from stdin)", cmdAsk},
