@@ -33,9 +33,18 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte, strea
 
 // do is Do with at most retries retries.
 func (c *Client) do(ctx context.Context, method, path string, body []byte, stream bool, retries int) (*http.Response, error) {
+	ct := ""
+	if body != nil {
+		ct = "application/json"
+	}
+	return c.doType(ctx, method, path, ct, body, stream, retries)
+}
+
+// doType is do with a body of the given Content-Type ("" when body is nil).
+func (c *Client) doType(ctx context.Context, method, path, contentType string, body []byte, stream bool, retries int) (*http.Response, error) {
 	url := c.base + path
 	for attempt := 0; ; attempt++ {
-		resp, retryable, err := c.send(ctx, method, url, body, stream)
+		resp, retryable, err := c.send(ctx, method, url, contentType, body, stream)
 		if err == nil {
 			return resp, nil
 		}
@@ -77,7 +86,7 @@ func (c *Client) retryWait(err error, attempt int) (time.Duration, bool) {
 
 // send makes one attempt. retryable reports an error worth another try:
 // a transport failure before any response, 429 or 5xx.
-func (c *Client) send(ctx context.Context, method, url string, body []byte, stream bool) (resp *http.Response, retryable bool, err error) {
+func (c *Client) send(ctx context.Context, method, url, contentType string, body []byte, stream bool) (resp *http.Response, retryable bool, err error) {
 	rctx, cancel := context.WithCancelCause(ctx)
 	var inBody atomic.Bool // past the response headers: the timer is the idle timer
 	timer := time.AfterFunc(c.timeouts.FirstByte, func() {
@@ -104,7 +113,7 @@ func (c *Client) send(ctx context.Context, method, url string, body []byte, stre
 		fail()
 		return nil, false, fmt.Errorf("llm: %s: new request: %w", c.p.Name, err)
 	}
-	c.p.setHeaders(req.Header, body != nil, stream, c.anonymous)
+	c.p.setHeaders(req.Header, contentType, stream, c.anonymous)
 
 	resp, err = c.http.Do(req)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -22,7 +23,8 @@ type modelsFetch struct {
 }
 
 // Models lists the provider's models (GET /models, the OpenAI list shape,
-// with DeepInfra's optional metadata.context_length and metadata.pricing).
+// with DeepInfra's optional metadata.context_length, metadata.pricing and
+// metadata.tags, where "vision" sets Model.Vision).
 // A successful list is cached for Options.ModelsTTL; concurrent callers
 // share one request, which is not cancelled when one of them gives up.
 // The request is made once, never retried: a caller may be a chat message
@@ -169,6 +171,7 @@ type modelsJSON struct {
 		Metadata *struct {
 			ContextLength int      `json:"context_length"`
 			Pricing       *Pricing `json:"pricing"`
+			Tags          []string `json:"tags"`
 		} `json:"metadata"`
 	} `json:"data"`
 }
@@ -197,6 +200,7 @@ func (c *Client) listModels(ctx context.Context) ([]Model, error) {
 		if d.Metadata != nil {
 			m.ContextLength = d.Metadata.ContextLength
 			m.Pricing = d.Metadata.Pricing
+			m.Vision = slices.Contains(d.Metadata.Tags, "vision")
 		}
 		models = append(models, m)
 	}

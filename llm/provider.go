@@ -39,12 +39,13 @@ func (p Provider) anonymous() bool {
 }
 
 // setHeaders puts the provider's headers on h. Every provider gets
-// Content-Type (with a body) and its configured Headers; a key adds
-// Authorization; a keyless DeepInfra provider adds the headers DeepInfra's
-// own web page sends. Configured Headers win over all of these.
-func (p Provider) setHeaders(h http.Header, hasBody, stream, anonymous bool) {
-	if hasBody {
-		h.Set("Content-Type", "application/json")
+// Content-Type (unless contentType is "": no body) and its configured
+// Headers; a key adds Authorization; a keyless DeepInfra provider adds the
+// headers DeepInfra's own web page sends. Configured Headers win over all
+// of these.
+func (p Provider) setHeaders(h http.Header, contentType string, stream, anonymous bool) {
+	if contentType != "" {
+		h.Set("Content-Type", contentType)
 	}
 	if p.APIKey != "" {
 		h.Set("Authorization", "Bearer "+p.APIKey)

@@ -14,7 +14,9 @@ import (
 // temperature and top_p when non-nil, max_tokens when positive, then the
 // Extra fields in key order. An Extra field replaces the standard field of
 // the same name (stream_options, temperature, …), except model, messages
-// and stream, which it may not set.
+// and stream, which it may not set. Messages with images are written as
+// content parts (see Message.Images), the images base64-encoded straight
+// into the body.
 func encodeRequest(req Request, stream bool) ([]byte, error) {
 	if req.Model == "" {
 		return nil, fmt.Errorf("llm: request has no model")
@@ -33,36 +35,49 @@ func encodeRequest(req Request, stream bool) ([]byte, error) {
 	if msgs == nil {
 		msgs = []Message{}
 	}
-	var b bytes.Buffer
-	b.WriteString(`{"model":`)
+	images, err := imagesSize(msgs)
+	if err != nil {
+		return nil, err
+	}
+	// One allocation for the whole body, however large the images.
+	b := make([]byte, 0, images+textSize(req))
+	b = append(b, `{"model":`...)
 	model, _ := json.Marshal(req.Model)
-	b.Write(model)
-	b.WriteString(`,"messages":`)
-	m, err := json.Marshal(msgs)
+	b = append(b, model...)
+	b = append(b, `,"messages":`...)
+	if images > 0 {
+		b, err = appendMessages(b, msgs)
+	} else {
+		var m []byte
+		if m, err = json.Marshal(msgs); err == nil {
+			b = append(b, m...)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("llm: encode messages: %w", err)
 	}
-	b.Write(m)
-	b.WriteString(`,"stream":`)
-	b.WriteString(strconv.FormatBool(stream))
+	b = append(b, `,"stream":`...)
+	b = strconv.AppendBool(b, stream)
 	std := func(key string) bool {
 		if _, ok := req.Extra[key]; ok {
 			return false
 		}
-		b.WriteString(`,"` + key + `":`)
+		b = append(b, `,"`...)
+		b = append(b, key...)
+		b = append(b, `":`...)
 		return true
 	}
 	if stream && std("stream_options") {
-		b.WriteString(`{"include_usage":true}`)
+		b = append(b, `{"include_usage":true}`...)
 	}
 	if req.Temperature != nil && std("temperature") {
-		b.WriteString(strconv.FormatFloat(*req.Temperature, 'g', -1, 64))
+		b = strconv.AppendFloat(b, *req.Temperature, 'g', -1, 64)
 	}
 	if req.TopP != nil && std("top_p") {
-		b.WriteString(strconv.FormatFloat(*req.TopP, 'g', -1, 64))
+		b = strconv.AppendFloat(b, *req.TopP, 'g', -1, 64)
 	}
 	if req.MaxTokens > 0 && std("max_tokens") {
-		b.WriteString(strconv.Itoa(req.MaxTokens))
+		b = strconv.AppendInt(b, int64(req.MaxTokens), 10)
 	}
 	keys := make([]string, 0, len(req.Extra))
 	for k := range req.Extra {
@@ -75,11 +90,10 @@ func encodeRequest(req Request, stream bool) ([]byte, error) {
 			return nil, fmt.Errorf("llm: request Extra %q is not valid JSON", k)
 		}
 		key, _ := json.Marshal(k)
-		b.WriteByte(',')
-		b.Write(key)
-		b.WriteByte(':')
-		b.Write(v)
+		b = append(b, ',')
+		b = append(b, key...)
+		b = append(b, ':')
+		b = append(b, v...)
 	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	return append(b, '}'), nil
 }

@@ -1,15 +1,24 @@
 package llm
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"flag"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 )
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 func ptr(f float64) *float64 { return &f }
 
@@ -46,6 +55,144 @@ func TestEncodeRequest(t *testing.T) {
 			}
 			if err == nil && !json.Valid(got) {
 				t.Errorf("invalid JSON")
+			}
+		})
+	}
+}
+
+// TestEncodeRequest_Images checks request bodies with images against the
+// golden files testdata/request_NAME.json (go test -run
+// TestEncodeRequest_Images -update rewrites them).
+func TestEncodeRequest_Images(t *testing.T) {
+	jpeg := Image{MIME: "image/jpeg", Data: []byte("\xff\xd8\xff\xe0 not really a JPEG \xff\xd9")}
+	png := Image{MIME: "image/png", Data: []byte("\x89PNG\r\n\x1a\n")}
+	webp := Image{MIME: "image/webp", Data: []byte("RIFF\x00\x00\x00\x00WEBPVP8 ")}
+	tests := []struct {
+		name string
+		msgs []Message
+	}{
+		{"text_only", []Message{{Role: RoleUser, Content: "hi", Name: "ann"}}},
+		{"text_and_image", []Message{{Role: RoleUser, Content: "What is in this picture?", Images: []Image{jpeg}}}},
+		{"image_only", []Message{{Role: RoleUser, Images: []Image{png}}}},
+		{"two_images_named", []Message{{Role: RoleUser, Content: "Which is older?", Name: "bob", Images: []Image{png, webp}}}},
+		{"history", []Message{
+			{Role: RoleSystem, Content: "be brief"},
+			{Role: RoleUser, Content: "look", Images: []Image{jpeg}},
+			{Role: RoleAssistant, Content: "A cat."},
+			{Role: RoleUser, Content: "And its colour?"},
+		}},
+		{"escaping", []Message{{Role: RoleUser, Content: "\"quoted\" <b>&</b>\n\t\x01 \xff \u2028", Images: []Image{jpeg}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := encodeRequest(Request{Model: "m", Messages: tt.msgs, MaxTokens: 8}, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !json.Valid(got) {
+				t.Fatalf("invalid JSON: %s", got)
+			}
+			golden := filepath.Join("testdata", "request_"+tt.name+".json")
+			if *update {
+				if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, bytes.TrimSuffix(want, []byte("\n"))) {
+				t.Errorf("got  %s\nwant %s", got, want)
+			}
+			checkParts(t, got, tt.msgs)
+		})
+	}
+}
+
+// checkParts decodes body as a server would and compares its messages
+// with msgs: text as encoding/json reads it, images byte for byte.
+func checkParts(t *testing.T, body []byte, msgs []Message) {
+	t.Helper()
+	var req struct {
+		Messages []struct {
+			Role    string          `json:"role"`
+			Name    string          `json:"name"`
+			Content json.RawMessage `json:"content"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil || len(req.Messages) != len(msgs) {
+		t.Fatalf("decoded %d messages, %v; want %d", len(req.Messages), err, len(msgs))
+	}
+	for i, m := range req.Messages {
+		want := msgs[i]
+		wantText, _ := json.Marshal(want.Content) // invalid UTF-8 becomes U+FFFD
+		var text string
+		json.Unmarshal(wantText, &text)
+		if m.Role != want.Role || m.Name != want.Name {
+			t.Errorf("message %d: role %q name %q, want %q %q", i, m.Role, m.Name, want.Role, want.Name)
+		}
+		if len(want.Images) == 0 {
+			var got string
+			if err := json.Unmarshal(m.Content, &got); err != nil || got != text {
+				t.Errorf("message %d: content %s, want the string %q", i, m.Content, text)
+			}
+			continue
+		}
+		var parts []struct {
+			Type     string `json:"type"`
+			Text     *string
+			ImageURL *struct {
+				URL string `json:"url"`
+			} `json:"image_url"`
+		}
+		if err := json.Unmarshal(m.Content, &parts); err != nil {
+			t.Fatalf("message %d: content %s is not parts: %v", i, m.Content, err)
+		}
+		if want.Content != "" {
+			if len(parts) == 0 || parts[0].Type != "text" || parts[0].Text == nil || *parts[0].Text != text {
+				t.Fatalf("message %d: parts %s, want the text part first", i, m.Content)
+			}
+			parts = parts[1:]
+		}
+		if len(parts) != len(want.Images) {
+			t.Fatalf("message %d: %d image parts, want %d", i, len(parts), len(want.Images))
+		}
+		for j, p := range parts {
+			im := want.Images[j]
+			prefix := "data:" + im.MIME + ";base64,"
+			if p.Type != "image_url" || p.ImageURL == nil || !strings.HasPrefix(p.ImageURL.URL, prefix) {
+				t.Fatalf("message %d, part %d: %+v, want an image_url with %q", i, j, p, prefix)
+			}
+			data, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(p.ImageURL.URL, prefix))
+			if err != nil || !bytes.Equal(data, im.Data) {
+				t.Errorf("message %d, image %d: decoded %q, %v; want %q", i, j, data, err, im.Data)
+			}
+		}
+	}
+}
+
+func TestEncodeRequest_BadImages(t *testing.T) {
+	ok := []byte{1, 2, 3}
+	tests := []struct {
+		name string
+		msg  Message
+		want string
+	}{
+		{"ErrAssistantImage", Message{Role: RoleAssistant, Images: []Image{{MIME: "image/png", Data: ok}}}, "only user messages"},
+		{"ErrNotImage", Message{Role: RoleUser, Images: []Image{{MIME: "text/plain", Data: ok}}}, `"text/plain" is not of the form image/TYPE`},
+		{"ErrUpperCase", Message{Role: RoleUser, Images: []Image{{MIME: "image/JPEG", Data: ok}}}, "image/TYPE"},
+		{"ErrParams", Message{Role: RoleUser, Images: []Image{{MIME: "image/png; q=1", Data: ok}}}, "image/TYPE"},
+		{"ErrNoMIME", Message{Role: RoleUser, Images: []Image{{Data: ok}}}, "image/TYPE"},
+		{"ErrNoData", Message{Role: RoleUser, Images: []Image{{MIME: "image/png"}}}, "no image data"},
+		{"ErrTooLarge", Message{Role: RoleUser, Images: []Image{{MIME: "image/png", Data: make([]byte, MaxImageBytes+1)}}}, "more than the 20 MiB"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msgs := []Message{{Role: RoleUser, Content: "first"}, tt.msg}
+			body, err := encodeRequest(Request{Model: "m", Messages: msgs}, false)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "llm: message 1") {
+				t.Errorf("err = %v, body %.80s; want an error about message 1 saying %q", err, body, tt.want)
 			}
 		})
 	}
@@ -175,5 +322,43 @@ func TestClient_Models_NotRetried(t *testing.T) {
 	}
 	if n := hits.Load(); n != 1 {
 		t.Errorf("%d requests, want 1", n)
+	}
+}
+
+// benchMessages is a text-only conversation: a system prompt and 20 turns.
+func benchMessages() []Message {
+	msgs := []Message{{Role: RoleSystem, Content: "You are a helpful assistant. Answer briefly and cite sources when you can."}}
+	for i := range 20 {
+		msgs = append(msgs,
+			Message{Role: RoleUser, Content: "Tell me about \"topic\" number " + strconv.Itoa(i) + ", please.\nKeep it short.", Name: "ann"},
+			Message{Role: RoleAssistant, Content: strings.Repeat("Here is a short answer with <some> markup & quotes \"like this\". ", 8)})
+	}
+	return msgs
+}
+
+func BenchmarkEncodeRequest_Text(b *testing.B) {
+	req := Request{Model: "deepseek-ai/DeepSeek-V3-0324-Turbo", Messages: benchMessages(), Temperature: ptr(0.7), MaxTokens: 1024}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := encodeRequest(req, true); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEncodeRequest_Image300KB(b *testing.B) {
+	data := make([]byte, 300<<10)
+	for i := range data {
+		data[i] = byte(i * 7919 >> 3)
+	}
+	msgs := append(benchMessages(), Message{Role: RoleUser, Content: "What is in this picture?",
+		Images: []Image{{MIME: "image/jpeg", Data: data}}})
+	req := Request{Model: "meta-llama/Llama-3.2-90B-Vision-Instruct", Messages: msgs, MaxTokens: 1024}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := encodeRequest(req, true); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -18,7 +18,30 @@ type Message struct {
 	Content string `json:"content"`
 	// Name is the optional author name (OpenAI's "name" field).
 	Name string `json:"name,omitempty"`
+	// Images are pictures a user message carries. A message with images is
+	// sent as OpenAI content parts: the text part first (left out when
+	// Content is empty), then one image_url part with a data: URL per
+	// image, in order. Only user messages may carry images. encoding/json
+	// leaves Images out; the client writes them itself.
+	Images []Image `json:"-"`
 }
+
+// Image is one picture in a message, sent as it is: scaling it down to what
+// vision models use is the caller's job.
+type Image struct {
+	// MIME is the image's media type, "image/jpeg", "image/png",
+	// "image/webp" or "image/gif" (any "image/…" type is passed on).
+	MIME string
+	// Data is the encoded image, at most MaxImageBytes. The client reads
+	// it while it encodes a request and never changes it.
+	Data []byte
+}
+
+// MaxImageBytes is the largest Image.Data a request may carry: a bound on
+// mistakes, far above a picture prepared for a vision model (a 1568-pixel
+// JPEG is well under 1 MiB). Each image grows by a third in the request
+// body, which is base64.
+const MaxImageBytes = 20 << 20
 
 // Request is a chat-completion request. Model is the provider's own model
 // id (without the "provider/" prefix). Nil pointers and zero MaxTokens are
@@ -70,6 +93,10 @@ type Model struct {
 	ContextLength int
 	// Pricing in USD per million tokens; nil when unknown.
 	Pricing *Pricing
+	// Vision is true when the provider's metadata says the model takes
+	// images (DeepInfra's metadata.tags holds "vision"). False means the
+	// list does not say, not that the model cannot see.
+	Vision bool
 }
 
 // Name is the user-facing model name, "provider/id".

@@ -2,8 +2,10 @@
 // and load tests: scripted answers in the dialects of DeepInfra, vLLM,
 // Ollama and llama.cpp, at a set token rate, with refusals, mid-stream
 // errors, dropped connections and raw bodies (invalid JSON, a stream where
-// JSON was asked for); every request is recorded, and a client that hangs
-// up mid-stream is noticed.
+// JSON was asked for); every request is recorded, content parts and their
+// images decoded, and a client that hangs up mid-stream is noticed. It
+// also transcribes audio (POST /v1/audio/transcriptions) with scripted
+// transcripts, within OpenAI's upload limit.
 package llmtest
 
 import (
@@ -29,6 +31,24 @@ type Request struct {
 	MaxTokens    int
 	// Fields holds every top-level field of the body, verbatim.
 	Fields map[string]json.RawMessage
+	// Parts holds, for each message whose content was an array of parts,
+	// the parts as sent; Parts[i] belongs to Messages[i] and is nil when
+	// that content was a string (and Parts is nil when all were). Such a
+	// message's Content is its text parts joined by "\n", and its Images
+	// the images of its image_url parts with data: URLs.
+	Parts [][]Part
+
+	// badPart says why a content part cannot be served, "" when all can.
+	badPart string
+}
+
+// Images returns the decoded images of every message, in order.
+func (r Request) Images() []llm.Image {
+	var ims []llm.Image
+	for _, m := range r.Messages {
+		ims = append(ims, m.Images...)
+	}
+	return ims
 }
 
 // Recorded is one request the server received.
@@ -39,16 +59,23 @@ type Recorded struct {
 	Body   []byte
 	// Request is the decoded body of a chat-completion request.
 	Request Request
+	// Audio is the decoded form of a transcription request; nil for other
+	// requests, and for one refused as too large. Body is nil for
+	// transcription requests: Audio holds what they carried.
+	Audio *AudioRequest
 }
 
 // ModelInfo is one entry of the server's model list.
 type ModelInfo struct {
 	ID      string
 	OwnedBy string
-	// ContextLength and Pricing go into DeepInfra's "metadata" object,
-	// which is null when both are zero.
+	// ContextLength, Pricing and Vision go into DeepInfra's "metadata"
+	// object (Vision as "tags": ["vision"]), which is null when all three
+	// are zero. Vision is only what the list says: whether the model
+	// accepts images is scripted (see RefuseImages).
 	ContextLength int
 	Pricing       *llm.Pricing
+	Vision        bool
 }
 
 // DefaultModels is the model list of a new Server.
@@ -63,23 +90,30 @@ func DefaultModels() []ModelInfo {
 }
 
 // Server is a fake OpenAI-compatible API on a local port, serving
-// POST /v1/chat/completions and GET /v1/models. It is safe for concurrent
-// use.
+// POST /v1/chat/completions, POST /v1/audio/transcriptions and
+// GET /v1/models. It is safe for concurrent use.
 //
 // The answer to a chat request is the first queued Script (see Enqueue),
-// else the script function's (SetScriptFunc; Echo by default).
+// else the script function of the request's model (SetModelScript), else
+// the server's (SetScriptFunc; Echo by default). A request whose image_url
+// part has a data: URL that does not decode is refused with a 400 before
+// any script is asked.
 type Server struct {
 	// URL is the API base, "http://127.0.0.1:PORT/v1".
 	URL string
 
 	srv *httptest.Server
 
-	mu         sync.Mutex
-	queue      []Script
-	scriptFunc func(Request) Script
-	models     []ModelInfo
-	apiKey     string
-	requests   []Recorded
+	mu          sync.Mutex
+	queue       []Script
+	scriptFunc  func(Request) Script
+	modelFuncs  map[string]func(Request) Script
+	models      []ModelInfo
+	apiKey      string
+	requests    []Recorded
+	transcripts []Transcript // queued answers to transcription requests
+	transcript  Transcript   // the answer once the queue is empty
+	uploadLimit int64
 
 	ids             atomic.Int64 // numbers the answers
 	disconnects     chan struct{}
@@ -91,10 +125,12 @@ func NewServer() *Server {
 	s := &Server{
 		scriptFunc:  Echo,
 		models:      DefaultModels(),
+		uploadLimit: DefaultTranscriptionLimit,
 		disconnects: make(chan struct{}, 1<<16),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", s.chat)
+	mux.HandleFunc("POST /v1/audio/transcriptions", s.transcribe)
 	mux.HandleFunc("GET /v1/models", s.listModels)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.record(r, nil)
@@ -137,6 +173,22 @@ func (s *Server) SetScriptFunc(f func(Request) Script) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.scriptFunc = f
+}
+
+// SetModelScript answers requests for model (once the queue is empty) with
+// f's script, ahead of the server's script function; nil removes it. f may
+// be called concurrently. RefuseImages makes a model that cannot see.
+func (s *Server) SetModelScript(model string, f func(Request) Script) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f == nil {
+		delete(s.modelFuncs, model)
+		return
+	}
+	if s.modelFuncs == nil {
+		s.modelFuncs = make(map[string]func(Request) Script)
+	}
+	s.modelFuncs[model] = f
 }
 
 // SetModels replaces the model list.
@@ -191,10 +243,15 @@ func (s *Server) record(r *http.Request, body []byte) Request {
 	if body != nil {
 		rec.Request = decodeRequest(body)
 	}
+	s.add(rec)
+	return rec.Request
+}
+
+// add stores a recorded request.
+func (s *Server) add(rec Recorded) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests = append(s.requests, rec)
-	return rec.Request
 }
 
 // decodeRequest reads what it can of a chat-completion body.
@@ -205,7 +262,7 @@ func decodeRequest(body []byte) Request {
 	}
 	get := func(k string, v any) { _ = json.Unmarshal(req.Fields[k], v) }
 	get("model", &req.Model)
-	get("messages", &req.Messages)
+	decodeMessages(&req)
 	get("stream", &req.Stream)
 	get("temperature", &req.Temperature)
 	get("top_p", &req.TopP)
@@ -241,7 +298,10 @@ func (s *Server) script(req Request) Script {
 		s.mu.Unlock()
 		return sc
 	}
-	f := s.scriptFunc
+	f := s.modelFuncs[req.Model]
+	if f == nil {
+		f = s.scriptFunc
+	}
 	s.mu.Unlock()
 	return f(req)
 }
@@ -259,23 +319,17 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "the body is not a JSON object")
 		return
 	}
+	if req.badPart != "" {
+		writeError(w, http.StatusBadRequest, req.badPart)
+		return
+	}
 	sc := s.script(req)
 	if sc.Status != 0 {
-		if sc.RetryAfter != "" {
-			w.Header().Set("Retry-After", sc.RetryAfter)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(sc.Status)
-		io.WriteString(w, sc.refusalBody())
+		writeRefusal(w, sc.Status, sc.refusalBody(), sc.RetryAfter)
 		return
 	}
 	if sc.Raw != "" {
-		ct := sc.RawType
-		if ct == "" {
-			ct = "application/json"
-		}
-		w.Header().Set("Content-Type", ct)
-		io.WriteString(w, sc.Raw)
+		writeRaw(w, sc.Raw, sc.RawType)
 		return
 	}
 	if req.Stream {
@@ -296,6 +350,7 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
 	type metadata struct {
 		ContextLength int          `json:"context_length,omitempty"`
 		Pricing       *llm.Pricing `json:"pricing,omitempty"`
+		Tags          []string     `json:"tags,omitempty"`
 	}
 	type entry struct {
 		ID       string    `json:"id"`
@@ -310,8 +365,11 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
 	}{Object: "list", Data: []entry{}}
 	for _, m := range models {
 		e := entry{ID: m.ID, Object: "model", Created: created, OwnedBy: m.OwnedBy}
-		if m.ContextLength != 0 || m.Pricing != nil {
+		if m.ContextLength != 0 || m.Pricing != nil || m.Vision {
 			e.Metadata = &metadata{ContextLength: m.ContextLength, Pricing: m.Pricing}
+			if m.Vision {
+				e.Metadata.Tags = []string{"vision"}
+			}
 		}
 		list.Data = append(list.Data, e)
 	}
@@ -328,6 +386,27 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write(data)
+}
+
+// writeRefusal sends a scripted refusal: status, a JSON body and the
+// Retry-After header when retryAfter is set.
+func writeRefusal(w http.ResponseWriter, status int, body, retryAfter string) {
+	if retryAfter != "" {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	io.WriteString(w, body)
+}
+
+// writeRaw sends a scripted 200 body as it is, of type ct
+// ("application/json" when empty).
+func writeRaw(w http.ResponseWriter, body, ct string) {
+	if ct == "" {
+		ct = "application/json"
+	}
+	w.Header().Set("Content-Type", ct)
+	io.WriteString(w, body)
 }
 
 // writeError sends an OpenAI-shaped error body.
