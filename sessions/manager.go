@@ -118,6 +118,10 @@ type Message struct {
 	// conversation (groups, channels): their names go upstream with their
 	// messages.
 	Shared bool
+	// Attachments are the files sent with the message (pictures,
+	// documents, voice notes), fetched through the platform's Fetcher
+	// when the turn starts. A message with attachments may have no Text.
+	Attachments []Attachment
 }
 
 // Manager runs conversations: in a private conversation one answer at a
@@ -155,6 +159,27 @@ type Manager struct {
 	rate     *userRate
 
 	qseq atomic.Uint64 // numbers queued messages (Store.SetQueued)
+
+	fetchMu  sync.Mutex
+	fetchers map[string]Fetcher // by platform
+}
+
+// SetFetcher makes f the way attachments of platform's messages are
+// downloaded. Adapters call it before they hand over messages.
+func (m *Manager) SetFetcher(platform string, f Fetcher) {
+	m.fetchMu.Lock()
+	defer m.fetchMu.Unlock()
+	if m.fetchers == nil {
+		m.fetchers = make(map[string]Fetcher)
+	}
+	m.fetchers[platform] = f
+}
+
+// fetcher returns platform's Fetcher, or nil.
+func (m *Manager) fetcher(platform string) Fetcher {
+	m.fetchMu.Lock()
+	defer m.fetchMu.Unlock()
+	return m.fetchers[platform]
 }
 
 type conv struct {
