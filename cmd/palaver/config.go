@@ -102,6 +102,14 @@ type ModelsConfig struct {
 	// ContextLength is the context budget in tokens for a model whose
 	// metadata does not state one.
 	ContextLength int `yaml:"context_length"`
+	// Vision lists glob patterns (path.Match syntax, matched without
+	// regard to case against "provider/model") of the models that see
+	// images, besides those whose provider's metadata says so.
+	Vision []string `yaml:"vision"`
+	// Transcription is the "provider/model" that turns voice messages
+	// into text (an OpenAI-compatible /audio/transcriptions); empty turns
+	// voice messages off.
+	Transcription string `yaml:"transcription"`
 }
 
 // ChatConfig holds conversation defaults and per-user limits.
@@ -135,6 +143,14 @@ type ChatConfig struct {
 	// UserRate is how many messages one user may send per minute; 0 is
 	// unlimited.
 	UserRate int `yaml:"user_rate"`
+	// MaxImages is how many images one prompt carries, newest first.
+	MaxImages int `yaml:"max_images"`
+	// ImageMaxSide is the longest side, in pixels, an image is scaled to.
+	ImageMaxSide int `yaml:"image_max_side"`
+	// MaxFileChars caps the text read from one file (text or PDF).
+	MaxFileChars int `yaml:"max_file_chars"`
+	// MaxAttachmentBytes caps the size of one attachment.
+	MaxAttachmentBytes int64 `yaml:"max_attachment_bytes"`
 }
 
 // TelegramConfig is the Telegram bot.
@@ -279,6 +295,8 @@ func defaultConfig(getenv func(string) string) *Config {
 				"v3": "deepinfra/deepseek-ai/DeepSeek-V3-0324-Turbo",
 			},
 			ContextLength: 32768,
+			Vision:        DefaultVision(),
+			Transcription: "deepinfra/openai/whisper-large-v3-turbo",
 		},
 		Chat: ChatConfig{
 			SystemPrompt:       DefaultSystemPrompt,
@@ -290,6 +308,10 @@ func defaultConfig(getenv func(string) string) *Config {
 			Queue:              50,
 			Parallel:           4,
 			UserRate:           20,
+			MaxImages:          5,
+			ImageMaxSide:       1568,
+			MaxFileChars:       20000,
+			MaxAttachmentBytes: 20 << 20,
 		},
 		Telegram: TelegramConfig{
 			Token:             env("TELEGRAM_BOT_TOKEN"),
@@ -315,6 +337,15 @@ func defaultConfig(getenv func(string) string) *Config {
 			RequestsPerMinute: 60,
 		},
 		Log: LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// DefaultVision is models.vision's default: the families of open and hosted
+// models that take images.
+func DefaultVision() []string {
+	return []string{
+		"*vision*", "*-vl-*", "*-vl", "*llava*", "*llama-4*", "*gemma-3*", "*pixtral*",
+		"*mistral-small-3.1*", "*minicpm-v*", "*moondream*", "*gpt-4o*", "*gpt-4.1*", "*gpt-5*",
 	}
 }
 

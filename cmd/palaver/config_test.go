@@ -588,6 +588,7 @@ func TestConfig_Validate_AllProblems(t *testing.T) {
 }
 
 func TestConfig_Warnings(t *testing.T) {
+	const transcriptionUnconfigured = "models.transcription names provider deepinfra, which is not configured; voice messages get a note instead of an answer"
 	const (
 		noToken   = "no platform token configured"
 		tgOpen    = "telegram.allowed_chats and telegram.allowed_users are empty: anyone who finds the bot can use it (and spend your provider credit)"
@@ -634,7 +635,7 @@ func TestConfig_Warnings(t *testing.T) {
 			c.Models.Default = "local/qwen3:8b"
 			c.Models.Aliases["q"] = "nowhere/qwen"
 			c.Models.Aliases["l"] = "local/qwen3:8b"
-		}, []string{noToken, aliasQ, aliasR1, aliasV3}},
+		}, []string{noToken, transcriptionUnconfigured, aliasQ, aliasR1, aliasV3}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

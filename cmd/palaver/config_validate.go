@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path"
 	"fmt"
 	"net"
 	"net/url"
@@ -234,6 +235,14 @@ func (v *validator) models() {
 		v.modelRef(key, m.Aliases[name], false, true)
 	}
 	v.atLeast("models.context_length", int64(m.ContextLength), 1)
+	for i, pat := range m.Vision {
+		if _, err := path.Match(strings.ToLower(pat), ""); err != nil || pat == "" {
+			v.errorf(fmt.Sprintf("models.vision[%d]", i), "want a glob pattern such as \"*-vl-*\" or \"ollama/llava*\", got %q", pat)
+		}
+	}
+	if m.Transcription != "" {
+		v.modelRef("models.transcription", m.Transcription, false, true)
+	}
 }
 
 // modelAllowed reports whether ref matches an entry of allowed.
@@ -260,6 +269,10 @@ func (v *validator) chat() {
 	v.atLeast("chat.user_rate", int64(c.UserRate), 0)
 	v.atLeast("chat.max_answer_chars", int64(c.MaxAnswerChars), 1000)
 	v.atLeast("chat.parallel", int64(c.Parallel), 1)
+	v.atLeast("chat.max_images", int64(c.MaxImages), 0)
+	v.atLeast("chat.image_max_side", int64(c.ImageMaxSide), 64)
+	v.atLeast("chat.max_file_chars", int64(c.MaxFileChars), 100)
+	v.atLeast("chat.max_attachment_bytes", c.MaxAttachmentBytes, 1024)
 }
 
 func (v *validator) telegram() {

@@ -44,6 +44,9 @@ func (c *Config) Warnings() []string {
 				"which DeepInfra may refuse; set DEEPINFRA_API_KEY", name))
 		}
 	}
+	if provider, _, ok := SplitModel(c.Models.Transcription); ok && !hasKey(c.Providers, provider) {
+		w = append(w, fmt.Sprintf("models.transcription names provider %s, which is not configured; voice messages get a note instead of an answer", provider))
+	}
 	for _, name := range sortedKeys(c.Models.Aliases) {
 		if provider, _, ok := SplitModel(c.Models.Aliases[name]); ok && !hasKey(c.Providers, provider) {
 			w = append(w, fmt.Sprintf("models.aliases.%s points at provider %s, which is not configured; "+
