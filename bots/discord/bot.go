@@ -2,7 +2,9 @@
 // connection, registers the slash commands, turns slash commands, mentions,
 // replies to the bot and DMs into turns and commands of the session
 // Manager, and shows answers as Discord messages that grow as the model
-// writes, with a Stop button while they run.
+// writes, with a Stop button while they run. Files, voice messages and
+// stickers go with a question as references that the Manager downloads
+// through Bot.Fetch when the question's turn starts (attachments.go).
 //
 // The adapter never calls a model, never opens the store and never decides
 // when to edit: the Manager and its reply engine do. It renders, splits at
@@ -15,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +51,9 @@ type Manager interface {
 	// Notify shows v once on reply (a notice) through its destination's
 	// schedule, and returns at once.
 	Notify(reply sessions.Reply, v sessions.View)
+	// SetFetcher makes f the way the attachments of platform's messages
+	// are downloaded.
+	SetFetcher(platform string, f sessions.Fetcher)
 }
 
 // Options configure a Bot. Zero fields take the defaults noted on each.
@@ -123,6 +129,8 @@ type Bot struct {
 	log  *slog.Logger
 	now  func() time.Time
 
+	apiBaseURL *url.URL // Options.APIBase parsed; nil for the real Discord
+
 	allowedGuilds   map[string]bool
 	allowedChannels map[string]bool
 	admins          map[string]bool
@@ -144,7 +152,8 @@ type Bot struct {
 	connDone bool       // Run is returning: report nothing more
 }
 
-// New returns a Bot. It makes no request: Run connects.
+// New returns a Bot and registers it with m as the Fetcher of Discord's
+// attachments (Bot.Fetch). It makes no request: Run connects.
 func New(opts Options, m Manager) (*Bot, error) {
 	if m == nil {
 		return nil, errors.New("discord: a manager is required")
@@ -173,6 +182,9 @@ func New(opts Options, m Manager) (*Bot, error) {
 		return nil, err
 	}
 	b.s = s
+	if b.apiBaseURL, err = ParseAPIBase(opts.APIBase); err != nil {
+		return nil, err
+	}
 	// Handlers run in the goroutine that emits the event, so that the
 	// connection events are seen in order; the handlers of messages and
 	// interactions start tracked goroutines of their own.
@@ -181,6 +193,7 @@ func New(opts Options, m Manager) (*Bot, error) {
 	if opts.ThreadFollowAll {
 		s.Identify.Intents |= discordgo.IntentMessageContent
 	}
+	m.SetFetcher(Platform, b)
 	return b, nil
 }
 

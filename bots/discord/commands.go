@@ -30,7 +30,9 @@ func commandList() []*discordgo.ApplicationCommand {
 		return &discordgo.ApplicationCommand{Name: name, Description: desc, Type: discordgo.ChatApplicationCommand, Options: opts}
 	}
 	return []*discordgo.ApplicationCommand{
-		cmd("chat", "Ask the model something", str("prompt", "What to ask", true, false)),
+		cmd("chat", "Ask the model something", str("prompt", "What to ask", true, false),
+			&discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionAttachment,
+				Name: "attachment", Description: "A picture, a file or a voice recording to ask about"}),
 		cmd("model", "Show or choose this channel's model", str("name", "The model (provider/model)", false, true)),
 		cmd("models", "List the models you can choose"),
 		cmd("system", "Show or set this channel's system prompt", str("prompt", `The new system prompt, or "clear" for the default`, false, false)),
@@ -83,11 +85,13 @@ func (b *Bot) onCommand(ctx context.Context, i *discordgo.Interaction, p place) 
 	k := key(i.ChannelID)
 	switch data.Name {
 	case "chat":
-		if b.chatThread(ctx, i, arg("prompt")) {
+		atts := commandAttachments(data)
+		if b.chatThread(ctx, i, arg("prompt"), atts) {
 			return
 		}
 		b.turn(ctx, i, func(r sessions.Reply) error {
-			_, err := b.m.Handle(ctx, sessions.Message{Key: k, Author: interactionAuthor(i), Text: arg("prompt"), Shared: i.GuildID != ""}, r)
+			_, err := b.m.Handle(ctx, sessions.Message{Key: k, Author: interactionAuthor(i), Text: arg("prompt"), Shared: i.GuildID != "",
+				Attachments: atts}, r)
 			return err
 		})
 	case "retry":

@@ -16,9 +16,11 @@ import (
 // onMessage starts a turn for a message meant for the bot: in guild
 // channels and threads one that mentions the bot or replies to it (with
 // Options.ThreadFollowAll, every message in a thread the bot created), in
-// DMs every message. Bots, the bot's own messages and system messages are
-// ignored. With Options.Threads a question in a text channel is answered
-// in a thread it opens (messageThread).
+// DMs every message. Its files and stickers go with it as attachments, and
+// a message of files alone (a voice message) is a question too. Bots, the
+// bot's own messages and system messages are ignored. With Options.Threads
+// a question in a text channel is answered in a thread it opens
+// (messageThread).
 func (b *Bot) onMessage(ctx context.Context, m *discordgo.Message) {
 	_, self := b.self()
 	if m.Author == nil || m.Author.Bot || m.Author.ID == self || self == "" {
@@ -32,6 +34,7 @@ func (b *Bot) onMessage(ctx context.Context, m *discordgo.Message) {
 		p.roles = m.Member.Roles
 	}
 	text := m.Content
+	atts := messageAttachments(m)
 	repliedTo := false
 	if m.GuildID != "" {
 		mentioned := slices.ContainsFunc(m.Mentions, func(u *discordgo.User) bool { return u.ID == self })
@@ -39,10 +42,11 @@ func (b *Bot) onMessage(ctx context.Context, m *discordgo.Message) {
 		if !mentioned && !repliedTo && !b.followsAll(ctx, m.ChannelID) {
 			return
 		}
-		if strings.TrimSpace(text) == "" {
-			// Discord withholds the content of messages that do not
-			// mention the bot (a reply with its ping turned off) from bots
-			// without the privileged MESSAGE_CONTENT intent.
+		if strings.TrimSpace(text) == "" && len(atts) == 0 {
+			// Discord withholds the content and the files of messages
+			// that do not mention the bot (a reply with its ping turned
+			// off) from bots without the privileged MESSAGE_CONTENT
+			// intent.
 			return
 		}
 		text = stripMention(text, self)
@@ -52,10 +56,11 @@ func (b *Bot) onMessage(ctx context.Context, m *discordgo.Message) {
 	}
 	chID, replyTo := m.ChannelID, m.ID
 	if m.GuildID != "" {
-		chID, replyTo = b.messageThread(ctx, m, text, repliedTo)
+		chID, replyTo = b.messageThread(ctx, m, threadTitle(text, atts), repliedTo)
 	}
 	newReply := func() sessions.Reply { return messageReply{&reply{b: b, channelID: chID, replyTo: replyTo}} }
-	msg := sessions.Message{Key: key(chID), Author: memberAuthor(m.Author, m.Member), Text: text, Shared: m.GuildID != ""}
+	msg := sessions.Message{Key: key(chID), Author: memberAuthor(m.Author, m.Member), Text: text, Shared: m.GuildID != "",
+		Attachments: atts}
 	_, err := b.m.Handle(ctx, msg, newReply())
 	if err == nil {
 		return

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +43,7 @@ type rig struct {
 
 	store  *sessions.BoltStore
 	m      *sessions.Manager
+	tap    *tap // r.m as the Bot sees it
 	bot    *discord.Bot
 	cancel context.CancelFunc
 	done   chan error
@@ -106,9 +108,10 @@ func (r *rig) start() {
 	must(r.t, err)
 	r.store = store
 	r.m = sessions.NewManager(r.cfg, store, router, nil, r.logger())
+	r.tap = newTap(r.m)
 	opts := r.opts
 	opts.Logger = r.logger()
-	r.bot, err = discord.New(opts, r.m)
+	r.bot, err = discord.New(opts, r.tap)
 	must(r.t, err)
 	before := len(r.puts())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -271,4 +274,71 @@ func (r *rig) count429() int {
 // slow is a script that streams text one word per interval.
 func slow(text string, interval time.Duration) llmtest.Script {
 	return llmtest.Script{Content: llmtest.Tokens(text), Interval: interval}
+}
+
+// tap is the real Manager with a record of what the Bot gave it: the
+// messages it handed over and the Fetchers it registered.
+type tap struct {
+	*sessions.Manager
+
+	mu       sync.Mutex
+	changed  chan struct{} // closed and replaced on every record
+	handled  []sessions.Message
+	fetchers map[string]sessions.Fetcher
+}
+
+func newTap(m *sessions.Manager) *tap {
+	return &tap{Manager: m, changed: make(chan struct{}), fetchers: map[string]sessions.Fetcher{}}
+}
+
+func (t *tap) Handle(ctx context.Context, msg sessions.Message, reply sessions.Reply) (*sessions.Turn, error) {
+	t.mu.Lock()
+	t.handled = append(t.handled, msg)
+	close(t.changed)
+	t.changed = make(chan struct{})
+	t.mu.Unlock()
+	return t.Manager.Handle(ctx, msg, reply)
+}
+
+func (t *tap) SetFetcher(platform string, f sessions.Fetcher) {
+	t.mu.Lock()
+	t.fetchers[platform] = f
+	t.mu.Unlock()
+	t.Manager.SetFetcher(platform, f)
+}
+
+// fetcher is the Fetcher registered for platform, nil if none.
+func (t *tap) fetcher(platform string) sessions.Fetcher {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.fetchers[platform]
+}
+
+// handedOver returns the messages handed to the Manager so far.
+func (t *tap) handedOver() []sessions.Message {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.handled)
+}
+
+// waitHandled waits for a message handed to the Manager that satisfies
+// pred and returns the first one.
+func (r *rig) waitHandled(t *testing.T, what string, pred func(sessions.Message) bool) sessions.Message {
+	t.Helper()
+	ctx := r.ctx()
+	for {
+		r.tap.mu.Lock()
+		ch := r.tap.changed
+		r.tap.mu.Unlock()
+		for _, m := range r.tap.handedOver() {
+			if pred(m) {
+				return m
+			}
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			t.Fatalf("no message handed to the Manager %s; handed: %+v", what, r.tap.handedOver())
+		}
+	}
 }

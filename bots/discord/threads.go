@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bwmarrin/discordgo"
 
@@ -146,15 +147,18 @@ func (b *Bot) messageThread(ctx context.Context, m *discordgo.Message, question 
 // command ran in a text channel: it answers the interaction in the channel
 // with the question, starts a thread from that answer and answers there
 // (in the channel, replying to the question, when the thread cannot be
-// opened). It reports false, having done nothing, when the command is not
-// for a thread (or has no prompt, refused as usual) or its interaction
-// could not be answered.
-func (b *Bot) chatThread(ctx context.Context, i *discordgo.Interaction, prompt string) bool {
+// opened). The question shown names the command's files (atts), which go
+// with the question. It reports false, having done nothing, when the
+// command is not for a thread (or has no prompt, refused as usual) or its
+// interaction could not be answered.
+func (b *Bot) chatThread(ctx context.Context, i *discordgo.Interaction, prompt string, atts []sessions.Attachment) bool {
 	if prompt == "" || !b.threadParent(ctx, i.GuildID, i.ChannelID) {
 		return false
 	}
+	names := attachmentNames(atts)
+	question := clipRunes(quote(prompt), MessageLimit-utf8.RuneCountInString(names)) + names
 	err := b.interactionRespond(ctx, i, &discordgo.InteractionResponse{Type: discordgo.InteractionResponseChannelMessageWithSource,
-		Data: &discordgo.InteractionResponseData{Content: clipRunes(quote(prompt), MessageLimit), AllowedMentions: noMentions()}})
+		Data: &discordgo.InteractionResponseData{Content: question, AllowedMentions: noMentions()}})
 	if err != nil {
 		b.log.Warn("answer /chat with its question", "channel", i.ChannelID, "error", err)
 		return false
@@ -176,7 +180,7 @@ func (b *Bot) chatThread(ctx context.Context, i *discordgo.Interaction, prompt s
 	} else {
 		replyTo = q.ID
 	}
-	msg := sessions.Message{Key: key(chID), Author: interactionAuthor(i), Text: prompt, Shared: true}
+	msg := sessions.Message{Key: key(chID), Author: interactionAuthor(i), Text: prompt, Shared: true, Attachments: atts}
 	if _, err := b.m.Handle(ctx, msg, messageReply{&reply{b: b, channelID: chID, replyTo: replyTo}}); err != nil {
 		b.logUnexpected(chID, err)
 		if sessions.Silent(err) {
@@ -239,6 +243,15 @@ var (
 	// threadFormat is Markdown punctuation a thread name drops.
 	threadFormat = strings.NewReplacer("*", "", "_", "", "`", "", "~", "", "|", "", ">", "", "#", "")
 )
+
+// threadTitle is what names the thread a message opens: its text, else
+// its first file's name.
+func threadTitle(text string, atts []sessions.Attachment) string {
+	if strings.TrimSpace(text) == "" && len(atts) > 0 {
+		return atts[0].Name
+	}
+	return text
+}
 
 // threadName is the name of the thread a question opens: its text without
 // mentions, Markdown or line breaks, at most 100 characters, else

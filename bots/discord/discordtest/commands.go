@@ -52,6 +52,96 @@ func (s *Server) commandLocked(ch *Channel, name string, typ int) (Command, bool
 	return Command{}, false
 }
 
+// commandOption is an option of a command's definition.
+type commandOption struct {
+	Name         string `json:"name"`
+	Type         int    `json:"type"`
+	Description  string `json:"description"`
+	Required     bool   `json:"required"`
+	Autocomplete bool   `json:"autocomplete"`
+}
+
+// checkOptions reports an option a Discord client would not send for c:
+// one the definition does not declare, or of another type, and (when
+// complete, not for autocomplete) a required option left out. Commands
+// with subcommands are not checked.
+func (c Command) checkOptions(opts []Option, complete bool) error {
+	var def struct {
+		Options []commandOption `json:"options"`
+	}
+	json.Unmarshal(c.Raw, &def)
+	declared := map[string]commandOption{}
+	for _, o := range def.Options {
+		if o.Type == OptionSubCommand || o.Type == OptionSubCommandGroup {
+			return nil
+		}
+		declared[o.Name] = o
+	}
+	sent := map[string]bool{}
+	for _, o := range opts {
+		d, ok := declared[o.Name]
+		if !ok {
+			return fmt.Errorf("discordtest: /%s has no option %q", c.Name, o.Name)
+		}
+		typ := o.Type
+		if typ == 0 {
+			typ = inferType(o.Value)
+		}
+		if typ != d.Type {
+			return fmt.Errorf("discordtest: /%s option %q is declared with type %d, sent with type %d", c.Name, o.Name, d.Type, typ)
+		}
+		sent[o.Name] = true
+	}
+	for _, d := range def.Options {
+		if complete && d.Required && !sent[d.Name] {
+			return fmt.Errorf("discordtest: /%s needs option %q", c.Name, d.Name)
+		}
+	}
+	return nil
+}
+
+// validateOptions checks a definition's options as Discord does: known
+// types, names and descriptions within bounds, required options first.
+func validateOptions(opts []commandOption, errs formErrors, idx string) {
+	optional := false
+	for j, o := range opts {
+		path := []string{idx, "options", fmt.Sprint(j)}
+		if o.Type < OptionSubCommand || o.Type > OptionAttachment {
+			errs.add("BASE_TYPE_CHOICES", "Value must be one of (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11).", append(path, "type")...)
+		}
+		if !commandNameRE.MatchString(o.Name) || strings.ToLower(o.Name) != o.Name {
+			errs.add("APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid", append(path, "name")...)
+		}
+		if n := utf8.RuneCountInString(o.Description); n < 1 || n > 100 {
+			errs.add("BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.", append(path, "description")...)
+		}
+		if o.Required && optional {
+			errs.add("APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID", "Required options must be placed before non-required options", append(path, "required")...)
+		}
+		if o.Autocomplete && o.Type != OptionString && o.Type != OptionInteger && o.Type != OptionNumber {
+			errs.add("APPLICATION_COMMAND_OPTION_AUTOCOMPLETE_INVALID", "Autocomplete is only allowed for string, integer and number options", append(path, "autocomplete")...)
+		}
+		optional = optional || !o.Required
+	}
+}
+
+// inferType is the option type Option.Value implies, 0 when none.
+func inferType(v any) int {
+	switch v.(type) {
+	case string:
+		return OptionString
+	case int, int64:
+		return OptionInteger
+	case bool:
+		return OptionBoolean
+	case float64:
+		return OptionNumber
+	case Attachment:
+		return OptionAttachment
+	}
+	return 0
+}
+
 func (s *Server) checkApp(rq *request) bool {
 	if rq.r.PathValue("app") != s.appID {
 		rq.fail(http.StatusForbidden, 50001, "Missing Access", nil)
@@ -117,10 +207,10 @@ func (s *Server) putCommands(rq *request) {
 	perType := map[int]int{}
 	for i, raw := range raws {
 		var def struct {
-			Name        string            `json:"name"`
-			Type        int               `json:"type"`
-			Description string            `json:"description"`
-			Options     []json.RawMessage `json:"options"`
+			Name        string          `json:"name"`
+			Type        int             `json:"type"`
+			Description string          `json:"description"`
+			Options     []commandOption `json:"options"`
 		}
 		idx := fmt.Sprint(i)
 		if json.Unmarshal(raw, &def) != nil {
@@ -139,6 +229,7 @@ func (s *Server) putCommands(rq *request) {
 		if len(def.Options) > 25 {
 			errs.add("BASE_TYPE_MAX_LENGTH", tooLong(25), idx, "options")
 		}
+		validateOptions(def.Options, errs, idx)
 		key := fmt.Sprint(def.Type, "/", def.Name)
 		if seen[key] {
 			errs.add("APPLICATION_COMMANDS_DUPLICATE_NAME", "Application command names must be unique", idx, "name")

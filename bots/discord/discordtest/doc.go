@@ -6,10 +6,12 @@
 // The fake keeps a small model of users, guilds, roles, channels, threads
 // and DMs; the messages every party sent and every edit to them; the
 // interactions it dispatched and their tokens; and a record of every REST
-// call. Tests push events (a user's message, a slash command, an
-// autocomplete query, a button click) with Server methods and observe what
-// the bot did through Messages, Calls and the Wait helpers, which take a
-// predicate and a context instead of sleeping.
+// call. Tests push events (a user's message, with files and stickers, a
+// slash command, an autocomplete query, a button click) with Server
+// methods and observe what the bot did through Messages, Calls, Downloads
+// and the Wait helpers, which take a predicate and a context instead of
+// sleeping. Files are served on loopback as Discord's CDN serves them,
+// with links that expire (attachments.go).
 //
 // It enforces the limits a bot must live with: message content of at most
 // 2000 characters, embed and component limits, a rate limit on message

@@ -175,8 +175,8 @@ func (s *Server) sessionList() []*gwSession {
 // dispatchMessage sends MESSAGE_CREATE or MESSAGE_UPDATE to the sessions
 // whose intents cover the message (GUILD_MESSAGES for guild channels,
 // DIRECT_MESSAGES for DMs). Sessions without MESSAGE_CONTENT receive empty
-// content, embeds and components unless the message is a DM, mentions the
-// bot, or is the bot's own.
+// content, embeds, components and attachments unless the message is a DM,
+// mentions the bot, or is the bot's own.
 func (s *Server) dispatchMessage(t string, w *wireMessage, byBot bool) {
 	need := IntentGuildMessages
 	if w.GuildID == "" {
@@ -192,6 +192,7 @@ func (s *Server) dispatchMessage(t string, w *wireMessage, byBot bool) {
 	redacted.Content = ""
 	redacted.Embeds = json.RawMessage("[]")
 	redacted.Components = json.RawMessage("[]")
+	redacted.Attachments = []*wireAttachment{}
 	for _, g := range s.sessionList() {
 		switch {
 		case g.intents&need == 0:

@@ -46,8 +46,10 @@ const MaxChoices = 25
 type Option struct {
 	Name string
 	// Type is the option type; zero infers it from Value (string,
-	// integer, bool, float64).
-	Type    int
+	// integer, bool, float64, Attachment).
+	Type int
+	// Value is the option's value. An Attachment is uploaded: the option
+	// carries its id and the interaction's resolved.attachments the file.
 	Value   any
 	Focused bool
 	Options []Option
@@ -67,6 +69,9 @@ type Interaction struct {
 	ChannelID string
 	GuildID   string
 	UserID    string
+	// Attachments are the files of attachment options, with their ids and
+	// URLs.
+	Attachments []Attachment
 }
 
 // InteractionState is what the bot did with an interaction.
@@ -121,25 +126,27 @@ func (s *Server) WaitInteraction(ctx context.Context, id string, pred func(Inter
 	return got, err
 }
 
-func wireOptions(opts []Option) ([]*wireOption, error) {
+// wireOptions renders options as Discord sends them; upload stores the
+// file of an attachment option and returns its id.
+func wireOptions(opts []Option, upload func(Attachment) string) ([]*wireOption, error) {
 	var out []*wireOption
 	for _, o := range opts {
 		w := &wireOption{Name: o.Name, Type: o.Type, Value: o.Value, Focused: o.Focused}
 		if w.Type == 0 {
-			switch o.Value.(type) {
-			case string:
-				w.Type = OptionString
-			case int, int64:
-				w.Type = OptionInteger
-			case bool:
-				w.Type = OptionBoolean
-			case float64:
-				w.Type = OptionNumber
-			default:
+			if w.Type = inferType(o.Value); w.Type == 0 {
 				return nil, fmt.Errorf("discordtest: option %q: cannot infer type of %T", o.Name, o.Value)
 			}
 		}
-		sub, err := wireOptions(o.Options)
+		if a, ok := o.Value.(Attachment); ok {
+			if w.Type != OptionAttachment {
+				return nil, fmt.Errorf("discordtest: option %q: an Attachment value needs type %d", o.Name, OptionAttachment)
+			}
+			if err := checkAttachments([]Attachment{a}); err != nil {
+				return nil, err
+			}
+			w.Value = upload(a)
+		}
+		sub, err := wireOptions(o.Options, upload)
 		if err != nil {
 			return nil, err
 		}
@@ -227,10 +234,6 @@ func (s *Server) SendAutocomplete(ctx context.Context, name string, options []Op
 }
 
 func (s *Server) sendCommand(typ int, name string, options []Option, userID, channelID string) (*interaction, error) {
-	opts, err := wireOptions(options)
-	if err != nil {
-		return nil, err
-	}
 	s.mu.Lock()
 	ch, ok := s.channels[channelID]
 	if !ok {
@@ -242,12 +245,33 @@ func (s *Server) sendCommand(typ int, name string, options []Option, userID, cha
 		s.mu.Unlock()
 		return nil, fmt.Errorf("discordtest: no slash command %q registered for channel %s", name, channelID)
 	}
+	if err := cmd.checkOptions(options, typ == InteractionCommand); err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	var files []Attachment
+	opts, err := wireOptions(options, func(a Attachment) string {
+		a = s.addAttachmentLocked(a, ch.ID, true)
+		files = append(files, a)
+		return a.ID
+	})
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
 	data := &wireCommandData{ID: cmd.ID, Name: cmd.Name, Type: cmd.Type, GuildID: cmd.GuildID, Options: opts}
+	if len(files) > 0 {
+		data.Resolved = &wireResolved{Attachments: map[string]*wireAttachment{}}
+		for _, a := range files {
+			data.Resolved.Attachments[a.ID] = s.attachments[a.ID].wire()
+		}
+	}
 	it, w, err := s.newInteractionLocked(typ, userID, channelID, data)
 	if err != nil {
 		s.mu.Unlock()
 		return nil, err
 	}
+	it.Attachments = files
 	if typ == InteractionAutocomplete {
 		it.choices = make(chan []Choice, 1)
 	}

@@ -3,6 +3,7 @@ package discordtest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -275,8 +276,14 @@ func (s *Server) wireMessageLocked(m *Message, withReferenced bool) *wireMessage
 	w := &wireMessage{
 		ID: m.ID, Type: m.Type, ChannelID: m.ChannelID, GuildID: m.GuildID,
 		Content: m.Content, Timestamp: timestamp(m.Created),
-		Mentions: []*wireUser{}, MentionRoles: []string{}, Attachments: []any{},
+		Mentions: []*wireUser{}, MentionRoles: []string{}, Attachments: []*wireAttachment{},
 		Embeds: m.Embeds, Components: m.Components, Flags: m.Flags, WebhookID: m.WebhookID,
+	}
+	for _, a := range m.Attachments {
+		w.Attachments = append(w.Attachments, s.attachments[a.ID].wire())
+	}
+	for _, st := range m.Stickers {
+		w.StickerItems = append(w.StickerItems, wireStickerItem(st))
 	}
 	if w.Embeds == nil {
 		w.Embeds = json.RawMessage("[]")
@@ -493,6 +500,39 @@ type UserMessage struct {
 	// NoReplyPing turns off the mention of the replied-to author that
 	// Discord clients add to replies by default.
 	NoReplyPing bool
+	// Attachments are the message's files, at most MaxAttachments.
+	Attachments []Attachment
+	// Stickers are the message's stickers, at most MaxStickers.
+	Stickers []Sticker
+	// Voice makes the message a voice message (FlagVoiceMessage): no
+	// content and one audio/ogg attachment with DurationSecs and Waveform.
+	Voice bool
+}
+
+// check validates what Discord validates of a user's message other than
+// its place and author.
+func (um *UserMessage) check() error {
+	if utf8.RuneCountInString(um.Content) > MaxContent {
+		return fmt.Errorf("discordtest: content is longer than %d characters", MaxContent)
+	}
+	if um.Content == "" && len(um.Attachments) == 0 && len(um.Stickers) == 0 {
+		return errors.New("discordtest: a message needs content, attachments or stickers")
+	}
+	if len(um.Stickers) > MaxStickers {
+		return fmt.Errorf("discordtest: %d stickers; Discord allows %d per message", len(um.Stickers), MaxStickers)
+	}
+	if err := checkAttachments(um.Attachments); err != nil {
+		return err
+	}
+	if um.Voice {
+		if um.Content != "" || len(um.Attachments) != 1 {
+			return errors.New("discordtest: a voice message has no content and exactly one attachment")
+		}
+		if a := um.Attachments[0]; a.ContentType != "audio/ogg" || a.DurationSecs <= 0 || a.Waveform == "" {
+			return errors.New("discordtest: a voice message's attachment is audio/ogg with duration_secs and a waveform")
+		}
+	}
+	return nil
 }
 
 // SendMessage posts a user's message and dispatches MESSAGE_CREATE to the
@@ -517,12 +557,27 @@ func (s *Server) SendMessage(um UserMessage) (Message, error) {
 		s.mu.Unlock()
 		return Message{}, fmt.Errorf("discordtest: user %s is not a member of guild %s", um.AuthorID, g.ID)
 	}
-	if utf8.RuneCountInString(um.Content) > MaxContent || um.Content == "" {
+	if err := um.check(); err != nil {
 		s.mu.Unlock()
-		return Message{}, fmt.Errorf("discordtest: content must be 1 to %d characters", MaxContent)
+		return Message{}, err
 	}
 	m := &Message{ChannelID: ch.ID, GuildID: ch.GuildID, AuthorID: um.AuthorID, Type: messageDefault,
 		Content: um.Content, MentionIDs: s.mentionsLocked(um.Content)}
+	if um.Voice {
+		m.Flags |= FlagVoiceMessage
+	}
+	for _, a := range um.Attachments {
+		m.Attachments = append(m.Attachments, s.addAttachmentLocked(a, ch.ID, false))
+	}
+	for _, st := range um.Stickers {
+		if st.ID == "" {
+			st.ID = s.newIDLocked()
+		}
+		if st.FormatType == 0 {
+			st.FormatType = 1
+		}
+		m.Stickers = append(m.Stickers, st)
+	}
 	if um.ReplyTo != "" {
 		ref, ok := s.messages[um.ReplyTo]
 		if !ok || ref.Deleted || ref.ChannelID != ch.ID {

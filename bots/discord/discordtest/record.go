@@ -57,6 +57,10 @@ type Message struct {
 	// ReferenceID is the message this one replies to.
 	ReferenceID string
 	MentionIDs  []string
+	// Attachments are the files of a user's message, with their ids and
+	// URLs; Stickers its stickers.
+	Attachments []Attachment
+	Stickers    []Sticker
 	// InteractionID is the interaction this message answers (the original
 	// response or a follow-up).
 	InteractionID string
@@ -107,6 +111,8 @@ func (m Message) CustomIDs() []string {
 func (m *Message) clone() Message {
 	c := *m
 	c.MentionIDs = slices.Clone(m.MentionIDs)
+	c.Attachments = slices.Clone(m.Attachments)
+	c.Stickers = slices.Clone(m.Stickers)
 	c.Versions = slices.Clone(m.Versions)
 	return c
 }

@@ -49,6 +49,10 @@ type Options struct {
 	// Global sets the per-bot limits (global.go); the zero value enforces
 	// Discord's.
 	Global GlobalLimits
+	// AttachmentTTL is how long an attachment's signed URL works after the
+	// upload, on the fake's clock; default 24h, about what Discord's CDN
+	// links last.
+	AttachmentTTL time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -85,6 +89,9 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.AttachmentTTL <= 0 {
+		o.AttachmentTTL = 24 * time.Hour
+	}
 	o.Global = o.Global.withDefaults(o.MessageWindow)
 }
 
@@ -118,8 +125,10 @@ type Server struct {
 	injected     map[string]*injection
 	sessions     map[string]*gwSession
 	conns        map[*websocket.Conn]struct{}
-	threads      threads      // threads.go
-	global       globalLimits // global.go
+	threads      threads                      // threads.go
+	global       globalLimits                 // global.go
+	attachments  map[string]*storedAttachment // by id (attachments.go)
+	downloads    []Download
 }
 
 // NewServer starts a fake Discord on a loopback port. Close it when done.
@@ -141,6 +150,7 @@ func NewServer(opts Options) *Server {
 		injected:     map[string]*injection{},
 		sessions:     map[string]*gwSession{},
 		conns:        map[*websocket.Conn]struct{}{},
+		attachments:  map[string]*storedAttachment{},
 	}
 	s.upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	s.mu.Lock()
@@ -360,6 +370,9 @@ func (s *Server) routes() http.Handler {
 	h("PATCH /api/{v}/webhooks/{app}/{token}/messages/{message}", authNone, s.webhookEdit)
 	h("DELETE /api/{v}/webhooks/{app}/{token}/messages/{message}", authNone, s.webhookDelete)
 
+	// Discord's CDN (cdn.discordapp.com, media.discordapp.net), here on
+	// the same host.
+	mux.HandleFunc("GET /attachments/{channel}/{attachment}/{filename}", s.serveAttachment)
 	mux.HandleFunc("GET /ws/", s.serveGateway)
 	mux.HandleFunc("GET /ws", s.serveGateway)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -87,28 +87,29 @@ type wireReference struct {
 }
 
 type wireMessage struct {
-	ID                string          `json:"id"`
-	Type              int             `json:"type"`
-	ChannelID         string          `json:"channel_id"`
-	GuildID           string          `json:"guild_id,omitempty"`
-	Author            *wireUser       `json:"author"`
-	Member            *wireMember     `json:"member,omitempty"`
-	Content           string          `json:"content"`
-	Timestamp         string          `json:"timestamp"`
-	EditedTimestamp   *string         `json:"edited_timestamp"`
-	TTS               bool            `json:"tts"`
-	MentionEveryone   bool            `json:"mention_everyone"`
-	Mentions          []*wireUser     `json:"mentions"`
-	MentionRoles      []string        `json:"mention_roles"`
-	Attachments       []any           `json:"attachments"`
-	Embeds            json.RawMessage `json:"embeds"`
-	Components        json.RawMessage `json:"components"`
-	Pinned            bool            `json:"pinned"`
-	Flags             int             `json:"flags"`
-	WebhookID         string          `json:"webhook_id,omitempty"`
-	ApplicationID     string          `json:"application_id,omitempty"`
-	MessageReference  *wireReference  `json:"message_reference,omitempty"`
-	ReferencedMessage *wireMessage    `json:"referenced_message,omitempty"`
+	ID                string            `json:"id"`
+	Type              int               `json:"type"`
+	ChannelID         string            `json:"channel_id"`
+	GuildID           string            `json:"guild_id,omitempty"`
+	Author            *wireUser         `json:"author"`
+	Member            *wireMember       `json:"member,omitempty"`
+	Content           string            `json:"content"`
+	Timestamp         string            `json:"timestamp"`
+	EditedTimestamp   *string           `json:"edited_timestamp"`
+	TTS               bool              `json:"tts"`
+	MentionEveryone   bool              `json:"mention_everyone"`
+	Mentions          []*wireUser       `json:"mentions"`
+	MentionRoles      []string          `json:"mention_roles"`
+	Attachments       []*wireAttachment `json:"attachments"`
+	StickerItems      []wireStickerItem `json:"sticker_items,omitempty"`
+	Embeds            json.RawMessage   `json:"embeds"`
+	Components        json.RawMessage   `json:"components"`
+	Pinned            bool              `json:"pinned"`
+	Flags             int               `json:"flags"`
+	WebhookID         string            `json:"webhook_id,omitempty"`
+	ApplicationID     string            `json:"application_id,omitempty"`
+	MessageReference  *wireReference    `json:"message_reference,omitempty"`
+	ReferencedMessage *wireMessage      `json:"referenced_message,omitempty"`
 }
 
 type wireOption struct {
@@ -125,6 +126,13 @@ type wireCommandData struct {
 	Type    int           `json:"type"`
 	GuildID string        `json:"guild_id,omitempty"`
 	Options []*wireOption `json:"options,omitempty"`
+	// Resolved carries the objects options refer to by id: here the files
+	// of attachment options.
+	Resolved *wireResolved `json:"resolved,omitempty"`
+}
+
+type wireResolved struct {
+	Attachments map[string]*wireAttachment `json:"attachments,omitempty"`
 }
 
 type wireComponentData struct {
