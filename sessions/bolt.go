@@ -22,7 +22,7 @@ import (
 
 // Store file identity, kept in the meta bucket.
 const (
-	boltSchema = "1"
+	boltSchema = "2"
 	boltApp    = "palaver"
 )
 
@@ -86,10 +86,11 @@ type BoltOptions struct {
 // BoltStore is the Store kept in one bbolt file. It is safe for concurrent
 // use; one process at a time may have the file open.
 //
-// File layout, schema version 1 (keys are bytes, values JSON unless noted):
+// File layout, schema version 2 (keys are bytes, values JSON unless noted):
 //
 //	meta/
-//	    schema = "1"                 layout version; OpenBolt refuses others
+//	    schema = "2"                 layout version; OpenBolt upgrades "1"
+//	                                 and refuses others
 //	    app    = "palaver"           OpenBolt refuses files of other applications
 //	conversations/
 //	    <Key.String()>/              one bucket per conversation
@@ -111,10 +112,27 @@ type BoltOptions struct {
 // The additions since the first release (last_message, turn ids in
 // progress keys, Progress.Committed) are read by older code as unknown
 // keys and fields, and older records read here as turn 0: the schema
-// version stays 1.
+// version stayed 1 for them.
 //
 //	values/
 //	    <name> = raw bytes           adapter state (a Telegram update offset)
+//	blobs/                           schema 2: images of history entries
+//	    <hex SHA-256> = raw bytes    the encoded image (Entry.Images)
+//	blob_refs/
+//	    <hex SHA-256> = 8-byte big-endian uint64
+//	                                 how many history entries refer to it
+//
+// Schema 2 added the blobs and the entry fields attachments, images and
+// inline (see Entry). An image is stored once, whatever the number of
+// entries that show it, in the transaction that adds the first of them,
+// and deleted in the one that deletes the last (pruning, DeleteLast,
+// Reset, Move over a conversation, a /retry's Replace): entries keep a
+// reference count rather than a sweep finding orphans, so the work of a
+// commit is bounded by the entries it adds and deletes. An older palaver
+// would drop the images with the entries' unknown fields, so the version
+// went up: OpenBolt upgrades a schema-1 file (it creates the two buckets;
+// schema-1 entries have no images) and an older palaver refuses a
+// schema-2 file.
 //
 // History sequences are contiguous: Append assigns the bucket's next
 // sequence, pruning deletes from the oldest, and DeleteLast moves the bucket
@@ -153,7 +171,8 @@ var _ Store = (*BoltStore)(nil)
 // OpenBolt opens the store at path, creating the file and its parent
 // directories if needed. An existing file is first checked in read-only mode
 // and refused with an error wrapping ErrNotStore, unmodified, when it is not a
-// palaver store of schema version 1; an existing empty file (or an empty bbolt
+// palaver store of schema version 2, or 1, which it upgrades to 2 (see
+// BoltStore); an existing empty file (or an empty bbolt
 // database) becomes a new store. When another process holds the file, OpenBolt
 // fails after opts.LockTimeout with an error wrapping ErrLocked.
 func OpenBolt(path string, opts BoltOptions) (*BoltStore, error) {
@@ -205,39 +224,52 @@ func OpenBolt(path string, opts BoltOptions) (*BoltStore, error) {
 		stop:          make(chan struct{}),
 		done:          make(chan struct{}),
 	}
-	if err := s.update(initLayout); err != nil {
+	var from string
+	err = s.update(func(tx *bolt.Tx) (err error) {
+		from, err = initLayout(tx)
+		return err
+	})
+	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("sessions: open store %s: %w", path, err)
+	}
+	if from != "" {
+		s.log.Info("sessions: store upgraded", slog.String("path", path), slog.String("from_schema", from), slog.String("to_schema", boltSchema))
 	}
 	go s.flushLoop()
 	return s, nil
 }
 
-// initLayout creates the buckets and meta of a new store, and checks the
-// meta of an existing one.
-func initLayout(tx *bolt.Tx) error {
+// initLayout creates the buckets and meta of a new store, checks the meta
+// of an existing one, and upgrades a store of an older schema, returning
+// that schema ("" when it did not upgrade).
+func initLayout(tx *bolt.Tx) (from string, err error) {
 	if err := checkMeta(tx, tx.DB().Path()); err != nil {
-		return err
+		return "", err
 	}
 	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if meta.Get(keySchema) != nil {
-		return errRollback
+	switch schema := string(meta.Get(keySchema)); schema {
+	case boltSchema:
+		return "", errRollback
+	case "":
+		if err := meta.Put(keyApp, []byte(boltApp)); err != nil {
+			return "", err
+		}
+	default:
+		from = schema // checkMeta let only an older schema through
 	}
 	if err := meta.Put(keySchema, []byte(boltSchema)); err != nil {
-		return err
+		return "", err
 	}
-	if err := meta.Put(keyApp, []byte(boltApp)); err != nil {
-		return err
-	}
-	for _, name := range [][]byte{bucketConversations, bucketProgress, bucketValues} {
+	for _, name := range [][]byte{bucketConversations, bucketProgress, bucketValues, bucketBlobs, bucketBlobRefs} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-			return err
+			return "", err
 		}
 	}
-	return nil
+	return from, nil
 }
 
 // Path is the store file's path.
@@ -412,15 +444,13 @@ func (s *BoltStore) Append(ctx context.Context, key Key, done bool, entries ...E
 	if err != nil {
 		return err
 	}
-	values := make([][]byte, len(entries))
-	for i, e := range entries {
-		if values[i], err = json.Marshal(e); err != nil {
-			return fmt.Errorf("sessions: encode entry of %s: %w", key, err)
-		}
+	values, err := encodeEntries(entries)
+	if err != nil {
+		return fmt.Errorf("sessions: encode entry of %s: %w", key, err)
 	}
 	var dropped map[string]pendingProgress
 	err = s.update(func(tx *bolt.Tx) error {
-		if err := s.appendHistory(tx, name, values); err != nil {
+		if err := s.appendHistory(tx, name, entries, values); err != nil {
 			return err
 		}
 		if done {
@@ -444,9 +474,10 @@ func (s *BoltStore) Append(ctx context.Context, key Key, done bool, entries ...E
 	return nil
 }
 
-// appendHistory adds encoded entries to conversation name's history,
-// assigning the next sequences, and prunes it to the retention.
-func (s *BoltStore) appendHistory(tx *bolt.Tx, name []byte, values [][]byte) error {
+// appendHistory adds entries, encoded as values, to conversation name's
+// history, assigning the next sequences and storing their images, and
+// prunes it to the retention.
+func (s *BoltStore) appendHistory(tx *bolt.Tx, name []byte, entries []Entry, values [][]byte) error {
 	if len(values) == 0 {
 		return nil
 	}
@@ -458,28 +489,35 @@ func (s *BoltStore) appendHistory(tx *bolt.Tx, name []byte, values [][]byte) err
 	if err != nil {
 		return err
 	}
-	for _, v := range values {
+	for i, v := range values {
 		seq, err := hist.NextSequence()
 		if err != nil {
+			return err
+		}
+		if err := holdImages(tx, entries[i].Images); err != nil {
 			return err
 		}
 		if err := hist.Put(seqKey(seq), v); err != nil {
 			return err
 		}
 	}
-	return prune(hist, s.retention)
+	return prune(tx, hist, s.retention)
 }
 
-// prune deletes the oldest entries of hist so that at most retention remain.
-// It relies on sequences being contiguous (see BoltStore).
-func prune(hist *bolt.Bucket, retention int) error {
+// prune deletes the oldest entries of hist so that at most retention
+// remain, and the images no remaining entry refers to. It relies on
+// sequences being contiguous (see BoltStore).
+func prune(tx *bolt.Tx, hist *bolt.Bucket, retention int) error {
 	last := hist.Sequence()
 	if last <= uint64(retention) {
 		return nil
 	}
 	cutoff := last - uint64(retention)
 	c := hist.Cursor()
-	for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= cutoff; k, _ = c.First() {
+	for k, v := c.First(); k != nil && binary.BigEndian.Uint64(k) <= cutoff; k, v = c.First() {
+		if err := releaseEncoded(tx, v); err != nil {
+			return err
+		}
 		if err := hist.Delete(k); err != nil {
 			return err
 		}
@@ -515,6 +553,9 @@ func (s *BoltStore) DeleteLast(ctx context.Context, key Key, pred func(Entry) bo
 				break
 			}
 			removed = append(removed, e)
+			if err := releaseImages(tx, e.Images); err != nil {
+				return err
+			}
 			if err := hist.Delete(k); err != nil {
 				return err
 			}
@@ -544,6 +585,9 @@ func (s *BoltStore) Reset(ctx context.Context, key Key) error {
 		conv := tx.Bucket(bucketConversations).Bucket(name)
 		if conv == nil || conv.Bucket(bucketHistory) == nil {
 			return errRollback
+		}
+		if err := releaseHistory(tx, conv.Bucket(bucketHistory)); err != nil {
+			return err
 		}
 		return conv.DeleteBucket(bucketHistory)
 	})
@@ -842,7 +886,7 @@ func (s *BoltStore) Move(ctx context.Context, from, to Key) error {
 	err = s.update(func(tx *bolt.Tx) error {
 		convs := tx.Bucket(bucketConversations)
 		old := convs.Bucket(src)
-		if old == nil {
+		if old == nil || bytes.Equal(src, dst) {
 			return errRollback
 		}
 		// Message ids are the chat's: the mark of the last message
@@ -850,6 +894,9 @@ func (s *BoltStore) Move(ctx context.Context, from, to Key) error {
 		var mark []byte
 		if b := convs.Bucket(dst); b != nil {
 			mark = bytes.Clone(b.Get(keyLastMessage))
+			if err := releaseHistory(tx, b.Bucket(bucketHistory)); err != nil {
+				return err
+			}
 			if err := convs.DeleteBucket(dst); err != nil {
 				return err
 			}

@@ -298,14 +298,14 @@ func TestOpenBolt_GarbageWithMagic(t *testing.T) {
 func TestOpenBolt_NewerSchema(t *testing.T) {
 	path, _ := damageStore(t)
 	writeBolt(t, path, func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put(keySchema, []byte("2"))
+		return tx.Bucket(bucketMeta).Put(keySchema, []byte("3"))
 	})
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := writeDamaged(t, data)
-	assertOpenFails(t, p, data, ErrNotStore, `schema version is "2"`, "written by a newer palaver")
+	assertOpenFails(t, p, data, ErrNotStore, `schema version is "3"`, "written by a newer palaver")
 }
 
 func TestViewStore_Fault(t *testing.T) {

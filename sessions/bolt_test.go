@@ -716,7 +716,7 @@ func TestOpenBolt_NotStore(t *testing.T) {
 			})
 		}, "another application"},
 		{"OtherApp", func(t *testing.T, path string) { writeBolt(t, path, putMeta("chatterbox", "1")) }, `app "chatterbox"`},
-		{"NewerSchema", func(t *testing.T, path string) { writeBolt(t, path, putMeta("palaver", "2")) }, `schema version is "2"`},
+		{"NewerSchema", func(t *testing.T, path string) { writeBolt(t, path, putMeta("palaver", "3")) }, `schema version is "3"`},
 		{"Text", func(t *testing.T, path string) {
 			if err := os.WriteFile(path, []byte("storage:\n  path: palaver.db\n"), 0o600); err != nil {
 				t.Fatal(err)

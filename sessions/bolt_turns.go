@@ -54,10 +54,12 @@ func (s *BoltStore) SetQueued(ctx context.Context, q Queued) error {
 	return nil
 }
 
-// Commit makes c one transaction, durable when it returns: it appends
-// c.Entries to key's history (refusing with ErrDuplicate a user entry whose
-// MsgID is not above the conversation's last accepted message, unless it
-// comes from the queued record c.QueuedID), drops that queued record, and
+// Commit makes c one transaction, durable when it returns: it replaces
+// the entries of c.Replace, appends c.Entries to key's history (refusing
+// with ErrDuplicate a user entry whose MsgID is not above the
+// conversation's last accepted message, unless it comes from the queued
+// record c.QueuedID), storing their images and deleting those no entry
+// refers to any more, drops that queued record, and
 // makes c.Progress (or with c.DropProgress nothing) turn c.ProgressID's
 // progress record, replacing any record pending write-behind.
 func (s *BoltStore) Commit(ctx context.Context, key Key, c Commit) error {
@@ -68,11 +70,13 @@ func (s *BoltStore) Commit(ctx context.Context, key Key, c Commit) error {
 	if err != nil {
 		return err
 	}
-	values := make([][]byte, len(c.Entries))
-	for i, e := range c.Entries {
-		if values[i], err = json.Marshal(e); err != nil {
-			return fmt.Errorf("sessions: encode entry of %s: %w", key, err)
-		}
+	values, err := encodeEntries(c.Entries)
+	if err != nil {
+		return fmt.Errorf("sessions: encode entry of %s: %w", key, err)
+	}
+	replaced, err := encodeEntries(c.Replace)
+	if err != nil {
+		return fmt.Errorf("sessions: encode entry of %s: %w", key, err)
 	}
 	var progress []byte
 	if c.Progress != nil {
@@ -91,7 +95,10 @@ func (s *BoltStore) Commit(ctx context.Context, key Key, c Commit) error {
 				return err
 			}
 		}
-		if err := s.appendHistory(tx, name, values); err != nil {
+		if err := replaceEntries(tx, name, c.Replace, replaced); err != nil {
+			return err
+		}
+		if err := s.appendHistory(tx, name, c.Entries, values); err != nil {
 			return err
 		}
 		if b := tx.Bucket(bucketQueued); b != nil && c.QueuedID != 0 {
@@ -279,3 +286,16 @@ func (s *BoltStore) QueuedMessages(ctx context.Context) ([]Queued, error) {
 // keyLastMessage, in a conversation's bucket, is the platform id of the
 // last user message accepted there (see acceptMessage).
 var keyLastMessage = []byte("last_message")
+
+// encodeEntries encodes history entries for the store.
+func encodeEntries(entries []Entry) ([][]byte, error) {
+	values := make([][]byte, len(entries))
+	for i, e := range entries {
+		v, err := json.Marshal(e)
+		if err != nil {
+			return nil, err
+		}
+		values[i] = v
+	}
+	return values, nil
+}

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"time"
 
@@ -89,8 +90,9 @@ func viewStore(path string, timeout time.Duration, fn func(*bolt.Tx) error) (err
 	})
 }
 
-// checkMeta accepts a palaver schema-1 meta bucket, or a database with no
-// buckets at all.
+// checkMeta accepts the meta bucket of a palaver store of this schema or
+// of an older one that OpenBolt upgrades (schemaUpgrades), or a database
+// with no buckets at all.
 func checkMeta(tx *bolt.Tx, path string) error {
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil {
@@ -103,7 +105,7 @@ func checkMeta(tx *bolt.Tx, path string) error {
 	if app := meta.Get(keyApp); string(app) != boltApp {
 		return fmt.Errorf("sessions: open store %s: %w: its meta says app %q; choose another storage.path", path, ErrNotStore, app)
 	}
-	if schema := meta.Get(keySchema); string(schema) != boltSchema {
+	if schema := meta.Get(keySchema); string(schema) != boltSchema && !slices.Contains(schemaUpgrades, string(schema)) {
 		if newerSchema(string(schema)) {
 			return fmt.Errorf("sessions: open store %s: %w: its schema version is %q, written by a newer palaver, and this palaver reads version %s; run the newer palaver, or restore a backup made before the upgrade", path, ErrNotStore, schema, boltSchema)
 		}
@@ -111,6 +113,9 @@ func checkMeta(tx *bolt.Tx, path string) error {
 	}
 	return nil
 }
+
+// schemaUpgrades are the older schemas OpenBolt upgrades to boltSchema.
+var schemaUpgrades = []string{"1"}
 
 // newerSchema reports whether schema is a version number above boltSchema.
 func newerSchema(schema string) bool {

@@ -1,11 +1,14 @@
 package sessions
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
+	"maps"
 	"os"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -44,7 +47,9 @@ type BucketReport struct {
 // CheckBolt checks the store file at path without writing to it: the
 // checks OpenBolt makes, then every record of the palaver layout decoded
 // (settings, history entries and their sequences, progress and queued
-// records), then bbolt's own consistency check of every page (Tx.Check).
+// records, images: each entry's image stored, each stored image referred
+// to by as many entries as its count says), then bbolt's own consistency
+// check of every page (Tx.Check).
 // It fails with ErrLocked while another process (a running palaver) has the
 // file open. When the file cannot be opened the report is nil; when records
 // or pages are inconsistent the report lists them and the error wraps
@@ -69,7 +74,7 @@ func CheckBolt(path string, timeout time.Duration) (*StoreReport, error) {
 		// Reading every record here first means that a page the file does
 		// not hold faults in this goroutine, where viewStore recovers it,
 		// rather than in the goroutine of Tx.Check.
-		c := checker{r: r}
+		c := checker{r: r, images: make(map[string]uint64), blobs: make(map[string]bool), refs: make(map[string]uint64)}
 		c.walk(tx)
 		for err := range tx.Check() {
 			c.problemf("bbolt: %v", err)
@@ -88,6 +93,11 @@ func CheckBolt(path string, timeout time.Duration) (*StoreReport, error) {
 // checker collects what CheckBolt finds.
 type checker struct {
 	r *StoreReport
+	// images counts the references of history entries to each image;
+	// blobs and refs are what the blobs and blob_refs buckets hold.
+	images map[string]uint64
+	blobs  map[string]bool
+	refs   map[string]uint64
 }
 
 func (c *checker) problemf(format string, args ...any) {
@@ -109,16 +119,79 @@ func (c *checker) walk(tx *bolt.Tx) {
 			br.Conversations = c.progress(b)
 		case string(bucketQueued):
 			br.Conversations = c.queued(b)
+		case string(bucketBlobs):
+			c.readBlobs(b)
+		case string(bucketBlobRefs):
+			c.readRefs(b)
 		}
 		c.r.Buckets = append(c.r.Buckets, br)
 		return nil
 	})
-	if tx.Bucket(bucketMeta) == nil {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
 		return // an empty bbolt database: OpenBolt lays it out
 	}
-	for _, name := range [][]byte{bucketConversations, bucketProgress, bucketValues} {
+	required := [][]byte{bucketConversations, bucketProgress, bucketValues}
+	if string(meta.Get(keySchema)) == boltSchema {
+		required = append(required, bucketBlobs, bucketBlobRefs)
+	}
+	for _, name := range required {
 		if tx.Bucket(name) == nil {
 			c.problemf("bucket %s is missing", name)
+		}
+	}
+	c.crossCheckImages()
+}
+
+// readBlobs notes the images the blobs bucket holds.
+func (c *checker) readBlobs(b *bolt.Bucket) {
+	_ = b.ForEach(func(k, v []byte) error {
+		switch {
+		case v == nil:
+			c.problemf("blobs: %q is a bucket, not an image", k)
+		case !validHash(string(k)):
+			c.problemf("blobs: key %q is not a hex SHA-256", k)
+		case fmt.Sprintf("%x", sha256.Sum256(v)) != string(k):
+			c.problemf("blobs: image %s does not match its hash", k)
+		}
+		c.blobs[string(k)] = true
+		return nil
+	})
+}
+
+// readRefs notes the reference counts of the blob_refs bucket.
+func (c *checker) readRefs(b *bolt.Bucket) {
+	_ = b.ForEach(func(k, v []byte) error {
+		if len(v) != 8 {
+			c.problemf("blob_refs: the count of %s is not 8 bytes", k)
+		}
+		c.refs[string(k)] = refCount(v)
+		return nil
+	})
+}
+
+// crossCheckImages compares the images history entries refer to with the
+// stored images and their counts: an image missing from the store (an
+// entry that shows nothing), one no entry refers to (an orphan, taking
+// space for ever) and a count that disagrees (a later deletion would
+// delete an image in use, or never delete it) are problems.
+func (c *checker) crossCheckImages() {
+	for _, h := range slices.Sorted(maps.Keys(c.images)) {
+		switch n := c.images[h]; {
+		case !c.blobs[h]:
+			c.problemf("image %s is missing: %d history entries refer to it", h, n)
+		case c.refs[h] != n:
+			c.problemf("image %s: %d history entries refer to it but its count is %d", h, n, c.refs[h])
+		}
+	}
+	for _, h := range slices.Sorted(maps.Keys(c.blobs)) {
+		if c.images[h] == 0 {
+			c.problemf("image %s is orphaned: no history entry refers to it", h)
+		}
+	}
+	for _, h := range slices.Sorted(maps.Keys(c.refs)) {
+		if !c.blobs[h] && c.images[h] == 0 {
+			c.problemf("blob_refs: a count for image %s, which is neither stored nor referred to", h)
 		}
 	}
 }
@@ -186,8 +259,12 @@ func (c *checker) history(name []byte, hist *bolt.Bucket) int {
 			c.problemf("conversation %s: history: unexpected bucket %q", name, k)
 			continue
 		}
-		if _, err := decodeEntry(k, v); err != nil {
+		e, err := decodeEntry(k, v)
+		if err != nil {
 			c.problemf("conversation %s: history: %v", name, err)
+		}
+		for _, im := range e.Images {
+			c.images[im.SHA256]++
 		}
 		if len(k) != 8 {
 			continue

@@ -9,114 +9,259 @@ import (
 
 // budget is a bot's global request budget, shared by all its
 // destinations: at most window.Requests requests in any span of
-// window.Per. Waiting requests are served most urgent first, across
-// destinations; a typing indicator only takes a request nobody waits for.
-// A global rate limit from the platform stops every request for its
-// retry_after.
+// window.Per, as the platform counts them.
+//
+// A request counts from when it is granted until a span after it came
+// back (its answer received): the platform counted it somewhere in
+// between, so however late a request leaves or arrives on a busy machine
+// or network, the platform never sees more than the window allows. Its
+// cost is the round trip, added to each request's span.
+//
+// Finals, first appearances and notices wait for a request, most urgent
+// first, across destinations (enqueue; acquire blocks). Growing text,
+// status changes and typing may use the window less a fifth, and only
+// when nobody waits (try); growing text that found none sleeps in arrival
+// order and is woken with a request granted as soon as one is free and
+// its destination would take it (sleep). A global rate limit from the
+// platform stops every request for its retry_after.
 type budget struct {
 	window Window
+	span   time.Duration // window.Per and a margin
 
-	mu      sync.Mutex
-	sent    []time.Time // the grants of the last window, oldest first
-	paused  time.Time
-	waiting []*waiter
-	timer   *time.Timer
-	peak    peakCounter
+	mu       sync.Mutex
+	until    []time.Time // when each request that came back counts no more, soonest first
+	inflight int         // requests granted that have not come back
+	paused   time.Time
+	waiting  []*waiter  // finals, first appearances, notices
+	sleepers []*sleeper // growing text and status skipped for want of budget, in order
+	timer    *time.Timer
+	peak     peakCounter
 }
 
-func newBudget(w Window) *budget { return &budget{window: w} }
+// sleeper is growing text waiting for the bot's budget (budget.sleep).
+// Both functions are called with the budget's lock held and must not
+// block: ready reports whether its destination would take the request
+// now (a grant it cannot use would sit idle), wake whether it still
+// wants one, which it is then granted (and must complete).
+type sleeper struct {
+	ready func() bool
+	wake  func() bool
+}
 
-// readyLocked is the earliest time a request of urgency u may be granted.
-// Growing text, status changes and typing may use the window less a
-// fifth, which is kept for final views, first appearances and notices:
-// a user waiting for any sign, or for the end, does not queue behind
-// text. b.mu must be held.
-func (b *budget) readyLocked(u int, now time.Time) time.Time {
-	// A fifth of the window more: a bot's requests leave from many
-	// goroutines, and a busy machine delays some more than others.
-	span := b.window.Per + b.window.Per/5
-	b.sent = forget(b.sent, span, now)
-	free := b.window.Requests
+// sleepersScanned bounds how many sleepers one hand-out asks whether
+// their destination is ready; sleeperRetry is how soon it asks again when
+// none was.
+const (
+	sleepersScanned = 64
+	sleeperRetry    = 50 * time.Millisecond
+)
+
+// spendLead is how much longer a request made outside any Reply
+// (Engine.Spend) counts: it leaves after the grant, and the budget does
+// not learn when it came back.
+func spendLead(w Window) time.Duration { return w.Per / 5 }
+
+func newBudget(w Window) *budget {
+	return &budget{window: w, span: w.Per + min(w.Per/50, 100*time.Millisecond)}
+}
+
+// free is how many requests of urgency u the window admits: all of them
+// for finals, first appearances and notices; less a fifth for growing
+// text, status and typing, so that a user waiting for any sign, or for
+// the end, does not queue behind text.
+func (b *budget) free(u int) int {
+	n := b.window.Requests
 	if u < urgencyFirst {
-		free = max(1, free-max(1, free/5))
+		n = max(1, n-max(1, n/5))
 	}
-	return windowReady(b.sent, free, span, now, later(now, b.paused))
+	return n
 }
 
+// readyLocked is the earliest time a request of urgency u may be granted,
+// and false when only a request in flight coming back can tell. b.mu must
+// be held.
+func (b *budget) readyLocked(u int, now time.Time) (time.Time, bool) {
+	i := 0
+	for i < len(b.until) && !b.until[i].After(now) {
+		i++
+	}
+	b.until = b.until[i:]
+	free := b.free(u)
+	n := len(b.until) + b.inflight
+	t := later(now, b.paused)
+	switch {
+	case n < free:
+		return t, true
+	case b.inflight >= free:
+		return time.Time{}, false
+	}
+	// Once the n-free+1 soonest have aged out, one more fits.
+	return later(t, b.until[n-free]), true
+}
+
+// grantLocked counts a request in flight. b.mu must be held.
 func (b *budget) grantLocked(now time.Time) {
-	b.sent = append(b.sent, now)
+	b.inflight++
 	b.peak.add(now)
 }
 
-// charge counts n more requests made now under one grant (a view that
-// took several): the next grants wait for them.
-func (b *budget) charge(n int) {
-	if n <= 0 {
-		return
-	}
+// complete says that a request granted has come back, having made n
+// requests to the platform (0 when it was not used; more when one grant
+// covered several). They count from now on for the budget's span, and
+// lead longer.
+func (b *budget) complete(n int, lead time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.completeLocked(n, lead)
+	b.handOutLocked()
+}
+
+func (b *budget) completeLocked(n int, lead time.Duration) {
 	now := time.Now()
-	for range n {
-		b.grantLocked(now)
+	b.inflight--
+	until := now.Add(b.span + lead)
+	for k := range n {
+		i, _ := slices.BinarySearchFunc(b.until, until, time.Time.Compare)
+		b.until = slices.Insert(b.until, i, until)
+		if k > 0 {
+			b.peak.add(now)
+		}
 	}
 }
 
-// acquire waits for the budget to allow a request, granted to the most
-// urgent waiter first.
-func (b *budget) acquire(ctx context.Context, urgency func() int) error {
-	w := &waiter{urgency: urgency, granted: make(chan struct{})}
+// enqueue makes w wait for a request, granted to the most urgent waiter
+// first (w.grant runs with the budget's lock held); the caller must then
+// call complete. It does not block.
+func (b *budget) enqueue(w *waiter) {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.waiting = append(b.waiting, w)
 	b.handOutLocked()
-	b.mu.Unlock()
+}
+
+// cancel takes w out of the waiting line, reporting whether it was there
+// (false: it was granted a request, or never waited).
+func (b *budget) cancel(w *waiter) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i := slices.Index(b.waiting, w)
+	if i < 0 {
+		return false
+	}
+	b.waiting = slices.Delete(b.waiting, i, i+1)
+	b.handOutLocked()
+	return true
+}
+
+// acquire waits for the budget to grant a request (see enqueue). On
+// success the caller must call complete.
+func (b *budget) acquire(ctx context.Context, urgency func() int) error {
+	granted := make(chan struct{})
+	w := &waiter{urgency: urgency, grant: func() { close(granted) }}
+	b.enqueue(w)
 	select {
-	case <-w.granted:
+	case <-granted:
 		return nil
 	case <-ctx.Done():
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		if i := slices.Index(b.waiting, w); i >= 0 {
-			b.waiting = slices.Delete(b.waiting, i, i+1)
+		if !b.cancel(w) {
+			// Granted just now: it stays charged, the budget erring on
+			// the safe side.
+			b.complete(1, 0)
 		}
-		// A grant made just now stays charged: the budget errs on the
-		// safe side.
 		return ctx.Err()
 	}
 }
 
-// try takes a request when the budget allows one now and no request waits.
+// try grants a request when the budget allows one for growing text now
+// and nobody waits or sleeps. On success the caller must call complete.
 func (b *budget) try() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := time.Now()
-	if len(b.waiting) > 0 || b.readyLocked(urgencyStatus, now).After(now) {
+	if len(b.waiting) > 0 || len(b.sleepers) > 0 {
+		return false
+	}
+	if at, ok := b.readyLocked(urgencyStatus, now); !ok || at.After(now) {
 		return false
 	}
 	b.grantLocked(now)
 	return true
 }
 
-// handOutLocked grants requests to waiters, most urgent first, while the
-// budget allows; otherwise it sets the timer for the next one. b.mu must
-// be held.
+// sleep lines s up for a request for growing text: s.wake is called, in
+// arrival order, when one is free and no final, first appearance or
+// notice waits.
+func (b *budget) sleep(s *sleeper) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sleepers = append(b.sleepers, s)
+	b.handOutLocked()
+}
+
+// unsleep takes s out of the line.
+func (b *budget) unsleep(s *sleeper) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if i := slices.Index(b.sleepers, s); i >= 0 {
+		b.sleepers = slices.Delete(b.sleepers, i, i+1)
+	}
+}
+
+// handOutLocked grants requests to waiters, most urgent first, then to
+// sleepers whose destination is ready, oldest first, while the budget
+// allows; otherwise it sets the timer for the next one (a request coming
+// back hands out again). b.mu must be held.
 func (b *budget) handOutLocked() {
 	now := time.Now()
 	for len(b.waiting) > 0 {
 		i, u := mostUrgent(b.waiting)
-		if at := b.readyLocked(u, now); at.After(now) {
-			d := at.Sub(now)
-			if b.timer == nil {
-				b.timer = time.AfterFunc(d, b.due)
-			} else {
-				b.timer.Reset(d)
-			}
+		at, ok := b.readyLocked(u, now)
+		if !ok {
+			return
+		}
+		if at.After(now) {
+			b.armLocked(at.Sub(now))
 			return
 		}
 		w := b.waiting[i]
 		b.waiting = slices.Delete(b.waiting, i, i+1)
 		b.grantLocked(now)
-		close(w.granted)
+		w.grant()
+	}
+	for i := 0; i < len(b.sleepers); {
+		at, ok := b.readyLocked(urgencyText, now)
+		if !ok {
+			return
+		}
+		if at.After(now) {
+			b.armLocked(at.Sub(now))
+			return
+		}
+		if i == sleepersScanned {
+			break
+		}
+		s := b.sleepers[i]
+		if !s.ready() {
+			i++
+			continue
+		}
+		b.sleepers = slices.Delete(b.sleepers, i, i+1)
+		if s.wake() {
+			b.grantLocked(now)
+		}
+	}
+	if len(b.sleepers) > 0 {
+		// Their destinations are busy: ask again soon.
+		b.armLocked(sleeperRetry)
+	}
+}
+
+// armLocked sets the timer to hand out again in d. b.mu must be held.
+func (b *budget) armLocked(d time.Duration) {
+	if b.timer == nil {
+		b.timer = time.AfterFunc(d, b.due)
+	} else {
+		b.timer.Reset(d)
 	}
 }
 

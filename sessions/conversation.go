@@ -67,6 +67,48 @@ type Entry struct {
 	// "interrupted".
 	Status string    `json:"status,omitempty"`
 	Time   time.Time `json:"time"`
+
+	// The fields below describe the files sent with a user's message
+	// (added with schema 2; absent from older entries).
+
+	// Attachments are the files of the message not read yet: all of them
+	// while it waits for its turn, afterwards those that could not be
+	// fetched, prepared or transcribed. /retry reads them again; the
+	// model reads a placeholder for each ("[voice message, not
+	// transcribed]").
+	Attachments []Attachment `json:"attachments,omitempty"`
+	// Images are the pictures read from the message, kept in the store's
+	// blobs by content (see Image). A model that sees images gets the
+	// newest of them (Config.MaxImages per prompt); others read "[image]".
+	Images []Image `json:"images,omitempty"`
+	// Inline is what the model reads of the message's files besides Text,
+	// which stays what the user wrote: text files and PDFs as blocks that
+	// name the file and its type, voice messages as their transcripts.
+	Inline string `json:"inline,omitempty"`
+
+	// read is what the turn that read the message's files tells the
+	// sender with its answer; set while that turn runs, never stored.
+	read *filesRead
+}
+
+// Image is a picture of a history entry, prepared for vision models
+// (scaled, re-encoded) and stored once per content: entries refer to it
+// by its hash, and the store deletes it when no entry refers to it.
+type Image struct {
+	// SHA256 is the hex SHA-256 of the encoded image: its key in the store.
+	SHA256 string `json:"sha256"`
+	// MIME is "image/jpeg" or "image/png".
+	MIME string `json:"mime"`
+	// Size is the encoded image's length in bytes; Width and Height its
+	// size in pixels.
+	Size   int `json:"size"`
+	Width  int `json:"width,omitempty"`
+	Height int `json:"height,omitempty"`
+	// Data is the encoded image while it is not stored yet: the commit
+	// that adds its entry to the history stores it in the same
+	// transaction. Entries read from the store leave it nil (see
+	// Store.Blob).
+	Data []byte `json:"-"`
 }
 
 // Progress records an answer being shown, so that after a crash or restart
@@ -110,8 +152,13 @@ type Commit struct {
 	// Entries are appended to the history. A user entry with a MsgID is
 	// refused with ErrDuplicate when the conversation accepted that message
 	// (or a later one) before, unless it comes from the queued record
-	// QueuedID.
+	// QueuedID. Their images are stored with them (Image.Data).
 	Entries []Entry
+	// Replace holds entries that take the place of the history's entries
+	// with the same Seq, before Entries are appended: a question whose
+	// files a /retry read again. One whose Seq is no longer in the
+	// history (pruned, reset) is skipped.
+	Replace []Entry
 	// QueuedID, when non-zero, is the queued record whose message Entries
 	// holds; it is dropped.
 	QueuedID uint64
@@ -133,10 +180,13 @@ type Store interface {
 	SaveSettings(ctx context.Context, key Key, s Settings) error
 	// History returns up to limit of the newest entries, oldest first.
 	History(ctx context.Context, key Key, limit int) ([]Entry, error)
-	// Append adds entries in one transaction, assigns their Seq, prunes the
-	// oldest entries beyond the store's retention, and, when done is true,
-	// clears every progress record of the conversation in the same
-	// transaction.
+	// Append adds entries in one transaction, assigns their Seq, stores
+	// their images (Image.Data), prunes the oldest entries beyond the
+	// store's retention, and, when done is true, clears every progress
+	// record of the conversation in the same transaction. Every method
+	// that deletes entries (pruning, DeleteLast, Reset, Move over a
+	// conversation, Commit's Replace) deletes with them the images no
+	// remaining entry refers to.
 	Append(ctx context.Context, key Key, done bool, entries ...Entry) error
 	// DeleteLast removes the newest entries while pred holds (for /retry),
 	// returning what was removed, newest first.
@@ -163,6 +213,9 @@ type Store interface {
 	SetQueued(ctx context.Context, q Queued) error
 	// QueuedMessages lists every recorded queued message, by key and id.
 	QueuedMessages(ctx context.Context) ([]Queued, error)
+	// Blob returns the stored image whose hex SHA-256 is hash (see
+	// Image), or an error wrapping ErrNoBlob when none is stored.
+	Blob(ctx context.Context, hash string) ([]byte, error)
 	// Value and SetValue keep small adapter state (a Telegram update offset).
 	Value(ctx context.Context, name string) ([]byte, error)
 	SetValue(ctx context.Context, name string, v []byte) error

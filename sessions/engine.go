@@ -87,7 +87,11 @@ func (e *Engine) Spend(ctx context.Context, name string) error {
 	if b == nil {
 		return nil
 	}
-	return b.acquire(ctx, func() int { return urgencyFirst })
+	if err := b.acquire(ctx, func() int { return urgencyFirst }); err != nil {
+		return err
+	}
+	b.complete(1, spendLead(b.window))
+	return nil
 }
 
 // BudgetPeak reports the most requests the named budget granted within one
@@ -152,51 +156,96 @@ func (e *Engine) forgetLocked(s *schedule) {
 
 // Live is one answer being shown through a Reply. The producer calls Update
 // as text arrives and Finish once; Live shows the newest view on the
-// destination's schedule from its own goroutine.
+// destination's schedule.
+//
+// A Live costs no goroutine while it waits, for text or for its turn: the
+// schedule hands it the destination on a goroutine that makes one request
+// (a step) and ends, and the bot's budget wakes growing text it had to
+// skip.
 type Live struct {
 	e     *Engine
+	ctx   context.Context // bounds every Show; its end abandons the reply
 	reply Reply
 	sched *schedule
+	typer Typer // nil when the reply shows no typing indicator
 	// OnShown, when set before the first Update, is called after each
 	// successful Show with the view shown (for crash-safety records).
 	onShown func(View)
+	waiter  waiter  // in the schedule's line while waiting for it
+	bwaiter waiter  // in the budget's line while an urgent view waits for it
+	sleeper sleeper // in the budget's line while growing text waits for it
 
 	mu        sync.Mutex
 	view      View
 	version   uint64
 	firstText time.Time // when the view first had content or reasoning
 	gone      bool
-	shownAny  bool // a Show succeeded
-	shownText bool // a Show with content or reasoning succeeded
-	held      bool // only the final view is to be shown
-	notice    bool // a notice (Engine.Notify): as urgent as a first appearance
-	taken     bool // a view was taken to be shown (Amend no longer works)
+	goneFn    func()      // called when the reply is gone (afterGone)
+	shownAny  bool        // a Show succeeded
+	shownText bool        // a Show with content or reasoning succeeded
+	held      bool        // only the final view is to be shown
+	notice    bool        // a notice (Engine.Notify): as urgent as a first appearance
+	taken     bool        // a view was taken to be shown (Amend no longer works)
+	dirty     bool        // there is something new to show
+	active    bool        // waiting for the schedule, or a step runs
+	sleeping  bool        // growing text waits for the bot's budget
+	granted   bool        // the budget granted growing text a request (woken)
+	ended     bool        // done is closed, or about to be
+	typing    *time.Timer // renews the typing indicator
+	stopCtx   func() bool // stops watching ctx
 
-	changed chan struct{} // capacity 1: "there is something new"
-	done    chan struct{} // closed when the final view was shown or abandoned
-	goneCh  chan struct{} // closed when the reply reported ErrReplyGone
+	// What the steps showed, and the view waiting for the budget; only
+	// the step holding the schedule uses them.
+	pend       pending
+	shown      View
+	shownVer   uint64
+	everShown  bool
+	failures   int
+	firstShown bool
+
+	done   chan struct{} // closed when the final view was shown or abandoned
+	goneCh chan struct{} // closed when the reply reported ErrReplyGone
 }
 
 // Start begins showing an answer on reply. The context bounds every Show;
 // cancelling it abandons the reply (the final view is not shown).
 func (e *Engine) Start(ctx context.Context, reply Reply, onShown func(View)) *Live {
-	l := e.newLive(reply)
+	l := e.newLive(ctx, reply)
 	l.onShown = onShown
-	go l.run(ctx)
+	l.begin()
 	return l
 }
 
 // newLive is a Live showing nothing yet on reply, attached to its
 // destination's schedule.
-func (e *Engine) newLive(reply Reply) *Live {
-	return &Live{
-		e:       e,
-		reply:   reply,
-		sched:   e.attach(reply.Destination()),
-		changed: make(chan struct{}, 1),
-		done:    make(chan struct{}),
-		goneCh:  make(chan struct{}),
+func (e *Engine) newLive(ctx context.Context, reply Reply) *Live {
+	l := &Live{
+		e:      e,
+		ctx:    ctx,
+		reply:  reply,
+		sched:  e.attach(reply.Destination()),
+		done:   make(chan struct{}),
+		goneCh: make(chan struct{}),
 	}
+	l.waiter = waiter{urgency: l.urgency, grant: l.step}
+	l.bwaiter = waiter{urgency: l.urgency, grant: func() { go l.budgeted() }}
+	l.sleeper = sleeper{ready: l.readyToWake, wake: l.wake}
+	return l
+}
+
+// begin starts the typing indicator and watches the context.
+func (l *Live) begin() {
+	if t, ok := l.reply.(Typer); ok {
+		l.typer = t
+		l.mu.Lock()
+		l.typing = time.AfterFunc(typingEvery, l.typingTick)
+		l.mu.Unlock()
+		go l.typingNow()
+	}
+	stop := context.AfterFunc(l.ctx, l.abandon)
+	l.mu.Lock()
+	l.stopCtx = stop
+	l.mu.Unlock()
 }
 
 // Notify shows v, a notice (a command's answer, a refusal, a note), on
@@ -204,12 +253,12 @@ func (e *Engine) newLive(reply Reply) *Live {
 // an answer's first appearance, and never in the slot kept for final views
 // of answers. The returned Live is done once it was shown or abandoned.
 func (e *Engine) Notify(ctx context.Context, reply Reply, v View) *Live {
-	l := e.newLive(reply)
+	l := e.newLive(ctx, reply)
 	l.notice = true
 	v.Final = true
 	l.view, l.version = v, 1
-	l.changed <- struct{}{}
-	go l.run(ctx)
+	l.begin()
+	l.kick()
 	return l
 }
 
@@ -237,10 +286,7 @@ func (l *Live) Update(v View) {
 	l.view = v
 	l.version++
 	l.mu.Unlock()
-	select {
-	case l.changed <- struct{}{}:
-	default:
-	}
+	l.kick()
 	if v.Final {
 		// A reply waiting for a later slot may now take the one kept
 		// for final views.
@@ -278,6 +324,25 @@ func (l *Live) NextShow() time.Time { return l.sched.nextText() }
 // Gone is closed when the platform reported the reply's message deleted.
 func (l *Live) Gone() <-chan struct{} { return l.goneCh }
 
+// afterGone arranges for f to be called once the platform reported the
+// reply's message deleted (at once when it did already); stop cancels
+// that. One f at a time.
+func (l *Live) afterGone(f func()) (stop func()) {
+	l.mu.Lock()
+	if l.gone {
+		l.mu.Unlock()
+		f()
+		return func() {}
+	}
+	l.goneFn = f
+	l.mu.Unlock()
+	return func() {
+		l.mu.Lock()
+		l.goneFn = nil
+		l.mu.Unlock()
+	}
+}
+
 // Done is closed when the final view has been shown or abandoned.
 func (l *Live) Done() <-chan struct{} { return l.done }
 
@@ -285,149 +350,317 @@ func (l *Live) Done() <-chan struct{} { return l.done }
 // Show; platforms expire it after 5 (Telegram) to 10 (Discord) seconds.
 const typingEvery = 4 * time.Second
 
-// budgetRetry is the least time before growing text skipped for a short
-// bot budget is tried again; it waits the destination's interval.
-const budgetRetry = 100 * time.Millisecond
-
 // finalAttempts bounds how often a failing final Show is tried again.
 const finalAttempts = 6
 
-func (l *Live) run(ctx context.Context) {
-	defer close(l.done)
-	defer l.e.detach(l.sched)
-
-	typer, _ := l.reply.(Typer)
-	var typing <-chan time.Time
-	if typer != nil {
-		l.typing(ctx, typer)
-		t := time.NewTicker(typingEvery)
-		defer t.Stop()
-		typing = t.C
-	}
-
-	var (
-		shown      View
-		shownVer   uint64
-		everShown  bool
-		failures   int
-		firstShown bool
-	)
-	for {
-		select {
-		case <-l.changed:
-		case <-typing:
-			l.typing(ctx, typer)
-			continue
-		case <-ctx.Done():
-			return
-		}
-
-		if l.holding() {
-			continue
-		}
-		if err := l.sched.acquire(ctx, l.urgency); err != nil {
-			return
-		}
-		u := l.urgency()
-		l.mu.Lock()
-		v, ver, first, held := l.view, l.version, l.firstText, l.held
-		l.taken = true
+// kick notes that there is something new to show, and unless a step is
+// under way (it sees the note) or growing text sleeps for the budget (a
+// more urgent view wakes it), lines the reply up for its destination.
+func (l *Live) kick() {
+	l.mu.Lock()
+	l.dirty = true
+	if l.active || l.ended || (l.sleeping && l.urgencyLocked() < urgencyFirst) {
 		l.mu.Unlock()
-		if ver == shownVer || (everShown && v == shown) || (held && !v.Final) {
-			l.sched.release(0, -1, 0)
-			if v.Final {
-				return
-			}
-			continue
+		return
+	}
+	sleeping := l.sleeping
+	l.sleeping, l.active = false, true
+	l.mu.Unlock()
+	if sleeping {
+		l.sched.global.unsleep(&l.sleeper)
+	}
+	l.next()
+}
+
+// readyToWake reports whether l's destination would take its growing
+// text now. It runs with the budget's lock held.
+func (l *Live) readyToWake() bool { return l.sched.free(urgencyText) }
+
+// wake is the budget's call to growing text that slept for it: it reports
+// whether l still sleeps, and is then granted a request. It runs with the
+// budget's lock held, and lines l up for its destination at once, so that
+// the budget wakes no other reply for the same destination meanwhile (its
+// grant would wait there). A context ended meanwhile is seen by the step.
+func (l *Live) wake() bool {
+	l.mu.Lock()
+	if !l.sleeping || l.ended {
+		l.mu.Unlock()
+		return false
+	}
+	l.sleeping, l.granted = false, true
+	idle := !l.active
+	if idle {
+		// The view that slept is still to be shown (dirty).
+		l.active, l.dirty = true, false
+	}
+	l.mu.Unlock()
+	if idle {
+		l.sched.enqueue(&l.waiter)
+	}
+	return true
+}
+
+// next lines l up for its destination's schedule when there is something
+// new to show, or leaves it idle. Only the holder of l.active calls it.
+func (l *Live) next() {
+	l.mu.Lock()
+	if !l.dirty || l.sleeping || (l.held && !l.view.Final) {
+		granted := l.granted
+		l.active, l.granted = false, false
+		l.mu.Unlock()
+		if granted {
+			l.sched.global.complete(0, 0) // woken for a view that waits now
 		}
-		drafted := l.draft(v)
-		if g := l.sched.global; g != nil && !drafted {
-			if u < urgencyFirst {
-				// Growing text and status take only budget nobody waits
-				// for: while the bot's budget is short they are skipped
-				// (the newest view comes a little later), so that finals
-				// and first appearances never queue behind them.
-				if !g.try() {
-					l.sched.release(0, -1, 0)
-					time.AfterFunc(max(l.sched.interval, budgetRetry), l.poke)
-					continue
-				}
-			} else if err := g.acquire(ctx, l.urgency); err != nil {
-				l.sched.release(0, -1, 0)
-				return
-			}
+		if l.ctx.Err() != nil {
+			l.abandon()
 		}
-		if n := ver - shownVer; n > 1 && l.e.observer.Coalesced != nil {
-			l.e.observer.Coalesced(l.sched.id, int(n-1))
+		return
+	}
+	l.dirty = false
+	l.mu.Unlock()
+	l.sched.enqueue(&l.waiter)
+	if l.ctx.Err() != nil {
+		l.abandon()
+	}
+}
+
+// step runs, on a goroutine of its own, when the schedule was handed to
+// l: it shows the newest view, then lines up again, idles or ends; or it
+// leaves the view waiting for the bot's budget, whose grant goes on.
+func (l *Live) step() { l.then(l.show()) }
+
+// budgeted runs, on a goroutine of its own, when the bot's budget granted
+// the request of the view waiting for it.
+func (l *Live) budgeted() { l.then(l.send(l.pend)) }
+
+// then goes on after a step.
+func (l *Live) then(o outcome) {
+	switch o {
+	case goOn:
+		l.next()
+	case stop:
+		l.end()
+	}
+}
+
+// outcome is what follows a step.
+type outcome int
+
+const (
+	goOn    outcome = iota // line up for what is new, or idle
+	stop                   // the final view was shown, the reply is gone, or the context ended
+	waiting                // the view waits for the bot's budget (budgeted goes on)
+)
+
+// pending is a view taken to be shown while l holds its destination's
+// schedule.
+type pending struct {
+	v       View
+	ver     uint64
+	first   time.Time // when the view first had text
+	u       int       // its urgency
+	charged bool      // it draws on the bot's budget
+}
+
+// abandon ends l when its context has ended: at once when it waits or
+// idles; a step under way ends it itself.
+func (l *Live) abandon() {
+	if l.sched.cancel(&l.waiter) {
+		l.end()
+		return
+	}
+	if g := l.sched.global; g != nil && g.cancel(&l.bwaiter) {
+		l.sched.release(0, -1, 0)
+		l.end()
+		return
+	}
+	l.mu.Lock()
+	if l.active || l.ended {
+		l.mu.Unlock()
+		return
+	}
+	l.active = true // nobody else may step now
+	l.mu.Unlock()
+	l.end()
+}
+
+// end closes done, once: the final view was shown or abandoned. Only the
+// holder of l.active calls it.
+func (l *Live) end() {
+	l.mu.Lock()
+	if l.ended {
+		l.mu.Unlock()
+		return
+	}
+	l.ended = true
+	sleeping, granted, stopCtx := l.sleeping, l.granted, l.stopCtx
+	l.sleeping, l.granted = false, false
+	if l.typing != nil {
+		l.typing.Stop()
+	}
+	l.mu.Unlock()
+	if g := l.sched.global; g != nil {
+		if sleeping {
+			g.unsleep(&l.sleeper)
 		}
-		requests, err := l.reply.Show(ctx, v)
-		if g := l.sched.global; g != nil && !drafted {
-			g.charge(requests - 1) // the grant paid for one
-		}
-		var rl *RateLimitError
-		if err == nil || errors.Is(err, ErrMore) {
-			// All or (ErrMore) part of v is visible.
-			l.mu.Lock()
-			l.shownAny = true
-			l.shownText = l.shownText || v.Content != "" || v.Reasoning != ""
-			l.mu.Unlock()
-			l.sched.release(requests, u, 0)
-			failures = 0
-			typing = nil
-			if !firstShown && !first.IsZero() && (v.Content != "" || v.Reasoning != "") {
-				firstShown = true
-				if l.e.observer.FirstVisible != nil {
-					l.e.observer.FirstVisible(l.sched.id, time.Since(first))
-				}
-			}
-			if l.e.observer.Shown != nil {
-				l.e.observer.Shown(l.sched.id, requests, v.Final && err == nil)
-			}
-		}
-		switch {
-		case err == nil:
-			shown, shownVer, everShown = v, ver, true
-			if l.onShown != nil && !v.Final {
-				l.onShown(v)
-			}
-			if v.Final {
-				return
-			}
-		case errors.Is(err, ErrMore):
-			// Come back for the rest, with the newest view, when the
-			// schedule allows.
-			l.poke()
-		case errors.As(err, &rl):
-			l.rateLimited(rl, requests, u, false)
-			l.poke()
-		case errors.Is(err, ErrReplyGone):
-			l.sched.release(requests, u, 0)
-			l.mu.Lock()
-			l.gone = true
-			l.mu.Unlock()
-			close(l.goneCh)
-			return
-		default:
-			// The request failed for another reason (network, platform
-			// error): charge it, and try again with the newest text. A
-			// final view is tried a bounded number of times.
-			l.sched.release(max(requests, 1), u, 0)
-			failures++
-			l.e.log.Warn("show reply", "destination", l.sched.id, "error", err, "attempt", failures)
-			if ctx.Err() != nil {
-				return
-			}
-			if v.Final && failures >= finalAttempts {
-				return
-			}
-			if !v.Final && failures >= finalAttempts {
-				// Give up on intermediate views; wait for the next change.
-				failures = 0
-				continue
-			}
-			l.poke()
+		if granted {
+			g.complete(0, 0)
 		}
 	}
+	if stopCtx != nil {
+		stopCtx()
+	}
+	l.e.detach(l.sched)
+	close(l.done)
+}
+
+// mark notes that the step under way leaves something to show.
+func (l *Live) mark() {
+	l.mu.Lock()
+	l.dirty = true
+	l.mu.Unlock()
+}
+
+// show makes one request (or none) towards the newest view while l holds
+// its destination's schedule, and gives the schedule back; or it leaves
+// the view waiting for the bot's budget, holding the schedule.
+func (l *Live) show() outcome {
+	ctx := l.ctx
+	l.mu.Lock()
+	p := pending{v: l.view, ver: l.version, first: l.firstText, u: l.urgencyLocked()}
+	held, granted := l.held, l.granted
+	l.granted = false
+	l.taken = true
+	l.mu.Unlock()
+	g := l.sched.global
+	if ctx.Err() != nil {
+		l.sched.release(0, -1, 0)
+		if granted {
+			g.complete(0, 0)
+		}
+		return stop
+	}
+	v := p.v
+	if p.ver == l.shownVer || (l.everShown && v == l.shown) || (held && !v.Final) {
+		l.sched.release(0, -1, 0)
+		if granted {
+			g.complete(0, 0)
+		}
+		if v.Final {
+			return stop
+		}
+		return goOn
+	}
+	p.charged = g != nil && !l.draft(v)
+	if granted && (!p.charged || p.u >= urgencyFirst) {
+		g.complete(0, 0) // the grant is not needed, or not enough
+		granted = false
+	}
+	if p.charged && !granted {
+		if p.u >= urgencyFirst {
+			// Wait for the budget, most urgent first across
+			// destinations, holding the destination.
+			l.pend = p
+			g.enqueue(&l.bwaiter)
+			if ctx.Err() != nil {
+				l.abandon()
+			}
+			return waiting
+		}
+		// Growing text and status take only budget nobody waits for:
+		// while the bot's budget is short they sleep (the newest view
+		// comes a little later) until it wakes them, so that finals and
+		// first appearances never queue behind them.
+		if !g.try() {
+			l.sched.release(0, -1, 0)
+			l.mu.Lock()
+			l.sleeping, l.dirty = true, true
+			l.mu.Unlock()
+			g.sleep(&l.sleeper)
+			return goOn
+		}
+	}
+	return l.send(p)
+}
+
+// send shows p's view with one request (or none) and gives the schedule
+// back. A charged view holds a request of the bot's budget.
+func (l *Live) send(p pending) outcome {
+	ctx, v, u := l.ctx, p.v, p.u
+	if n := p.ver - l.shownVer; n > 1 && l.e.observer.Coalesced != nil {
+		l.e.observer.Coalesced(l.sched.id, int(n-1))
+	}
+	requests, err := l.reply.Show(ctx, v)
+	if p.charged {
+		l.sched.global.complete(max(requests, 1), 0)
+	}
+	var rl *RateLimitError
+	if err == nil || errors.Is(err, ErrMore) {
+		// All or (ErrMore) part of v is visible.
+		l.mu.Lock()
+		l.shownAny = true
+		l.shownText = l.shownText || v.Content != "" || v.Reasoning != ""
+		l.mu.Unlock()
+		l.sched.release(requests, u, 0)
+		l.failures = 0
+		if !l.firstShown && !p.first.IsZero() && (v.Content != "" || v.Reasoning != "") {
+			l.firstShown = true
+			if l.e.observer.FirstVisible != nil {
+				l.e.observer.FirstVisible(l.sched.id, time.Since(p.first))
+			}
+		}
+		if l.e.observer.Shown != nil {
+			l.e.observer.Shown(l.sched.id, requests, v.Final && err == nil)
+		}
+	}
+	switch {
+	case err == nil:
+		l.shown, l.shownVer, l.everShown = v, p.ver, true
+		if l.onShown != nil && !v.Final {
+			l.onShown(v)
+		}
+		if v.Final {
+			return stop
+		}
+	case errors.Is(err, ErrMore):
+		// Come back for the rest, with the newest view, when the
+		// schedule allows.
+		l.mark()
+	case errors.As(err, &rl):
+		l.rateLimited(rl, requests, u, false)
+		l.mark()
+	case errors.Is(err, ErrReplyGone):
+		l.sched.release(requests, u, 0)
+		l.mu.Lock()
+		l.gone = true
+		f := l.goneFn
+		l.mu.Unlock()
+		close(l.goneCh)
+		if f != nil {
+			f()
+		}
+		return stop
+	default:
+		// The request failed for another reason (network, platform
+		// error): charge it, and try again with the newest text. A
+		// final view is tried a bounded number of times.
+		l.sched.release(max(requests, 1), u, 0)
+		l.failures++
+		l.e.log.Warn("show reply", "destination", l.sched.id, "error", err, "attempt", l.failures)
+		if ctx.Err() != nil {
+			return stop
+		}
+		if l.failures >= finalAttempts {
+			if v.Final {
+				return stop
+			}
+			// Give up on intermediate views; wait for the next change.
+			l.failures = 0
+			return goOn
+		}
+		l.mark()
+	}
+	return goOn
 }
 
 // rateLimited honours a platform's rate limit answer to a request of
@@ -451,18 +684,45 @@ func (l *Live) rateLimited(rl *RateLimitError, requests, u int, typing bool) {
 	l.e.log.Warn("rate limited", "destination", l.sched.id, "retry_after", rl.RetryAfter, "global", rl.Global)
 }
 
-// typing shows the typing indicator when the destination shows none (one
-// indicator covers every answer there) and the bot's global budget has a
-// request nobody waits for; otherwise it is dropped. A platform that answers
-// it with a rate limit gets the same pause as for an update.
-func (l *Live) typing(ctx context.Context, typer Typer) {
+// typingNow shows the typing indicator while the reply shows nothing and
+// waits for nothing (once it waits for its destination, its first view
+// is on its way).
+func (l *Live) typingNow() {
+	l.mu.Lock()
+	due := !l.ended && !l.shownAny && !l.active
+	l.mu.Unlock()
+	if due {
+		l.typingRequest()
+	}
+}
+
+// typingTick renews the typing indicator every typingEvery until the
+// reply shows something.
+func (l *Live) typingTick() {
+	l.typingNow()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.ended && !l.shownAny {
+		l.typing.Reset(typingEvery)
+	}
+}
+
+// typingRequest shows the typing indicator when the destination shows none
+// (one indicator covers every answer there) and the bot's global budget
+// has a request nobody waits for; otherwise it is dropped. A platform that
+// answers it with a rate limit gets the same pause as for an update.
+func (l *Live) typingRequest() {
 	if !l.sched.typingDue() {
 		return // the destination shows one already
 	}
-	if g := l.sched.global; g != nil && !g.try() {
+	g := l.sched.global
+	if g != nil && !g.try() {
 		return
 	}
-	err := typer.Typing(ctx)
+	err := l.typer.Typing(l.ctx)
+	if g != nil {
+		g.complete(1, 0)
+	}
 	var rl *RateLimitError
 	switch {
 	case errors.As(err, &rl):
@@ -478,13 +738,6 @@ func (l *Live) draft(v View) bool {
 	return ok && d.Draft(v)
 }
 
-// holding reports whether l waits for its final view.
-func (l *Live) holding() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.held && !l.view.Final
-}
-
 // Urgencies of a reply waiting for its destination, most urgent last.
 const (
 	urgencyStatus = iota // a status change of a reply already shown
@@ -497,6 +750,11 @@ const (
 func (l *Live) urgency() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.urgencyLocked()
+}
+
+// urgencyLocked is urgency with l.mu held.
+func (l *Live) urgencyLocked() int {
 	hasText := l.view.Content != "" || l.view.Reasoning != ""
 	switch {
 	case l.notice:
@@ -509,12 +767,4 @@ func (l *Live) urgency() int {
 		return urgencyText
 	}
 	return urgencyStatus
-}
-
-// poke re-arms the change notification so the loop tries again.
-func (l *Live) poke() {
-	select {
-	case l.changed <- struct{}{}:
-	default:
-	}
 }

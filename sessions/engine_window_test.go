@@ -3,6 +3,8 @@ package sessions
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -312,6 +314,138 @@ func TestEngine_Spend(t *testing.T) {
 		}
 		if peak := e.BudgetPeak("bot"); peak != 5 {
 			t.Errorf("peak %d, want 5", peak)
+		}
+	})
+}
+
+// latentReply is a Reply whose requests reach the platform a while after
+// they were sent and come back a while after that, recording when the
+// platform counted them.
+type latentReply struct {
+	dest   Destination
+	arrive time.Duration // from sending to the platform counting it
+	back   time.Duration // from then to the answer coming back
+	log    *sendLog
+}
+
+func (r *latentReply) Destination() Destination { return r.dest }
+
+func (r *latentReply) Show(ctx context.Context, v View) (int, error) {
+	time.Sleep(r.arrive)
+	r.log.mu.Lock()
+	r.log.sends = append(r.log.sends, send{at: time.Now(), dest: r.dest.ID, final: v.Final, text: v.Content})
+	r.log.mu.Unlock()
+	time.Sleep(r.back)
+	return 1, nil
+}
+
+// TestEngine_Budget_CountsUntilTheAnswer shows that the bot's budget holds
+// where the platform counts, however late requests arrive: a request
+// counts until its answer came back.
+func TestEngine_Budget_CountsUntilTheAnswer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := NewEngine(nil, Observer{})
+		budget := Window{Requests: 5, Per: time.Second}
+		e.SetBudget("bot", budget)
+		log := &sendLog{}
+		var lives []*Live
+		// The first five arrive late (a busy machine, a slow network), the
+		// next ones at once.
+		for i := range 20 {
+			arrive := time.Duration(0)
+			if i < 5 {
+				arrive = 900 * time.Millisecond
+			}
+			d := Destination{ID: fmt.Sprint("chat", i), Interval: time.Second, Budget: "bot"}
+			l := e.Start(t.Context(), &latentReply{dest: d, arrive: arrive, back: 50 * time.Millisecond, log: log}, nil)
+			l.Update(View{Content: "first words", Final: true})
+			lives = append(lives, l)
+			synctest.Wait()
+		}
+		for _, l := range lives {
+			<-l.Done()
+		}
+		sends := log.all()
+		if len(sends) != 20 {
+			t.Fatalf("%d sends, want 20", len(sends))
+		}
+		slices.SortFunc(sends, func(a, b send) int { return a.at.Compare(b.at) })
+		for i := budget.Requests; i < len(sends); i++ {
+			if d := sends[i].at.Sub(sends[i-budget.Requests].at); d <= budget.Per {
+				t.Fatalf("the platform counted requests %d..%d within %v, want at most %d per %v", i-budget.Requests, i, d, budget.Requests, budget.Per)
+			}
+		}
+	})
+}
+
+// TestEngine_Budget_TextUsesThePool shows that growing text that waits for
+// the bot's budget takes every request of the budget's text pool (the
+// budget less the fifth kept for finals and first appearances) as soon as
+// it is free.
+func TestEngine_Budget_TextUsesThePool(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := NewEngine(nil, Observer{})
+		e.SetBudget("bot", Window{Requests: 10, Per: time.Second})
+		log := &sendLog{}
+		ctx, cancel := context.WithCancel(t.Context())
+		var wg sync.WaitGroup
+		for i := range 40 {
+			d := Destination{ID: fmt.Sprint("chat", i), Interval: time.Second, Windows: []Window{{Requests: 3, Per: 3 * time.Second}}, Budget: "bot"}
+			l := e.Start(ctx, &logReply{name: fmt.Sprint(i), dest: d, log: log}, nil)
+			wg.Go(func() {
+				text := "t"
+				for ctx.Err() == nil {
+					l.Update(View{Content: text})
+					text += " t"
+					time.Sleep(100 * time.Millisecond)
+				}
+			})
+		}
+		// Every answer's first text has been shown after 5 s (4 a second
+		// at most, after the pool's 8 first ones); from then on only text.
+		time.Sleep(5 * time.Second)
+		from := time.Now()
+		time.Sleep(20 * time.Second)
+		cancel()
+		wg.Wait()
+		n := 0
+		for _, s := range log.all() {
+			if s.at.After(from) && !s.at.After(from.Add(20*time.Second)) {
+				n++
+			}
+		}
+		// 8 a second, less the margin each request's span keeps.
+		if want := 20 * 8 * 9 / 10; n < want {
+			t.Errorf("%d updates of growing text in 20 s, want ≥ %d (90%% of the pool of 8 a second)", n, want)
+		}
+	})
+}
+
+// TestEngine_WaitingLivesHaveNoGoroutines shows that replies waiting for
+// their destination, or for the bot's budget, hold no goroutine, and
+// that ending their context ends them.
+func TestEngine_WaitingLivesHaveNoGoroutines(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := NewEngine(nil, Observer{})
+		e.SetBudget("bot", Window{Requests: 5, Per: time.Hour})
+		log := &sendLog{}
+		ctx, cancel := context.WithCancel(t.Context())
+		before := runtime.NumGoroutine()
+		var lives []*Live
+		for i := range 200 {
+			d := Destination{ID: fmt.Sprint("chat", i%50), Interval: time.Minute, Budget: "bot"}
+			l := e.Start(ctx, &logReply{name: fmt.Sprint(i), dest: d, log: log}, nil)
+			l.Update(View{Content: "first"})
+			l.Update(View{Content: "first words"})
+			lives = append(lives, l)
+		}
+		synctest.Wait()
+		if n := runtime.NumGoroutine() - before; n > 0 {
+			t.Errorf("%d goroutines for 200 waiting replies, want none", n)
+		}
+		cancel()
+		for _, l := range lives {
+			<-l.Done()
 		}
 	})
 }

@@ -26,6 +26,16 @@ var (
 	// answer from being committed (a full disk, an I/O error). The message
 	// is not confirmed to the platform, so it comes again later.
 	ErrNotSaved = errors.New("message not saved")
+	// ErrUnread ends a turn whose message had nothing to ask once its
+	// files were read: no text, and no file read (or only pictures, for a
+	// model that does not see them). The notes with the answer say why.
+	ErrUnread = errors.New("nothing in the message could be read")
+	// ErrNoTranscription reports a voice message when no transcription
+	// model is configured (Config.Transcription), or its provider is not.
+	ErrNoTranscription = errors.New("no transcription model configured")
+	// ErrCannotFetch reports a file from a platform whose adapter
+	// registered no Fetcher.
+	ErrCannotFetch = errors.New("no way to download the platform's files")
 )
 
 // UserError is an error whose text is already meant for the user.
@@ -111,6 +121,12 @@ func explain(err error, on surface) string {
 		return "Palaver can't save messages right now; your message will be answered when it can."
 	case errors.Is(err, ErrClosed):
 		return "Palaver is restarting; please send that again in a moment."
+	case errors.Is(err, ErrUnread):
+		return "Palaver could not read what you sent, and there was no text to answer."
+	case errors.Is(err, ErrNoTranscription):
+		return "Palaver can't turn voice messages into text here: no transcription model is configured (models.transcription)."
+	case errors.Is(err, ErrCannotFetch):
+		return "Palaver can't download files sent here."
 	case errors.As(err, &stream):
 		return "The model provider stopped with an error" + providerSays(stream.Message) + "; " + retry + "."
 	case errors.Is(err, llm.ErrFirstByteTimeout):

@@ -50,6 +50,28 @@ type Config struct {
 	// MaxAnswer caps an answer in characters: past it the model's stream
 	// is closed and the answer ends with a note; default 100000.
 	MaxAnswer int
+	// MaxImages is the most images one prompt carries, the newest kept
+	// (older ones in the history are sent as "[image]"), and the most read
+	// from one message; default 5 (llmcord's). Negative reads none.
+	MaxImages int
+	// ImageMaxSide is the longest side, in pixels, images are scaled to
+	// for vision models; default 1568.
+	ImageMaxSide int
+	// MaxFileChars caps the characters the model reads of one text file,
+	// PDF or transcript, cut with a note; default 20000.
+	MaxFileChars int
+	// MaxAttachmentBytes is the largest attachment read, refused before
+	// its download when the platform declares a larger size; default
+	// 20 MiB (Telegram's limit for bots).
+	MaxAttachmentBytes int64
+	// Vision lists glob patterns (path.Match syntax, '*' matching '/' as
+	// well, compared without regard to case) of the "provider/model"
+	// names of models that see images, besides those whose provider's
+	// metadata says so; none by default.
+	Vision []string
+	// Transcription is the "provider/model" that turns voice messages
+	// into text; empty (the default) leaves them unread, with a note.
+	Transcription string
 	// Observer receives turn events, for metrics.
 	Observer TurnObserver
 }
@@ -94,6 +116,18 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxAnswer == 0 {
 		c.MaxAnswer = 100000
+	}
+	if c.MaxImages == 0 {
+		c.MaxImages = DefaultMaxImages
+	}
+	if c.ImageMaxSide <= 0 {
+		c.ImageMaxSide = DefaultImageMaxSide
+	}
+	if c.MaxFileChars <= 0 {
+		c.MaxFileChars = DefaultMaxFileChars
+	}
+	if c.MaxAttachmentBytes <= 0 {
+		c.MaxAttachmentBytes = DefaultMaxAttachmentBytes
 	}
 }
 
@@ -303,14 +337,14 @@ var (
 // Handle queues msg for an answer shown on reply. It returns once the
 // message is durable (in the history, or recorded as queued), so that a
 // platform may be told it was received; the answer is streamed from
-// another goroutine. A refused message (empty, too long, too many waiting,
-// user too fast) returns an error for Explain and nothing is shown on
-// reply; so does a message the store could not save (ErrNotSaved: the
-// platform should deliver it again later) and one accepted before
-// (ErrDuplicate: nothing to say).
+// another goroutine. A refused message (no text and no attachments, too
+// long, too many waiting, user too fast) returns an error for Explain and
+// nothing is shown on reply; so does a message the store could not save
+// (ErrNotSaved: the platform should deliver it again later) and one
+// accepted before (ErrDuplicate: nothing to say).
 func (m *Manager) Handle(ctx context.Context, msg Message, reply Reply) (*Turn, error) {
 	text := strings.TrimSpace(strings.ToValidUTF8(msg.Text, "\uFFFD"))
-	if text == "" {
+	if text == "" && len(msg.Attachments) == 0 {
 		return nil, userErr(ErrEmpty, "Your message is empty: write something after the command or mention.")
 	}
 	if n := utf8.RuneCountInString(text); n > m.cfg.MaxMessage {
@@ -373,7 +407,8 @@ func (m *Manager) enqueue(msg Message, retry bool, reply Reply) (*Turn, error) {
 	t := &Turn{key: msg.Key, msg: msg, retry: retry, reply: reply, id: m.qseq.Add(1),
 		done: make(chan struct{}), saved: make(chan struct{})}
 	if !retry {
-		t.question = Entry{Role: llm.RoleUser, MsgID: msg.ID, AuthorID: msg.Author.ID, AuthorName: msg.Author.Name, Text: msg.Text, Time: m.now()}
+		t.question = Entry{Role: llm.RoleUser, MsgID: msg.ID, AuthorID: msg.Author.ID, AuthorName: msg.Author.Name, Text: msg.Text, Time: m.now(),
+			Attachments: slices.Clone(msg.Attachments)}
 		t.qid = t.id
 	}
 	c.queue = append(c.queue, t)

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,6 +74,8 @@ func BenchmarkManager_Conversations(b *testing.B) {
 
 	var totalTokens int
 	var peakHeap uint64
+	var peakStacks, peakGoroutines int64
+	rtm := []metrics.Sample{{Name: "/memory/classes/heap/stacks:bytes"}, {Name: "/sched/goroutines:goroutines"}}
 	var cpu time.Duration
 	var mallocs uint64
 	b.ResetTimer()
@@ -80,6 +83,8 @@ func BenchmarkManager_Conversations(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
+		metrics.Read(rtm)
+		stacks0, goroutines0 := int64(rtm[0].Value.Uint64()), int64(rtm[1].Value.Uint64())
 		cpu0 := cpuTime()
 
 		stop := make(chan struct{})
@@ -95,6 +100,9 @@ func BenchmarkManager_Conversations(b *testing.B) {
 					var ms runtime.MemStats
 					runtime.ReadMemStats(&ms)
 					peakHeap = max(peakHeap, ms.HeapInuse-before.HeapInuse)
+					metrics.Read(rtm)
+					peakStacks = max(peakStacks, int64(rtm[0].Value.Uint64())-stacks0)
+					peakGoroutines = max(peakGoroutines, int64(rtm[1].Value.Uint64())-goroutines0)
 				}
 			}
 		})
@@ -128,6 +136,8 @@ func BenchmarkManager_Conversations(b *testing.B) {
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(totalTokens), "cpu-ns/token")
 	b.ReportMetric(float64(mallocs)/float64(totalTokens), "allocs/token")
 	b.ReportMetric(float64(peakHeap)/convs, "peak-heap-B/conv")
+	b.ReportMetric(float64(peakStacks)/convs, "peak-stack-B/conv")
+	b.ReportMetric(float64(peakGoroutines)/convs, "peak-goroutines/conv")
 	b.ReportMetric(float64(p50.Microseconds()), "commit-p50-µs")
 	b.ReportMetric(float64(p99.Microseconds()), "commit-p99-µs")
 }

@@ -1,7 +1,6 @@
 package sessions
 
 import (
-	"context"
 	"slices"
 	"sync"
 	"time"
@@ -38,10 +37,12 @@ type schedule struct {
 
 // waiter is a reply waiting for the schedule (or a budget). Its urgency
 // is read when the schedule is handed out, so that a view that became
-// final meanwhile is served as one.
+// final meanwhile is served as one. A waiter costs no goroutine: the
+// schedule calls grant on a goroutine of its own, a budget calls it with
+// its lock held (it must not block then).
 type waiter struct {
 	urgency func() int
-	granted chan struct{}
+	grant   func()
 }
 
 func newSchedule(d Destination, global *budget) *schedule {
@@ -90,29 +91,28 @@ func (s *schedule) readyLocked(u int, now time.Time) time.Time {
 // paced reports whether requests of urgency u wait for the interval.
 func paced(u int) bool { return u == urgencyText || u == urgencyStatus }
 
-// acquire waits until the schedule is handed to the caller, at a time the
-// destination accepts a request. On success the caller must call release.
-func (s *schedule) acquire(ctx context.Context, urgency func() int) error {
-	w := &waiter{urgency: urgency, granted: make(chan struct{})}
+// enqueue makes w wait for the schedule: when a request is allowed and w
+// is the most urgent waiter, the schedule is handed to it (w.grant runs),
+// and the holder must call release. It does not block.
+func (s *schedule) enqueue(w *waiter) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.waiting = append(s.waiting, w)
 	s.handOutLocked()
-	s.mu.Unlock()
-	select {
-	case <-w.granted:
-		return nil
-	case <-ctx.Done():
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if i := slices.Index(s.waiting, w); i >= 0 {
-			s.waiting = slices.Delete(s.waiting, i, i+1)
-			return ctx.Err()
-		}
-		// Handed to us just now: pass it on, uncharged.
-		s.busy = false
-		s.handOutLocked()
-		return ctx.Err()
+}
+
+// cancel takes w out of the waiting line, reporting whether it was there
+// (false: the schedule was handed to it already, or it never waited).
+func (s *schedule) cancel(w *waiter) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.Index(s.waiting, w)
+	if i < 0 {
+		return false
 	}
+	s.waiting = slices.Delete(s.waiting, i, i+1)
+	s.handOutLocked()
+	return true
 }
 
 // handOutLocked gives the schedule to the most urgent waiter, the earliest
@@ -137,7 +137,7 @@ func (s *schedule) handOutLocked() {
 	w := s.waiting[best]
 	s.waiting = slices.Delete(s.waiting, best, best+1)
 	s.busy = true
-	close(w.granted)
+	go w.grant()
 }
 
 // mostUrgent returns the index and urgency of the most urgent waiter, the
@@ -169,7 +169,7 @@ func (s *schedule) pause(d time.Duration) {
 	s.handOutLocked()
 }
 
-// release gives up the schedule, charging the requests made since acquire
+// release gives up the schedule, charging the requests made since it was handed out
 // for a view of urgency u (-1 when nothing was shown), and a pause when the
 // platform asked for one. A view of growing text or status starts the
 // interval even when the platform charges it nothing (a Telegram draft).
@@ -197,6 +197,16 @@ func (s *schedule) release(requests, u int, pause time.Duration) {
 	}
 	s.busy = false
 	s.handOutLocked()
+}
+
+// free reports whether the schedule would be handed to a request of
+// urgency u now: nobody holds it or waits for it, and the destination's
+// limits allow one.
+func (s *schedule) free(u int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	return !s.busy && len(s.waiting) == 0 && !s.readyLocked(u, now).After(now)
 }
 
 // nextText is the earliest time growing text could next be sent.

@@ -49,11 +49,40 @@ func (m *Manager) run(t *Turn) {
 	if !m.start(ctx, t) {
 		return
 	}
+	// The message's files (attach.go).
+	if !m.prepareAttachments(ctx, t) {
+		return
+	}
+	// The turn's goroutine waits on the model's stream with the frames
+	// of run and stream below it: what builds the request and what
+	// concludes the answer have frames of their own, so that it waits on
+	// a small stack.
+	p, ok := m.request(ctx, t)
+	if !ok {
+		return
+	}
+	a := m.stream(ctx, t, p.client, p.req, p.mode, p.model)
+	// The text is complete: the destination's next request is for the
+	// final view, which follows once the answer is saved.
+	t.live.Hold()
+	m.conclude(ctx, t, a, p.mode, p.model)
+}
 
+// turnRequest is what a turn asks the model, and how its answer is shown.
+type turnRequest struct {
+	client *llm.Client
+	req    llm.Request
+	mode   ReasoningMode
+	model  string // canonical "provider/model"
+}
+
+// request builds t's request from the conversation's settings and
+// history, or fails the turn (reporting false).
+func (m *Manager) request(ctx context.Context, t *Turn) (*turnRequest, bool) {
 	settings, err := m.store.Settings(ctx, t.key)
 	if err != nil {
 		m.fail(t, View{}, fmt.Errorf("sessions: load settings: %w", err))
-		return
+		return nil, false
 	}
 	model := settings.Model
 	if model == "" {
@@ -62,7 +91,7 @@ func (m *Manager) run(t *Turn) {
 	client, modelID, canonical, err := m.router.Resolve(ctx, model)
 	if err != nil {
 		m.fail(t, View{}, err)
-		return
+		return nil, false
 	}
 	mode := settings.Reasoning
 	if mode == "" {
@@ -89,23 +118,23 @@ func (m *Manager) run(t *Turn) {
 	}
 	budget := contextLen - reserve
 	if !t.retry {
-		need := estimateTokens(system) + estimateTokens(t.msg.Text) + estimateTokens(t.msg.Author.Name)
+		need := estimateTokens(system) + questionTokens(t.question, m.cfg.MaxImages) + estimateTokens(t.msg.Author.Name)
 		if need > budget {
 			m.fail(t, View{}, userErr(ErrTooLong, "Your message is too long for %s: about %d tokens, and it takes %d with the system prompt and room for the answer. Please shorten it.", canonical, need, budget))
-			return
+			return nil, false
 		}
 	}
 
 	history, err := m.store.History(ctx, t.key, m.cfg.MaxHistory)
 	if err != nil {
 		m.fail(t, View{}, fmt.Errorf("sessions: load history: %w", err))
-		return
+		return nil, false
 	}
 	if !t.retry {
 		history = append(history, t.question)
 	} else if len(history) == 0 || history[len(history)-1].Role != llm.RoleUser {
 		m.fail(t, View{}, userErr(ErrNothingToRedo, "There is no message to answer again here."))
-		return
+		return nil, false
 	}
 
 	req := llm.Request{
@@ -118,13 +147,16 @@ func (m *Manager) run(t *Turn) {
 			shared:     t.msg.Shared || sharedHistory(history),
 			budget:     budget,
 			maxEntries: m.cfg.MaxHistory,
+			images:     m.promptImages(ctx, canonical),
+			maxImages:  m.cfg.MaxImages,
 		}),
 	}
-	a := m.stream(ctx, t, client, req, mode, canonical)
-	// The text is complete: the destination's next request is for the
-	// final view, which follows once the answer is saved.
-	t.live.Hold()
+	return &turnRequest{client: client, req: req, mode: mode, model: canonical}, true
+}
 
+// conclude commits the answer a streamed for t (the model canonical) and
+// shows its final view, with a note when it was stopped, failed or cut.
+func (m *Manager) conclude(ctx context.Context, t *Turn, a *answerState, mode ReasoningMode, canonical string) {
 	status, note := "", ""
 	cause := context.Cause(ctx)
 	switch {
@@ -299,6 +331,8 @@ type answerState struct {
 	err       error
 	chars     int  // characters of content and reasoning so far
 	capped    bool // the answer reached Config.MaxAnswer
+
+	files *filesRead // shown with the answer (attach.go); nil for none
 }
 
 // add appends text to b, at most room characters of it, and reports
@@ -326,7 +360,7 @@ func (a *answerState) view(mode ReasoningMode, status string) View {
 	if mode != ReasoningHidden {
 		v.Reasoning = a.reasoning.String()
 	}
-	return v
+	return a.files.dress(v)
 }
 
 func (a *answerState) thinkingStatus(now time.Time) string {
@@ -338,42 +372,41 @@ func (a *answerState) thinkingStatus(now time.Time) string {
 
 // stream runs the upstream request, feeding the reply as text arrives.
 func (m *Manager) stream(ctx context.Context, t *Turn, client *llm.Client, req llm.Request, mode ReasoningMode, model string) *answerState {
-	a := &answerState{}
+	a := &answerState{files: t.question.read}
 	start := m.now()
-	tick := time.NewTicker(thinkingTick)
-	defer tick.Stop()
+	var mu sync.Mutex // guards a between this loop and the thinking clock
 
-	// Deltas are read on this goroutine; a small helper goroutine advances
-	// the thinking clock and watches for a deleted reply.
-	stopAux := make(chan struct{})
-	auxDone := make(chan struct{})
-	var mu sync.Mutex // guards a between this loop and the helper
-	go func() {
-		defer close(auxDone)
-		ticks := tick.C
-		for {
-			select {
-			case <-ticks:
-				mu.Lock()
-				if s := a.thinkingStatus(m.now()); s != "" {
-					t.live.Update(a.view(mode, s))
-				}
-				if a.content.Len() > 0 {
-					tick.Stop() // the thinking clock has stopped for good
-					ticks = nil
-				}
-				mu.Unlock()
-			case <-t.live.Gone():
-				t.mu.Lock()
-				t.cancel(errGone)
-				t.mu.Unlock()
-				return
-			case <-stopAux:
-				return
-			}
+	// The thinking clock advances once a second while the model reasons
+	// and writes no content; it stops for good when the stream ends.
+	var (
+		tick    *time.Timer
+		stopped bool
+	)
+	tick = time.AfterFunc(thinkingTick, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
 		}
+		if s := a.thinkingStatus(m.now()); s != "" {
+			t.live.Update(a.view(mode, s))
+		}
+		if a.content.Len() == 0 {
+			tick.Reset(thinkingTick)
+		}
+	})
+	defer func() {
+		mu.Lock()
+		stopped = true
+		tick.Stop()
+		mu.Unlock()
 	}()
-	defer func() { close(stopAux); <-auxDone }()
+	// A deleted reply stops the answer.
+	defer t.live.afterGone(func() {
+		t.mu.Lock()
+		t.cancel(errGone)
+		t.mu.Unlock()
+	})()
 
 	first := true
 	tokens := 0

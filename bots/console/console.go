@@ -41,6 +41,7 @@ type Manager interface {
 	Reset(ctx context.Context, key sessions.Key) error
 	Settings(ctx context.Context, key sessions.Key) (sessions.Summary, error)
 	Recover(ctx context.Context, platform string, restore func(sessions.Progress) (sessions.Reply, error)) error
+	SetFetcher(platform string, f sessions.Fetcher)
 }
 
 // Chat is a terminal conversation.
@@ -57,8 +58,10 @@ type Chat struct {
 	opts       Options
 
 	// In a terminal, set by runTerminal before any output.
-	ui *ui
-	md *termmd.Renderer
+	// pending are the files /attach holds for the next message.
+	pending []sessions.Attachment
+	ui      *ui
+	md      *termmd.Renderer
 
 	mu sync.Mutex // serialises writes to out
 }
@@ -117,6 +120,7 @@ func New(m Manager, in io.Reader, out io.Writer, opts Options) *Chat {
 // Run reads what the user sends until the input ends, ctx ends, or the
 // user quits.
 func (c *Chat) Run(ctx context.Context) error {
+	c.m.SetFetcher(Platform, files{})
 	if err := c.m.Recover(ctx, Platform, func(sessions.Progress) (sessions.Reply, error) { return nil, nil }); err != nil {
 		c.log.Warn("recover interrupted answers", "platform", Platform, "error", err)
 	}
@@ -209,6 +213,8 @@ func (c *Chat) line(ctx context.Context, line string) (*sessions.Turn, bool) {
 		return nil, true
 	case "/chat":
 		return c.ask(ctx, arg), false
+	case "/attach":
+		c.attachFile(arg)
 	case "/help", "/start":
 		c.printf("%s\n", c.markdown(help(c.ui != nil)))
 	case "/stop":
@@ -314,7 +320,9 @@ func (c *Chat) newReply() sessions.Reply {
 
 func (c *Chat) ask(ctx context.Context, text string) *sessions.Turn {
 	r := c.newReply()
-	t, err := c.m.Handle(ctx, sessions.Message{Key: c.key, Author: sessions.Author{ID: c.key.Chat, Name: c.key.Chat}, Text: text}, r)
+	msg := sessions.Message{Key: c.key, Author: sessions.Author{ID: c.key.Chat, Name: c.key.Chat}, Text: text, Attachments: c.pending}
+	c.pending = nil
+	t, err := c.m.Handle(ctx, msg, r)
 	if err != nil {
 		c.note(err)
 		return nil

@@ -97,21 +97,36 @@ func sessionsConfig(cfg *Config) sessions.Config {
 		queue = -1 // config: 0 refuses messages while answering
 	}
 	return sessions.Config{
-		DefaultModel:    cfg.Models.Default,
-		Allowed:         cfg.Models.Allowed,
-		SystemPrompt:    cfg.Chat.SystemPrompt,
-		Temperature:     cfg.Chat.Temperature,
-		MaxTokens:       cfg.Chat.MaxTokens,
-		MaxHistory:      cfg.Chat.MaxHistoryMessages,
-		ContextLength:   cfg.Models.ContextLength,
-		Reasoning:       sessions.ReasoningMode(cfg.Chat.Reasoning),
-		MaxSystemPrompt: cfg.Chat.MaxSystemPrompt,
-		MaxMessage:      cfg.Chat.MaxMessage,
-		MaxAnswer:       cfg.Chat.MaxAnswerChars,
-		Queue:           queue,
-		Parallel:        cfg.Chat.Parallel,
-		UserRate:        cfg.Chat.UserRate,
+		DefaultModel:       cfg.Models.Default,
+		Allowed:            cfg.Models.Allowed,
+		SystemPrompt:       cfg.Chat.SystemPrompt,
+		Temperature:        cfg.Chat.Temperature,
+		MaxTokens:          cfg.Chat.MaxTokens,
+		MaxHistory:         cfg.Chat.MaxHistoryMessages,
+		ContextLength:      cfg.Models.ContextLength,
+		Reasoning:          sessions.ReasoningMode(cfg.Chat.Reasoning),
+		MaxSystemPrompt:    cfg.Chat.MaxSystemPrompt,
+		MaxMessage:         cfg.Chat.MaxMessage,
+		MaxAnswer:          cfg.Chat.MaxAnswerChars,
+		Queue:              queue,
+		Parallel:           cfg.Chat.Parallel,
+		UserRate:           cfg.Chat.UserRate,
+		MaxImages:          maxImages(cfg.Chat.MaxImages),
+		ImageMaxSide:       cfg.Chat.ImageMaxSide,
+		MaxFileChars:       cfg.Chat.MaxFileChars,
+		MaxAttachmentBytes: cfg.Chat.MaxAttachmentBytes,
+		Vision:             cfg.Models.Vision,
+		Transcription:      cfg.Models.Transcription,
 	}
+}
+
+// maxImages is chat.max_images as the Manager takes it: there 0 means the
+// default, and a negative number none.
+func maxImages(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // core is what every conversational command runs on.

@@ -27,6 +27,9 @@ func cmdAsk(ctx context.Context, e *env, args []string) error {
 		"only when that is a terminal, else to stderr (full) or nowhere, so that\n"+
 		"\"palaver ask Q > answer.txt\" holds the answer alone")
 	system := fs.String("system", "", "system prompt (default chat.system_prompt)")
+	var images, files pathList
+	fs.Var(&images, "image", "a picture to ask about (`path`; JPEG, PNG, WebP or GIF; may be repeated): the model must see images")
+	fs.Var(&files, "file", "a text file or PDF whose text goes with the question (`path`; may be repeated; pictures too)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -88,7 +91,14 @@ func cmdAsk(ctx context.Context, e *env, args []string) error {
 	if prompt = sessionsPrompt(prompt, res.Name); prompt != "" {
 		msgs = append(msgs, llm.Message{Role: llm.RoleSystem, Content: prompt})
 	}
-	msgs = append(msgs, llm.Message{Role: llm.RoleUser, Content: question})
+	imgs, blocks, err := readFiles(ctx, append(append([]string(nil), images...), files...), attachLimits(cfg))
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if len(blocks) > 0 {
+		question += "\n\n" + strings.Join(blocks, "\n\n")
+	}
+	msgs = append(msgs, llm.Message{Role: llm.RoleUser, Content: question, Images: imgs})
 	req := llm.Request{Model: res.ID, Messages: msgs, Temperature: cfg.Chat.Temperature, MaxTokens: cfg.Chat.MaxTokens}
 
 	rv := newReasoningView(*reasoning, e.stdout, e.stderr, e.getenv("NO_COLOR") == "")
