@@ -97,3 +97,40 @@ func TestAsk_FileTooLarge(t *testing.T) {
 		t.Errorf("%d upstream requests, want none", n)
 	}
 }
+
+// In palaver chat, /attach PATH sends the file with the next message: a
+// picture reaches a vision model as an image part, a text file's text the
+// model; a missing file is named without sending anything.
+func TestMain_ChatAttach(t *testing.T) {
+	up := llmtest.NewServer()
+	t.Cleanup(up.Close)
+	dir := t.TempDir()
+	pic := writePNG(t, dir, "cat.png", 800, 600)
+	cfg := upstreamConfig(t, up.URL, "  vision: [\"fake/*\"]\n") // continues the models section
+	in := strings.NewReader("/attach " + filepath.Join(dir, "missing.png") + "\n/attach " + pic + "\nwhat is this?\n")
+	var stdout, stderr bytes.Buffer
+	if code := Main(t.Context(), []string{"chat", "--config", cfg, "--user", "tester"}, in, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	out := stdout.String()
+	if !strings.Contains(out, "missing.png: no such file") || !strings.Contains(out, "cat.png (") {
+		t.Errorf("chat output:\n%s", out)
+	}
+	var reqs []llmtest.Recorded
+	for _, r := range up.Requests() {
+		if strings.HasSuffix(r.Path, "/chat/completions") {
+			reqs = append(reqs, r)
+		}
+	}
+	if len(reqs) != 1 {
+		t.Fatalf("%d chat requests, want 1\n%s", len(reqs), out)
+	}
+	imgs := reqs[0].Request.Images()
+	if len(imgs) != 1 {
+		t.Fatalf("%d images upstream, want 1", len(imgs))
+	}
+	m, _, err := image.Decode(bytes.NewReader(imgs[0].Data))
+	if err != nil || m.Bounds().Dx() != 800 {
+		t.Errorf("image upstream: %v %v", m.Bounds(), err)
+	}
+}
