@@ -1,7 +1,10 @@
 // Package telegram is Palaver's Telegram adapter: it long-polls the Bot
 // API, turns messages into turns and commands of the session Manager, and
 // shows answers as Telegram HTML messages (or, in private chats, as live
-// drafts) that grow as the model writes.
+// drafts) that grow as the model writes. The files users send (photos,
+// albums, documents, voice notes) go to the Manager as attachments, which
+// it downloads through the adapter's Fetcher (getFile, then the file
+// endpoint) when their turn starts.
 //
 // The adapter never calls a model, never opens the store and never decides
 // when to edit: the Manager and its reply engine do. It renders, splits at
@@ -14,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"strconv"
@@ -23,6 +27,7 @@ import (
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 
+	"github.com/palaver-bot/palaver/bots/attach"
 	"github.com/palaver-bot/palaver/llm"
 	"github.com/palaver-bot/palaver/sessions"
 )
@@ -52,6 +57,9 @@ type Manager interface {
 	// Notify shows v once on reply (a notice) through its destination's
 	// schedule, and returns at once.
 	Notify(reply sessions.Reply, v sessions.View)
+	// SetFetcher makes f the way the attachments of platform's messages
+	// are downloaded when their turns start.
+	SetFetcher(platform string, f sessions.Fetcher)
 }
 
 // State keeps the adapter's own small state (the update offset);
@@ -95,6 +103,15 @@ type Options struct {
 	// PollTimeout is how long one getUpdates call waits for updates;
 	// default 30 s.
 	PollTimeout time.Duration
+	// AlbumWait is how long the Bot waits for the rest of an album (the
+	// photos or files a user sends at once, which Telegram delivers as
+	// separate updates) when a batch of updates ends with one of its
+	// items, before it answers the album as one message; default 1 s.
+	AlbumWait time.Duration
+	// MaxAttachmentBytes is the size of the largest file the Manager
+	// fetches (chat.max_attachment_bytes): of a photo's sizes, the largest
+	// within it is chosen. Default attach.DefaultMaxFileBytes (20 MiB).
+	MaxAttachmentBytes int64
 	// HTTPClient sends the requests; nil means a client of the Bot's own
 	// with connect, TLS and overall timeouts (PollTimeout plus a margin).
 	HTTPClient *http.Client
@@ -139,6 +156,16 @@ type Bot struct {
 	// Only Run's goroutine uses it; it is emptied when updates are
 	// confirmed.
 	unsaved map[[2]int64]bool
+	// merged holds the ids of updates handed to the Manager as later
+	// items of an album but not confirmed yet (an update before them
+	// could not be saved): delivered again, they are not handed over
+	// alone. Only Run's goroutine uses it.
+	merged map[int]bool
+	// waited is the album whose remaining items Run last waited for.
+	waited albumKey
+
+	// files is the Fetcher registered with the Manager.
+	files *files
 
 	draftsOff atomic.Bool  // set when the server refused a draft
 	draftSeq  atomic.Int64 // numbers the answers' drafts
@@ -150,7 +177,8 @@ type Bot struct {
 	stopAsync context.CancelFunc
 }
 
-// New returns a Bot. It makes no request: Run checks the token.
+// New returns a Bot and registers with m the Fetcher of the files users
+// send. It makes no request: Run checks the token.
 func New(opts Options, m Manager, state State) (*Bot, error) {
 	if opts.Token == "" {
 		return nil, errors.New("telegram: no bot token (telegram.token)")
@@ -170,6 +198,12 @@ func New(opts Options, m Manager, state State) (*Bot, error) {
 	if opts.PollTimeout <= 0 {
 		opts.PollTimeout = 30 * time.Second
 	}
+	if opts.AlbumWait <= 0 {
+		opts.AlbumWait = time.Second
+	}
+	if opts.MaxAttachmentBytes <= 0 {
+		opts.MaxAttachmentBytes = attach.DefaultMaxFileBytes
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -181,19 +215,27 @@ func New(opts Options, m Manager, state State) (*Bot, error) {
 	bot := &tgbotapi.BotAPI{Token: opts.Token, Client: client, Buffer: 100}
 	bot.SetAPIEndpoint(opts.APIEndpoint)
 	asyncCtx, stopAsync := context.WithCancel(context.Background())
-	return &Bot{
+	a := &api{bot: bot, http: client, token: opts.Token}
+	b := &Bot{
 		asyncCtx:     asyncCtx,
 		stopAsync:    stopAsync,
 		opts:         opts,
 		m:            m,
 		state:        state,
-		api:          &api{bot: bot, http: client, token: opts.Token},
+		api:          a,
 		log:          log.With("platform", Platform),
 		unsaved:      make(map[[2]int64]bool),
+		merged:       make(map[int]bool),
+		files:        newFiles(a, opts.APIEndpoint, client),
 		allowedChats: set(opts.AllowedChats),
 		allowedUsers: set(opts.AllowedUsers),
 		admins:       set(opts.Admins),
-	}, nil
+	}
+	if b.files.endpoint == "" {
+		b.log.Warn("telegram.api_endpoint has no /bot%s: files users send cannot be downloaded")
+	}
+	m.SetFetcher(Platform, b.files)
+	return b, nil
 }
 
 func set(ids []int64) map[int64]bool {
@@ -238,7 +280,8 @@ const updateTimeout = 15 * time.Second
 // the Manager, which returns only once a message is durable, so a restart
 // loses no message; a message delivered again is recognised by its id. A
 // message the store cannot save stops the batch unconfirmed, and Run polls
-// again with backoff until it can. Answers and notices are the Manager's
+// again with backoff until it can. The items of an album are handed over
+// as one message (see handleBatch). Answers and notices are the Manager's
 // to show; Run waits only for its commands' look-ups in the background.
 func (b *Bot) Run(ctx context.Context) error {
 	defer b.waitAsync()
@@ -292,32 +335,32 @@ func (b *Bot) Run(ctx context.Context) error {
 			continue
 		}
 		b.setConn(stateUp)
-		next, held := offset, false
-		for _, raw := range raws {
-			id := updateID(raw)
-			if id < next {
-				continue // confirmed already, or malformed
-			}
-			if u, err := decodeUpdate(raw); err != nil {
-				b.log.Warn("skip update", "update_id", id, "error", err)
-			} else if err := b.dispatch(ctx, u); err != nil {
-				// The store could not save the message: the update stays
-				// unconfirmed, and Telegram delivers it again.
-				held = true
-				break
-			}
-			next = id + 1
+		batch := decodeBatch(raws, offset)
+		// An album whose items end the batch may have more items on the
+		// way. The updates before it are handled now; the album, left
+		// unconfirmed, comes back from the poll after AlbumWait with any
+		// items sent meanwhile, and is handled then (it is waited for
+		// once).
+		cut := len(batch)
+		if k := batch.tailAlbum(); k != (albumKey{}) && k != b.waited {
+			b.waited = k
+			cut = batch.first(k)
 		}
+		next, held := b.handleBatch(ctx, batch[:cut], offset)
 		if next != offset {
 			// Every message handed over is durable (Handle returns once
 			// it is), so confirming the batch loses nothing; a message
 			// delivered again after a crash is recognised by its id.
 			offset = next
 			b.saveOffset(offset)
+			maps.DeleteFunc(b.merged, func(id int, _ bool) bool { return id < offset })
 		}
 		if !held {
 			backoff = backoffMin
 			clear(b.unsaved)
+			if cut < len(batch) && !sleep(ctx, b.opts.AlbumWait) {
+				break
+			}
 			continue
 		}
 		b.log.Warn("holding updates until the store can save them", "update_id", next, "retry_in", backoff)
@@ -422,7 +465,7 @@ func (b *Bot) dispatch(ctx context.Context, u incoming) error {
 	defer cancel()
 	switch {
 	case u.Message != nil:
-		return b.onMessage(ctx, u.Message, u.Topic)
+		return b.onMessage(ctx, u.Message, u.Topic, b.attachments(u.Message))
 	case u.CallbackQuery != nil:
 		b.onCallback(ctx, u.CallbackQuery, u.Topic)
 	}

@@ -47,10 +47,12 @@ func (b *Bot) allowed(chat, user int64) bool {
 
 // onMessage routes a message: a migration, a command, or a turn when it is
 // meant for the bot (always in private chats; in groups when it mentions
-// the bot or replies to it). It returns an error wrapping
-// sessions.ErrNotSaved when the message could not be saved: the update
-// must not be confirmed.
-func (b *Bot) onMessage(ctx context.Context, msg *tgbotapi.Message, topic int) error {
+// the bot or replies to it, in its text or in the caption of a file).
+// files are the message's attachments (an album's, for the merged items
+// of an album); a message with files and no text is a turn too. It returns
+// an error wrapping sessions.ErrNotSaved when the message could not be
+// saved: the update must not be confirmed.
+func (b *Bot) onMessage(ctx context.Context, msg *tgbotapi.Message, topic int, files []sessions.Attachment) error {
 	if msg.Chat == nil {
 		return nil
 	}
@@ -61,11 +63,11 @@ func (b *Bot) onMessage(ctx context.Context, msg *tgbotapi.Message, topic int) e
 	if msg.From == nil || msg.From.IsBot {
 		return nil
 	}
-	text := msg.Text
+	text, entities := msg.Text, msg.Entities
 	if text == "" {
-		text = msg.Caption
+		text, entities = msg.Caption, msg.CaptionEntities
 	}
-	if strings.TrimSpace(text) == "" {
+	if strings.TrimSpace(text) == "" && len(files) == 0 {
 		return nil
 	}
 	p := place{chat: msg.Chat.ID, topic: topic, private: msg.Chat.IsPrivate(), user: msg.From.ID, msgID: msg.MessageID}
@@ -83,7 +85,7 @@ func (b *Bot) onMessage(ctx context.Context, msg *tgbotapi.Message, topic int) e
 			return nil // a command for another bot
 		}
 		if name == "chat" {
-			return b.turn(ctx, p, author, args)
+			return b.turn(ctx, p, author, args, files)
 		}
 		if b.command(ctx, p, author, name, args) {
 			return nil
@@ -94,9 +96,9 @@ func (b *Bot) onMessage(ctx context.Context, msg *tgbotapi.Message, topic int) e
 		return nil
 	}
 	if p.private {
-		return b.turn(ctx, p, author, text)
+		return b.turn(ctx, p, author, text, files)
 	}
-	stripped, mentioned := b.stripMention(text, msg.Entities)
+	stripped, mentioned := b.stripMention(text, entities)
 	repliedToBot := msg.ReplyToMessage != nil && msg.ReplyToMessage.From != nil &&
 		msg.ReplyToMessage.From.ID == b.self.ID && msg.ReplyToMessage.MessageID != topic
 	if !mentioned && !repliedToBot {
@@ -104,15 +106,19 @@ func (b *Bot) onMessage(ctx context.Context, msg *tgbotapi.Message, topic int) e
 	}
 	if mentioned && !repliedToBot {
 		stripped = quoteReply(msg.ReplyToMessage, topic) + stripped
+		if r := msg.ReplyToMessage; r != nil && r.MessageID != topic {
+			// "@bot what is this?" in reply to someone's photo asks about it.
+			files = append(b.attachments(r), files...)
+		}
 	}
-	return b.turn(ctx, p, author, stripped)
+	return b.turn(ctx, p, author, stripped, files)
 }
 
-// turn hands text to the Manager for an answer shown in a new reply. A
-// message delivered again after a restart is ignored; one the store could
-// not save is explained once and its error returned.
-func (b *Bot) turn(ctx context.Context, p place, author sessions.Author, text string) error {
-	msg := sessions.Message{Key: p.key(), ID: strconv.Itoa(p.msgID), Author: author, Text: text, Shared: !p.private}
+// turn hands text and files to the Manager for an answer shown in a new
+// reply. A message delivered again after a restart is ignored; one the
+// store could not save is explained once and its error returned.
+func (b *Bot) turn(ctx context.Context, p place, author sessions.Author, text string, files []sessions.Attachment) error {
+	msg := sessions.Message{Key: p.key(), ID: strconv.Itoa(p.msgID), Author: author, Text: text, Shared: !p.private, Attachments: files}
 	_, err := b.m.Handle(ctx, msg, b.newReply(p))
 	switch {
 	case err == nil, sessions.Silent(err):

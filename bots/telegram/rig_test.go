@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,9 +36,12 @@ type rig struct {
 	cfg  sessions.Config
 	opts telegram.Options
 	fake telegramtest.Options // the fake Bot API's, set before it starts
+	// holdFetcher keeps the Bot's Fetcher from the Manager (see recorder).
+	holdFetcher bool
 
 	store  *sessions.BoltStore
 	m      *sessions.Manager
+	rec    *recorder // m as the Bot sees it
 	bot    *telegram.Bot
 	cancel context.CancelFunc
 	done   chan error
@@ -47,6 +52,10 @@ type rigOption func(*rig)
 func withOptions(f func(*telegram.Options)) rigOption {
 	return func(r *rig) { f(&r.opts) }
 }
+
+// withFetcherHeld keeps the Bot's Fetcher from the Manager: the test
+// calls it alone.
+func withFetcherHeld(r *rig) { r.holdFetcher = true }
 
 func newRig(t *testing.T, opts ...rigOption) *rig {
 	t.Helper()
@@ -64,6 +73,7 @@ func newRig(t *testing.T, opts ...rigOption) *rig {
 			EditInterval:      testInterval,
 			GroupEditInterval: testInterval,
 			PollTimeout:       time.Second,
+			AlbumWait:         100 * time.Millisecond,
 			Drafts:            true,
 		},
 	}
@@ -103,9 +113,10 @@ func (r *rig) start() {
 	}
 	r.store = store
 	r.m = sessions.NewManager(r.cfg, store, router, nil, r.logger())
+	r.rec = &recorder{Manager: r.m, hold: r.holdFetcher}
 	opts := r.opts
 	opts.Logger = r.logger()
-	r.bot, err = telegram.New(opts, r.m, store)
+	r.bot, err = telegram.New(opts, r.rec, store)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -245,3 +256,57 @@ var (
 )
 
 const group = int64(-4001)
+
+// recorder is the real Manager as the Bot sees it, noting the messages
+// handed to it and the Fetcher registered with it.
+type recorder struct {
+	*sessions.Manager
+	// hold keeps the Fetcher from the Manager, so that a test's own
+	// Fetch calls are the only ones.
+	hold    bool
+	mu      sync.Mutex
+	msgs    []sessions.Message
+	fetcher sessions.Fetcher
+}
+
+func (r *recorder) Handle(ctx context.Context, msg sessions.Message, reply sessions.Reply) (*sessions.Turn, error) {
+	r.mu.Lock()
+	r.msgs = append(r.msgs, msg)
+	r.mu.Unlock()
+	return r.Manager.Handle(ctx, msg, reply)
+}
+
+func (r *recorder) SetFetcher(platform string, f sessions.Fetcher) {
+	r.mu.Lock()
+	if platform == telegram.Platform {
+		r.fetcher = f
+	}
+	r.mu.Unlock()
+	if !r.hold {
+		r.Manager.SetFetcher(platform, f)
+	}
+}
+
+// handled waits until the Bot has confirmed every update pushed, which it
+// does once it has handed their messages over, and returns the messages
+// handed to the Manager.
+func (r *rig) handled() []sessions.Message {
+	r.t.Helper()
+	if err := r.tg.WaitUpdatesConsumed(r.ctx()); err != nil {
+		r.t.Fatalf("updates not consumed: %v", err)
+	}
+	r.rec.mu.Lock()
+	defer r.rec.mu.Unlock()
+	return slices.Clone(r.rec.msgs)
+}
+
+// fetcher is the Fetcher the Bot registered.
+func (r *rig) fetcher() sessions.Fetcher {
+	r.t.Helper()
+	r.rec.mu.Lock()
+	defer r.rec.mu.Unlock()
+	if r.rec.fetcher == nil {
+		r.t.Fatal("the Bot registered no Fetcher")
+	}
+	return r.rec.fetcher
+}

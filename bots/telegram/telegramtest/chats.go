@@ -212,6 +212,8 @@ func copyMessage(m *Message) Message {
 	c := *m
 	c.Entities = slices.Clone(m.Entities)
 	c.ReplyMarkup = slices.Clone(m.ReplyMarkup)
+	c.Photo = slices.Clone(m.Photo)
+	c.CaptionEntities = slices.Clone(m.CaptionEntities)
 	return c
 }
 
@@ -227,6 +229,7 @@ func (c *chatState) wire(m *Message, withReply bool) *wireMessage {
 		Entities:        m.Entities,
 		ReplyMarkup:     m.ReplyMarkup,
 		IsTopicMessage:  m.ThreadID != 0 && c.chat.IsForum,
+		Media:           m.Media,
 	}
 	from := m.From
 	w.From = &from

@@ -1,12 +1,21 @@
 package telegramtest
 
 // LastUpdateID is the id of the newest update pushed (by SendText,
-// PressButton or MigrateChat), 0 before the first. Update ids count from 1
+// SendPhoto and the other Send methods, PressButton or MigrateChat), 0
+// before the first. Update ids count from 1
 // in the order updates are pushed.
 func (s *Server) LastUpdateID() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.nextUpdateID - 1
+}
+
+// DeliveredUpdateID is the id of the newest update a getUpdates call has
+// returned, confirmed or not; 0 before the first.
+func (s *Server) DeliveredUpdateID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.delivered
 }
 
 // ConfirmedUpdateID is the id of the newest update the bot has confirmed,
@@ -24,7 +33,8 @@ func (s *Server) ConfirmedUpdateID() int {
 
 // Redeliveries is how many times getUpdates returned an update it had
 // returned before: the bot fetched it and did not confirm it (it crashed,
-// or its next poll failed) and fetched it again.
+// its next poll failed, or it waited for the rest of an album) and
+// fetched it again.
 func (s *Server) Redeliveries() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -10,9 +10,12 @@
 // It enforces what Telegram enforces, with Telegram's error descriptions:
 // text length and HTML validity, "message is not modified", missing
 // messages, flood limits (429 with retry_after), migrated groups, drafts only
-// in private chats. Tests push updates (SendText, PressButton), inspect the
-// resulting state (Messages, Drafts, Calls) and wait for it (WaitFor,
-// WaitMessage) instead of sleeping.
+// in private chats, the 20 MB limit of getFile. Tests push updates
+// (SendText, SendPhoto, SendAlbum, SendVoice, PressButton, …), inspect the
+// resulting state (Messages, Drafts, Calls, Downloads) and wait for it
+// (WaitFor, WaitMessage) instead of sleeping. Users' files are served as
+// Telegram serves them: getFile gives a file_path, and
+// GET /file/bot<token>/<file_path> the bytes.
 package telegramtest
 
 import (
@@ -46,6 +49,21 @@ type Options struct {
 	MaxPollTimeout time.Duration
 	// RefuseDrafts makes every sendMessageDraft fail (see SetRefuseDrafts).
 	RefuseDrafts bool
+	// MaxDownload is the largest file getFile serves; larger files get
+	// 400 "Bad Request: file is too big". Default DefaultMaxDownload
+	// (the Bot API's 20 MB); negative means no limit, as on a server
+	// started with --local.
+	MaxDownload int64
+	// LocalDir makes getFile answer as a Bot API server started with
+	// --local --dir=LocalDir: file_path is the absolute path
+	// LocalDir/<token>/<type>/file_N.ext, and getFile writes the file
+	// there, as such a server keeps its files on its own disk. The file
+	// endpoint still serves <type>/file_N.ext, as a web server in front
+	// of that directory does.
+	LocalDir string
+	// LocalRemote, with LocalDir, writes no file: the server's disk is
+	// another machine's (or container's), as the bot sees it.
+	LocalRemote bool
 }
 
 // Server is a fake Bot API server listening on a loopback port. It is safe
@@ -70,6 +88,7 @@ type Server struct {
 	updates      []queuedUpdate
 	nextUpdateID int
 	redeliveries int           // updates returned again by a getUpdates
+	delivered    int           // the newest update id a getUpdates returned
 	poller       chan struct{} // closed to end the waiting getUpdates with 409
 
 	users       map[int64]User   // users seen in pushed updates
@@ -77,6 +96,15 @@ type Server struct {
 	callbackSeq int
 	answers     []CallbackAnswer
 	commands    map[string][]BotCommand // by scope type
+
+	files       map[string]*storedFile // by file_id
+	paths       map[string]*storedFile // by file_path
+	fileSeq     int
+	albumSeq    int
+	downloads   []string // paths asked of the file endpoint
+	maxDownload int64    // 0 for no limit
+	localDir    string
+	localRemote bool
 }
 
 // NewServer starts a fake Bot API server.
@@ -94,6 +122,17 @@ func NewServer(opts Options) *Server {
 		callbacks:    map[string]int64{},
 		users:        map[int64]User{},
 		commands:     map[string][]BotCommand{},
+		files:        map[string]*storedFile{},
+		paths:        map[string]*storedFile{},
+		maxDownload:  opts.MaxDownload,
+		localDir:     opts.LocalDir,
+		localRemote:  opts.LocalRemote,
+	}
+	switch {
+	case s.maxDownload == 0:
+		s.maxDownload = DefaultMaxDownload
+	case s.maxDownload < 0:
+		s.maxDownload = 0
 	}
 	if s.token == "" {
 		s.token = "123456789:TEST-fake-token"
@@ -122,6 +161,11 @@ func (s *Server) URL() string { return s.srv.URL }
 // NewBotAPIWithAPIEndpoint and Palaver's telegram.api_endpoint take:
 // URL()+"/bot%s/%s".
 func (s *Server) Endpoint() string { return s.srv.URL + "/bot%s/%s" }
+
+// FileEndpoint is the format string of file downloads, with the token and
+// getFile's file_path as its two %s: URL()+"/file/bot%s/%s", as
+// https://api.telegram.org/file/bot<token>/<file_path>.
+func (s *Server) FileEndpoint() string { return s.srv.URL + "/file/bot%s/%s" }
 
 // Token is the bot token the server accepts.
 func (s *Server) Token() string { return s.token }
@@ -191,11 +235,17 @@ func lookupMethod(name string) (handler, bool) {
 		return (*Server).deleteWebhook, true
 	case "getwebhookinfo":
 		return (*Server).getWebhookInfo, true
+	case "getfile":
+		return (*Server).getFile, true
 	}
 	return nil, false
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/file/bot") {
+		s.serveFile(w, r)
+		return
+	}
 	token, method, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/bot"), "/")
 	if !ok || !strings.HasPrefix(r.URL.Path, "/bot") {
 		writeAnswer(w, nil, &apiError{code: 404, description: "Not Found"})

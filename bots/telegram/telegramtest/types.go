@@ -82,7 +82,9 @@ type Message struct {
 	// has none.
 	ReplyMarkup json.RawMessage
 	ReplyTo     int // id of the message this one replies to, 0 for none
-	Date        time.Time
+	// Media is a user's file, caption and album (SendPhoto, SendAlbum, …).
+	Media
+	Date time.Time
 	// EditCount counts the successful edits (text or markup); Edited is the
 	// time of the last.
 	EditCount int
@@ -147,6 +149,7 @@ type wireMessage struct {
 	ReplyMarkup       json.RawMessage `json:"reply_markup,omitempty"`
 	MigrateToChatID   int64           `json:"migrate_to_chat_id,omitempty"`
 	MigrateFromChatID int64           `json:"migrate_from_chat_id,omitempty"`
+	Media
 }
 
 // wireCallbackQuery is a callback query as the Bot API encodes it.

@@ -48,7 +48,8 @@ func (s *Server) Pollers() int {
 	return 0
 }
 
-// MessageOption adjusts a message pushed with SendText.
+// MessageOption adjusts a message pushed with SendText, SendPhoto and the
+// other Send methods.
 type MessageOption func(*Message)
 
 // InThread sends the message in a forum topic.
@@ -69,12 +70,18 @@ func ReplyTo(messageID int) MessageOption {
 func (s *Server) SendText(chatID int64, from User, text string, opts ...MessageOption) Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.pushUserLocked(chatID, from, &Message{Text: text, Source: text, Entities: autoEntities(text)}, opts)
+}
+
+// pushUserLocked records m as a new message of from in a chat and pushes
+// its update. s.mu must be held.
+func (s *Server) pushUserLocked(chatID int64, from User, m *Message, opts []MessageOption) Message {
 	c := s.chatLocked(chatID)
 	if c.isPrivate() && c.chat.FirstName == defaultChat(chatID).FirstName && from.ID == chatID {
 		c.chat.FirstName, c.chat.LastName, c.chat.Username = from.FirstName, from.LastName, from.Username
 	}
 	s.users[from.ID] = from
-	m := &Message{From: from, Text: text, Source: text, Entities: autoEntities(text), Date: s.now()}
+	m.From, m.Date = from, s.now()
 	for _, o := range opts {
 		o(m)
 	}
@@ -194,6 +201,7 @@ func (s *Server) getUpdates(ctx context.Context, p params) (any, *apiError) {
 					s.redeliveries++
 				}
 				u.sent = true
+				s.delivered = max(s.delivered, u.id)
 				out = append(out, u.raw)
 			}
 			return out, nil
