@@ -11,7 +11,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	"github.com/palaver-bot/palaver/bots/attach"
+	"github.com/palaver-bot/palaver/llm/attach"
 	"github.com/palaver-bot/palaver/llm"
 )
 

@@ -187,7 +187,7 @@ type Live struct {
 	notice    bool        // a notice (Engine.Notify): as urgent as a first appearance
 	taken     bool        // a view was taken to be shown (Amend no longer works)
 	dirty     bool        // there is something new to show
-	active    bool        // waiting for the schedule, or a step runs
+	active    bool        // lined up for the schedule, a step runs, or a view waits for the budget
 	sleeping  bool        // growing text waits for the bot's budget
 	granted   bool        // the budget granted growing text a request (woken)
 	ended     bool        // done is closed, or about to be

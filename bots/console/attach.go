@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/palaver-bot/palaver/bots/attach"
+	"github.com/palaver-bot/palaver/llm/attach"
 	"github.com/palaver-bot/palaver/sessions"
 )
 

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/palaver-bot/palaver/bots/attach"
+	"github.com/palaver-bot/palaver/llm/attach"
 	"github.com/palaver-bot/palaver/bots/discord"
 	"github.com/palaver-bot/palaver/bots/discord/discordtest"
 	"github.com/palaver-bot/palaver/llm/llmtest"

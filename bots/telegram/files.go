@@ -16,7 +16,7 @@ import (
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 
-	"github.com/palaver-bot/palaver/bots/attach"
+	"github.com/palaver-bot/palaver/llm/attach"
 	"github.com/palaver-bot/palaver/sessions"
 )
 
@@ -91,8 +91,8 @@ func (f *files) Fetch(ctx context.Context, a sessions.Attachment, limit int64) (
 		if size <= DownloadLimit {
 			size = -1 // not known: the declared size (if any) was within
 		}
-		return nil, fmt.Errorf("telegram: get file: Telegram lets bots download files up to 20 MB: %w",
-			&attach.TooLargeError{Size: size, Limit: DownloadLimit})
+		return nil, fmt.Errorf("telegram: get file: %w",
+			&attach.TooLargeError{Size: size, Limit: DownloadLimit, Who: "Telegram lets bots download"})
 	}
 	if err != nil {
 		return nil, err

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/palaver-bot/palaver/bots/attach"
+	"github.com/palaver-bot/palaver/llm/attach"
 )
 
 func TestFileEndpoint(t *testing.T) {

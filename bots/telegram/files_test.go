@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/palaver-bot/palaver/bots/attach"
+	"github.com/palaver-bot/palaver/llm/attach"
 	"github.com/palaver-bot/palaver/bots/telegram"
 	"github.com/palaver-bot/palaver/bots/telegram/telegramtest"
 	"github.com/palaver-bot/palaver/sessions"
@@ -84,7 +84,7 @@ func TestFetcher_TooLarge(t *testing.T) {
 	}{
 		{"DeclaredSize", a, 20 << 20, attach.TooLargeError{Size: int64(len(big)), Limit: 20 << 20}, 0, false},
 		{"GetFileSize", unsized, 5, attach.TooLargeError{Size: 10, Limit: 5}, 1, false},
-		{"TelegramLimit", a, 50 << 20, attach.TooLargeError{Size: int64(len(big)), Limit: telegram.DownloadLimit}, 1, true},
+		{"TelegramLimit", a, 50 << 20, attach.TooLargeError{Size: int64(len(big)), Limit: telegram.DownloadLimit, Who: "Telegram lets bots download"}, 1, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(r.tg.CallsTo("getFile"))

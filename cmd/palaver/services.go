@@ -210,18 +210,19 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, serveOnly bool) e
 			tlog := log.With("platform", telegram.Platform)
 			c.engine.SetBudget(telegram.Platform, window(cfg.Telegram.GlobalWindow))
 			bot, err := telegram.New(telegram.Options{
-				Token:             cfg.Telegram.Token,
-				APIEndpoint:       cfg.Telegram.APIEndpoint,
-				EditInterval:      cfg.Telegram.EditInterval,
-				GroupEditInterval: cfg.Telegram.GroupEditInterval,
-				Window:            window(cfg.Telegram.Window),
-				GroupWindow:       window(cfg.Telegram.GroupWindow),
-				AllowedChats:      cfg.Telegram.AllowedChats,
-				AllowedUsers:      cfg.Telegram.AllowedUsers,
-				Admins:            cfg.Telegram.Admins,
-				Drafts:            cfg.Telegram.Drafts,
-				Logger:            log,
-				OnState:           func(state string) { hl.set(telegram.Platform, state) },
+				Token:              cfg.Telegram.Token,
+				APIEndpoint:        cfg.Telegram.APIEndpoint,
+				EditInterval:       cfg.Telegram.EditInterval,
+				GroupEditInterval:  cfg.Telegram.GroupEditInterval,
+				Window:             window(cfg.Telegram.Window),
+				GroupWindow:        window(cfg.Telegram.GroupWindow),
+				AllowedChats:       cfg.Telegram.AllowedChats,
+				AllowedUsers:       cfg.Telegram.AllowedUsers,
+				Admins:             cfg.Telegram.Admins,
+				Drafts:             cfg.Telegram.Drafts,
+				MaxAttachmentBytes: cfg.Chat.MaxAttachmentBytes,
+				Logger:             log,
+				OnState:            func(state string) { hl.set(telegram.Platform, state) },
 			}, c.manager, c.store)
 			if err != nil {
 				return err

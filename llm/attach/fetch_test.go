@@ -107,7 +107,7 @@ func TestFetch(t *testing.T) {
 		if n := ct.n.Load(); n != limit+1 {
 			t.Errorf("read %d body bytes, want %d", n, limit+1)
 		}
-		if got, want := UserMessage(err), "This file is larger than 24 KB, the largest file Palaver reads."; got != want {
+		if got, want := UserMessage(err), "This file is larger than 24 KB; Palaver reads files up to 24 KB."; got != want {
 			t.Errorf("UserMessage = %q, want %q", got, want)
 		}
 	})

@@ -25,9 +25,16 @@ type TooLargeError struct {
 	// download that did not declare its length and passed the cap).
 	Size  int64
 	Limit int64
+	// Who, when set, names whose limit it is when that is not Palaver's:
+	// "Telegram lets bots download" says "…; Telegram lets bots download
+	// files up to 20 MB."
+	Who string
 }
 
 func (e *TooLargeError) Error() string {
+	if e.Who != "" {
+		return fmt.Sprintf("attach: file too large: %s files up to %s", e.Who, formatBytes(e.Limit))
+	}
 	if e.Size < 0 {
 		return fmt.Sprintf("attach: file is larger than %s (the limit)", formatBytes(e.Limit))
 	}
@@ -72,10 +79,14 @@ func UserMessage(err error) string {
 	case err == nil:
 		return ""
 	case errors.As(err, &tooLarge):
-		if tooLarge.Size < 0 {
-			return fmt.Sprintf("This file is larger than %s, the largest file Palaver reads.", formatBytes(tooLarge.Limit))
+		who := tooLarge.Who
+		if who == "" {
+			who = "Palaver reads"
 		}
-		return fmt.Sprintf("This file is %s; Palaver reads files up to %s.", formatBytes(tooLarge.Size), formatBytes(tooLarge.Limit))
+		if tooLarge.Size < 0 || formatBytes(tooLarge.Size) == formatBytes(tooLarge.Limit) {
+			return fmt.Sprintf("This file is larger than %s; %s files up to %s.", formatBytes(tooLarge.Limit), who, formatBytes(tooLarge.Limit))
+		}
+		return fmt.Sprintf("This file is %s; %s files up to %s.", formatBytes(tooLarge.Size), who, formatBytes(tooLarge.Limit))
 	case errors.As(err, &tooMany):
 		limit := formatCount(tooMany.Limit) + " pixels"
 		if tooMany.Limit%1_000_000 == 0 {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/palaver-bot/palaver/bots/attach"
+	"github.com/palaver-bot/palaver/llm/attach"
 )
 
 func ExamplePrepare() {
