@@ -11,8 +11,8 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	"github.com/palaver-bot/palaver/llm/attach"
 	"github.com/palaver-bot/palaver/llm"
+	"github.com/palaver-bot/palaver/llm/attach"
 )
 
 // Defaults of the Config fields about attachments.

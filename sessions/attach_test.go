@@ -18,8 +18,8 @@ import (
 
 	"codeberg.org/go-pdf/fpdf"
 
-	"github.com/palaver-bot/palaver/llm/attach"
 	"github.com/palaver-bot/palaver/llm"
+	"github.com/palaver-bot/palaver/llm/attach"
 	"github.com/palaver-bot/palaver/llm/llmtest"
 	"github.com/palaver-bot/palaver/sessions"
 )

@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/palaver-bot/palaver/llm/attach"
 	"github.com/palaver-bot/palaver/bots/discord"
 	"github.com/palaver-bot/palaver/bots/discord/discordtest"
+	"github.com/palaver-bot/palaver/llm/attach"
 	"github.com/palaver-bot/palaver/llm/llmtest"
 	"github.com/palaver-bot/palaver/sessions"
 )

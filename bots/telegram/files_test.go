@@ -12,9 +12,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/palaver-bot/palaver/llm/attach"
 	"github.com/palaver-bot/palaver/bots/telegram"
 	"github.com/palaver-bot/palaver/bots/telegram/telegramtest"
+	"github.com/palaver-bot/palaver/llm/attach"
 	"github.com/palaver-bot/palaver/sessions"
 )
 

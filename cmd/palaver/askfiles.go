@@ -6,8 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/palaver-bot/palaver/llm/attach"
 	"github.com/palaver-bot/palaver/llm"
+	"github.com/palaver-bot/palaver/llm/attach"
 )
 
 // pathList is a flag that may be given several times.

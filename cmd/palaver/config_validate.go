@@ -1,10 +1,10 @@
 package main
 
 import (
-	"path"
 	"fmt"
 	"net"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
