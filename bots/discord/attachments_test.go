@@ -347,11 +347,16 @@ func TestBot_Fetch(t *testing.T) {
 	})
 }
 
-// TestBot_ImageReachesUpstream sends an image in a DM and checks that the
-// model receives it as an image_url part with the same pixels. It needs
-// the Manager's side of issue 15 (fetching and preparing attachments)
-// and skips until the Manager downloads the file.
+// TestBot_ImageReachesUpstream sends an image in a DM and in a channel
+// (mentioning the bot) and checks that the model receives it as an
+// image_url part with the same pixels.
 func TestBot_ImageReachesUpstream(t *testing.T) {
+	for _, where := range []string{"DM", "Channel"} {
+		t.Run(where, func(t *testing.T) { imageReachesUpstream(t, where == "Channel") })
+	}
+}
+
+func imageReachesUpstream(t *testing.T, inChannel bool) {
 	r := newRig(t, func(r *rig) {
 		models := llmtest.DefaultModels()
 		for i := range models {
@@ -359,19 +364,25 @@ func TestBot_ImageReachesUpstream(t *testing.T) {
 		}
 		r.up.SetModels(models)
 	})
-	dm, err := r.dc.DM(r.user.ID)
-	must(t, err)
+	chID, content := "", "which colours?"
+	if inChannel {
+		chID, content = r.channel("pictures").ID, discordtest.Mention(r.dc.AppID())+" which colours?"
+	} else {
+		dm, err := r.dc.DM(r.user.ID)
+		must(t, err)
+		chID = dm.ID
+	}
 	const w, h = 64, 48
-	sent, err := r.dc.SendMessage(discordtest.UserMessage{ChannelID: dm.ID, AuthorID: r.user.ID, Content: "which colours?",
+	sent, err := r.dc.SendMessage(discordtest.UserMessage{ChannelID: chID, AuthorID: r.user.ID, Content: content,
 		Attachments: []discordtest.Attachment{{Filename: "quads.png", ContentType: "image/png", Data: testImage(t, w, h), Width: w, Height: h}}})
 	must(t, err)
-	r.final(t, dm.ID, "which colours?")
+	r.final(t, chID, "which colours?")
 	fetched := false
 	for _, d := range r.dc.Downloads() {
 		fetched = fetched || strings.Contains(sent.Attachments[0].URL, d.Path) && d.Status == http.StatusOK
 	}
 	if !fetched {
-		t.Skip("the Manager does not download attachments yet (issue 15, sessions side)")
+		t.Fatal("the attachment was not downloaded")
 	}
 	ims := r.lastRequest(t).Images()
 	if len(ims) != 1 {
