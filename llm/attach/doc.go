@@ -63,7 +63,9 @@
 // MaxImageSide, turned upright from a JPEG's EXIF orientation, and
 // encoded again: as a JPEG at JPEGQuality, or as a PNG when it has
 // transparency. Encoding again drops all metadata, a photo's location
-// included. Preparing a 12-megapixel JPEG takes about 12 MB of heap
+// included. Preparing a 12-megapixel JPEG takes about 28 MB of heap and
+// 300 ms of CPU on a 2-core machine: about 190 ms in image/jpeg's decoder,
+// which decodes every pixel at full size, 80 ms scaling and 60 ms encoding
 // (BenchmarkPrepareImage12MP, TestPrepareImage12MP_PeakHeap).
 //
 // # Text
@@ -107,7 +109,7 @@
 //   - FetchTimeout, 60 s: one download, headers and body.
 //   - MaxImagePixels, 40,000,000: width × height from the header. Decoding
 //     holds the pixels: up to 4 bytes each for PNG, GIF and WebP (8 for a
-//     16-bit PNG), 1.5 for a JPEG at the scale it is decoded at.
+//     16-bit PNG), 1.5 for a 4:2:0 JPEG, 3 for 4:4:4, up to 8 for CMYK.
 //   - MaxImageSide, 1568 px, and JPEGQuality, 85: the prepared image.
 //   - MaxTextChars, 20,000 characters: the text of a file or PDF shown.
 //   - MaxPDFPages, 100 pages, and PDFTimeout, 15 s: PDF extraction.

@@ -137,7 +137,8 @@ func resizeAcross(dst, src plane, aw axisWeights) {
 }
 
 // resizeAcross8 is resizeAcross for one channel and 8 taps, unrolled:
-// the case of a JPEG decoded at a scale, which leaves at most a halving.
+// the case of a shrink by at most a half, for which makeWeights pads the
+// taps to 8.
 func resizeAcross8(dst, src plane, aw axisWeights) {
 	for y := range src.h {
 		srow := src.pix[y*src.stride : y*src.stride+src.w]
