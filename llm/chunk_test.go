@@ -26,8 +26,8 @@ func TestChunk_Parse(t *testing.T) {
 		{name: "EscapedKey", in: `{"choices":[{"delta":{"cont\u0065nt":"k"}}]}`, content: "k"},
 		{name: "Reasoning", in: `{"choices":[{"delta":{"content":null,"reasoning_content":"r","reasoning":"r"}}]}`, reasoning: "r", alt: "r"},
 		{name: "Finish", in: `{"choices":[{"delta":{},"finish_reason":"length"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}`,
-			finish: "length", usage: &Usage{1, 2, 3}},
-		{name: "UsageOnly", in: `{"id":"x","choices":[],"usage":{"prompt_tokens":4,"completion_tokens":5,"total_tokens":9}}`, usage: &Usage{4, 5, 9}},
+			finish: "length", usage: &Usage{PromptTokens: 1, CompletionTokens: 2, TotalTokens: 3}},
+		{name: "UsageOnly", in: `{"id":"x","choices":[],"usage":{"prompt_tokens":4,"completion_tokens":5,"total_tokens":9}}`, usage: &Usage{PromptTokens: 4, CompletionTokens: 5, TotalTokens: 9}},
 		{name: "OtherIndex", in: `{"choices":[{"index":1,"delta":{"content":"no"},"finish_reason":"stop"},{"index":0,"delta":{"content":"yes"}}]}`, content: "yes"},
 		{name: "Skips", in: ` {"a":[1,2.5e3,{"b":[true,false,null]},"s\"]"],"choices":null,"x":{}} `},
 		{name: "Error", in: `{"error":{"message":"m"}}`, errRaw: `{"message":"m"}`},
@@ -39,6 +39,12 @@ func TestChunk_Parse(t *testing.T) {
 		{name: "NotObject", in: `[1]`, wantErr: true},
 		{name: "ControlChar", in: "{\"choices\":[{\"delta\":{\"content\":\"a\nb\"}}]}", wantErr: true},
 		{name: "BadUsage", in: `{"usage":{"prompt_tokens":"x"}}`, wantErr: true},
+		{name: "ReasoningTokens", in: `{"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":9,"total_tokens":13,"completion_tokens_details":{"reasoning_tokens":6}}}`,
+			usage: &Usage{PromptTokens: 4, CompletionTokens: 9, TotalTokens: 13, CompletionDetails: CompletionDetails{ReasoningTokens: 6}}},
+		{name: "DeepInfraUsage", in: `{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"total_tokens":17,"completion_tokens":7,"estimated_cost":1.2e-05}}`,
+			finish: "stop", usage: &Usage{PromptTokens: 10, CompletionTokens: 7, TotalTokens: 17}},
+		{name: "DetailsNull", in: `{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2,"completion_tokens_details":null,"prompt_tokens_details":{"cached_tokens":0}}}`,
+			usage: &Usage{PromptTokens: 1, CompletionTokens: 1, TotalTokens: 2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

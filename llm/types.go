@@ -67,11 +67,27 @@ type Delta struct {
 	Usage *Usage
 }
 
-// Usage is the token accounting of one completion.
+// Usage is the token accounting of one completion, in OpenAI's shape.
+// CompletionTokens includes the reasoning tokens, as providers count and
+// bill them; CompletionDetails.ReasoningTokens says how many of them were
+// reasoning, when the provider tells (OpenAI, DeepInfra, vLLM, OpenRouter
+// send completion_tokens_details.reasoning_tokens).
 type Usage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
-	TotalTokens      int `json:"total_tokens"`
+	PromptTokens      int               `json:"prompt_tokens"`
+	CompletionTokens  int               `json:"completion_tokens"`
+	TotalTokens       int               `json:"total_tokens"`
+	CompletionDetails CompletionDetails `json:"completion_tokens_details,omitzero"`
+}
+
+// CompletionDetails is the breakdown of a completion's tokens.
+type CompletionDetails struct {
+	ReasoningTokens int `json:"reasoning_tokens,omitempty"`
+}
+
+// IsZero reports whether u counts no tokens at all: a provider that sent
+// no usage, or an all-zero one.
+func (u Usage) IsZero() bool {
+	return u.PromptTokens == 0 && u.CompletionTokens == 0 && u.TotalTokens == 0 && u.CompletionDetails.ReasoningTokens == 0
 }
 
 // Completion is a whole, non-streamed answer.

@@ -134,6 +134,46 @@ type BoltOptions struct {
 // schema-1 entries have no images) and an older palaver refuses a
 // schema-2 file.
 //
+// Usage counters (Tally values, see below), all made on first use:
+//
+//	usage_counters/
+//	    <kind> 0x00 <scope id> 0x00 <period> [0x00 <part>] = Tally
+//	                                 period: a day "2006-01-02" or a month
+//	                                 "2006-01"; kinds and ids: user
+//	                                 "platform:user id" (parts: its models,
+//	                                 by month), conversation Key.String()
+//	                                 (shared ones only), group "platform:
+//	                                 group id" (parts: its users'
+//	                                 "platform:user id", by month), model
+//	                                 "provider/model", key the endpoint's
+//	                                 key name ("key#1")
+//	usage_records/
+//	    <day> 0x00 <platform> 0x00 <user id> 0x00 <group id> 0x00
+//	    <conversation> 0x00 <key name> 0x00 <model> = Tally
+//	                                 one per combination used that day, for
+//	                                 palaver usage
+//	usage_names/
+//	    "platform:user id" = name    the name a user had when last recorded
+//
+// A Tally is its counters (requests, prompt, completion, reasoning,
+// estimated and unpriced tokens, cost in billionths of a USD, and the
+// largest request's tokens and cost), in that order, each an unsigned
+// varint; counters added later go at the end, where an older palaver
+// ignores them and reads zeros when they are missing. An answer adds to
+// its counters in the transaction that commits it (Commit.Usage), the
+// endpoint in one transaction per request: a handful of small values,
+// whatever the history holds. Counters lie by scope, so that the current
+// day's and month's counters of a scope, and of its parts, share a page:
+// a record dirties about a page per scope (user, model, the record's
+// day, and a shared conversation's and a group's). Counters do not live
+// in the history, so history retention leaves them alone; the Ledger
+// deletes counters older than its own retention
+// (UsageConfig.RetentionDays, 400 days by default), a bounded number per
+// transaction (PruneUsage). A palaver of schema 2 without usage leaves
+// these buckets alone: they are an addition within the schema, as is
+// Entry.group (the group of a user's message, so that /retry counts
+// against its limits).
+//
 // History sequences are contiguous: Append assigns the bucket's next
 // sequence, pruning deletes from the oldest, and DeleteLast moves the bucket
 // sequence back to the newest remaining entry, so a conversation holds

@@ -59,7 +59,8 @@ func (s *BoltStore) SetQueued(ctx context.Context, q Queued) error {
 // with ErrDuplicate a user entry whose MsgID is not above the
 // conversation's last accepted message, unless it comes from the queued
 // record c.QueuedID), storing their images and deleting those no entry
-// refers to any more, drops that queued record, and
+// refers to any more, drops that queued record, adds c.Usage to the usage
+// counters, and
 // makes c.Progress (or with c.DropProgress nothing) turn c.ProgressID's
 // progress record, replacing any record pending write-behind.
 func (s *BoltStore) Commit(ctx context.Context, key Key, c Commit) error {
@@ -103,6 +104,11 @@ func (s *BoltStore) Commit(ctx context.Context, key Key, c Commit) error {
 		}
 		if b := tx.Bucket(bucketQueued); b != nil && c.QueuedID != 0 {
 			if err := b.Delete(queuedKey(name, c.QueuedID)); err != nil {
+				return err
+			}
+		}
+		if c.Usage != nil {
+			if err := addUsage(tx, *c.Usage); err != nil {
 				return err
 			}
 		}

@@ -48,8 +48,8 @@ type BucketReport struct {
 // checks OpenBolt makes, then every record of the palaver layout decoded
 // (settings, history entries and their sequences, progress and queued
 // records, images: each entry's image stored, each stored image referred
-// to by as many entries as its count says), then bbolt's own consistency
-// check of every page (Tx.Check).
+// to by as many entries as its count says, usage counters), then bbolt's
+// own consistency check of every page (Tx.Check).
 // It fails with ErrLocked while another process (a running palaver) has the
 // file open. When the file cannot be opened the report is nil; when records
 // or pages are inconsistent the report lists them and the error wraps
@@ -123,6 +123,8 @@ func (c *checker) walk(tx *bolt.Tx) {
 			c.readBlobs(b)
 		case string(bucketBlobRefs):
 			c.readRefs(b)
+		case string(bucketUsageCounters), string(bucketUsageRecords), string(bucketUsageNames):
+			c.checkUsage(name, b)
 		}
 		c.r.Buckets = append(c.r.Buckets, br)
 		return nil

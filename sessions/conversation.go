@@ -67,6 +67,10 @@ type Entry struct {
 	// "interrupted".
 	Status string    `json:"status,omitempty"`
 	Time   time.Time `json:"time"`
+	// Group is the group or server a user's message was sent in
+	// (Message.Group), so that answering it again (/retry) is counted
+	// against the same limits; empty elsewhere.
+	Group string `json:"group,omitempty"`
 
 	// The fields below describe the files sent with a user's message
 	// (added with schema 2; absent from older entries).
@@ -167,6 +171,9 @@ type Commit struct {
 	ProgressID   uint64
 	Progress     *Progress
 	DropProgress bool
+	// Usage, when not nil, is the answer's usage, added to the usage
+	// counters in the same transaction (see UsageStore).
+	Usage *UsageRecord
 }
 
 // Store keeps conversations. Implementations are safe for concurrent use.

@@ -36,6 +36,12 @@ var (
 	// ErrCannotFetch reports a file from a platform whose adapter
 	// registered no Fetcher.
 	ErrCannotFetch = errors.New("no way to download the platform's files")
+	// ErrOverBudget refuses a turn (or an endpoint request) over a usage
+	// limit; the *BudgetError it comes in says which, and when it resets.
+	ErrOverBudget = errors.New("usage limit reached")
+	// ErrRestricted refuses a model only admins may choose or use
+	// (UsageConfig.Restricted) to someone else.
+	ErrRestricted = errors.New("model restricted to admins")
 )
 
 // UserError is an error whose text is already meant for the user.
@@ -108,6 +114,9 @@ func explain(err error, on surface) string {
 	var ue *UserError
 	if errors.As(err, &ue) {
 		return ue.Msg
+	}
+	if be, ok := errors.AsType[*BudgetError](err); ok {
+		return be.Error()
 	}
 	var se *llm.StatusError
 	if errors.As(err, &se) {

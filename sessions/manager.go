@@ -74,6 +74,10 @@ type Config struct {
 	Transcription string
 	// Observer receives turn events, for metrics.
 	Observer TurnObserver
+	// Usage says how usage is recorded and limited (see Ledger), when
+	// the store keeps usage (a UsageStore, as BoltStore is); its
+	// Restricted models are only for admins whatever the store.
+	Usage UsageConfig
 }
 
 // TurnObserver receives the Manager's turn events. Every field may be nil.
@@ -90,6 +94,13 @@ type TurnObserver struct {
 	// "message" (a user's message, not confirmed to the platform),
 	// "answer" or "progress".
 	StoreFailed func(op string)
+	// Usage reports the usage of one answer (or endpoint request) once it
+	// is recorded; t holds one request.
+	Usage func(model string, t Tally)
+	// BudgetRefused reports a turn or request refused by a limit, by
+	// scope: "user", "conversation", "group", "model", "key", or
+	// "restricted" for a model only admins may use.
+	BudgetRefused func(scope string)
 }
 
 func (c *Config) setDefaults() {
@@ -135,6 +146,10 @@ func (c *Config) setDefaults() {
 type Author struct {
 	ID   string
 	Name string
+	// Admin is set by the adapter for the platform's configured admins:
+	// they may use restricted models and are exempt from usage limits
+	// (see UsageConfig).
+	Admin bool
 }
 
 // Message is a user's message meant for the model.
@@ -152,6 +167,10 @@ type Message struct {
 	// conversation (groups, channels): their names go upstream with their
 	// messages.
 	Shared bool
+	// Group is the group or server the conversation belongs to, for
+	// usage and its limits: a Discord guild id, a Telegram group's chat
+	// id; empty in private chats.
+	Group string
 	// Attachments are the files sent with the message (pictures,
 	// documents, voice notes), fetched through the platform's Fetcher
 	// when the turn starts. A message with attachments may have no Text.
@@ -177,6 +196,7 @@ type Manager struct {
 	engine *Engine
 	log    *slog.Logger
 	now    func() time.Time
+	ledger *Ledger // nil when the store keeps no usage
 
 	// base bounds everything the Manager shows; cancelled by Close after the
 	// grace period.
@@ -278,6 +298,9 @@ func NewManager(cfg Config, store Store, router *llm.Router, engine *Engine, log
 		convs:    make(map[Key]*conv),
 		rate:     newUserRate(cfg.UserRate),
 	}
+	if us, ok := store.(UsageStore); ok {
+		m.ledger = NewLedger(us, router, cfg.Usage, cfg.Observer, log)
+	}
 	// Queued message ids stay unique across restarts: records left by an
 	// earlier run keep theirs until Recover moves them.
 	m.qseq.Store(uint64(time.Now().UnixNano()))
@@ -319,6 +342,8 @@ type Turn struct {
 	answer string
 	status string
 	err    error
+
+	usage *turnUsage // set once admitted (usage_limits.go); the turn's goroutine only
 }
 
 // Done is closed when the answer has been shown in full (or abandoned).
@@ -408,7 +433,7 @@ func (m *Manager) enqueue(msg Message, retry bool, reply Reply) (*Turn, error) {
 		done: make(chan struct{}), saved: make(chan struct{})}
 	if !retry {
 		t.question = Entry{Role: llm.RoleUser, MsgID: msg.ID, AuthorID: msg.Author.ID, AuthorName: msg.Author.Name, Text: msg.Text, Time: m.now(),
-			Attachments: slices.Clone(msg.Attachments)}
+			Attachments: slices.Clone(msg.Attachments), Group: msg.Group}
 		t.qid = t.id
 	}
 	c.queue = append(c.queue, t)

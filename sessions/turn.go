@@ -32,6 +32,7 @@ func (m *Manager) run(t *Turn) {
 	t.cancel = cancel
 	t.mu.Unlock()
 	defer m.dropQueued(ctx, t)
+	defer m.endUsage(t) // usage_limits.go
 	if o := m.cfg.Observer.Active; o != nil {
 		o(1)
 		defer o(-1)
@@ -151,6 +152,12 @@ func (m *Manager) request(ctx context.Context, t *Turn) (*turnRequest, bool) {
 			maxImages:  m.cfg.MaxImages,
 		}),
 	}
+	// Restricted models and usage limits (usage_limits.go), before any
+	// upstream request.
+	if err := m.admit(ctx, t, canonical, history[len(history)-1], req.Messages); err != nil {
+		m.fail(t, View{}, err)
+		return nil, false
+	}
 	return &turnRequest{client: client, req: req, mode: mode, model: canonical}, true
 }
 
@@ -197,7 +204,7 @@ func (m *Manager) conclude(ctx context.Context, t *Turn, a *answerState, mode Re
 // repeat). A gone reply is only committed.
 func (m *Manager) finish(ctx context.Context, t *Turn, answer Entry, v View, gone bool) {
 	ctx = context.WithoutCancel(ctx) // the answer is the user's, whatever happened to the request
-	c := Commit{Entries: []Entry{answer}, QueuedID: t.qid, ProgressID: t.id}
+	c := Commit{Entries: []Entry{answer}, QueuedID: t.qid, ProgressID: t.id, Usage: m.usageOf(t, answer)}
 	if !t.retry {
 		c.Entries = []Entry{t.question, answer}
 	}
@@ -213,6 +220,7 @@ func (m *Manager) finish(ctx context.Context, t *Turn, answer Entry, v View, gon
 	err := m.store.Commit(ctx, t.key, c)
 	t.qdone = t.qdone || err == nil
 	t.qmu.Unlock()
+	m.usageCommitted(t, c.Usage, err) // usage_limits.go
 	if err != nil {
 		m.storeFailed(t.key, "answer", err)
 		v.Status = strings.TrimSpace(v.Status + " ⚠️ The answer could not be saved to history.")

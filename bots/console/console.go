@@ -40,6 +40,7 @@ type Manager interface {
 	ClearSystemPrompt(ctx context.Context, key sessions.Key) error
 	Reset(ctx context.Context, key sessions.Key) error
 	Settings(ctx context.Context, key sessions.Key) (sessions.Summary, error)
+	UsageReport(ctx context.Context, r sessions.UsageRequest) (string, error)
 	Recover(ctx context.Context, platform string, restore func(sessions.Progress) (sessions.Reply, error)) error
 	SetFetcher(platform string, f sessions.Fetcher)
 }
@@ -303,6 +304,13 @@ func (c *Chat) line(ctx context.Context, line string) (*sessions.Turn, bool) {
 		} else {
 			c.printf("%s\n", c.settings(s))
 		}
+	case "/usage":
+		report, err := c.m.UsageReport(ctx, sessions.UsageRequest{Key: c.key, Author: c.author()})
+		if err != nil {
+			c.note(err)
+		} else {
+			c.printf("%s\n", c.lines(report))
+		}
 	default:
 		c.printf("%s\n", c.dim(fmt.Sprintf("Unknown command %s. /help lists the commands.", cmd)))
 	}
@@ -320,7 +328,7 @@ func (c *Chat) newReply() sessions.Reply {
 
 func (c *Chat) ask(ctx context.Context, text string) *sessions.Turn {
 	r := c.newReply()
-	msg := sessions.Message{Key: c.key, Author: sessions.Author{ID: c.key.Chat, Name: c.key.Chat}, Text: text, Attachments: c.pending}
+	msg := sessions.Message{Key: c.key, Author: c.author(), Text: text, Attachments: c.pending}
 	c.pending = nil
 	t, err := c.m.Handle(ctx, msg, r)
 	if err != nil {
@@ -328,6 +336,13 @@ func (c *Chat) ask(ctx context.Context, text string) *sessions.Turn {
 		return nil
 	}
 	return t
+}
+
+// author is the person at the terminal: the operator, who has the
+// config and the store at hand, so an admin (restricted models, no usage
+// limits).
+func (c *Chat) author() sessions.Author {
+	return sessions.Author{ID: c.key.Chat, Name: c.key.Chat, Admin: true}
 }
 
 func (c *Chat) note(err error) {
@@ -381,7 +396,17 @@ func (c *Chat) settings(s sessions.Summary) string {
 	if c.md == nil {
 		return strings.ReplaceAll(s.Markdown(), "**", "")
 	}
-	lines := strings.Split(s.Markdown(), "\n")
+	return c.lines(s.Markdown())
+}
+
+// lines renders Markdown whose lines each stand alone (/settings, /usage):
+// in a terminal line by line, so that no two join into one paragraph;
+// else without its markup.
+func (c *Chat) lines(md string) string {
+	if c.md == nil {
+		return c.markdown(md)
+	}
+	lines := strings.Split(md, "\n")
 	for i, l := range lines {
 		lines[i] = c.md.Render(l)
 	}

@@ -14,6 +14,7 @@ func help(terminal bool) string {
 		"- `/retry` — answer the last message again",
 		"- `/stop` — stop the answer in progress",
 		"- `/settings` — show this conversation's settings",
+		"- `/usage` — the tokens you used today and this month, per model, and what they cost",
 		"- `/attach PATH` — a picture, text file, PDF or recording to send with your next message",
 		"- `/help` — this list",
 		"- `/quit` — leave",

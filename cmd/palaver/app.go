@@ -117,6 +117,7 @@ func sessionsConfig(cfg *Config) sessions.Config {
 		MaxAttachmentBytes: cfg.Chat.MaxAttachmentBytes,
 		Vision:             cfg.Models.Vision,
 		Transcription:      cfg.Models.Transcription,
+		Usage:              usageConfig(cfg),
 	}
 }
 

@@ -45,6 +45,7 @@ type Config struct {
 	Telegram  TelegramConfig            `yaml:"telegram"`
 	Discord   DiscordConfig             `yaml:"discord"`
 	Gateway   GatewayConfig             `yaml:"gateway"`
+	Limits    LimitsConfig              `yaml:"limits"`
 	Metrics   MetricsConfig             `yaml:"metrics"`
 	Log       LogConfig                 `yaml:"log"`
 
@@ -110,6 +111,48 @@ type ModelsConfig struct {
 	// into text (an OpenAI-compatible /audio/transcriptions); empty turns
 	// voice messages off.
 	Transcription string `yaml:"transcription"`
+	// Prices maps "provider/model" to its price, which wins over the
+	// price in the provider's model list (DeepInfra publishes its own).
+	Prices map[string]PriceConfig `yaml:"prices"`
+	// Restricted lists "provider/model" or "provider/*" entries only
+	// admins may choose or use.
+	Restricted []string `yaml:"restricted"`
+}
+
+// PriceConfig is a model's price in USD per million tokens.
+type PriceConfig struct {
+	Input  float64 `yaml:"input"`
+	Output float64 `yaml:"output"`
+}
+
+// LimitsConfig holds the usage budgets and how usage is counted.
+type LimitsConfig struct {
+	// Timezone is the IANA time zone (Europe/Berlin, UTC) whose midnight
+	// ends a day and a month of usage.
+	Timezone string `yaml:"timezone"`
+	// UsageRetentionDays is how many days of usage counters are kept
+	// (history_limit does not prune them).
+	UsageRetentionDays int `yaml:"usage_retention_days"`
+	// AdminsExempt exempts the platforms' admins from every limit.
+	AdminsExempt bool `yaml:"admins_exempt"`
+	// User limits each person, Conversation each group chat, channel or
+	// thread, Group each Telegram group or Discord server, Key each
+	// endpoint API key.
+	User         LimitConfig `yaml:"user"`
+	Conversation LimitConfig `yaml:"conversation"`
+	Group        LimitConfig `yaml:"group"`
+	Key          LimitConfig `yaml:"key"`
+	// Models limits each listed "provider/model": everyone's use of it
+	// together.
+	Models map[string]LimitConfig `yaml:"models"`
+}
+
+// LimitConfig is one budget; 0 leaves a cap off.
+type LimitConfig struct {
+	DailyTokens   int64   `yaml:"daily_tokens"`
+	MonthlyTokens int64   `yaml:"monthly_tokens"`
+	DailyUSD      float64 `yaml:"daily_usd"`
+	MonthlyUSD    float64 `yaml:"monthly_usd"`
 }
 
 // ChatConfig holds conversation defaults and per-user limits.
@@ -336,7 +379,8 @@ func defaultConfig(getenv func(string) string) *Config {
 			MaxStreamsPerKey:  8,
 			RequestsPerMinute: 60,
 		},
-		Log: LogConfig{Level: "info", Format: "text"},
+		Limits: LimitsConfig{Timezone: "UTC", UsageRetentionDays: 400, AdminsExempt: true},
+		Log:    LogConfig{Level: "info", Format: "text"},
 	}
 }
 

@@ -33,6 +33,7 @@ func (c *Config) validate() []*ConfigError {
 	v.telegram()
 	v.discord()
 	v.gateway()
+	v.limits()
 	v.metricsAndLog()
 	return v.errs
 }
@@ -242,6 +243,78 @@ func (v *validator) models() {
 	}
 	if m.Transcription != "" {
 		v.modelRef("models.transcription", m.Transcription, false, true)
+	}
+	for _, name := range sortedKeys(m.Prices) {
+		key := "models.prices." + name
+		v.modelRef(key, name, false, true)
+		p := m.Prices[name]
+		for _, f := range []struct {
+			name string
+			usd  float64
+		}{{"input", p.Input}, {"output", p.Output}} {
+			if f.usd < 0 || f.usd > maxPrice {
+				v.errorf(key+"."+f.name, "want USD per million tokens, from 0 to %d, got %s", maxPrice, fmtNumber(f.usd))
+			}
+		}
+	}
+	for i, ref := range m.Restricted {
+		v.modelRef(fmt.Sprintf("models.restricted[%d]", i), ref, true, true)
+	}
+}
+
+// Bounds past which a price or a limit is a mistake (a price per token
+// written as per million, a limit with zeros too many).
+const (
+	maxPrice       = 10_000 // USD per million tokens
+	maxLimitTokens = 1_000_000_000_000
+	maxLimitUSD    = 1_000_000
+	// Usage counters are kept at least a month and a day, so that the
+	// month's count survives its month; at most a century.
+	minUsageRetention, maxUsageRetention = 32, 36500
+)
+
+// fmtNumber writes a number of the config as it would be written there.
+func fmtNumber(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+func (v *validator) limits() {
+	l := v.c.Limits
+	if l.Timezone == "" || l.Timezone == "Local" {
+		v.errorf("limits.timezone", "want an IANA time zone name such as UTC or Europe/Berlin, got %q", l.Timezone)
+	} else if _, err := time.LoadLocation(l.Timezone); err != nil {
+		v.errorf("limits.timezone", "want an IANA time zone name such as UTC or Europe/Berlin, got %q", l.Timezone)
+	}
+	if n := l.UsageRetentionDays; n < minUsageRetention || n > maxUsageRetention {
+		v.errorf("limits.usage_retention_days", "must be between %d (a month and a day) and %d, got %d", minUsageRetention, maxUsageRetention, n)
+	}
+	for _, s := range []struct {
+		key string
+		lim LimitConfig
+	}{
+		{"limits.user", l.User}, {"limits.conversation", l.Conversation}, {"limits.group", l.Group}, {"limits.key", l.Key},
+	} {
+		v.limit(s.key, s.lim)
+	}
+	for _, name := range sortedKeys(l.Models) {
+		key := "limits.models." + name
+		v.modelRef(key, name, false, true)
+		v.limit(key, l.Models[name])
+	}
+}
+
+// limit checks one budget: no negative cap, none absurdly high.
+func (v *validator) limit(key string, l LimitConfig) {
+	for _, f := range []struct {
+		name      string
+		got, most float64
+	}{
+		{"daily_tokens", float64(l.DailyTokens), maxLimitTokens},
+		{"monthly_tokens", float64(l.MonthlyTokens), maxLimitTokens},
+		{"daily_usd", l.DailyUSD, maxLimitUSD},
+		{"monthly_usd", l.MonthlyUSD, maxLimitUSD},
+	} {
+		if f.got < 0 || f.got > f.most {
+			v.errorf(key+"."+f.name, "must be 0 (no limit) or a positive number up to %s, got %s", fmtNumber(f.most), fmtNumber(f.got))
+		}
 	}
 }
 

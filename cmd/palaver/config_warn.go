@@ -3,9 +3,12 @@ package main
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/palaver-bot/palaver/llm"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -64,7 +67,52 @@ func (c *Config) Warnings() []string {
 	if l := c.Metrics.Listen; l != "" && checkListen(l, "") == nil && !isLoopback(l) {
 		w = append(w, fmt.Sprintf("metrics.listen %q is reachable from other machines", l))
 	}
+	return append(w, c.limitWarnings()...)
+}
+
+// limitWarnings lists limits that cannot work as written: a daily cap
+// above its monthly one, a restricted default model, per-model limits
+// that cap nothing.
+func (c *Config) limitWarnings() []string {
+	var w []string
+	check := func(key string, l LimitConfig) {
+		if l.DailyTokens > 0 && l.MonthlyTokens > 0 && l.DailyTokens > l.MonthlyTokens {
+			w = append(w, fmt.Sprintf("%s.daily_tokens (%d) is above %s.monthly_tokens (%d): the daily limit is never reached", key, l.DailyTokens, key, l.MonthlyTokens))
+		}
+		if l.DailyUSD > 0 && l.MonthlyUSD > 0 && l.DailyUSD > l.MonthlyUSD {
+			w = append(w, fmt.Sprintf("%s.daily_usd (%s) is above %s.monthly_usd (%s): the daily limit is never reached", key, fmtNumber(l.DailyUSD), key, fmtNumber(l.MonthlyUSD)))
+		}
+		if (l.DailyUSD > 0 || l.MonthlyUSD > 0) && len(c.Models.Prices) == 0 && !c.usesDeepInfra() {
+			w = append(w, fmt.Sprintf("%s sets a cost limit, but models.prices is empty and no provider publishes prices: tokens of models without a price count only towards token limits", key))
+		}
+	}
+	l := c.Limits
+	check("limits.user", l.User)
+	check("limits.conversation", l.Conversation)
+	check("limits.group", l.Group)
+	check("limits.key", l.Key)
+	for _, name := range sortedKeys(l.Models) {
+		if l.Models[name] == (LimitConfig{}) {
+			w = append(w, fmt.Sprintf("limits.models.%s sets no limit (all caps are 0)", name))
+			continue
+		}
+		check("limits.models."+name, l.Models[name])
+	}
+	if llm.AllowList(c.Models.Restricted).Allows(c.Models.Default) && len(c.Models.Restricted) > 0 {
+		w = append(w, fmt.Sprintf("models.default (%s) is in models.restricted: only admins can talk in a conversation until someone chooses another model", c.Models.Default))
+	}
 	return w
+}
+
+// usesDeepInfra reports whether a provider is DeepInfra, which lists its
+// models' prices.
+func (c *Config) usesDeepInfra() bool {
+	for _, p := range c.Providers {
+		if u, err := url.Parse(p.BaseURL); err == nil && strings.EqualFold(u.Hostname(), "api.deepinfra.com") {
+			return true
+		}
+	}
+	return false
 }
 
 // anonymousDeepInfra reports whether provider name is DeepInfra without an
@@ -181,6 +229,10 @@ func (c *Config) clone() *Config {
 	r.Discord.Admins = slices.Clone(c.Discord.Admins)
 	r.Gateway.APIKeys = slices.Clone(c.Gateway.APIKeys)
 	r.Gateway.CORSOrigins = slices.Clone(c.Gateway.CORSOrigins)
+	r.Models.Vision = slices.Clone(c.Models.Vision)
+	r.Models.Prices = maps.Clone(c.Models.Prices)
+	r.Models.Restricted = slices.Clone(c.Models.Restricted)
+	r.Limits.Models = maps.Clone(c.Limits.Models)
 	return &r
 }
 

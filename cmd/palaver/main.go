@@ -9,6 +9,7 @@
 //	palaver ask Q    one answer, streamed to stdout ("-" reads Q from stdin)
 //	palaver check    validate the config
 //	palaver store    check the store file, or back it up
+//	palaver usage    the tokens and cost recorded, by user, model, day…
 //	palaver health   ask a running palaver's /healthz
 //	palaver version  print the version
 package main
@@ -60,6 +61,7 @@ var commands = []command{
 	{"ask", "[flags] QUESTION", "answer one question, streamed to stdout (QUESTION \"-\" reads it from stdin)", cmdAsk},
 	{"check", "[flags]", "validate the config and report what it enables", cmdCheck},
 	{"store", "check|backup FILE [flags]", "check the store (store check) or copy it while palaver runs (store backup FILE)", cmdStore},
+	{"usage", "[--from DAY] [--to DAY] [--by COLUMNS] [--csv|--json] [flags]", "show who used which models and what it cost, by user, conversation, platform, key, model and day", cmdUsage},
 	{"health", "[--url URL] [flags]", "ask a running palaver's /healthz; exit 0 when every component is up", cmdHealth},
 	{"version", "", "print the version", cmdVersion},
 	{"help", "[COMMAND]", "show the commands, or one command's flags", nil},

@@ -28,6 +28,8 @@ type metrics struct {
 	upstreamErrs *prometheus.CounterVec
 	storeFailed  *prometheus.CounterVec
 	commit       prometheus.Histogram
+	cost         *prometheus.CounterVec
+	refusals     *prometheus.CounterVec
 }
 
 // latencyBuckets span 1 ms to about 25 s in steps of 1.5×, fine enough
@@ -47,8 +49,9 @@ func newMetrics() *metrics {
 			Name: "palaver_first_visible_seconds", Help: "Time from the model's first token to the first update showing text.", Buckets: latencyBuckets,
 		}, []string{"platform"}),
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "palaver_tokens_total", Help: "Tokens (content and reasoning deltas) received from models.",
-		}, []string{"model"}),
+			Name: "palaver_tokens_total", Help: "Tokens used by answers and endpoint requests, as providers report them (else estimated), by kind: " +
+				"prompt, completion (the answer's tokens other than reasoning) and reasoning, which add up to the total.",
+		}, []string{"model", "kind"}),
 		updates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "palaver_updates_sent_total", Help: "Platform requests made to show answers.",
 		}, []string{"platform"}),
@@ -74,9 +77,15 @@ func newMetrics() *metrics {
 			Name: "palaver_store_commit_seconds", Help: "bbolt write transaction commit latency.",
 			Buckets: commitBuckets,
 		}),
+		cost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "palaver_cost_usd_total", Help: "Cost in USD of the tokens of palaver_tokens_total whose model has a price (models.prices, or the provider's list).",
+		}, []string{"model"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "palaver_budget_refusals_total", Help: "Messages and endpoint requests refused by a usage limit, by scope (user, conversation, group, model, key), or restricted: a model only admins may use.",
+		}, []string{"scope"}),
 	}
 	m.reg.MustRegister(m.firstToken, m.firstVisible, m.tokens, m.updates, m.coalesced,
-		m.rateLimited, m.active, m.answers, m.upstreamErrs, m.storeFailed, m.commit,
+		m.rateLimited, m.active, m.answers, m.upstreamErrs, m.storeFailed, m.commit, m.cost, m.refusals,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -110,13 +119,24 @@ func (m *metrics) engineObserver() sessions.Observer {
 func (m *metrics) turnObserver() sessions.TurnObserver {
 	return sessions.TurnObserver{
 		FirstToken: func(model string, d time.Duration) { m.firstToken.WithLabelValues(model).Observe(d.Seconds()) },
-		Tokens:     func(model string, n int) { m.tokens.WithLabelValues(model).Add(float64(n)) },
 		Finished:   func(model, status string) { m.answers.WithLabelValues(model, status).Inc() },
 		Active:     func(delta int) { m.active.Add(float64(delta)) },
 		UpstreamError: func(model, kind string) {
 			m.upstreamErrs.WithLabelValues(model, kind).Inc()
 		},
-		StoreFailed: func(what string) { m.storeFailed.WithLabelValues(what).Inc() },
+		StoreFailed:   func(what string) { m.storeFailed.WithLabelValues(what).Inc() },
+		Usage:         m.observeUsage,
+		BudgetRefused: func(scope string) { m.refusals.WithLabelValues(scope).Inc() },
+	}
+}
+
+// observeUsage counts one answer's or endpoint request's recorded usage.
+func (m *metrics) observeUsage(model string, t sessions.Tally) {
+	m.tokens.WithLabelValues(model, "prompt").Add(float64(t.PromptTokens))
+	m.tokens.WithLabelValues(model, "completion").Add(float64(t.CompletionTokens - t.ReasoningTokens))
+	m.tokens.WithLabelValues(model, "reasoning").Add(float64(t.ReasoningTokens))
+	if t.CostNanoUSD > 0 {
+		m.cost.WithLabelValues(model).Add(t.CostUSD())
 	}
 }
 

@@ -131,6 +131,31 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, serveOnly bool) e
 	defer cancel()
 	sv := &supervisor{hl: hl, cancel: cancel}
 
+	// The store keeps the conversations, and the usage of the bots and of
+	// the endpoint (usage.go).
+	var c *core
+	if bots || withGateway {
+		var err error
+		c, err = openCore(cfg, log, met.engineObserver(), met.turnObserver(), met.observeCommit)
+		switch {
+		case err == nil:
+			log.Info("store open", "path", cfg.Storage.Path)
+			hl.set("store", "open")
+			defer func() {
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+				defer cancel()
+				if err := c.Close(sctx); err != nil {
+					log.Error("shutdown", "error", err)
+				}
+			}()
+		case !bots && unmeteredEndpoint(cfg, err):
+			log.Warn("the store is in use by another palaver: the endpoint's usage is not recorded; run the endpoint in that palaver (gateway.enabled), or give this one its own storage.path",
+				"path", cfg.Storage.Path)
+		default:
+			return err
+		}
+	}
+
 	if withGateway {
 		glog := log.With("component", "gateway")
 		router, err := newRouter(cfg, log)
@@ -149,6 +174,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, serveOnly bool) e
 			RequestsPerMinute: cfg.Gateway.RequestsPerMinute,
 			Health:            hl,
 			Logger:            glog,
+			Meter:             endpointMeter(c),
 		}, router)
 		if err != nil {
 			return &exitError{code: 2, err: err}
@@ -191,21 +217,6 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, serveOnly bool) e
 	}
 
 	if bots {
-		c, err := openCore(cfg, log, met.engineObserver(), met.turnObserver(), met.observeCommit)
-		if err != nil {
-			cancel()
-			sv.wait()
-			return err
-		}
-		log.Info("store open", "path", cfg.Storage.Path)
-		hl.set("store", "open")
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
-			defer cancel()
-			if err := c.Close(sctx); err != nil {
-				log.Error("shutdown", "error", err)
-			}
-		}()
 		if cfg.Telegram.Token != "" {
 			tlog := log.With("platform", telegram.Platform)
 			c.engine.SetBudget(telegram.Platform, window(cfg.Telegram.GlobalWindow))

@@ -20,9 +20,14 @@ type entry struct {
 	stream   bool
 	usage    llm.Usage
 	hasUsage bool
-	gone     bool // the client hung up before the answer was complete
-	err      string
-	cause    error // the error behind err, for the operator's log only
+	// events counts the stream's data events relayed, answerBytes the
+	// size of a whole answer: what estimates the usage of a provider
+	// that reports none.
+	events      int
+	answerBytes int
+	gone        bool // the client hung up before the answer was complete
+	err         string
+	cause       error // the error behind err, for the operator's log only
 }
 
 type entryKey struct{}
@@ -102,6 +107,9 @@ func (s *Server) logRequest(r *http.Request, w *recorder, e *entry) {
 		attrs = append(attrs,
 			slog.Int("prompt_tokens", e.usage.PromptTokens),
 			slog.Int("completion_tokens", e.usage.CompletionTokens))
+		if n := e.usage.CompletionDetails.ReasoningTokens; n > 0 {
+			attrs = append(attrs, slog.Int("reasoning_tokens", n))
+		}
 	}
 	if w.firstByte > 0 {
 		attrs = append(attrs, slog.Duration("ttfb", w.firstByte))

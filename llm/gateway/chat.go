@@ -74,6 +74,18 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	client, modelID, canonical := res.Client, res.ID, res.Name
 	e.model = canonical
+	// Usage budgets, and the request's usage recorded once it ended
+	// (meter.go).
+	record, apiErr, ok := s.admit(r, key, canonical)
+	if !ok {
+		if apiErr != nil {
+			writeError(w, r, apiErr)
+		} else {
+			e.gone = true
+		}
+		return
+	}
+	defer record(e, len(body))
 	if body, err = encodeChat(fields, modelID); err != nil {
 		writeError(w, r, newError(http.StatusBadRequest, typeInvalidRequest, "invalid_json", "cannot re-encode the body: %v", err))
 		return
@@ -254,6 +266,7 @@ func (s *Server) relayCompletion(w http.ResponseWriter, r *http.Request, provide
 	if len(c.Usage) > 0 && json.Unmarshal(c.Usage, &usage) == nil && string(c.Usage) != "null" {
 		e.noteUsage(usage)
 	}
+	e.answerBytes = len(data)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	w.WriteHeader(http.StatusOK)

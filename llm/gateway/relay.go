@@ -109,8 +109,9 @@ func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, provider st
 		}
 		info := inspectChunk(ev.Data)
 		if info.usage != nil {
-			e.noteUsage(*info.usage)
+			e.noteUsage(*info.usage) // the last one counts: usage sent twice is the same usage
 		}
+		e.events++
 		finished = finished || info.finished
 		buf = append(appendData(append(buf[:0], dataPrefix...), ev.Data), eventEnd...)
 		if info.errRaw != nil {

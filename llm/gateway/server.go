@@ -65,6 +65,9 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// Logger receives one line per request; nil means slog.Default().
 	Logger *slog.Logger
+	// Meter, when set, holds each key to its usage budget and records
+	// what its requests used (see Meter); nil records nothing.
+	Meter Meter
 }
 
 // Server is the gateway's http.Handler. It is safe for concurrent use.
