@@ -13,6 +13,9 @@ type place struct {
 	// perms are the member's permissions in the channel, from the
 	// interaction; -1 when unknown (messages carry none).
 	perms int64
+	// dm is set in a DM between the user and the bot, where the user is
+	// the only person talking to it.
+	dm bool
 }
 
 // allowed reports whether the bot serves this place (AllowedGuilds,
@@ -54,7 +57,8 @@ func (b *Bot) mayChange(p place) bool {
 
 // interactionPlace describes where an interaction happened.
 func interactionPlace(i *discordgo.Interaction) place {
-	p := place{channelID: i.ChannelID, guildID: i.GuildID, perms: -1}
+	p := place{channelID: i.ChannelID, guildID: i.GuildID, perms: -1,
+		dm: i.GuildID == "" && i.Context != discordgo.InteractionContextPrivateChannel}
 	switch {
 	case i.Member != nil:
 		p.perms = i.Member.Permissions
@@ -66,4 +70,11 @@ func interactionPlace(i *discordgo.Interaction) place {
 		p.userID = i.User.ID
 	}
 	return p
+}
+
+// isAdmin reports whether the author may act on other people's answers (a
+// Retry button): in a guild a member who may change the channel's
+// settings, anywhere a user or role in Admins.
+func (b *Bot) isAdmin(p place) bool {
+	return p.guildID != "" && b.mayChange(p) || b.admins[p.userID]
 }

@@ -216,8 +216,8 @@ func TestBot_ChatAttachment(t *testing.T) {
 		}
 		st, ok := r.dc.InteractionState(it.ID)
 		q, _ := r.dc.Message(st.OriginalID)
-		if !ok || q.Content != "> what colour\n📎 `photo.png`" {
-			t.Errorf("question shown in the channel %q, want the prompt and the file's name", q.Content)
+		if !ok || q.Text() != "> what colour\n📎 `photo.png`" {
+			t.Errorf("question shown in the channel %q, want the prompt and the file's name", q.Text())
 		}
 
 		// The thread is the bot's: with ThreadFollowAll a voice message

@@ -8,8 +8,14 @@
 //
 // The adapter never calls a model, never opens the store and never decides
 // when to edit: the Manager and its reply engine do. It renders, splits at
-// Discord's 2000-character limit and turns Discord's refusals into the
-// errors the engine understands.
+// Discord's limits (4000 characters of text displays in a Components V2
+// message, components.go; 2000 characters of content otherwise) and turns
+// Discord's refusals into the errors the engine understands.
+//
+// Commands are registered for guild and user installs (user.go): a user
+// who installed Palaver to their account can /chat where the bot is not a
+// member, and is answered through the interaction alone. A finished
+// answer carries a Retry button that answers its question again.
 package discord
 
 import (
@@ -36,6 +42,7 @@ const Platform = "discord"
 type Manager interface {
 	Handle(ctx context.Context, msg sessions.Message, reply sessions.Reply) (*sessions.Turn, error)
 	Retry(ctx context.Context, key sessions.Key, reply sessions.Reply) (*sessions.Turn, error)
+	Regenerate(ctx context.Context, key sessions.Key, question string, by sessions.Author, admin bool, reply sessions.Reply) (*sessions.Turn, error)
 	Stop(key sessions.Key, author string) bool
 	Spend(ctx context.Context, budget string) error
 	Model(ctx context.Context, key sessions.Key) (string, error)
@@ -68,7 +75,7 @@ type Options struct {
 	// (discord.api_base); empty means the real Discord.
 	APIBase string
 	// Guilds register the commands per guild (instantly); empty registers
-	// them globally.
+	// them globally, for guild and user installs (user.go).
 	Guilds []string
 	// EditInterval is the least time between requests to one channel;
 	// default 1 s, so a channel never receives more than 5 edits in 5 s.
@@ -100,6 +107,12 @@ type Options struct {
 	// must be enabled in the Developer Portal (else Discord refuses the
 	// connection). Default off.
 	ThreadFollowAll bool
+	// Components is how answers are made (discord.components): "auto"
+	// (the default) as Components V2 messages of up to 4000 characters,
+	// falling back for good to plain messages of 2000 characters the
+	// first time Discord refuses one; "v2" as Components V2 only; "legacy"
+	// as plain messages only.
+	Components string
 	// Logger receives the adapter's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// OnState is called from the Bot's goroutines whenever its gateway
@@ -138,6 +151,10 @@ type Bot struct {
 	// globalUntil is when Discord's last global rate limit ends, in Unix
 	// nanoseconds (see classify).
 	globalUntil atomic.Int64
+	// v2Refused is set once Discord refused a Components V2 message.
+	v2Refused atomic.Bool
+
+	arrivals arrivals // the order of questions per channel
 
 	mu      sync.Mutex
 	appID   string // the application id, from Options or READY
@@ -160,6 +177,10 @@ func New(opts Options, m Manager) (*Bot, error) {
 	}
 	if opts.EditInterval <= 0 {
 		opts.EditInterval = time.Second
+	}
+	var err error
+	if opts.Components, err = checkComponents(opts.Components); err != nil {
+		return nil, err
 	}
 	log := opts.Logger
 	if log == nil {
@@ -220,11 +241,24 @@ const shutdownGrace = 5 * time.Second
 // flight. Answers in progress are the Manager's to finish.
 func (b *Bot) Run(ctx context.Context) error {
 	defer b.endConn()
+	// Questions take their ticket here, in the order Discord delivers
+	// them (handlers run on the goroutine reading the gateway).
 	b.s.AddHandler(func(_ *discordgo.Session, ev *discordgo.InteractionCreate) {
-		go b.track(func(ctx context.Context) { b.onInteraction(ctx, ev.Interaction) })
+		var t *ticket
+		if ev.Type == discordgo.InteractionApplicationCommand && ev.ApplicationCommandData().Name == "chat" {
+			t = b.arrivals.take(ev.ChannelID)
+		}
+		go func() {
+			defer t.done()
+			b.track(func(ctx context.Context) { b.onInteraction(ctx, ev.Interaction, t) })
+		}()
 	})
 	b.s.AddHandler(func(_ *discordgo.Session, ev *discordgo.MessageCreate) {
-		go b.track(func(ctx context.Context) { b.onMessage(ctx, ev.Message) })
+		t := b.arrivals.take(ev.ChannelID)
+		go func() {
+			defer t.done()
+			b.track(func(ctx context.Context) { b.onMessage(ctx, ev.Message, t) })
+		}()
 	})
 	b.s.AddHandler(func(*discordgo.Session, *discordgo.Ready) { b.setConn(stateUp) })
 	b.s.AddHandler(func(*discordgo.Session, *discordgo.Resumed) { b.setConn(stateUp) })
@@ -340,25 +374,39 @@ func (b *Bot) self() (appID, userID string) {
 	return b.appID, b.selfID
 }
 
-// registerCommands replaces the application's commands with Palaver's.
+// registerCommands replaces the application's commands with Palaver's:
+// per guild in Options.Guilds, else globally for guild and user installs
+// (user.go). When Discord refuses the global commands, as it does when
+// the app does not support user installs, they are registered again for
+// the installs the app supports, with a warning saying how to enable user
+// installs.
 func (b *Bot) registerCommands(ctx context.Context) error {
 	appID, _ := b.self()
 	if appID == "" {
 		return errors.New("discord: no application id (set discord.application_id)")
 	}
-	guilds := b.opts.Guilds
-	if len(guilds) == 0 {
-		guilds = []string{""}
+	if len(b.opts.Guilds) == 0 {
+		_, err := b.s.ApplicationCommandBulkOverwrite(appID, "", commandList(true), discordgo.WithContext(ctx))
+		if err == nil || !badRequest(err) {
+			return wrapRegister("globally", err)
+		}
+		b.log.Warn("Discord refused the commands for user installs; registering them for server installs only. "+
+			"To let people install Palaver to their account, enable User Install in the Developer Portal "+
+			"(Installation → Installation Contexts) and restart", "error", err)
+		_, err = b.s.ApplicationCommandBulkOverwrite(appID, "", commandList(false), discordgo.WithContext(ctx))
+		return wrapRegister("globally", err)
 	}
 	var errs []error
-	for _, g := range guilds {
-		if _, err := b.s.ApplicationCommandBulkOverwrite(appID, g, commandList(), discordgo.WithContext(ctx)); err != nil {
-			where := "globally"
-			if g != "" {
-				where = "in guild " + g
-			}
-			errs = append(errs, fmt.Errorf("discord: register commands %s: %w", where, err))
-		}
+	for _, g := range b.opts.Guilds {
+		_, err := b.s.ApplicationCommandBulkOverwrite(appID, g, commandList(false), discordgo.WithContext(ctx))
+		errs = append(errs, wrapRegister("in guild "+g, err))
 	}
 	return errors.Join(errs...)
+}
+
+func wrapRegister(where string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("discord: register commands %s: %w", where, err)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/palaver-bot/palaver/bots/discord"
 	"github.com/palaver-bot/palaver/bots/discord/discordtest"
 	"github.com/palaver-bot/palaver/llm/llmtest"
 )
@@ -31,13 +32,13 @@ func TestBot(t *testing.T) {
 		if st.ResponseType != discordtest.ResponseDeferredMessage {
 			t.Errorf("first response type %d, want a deferred message (5)", st.ResponseType)
 		}
-		m := r.original(t, st, func(m discordtest.Message) bool { return done(m) && strings.Contains(m.Content, "sixteen") })
-		if m.Content != text {
-			t.Errorf("final content %q, want %q", m.Content, text)
+		m := r.original(t, st, func(m discordtest.Message) bool { return done(m) && strings.Contains(m.Text(), "sixteen") })
+		if m.Text() != text {
+			t.Errorf("final content %q, want %q", m.Text(), text)
 		}
 		partial := 0
 		for _, v := range m.Versions {
-			if v.Content != "" && v.Content != text && strings.HasPrefix(text, v.Content) {
+			if v.Text() != "" && v.Text() != text && strings.HasPrefix(text, v.Text()) {
 				partial++
 			}
 		}
@@ -85,22 +86,22 @@ func TestBot(t *testing.T) {
 		ch := r.channel("model")
 		st := r.slash(t, "model", []discordtest.Option{{Name: "name", Value: "fake/family/model-07"}}, r.user.ID, ch.ID)
 		m, _ := r.dc.Message(st.OriginalID)
-		if m.Flags&discordtest.FlagEphemeral == 0 || !strings.Contains(m.Content, "Only members who can manage") {
-			t.Errorf("ordinary user's /model: %q flags %d, want an ephemeral refusal", m.Content, m.Flags)
+		if m.Flags&discordtest.FlagEphemeral == 0 || !strings.Contains(m.Text(), "Only members who can manage") {
+			t.Errorf("ordinary user's /model: %q flags %d, want an ephemeral refusal", m.Text(), m.Flags)
 		}
 		st = r.slash(t, "model", []discordtest.Option{{Name: "name", Value: "fake/family/model-07"}}, r.mod.ID, ch.ID)
 		m, _ = r.dc.Message(st.OriginalID)
-		if m.Flags&discordtest.FlagEphemeral != 0 || !strings.Contains(m.Content, "fake/family/model-07") {
-			t.Errorf("manager's /model: %q flags %d", m.Content, m.Flags)
+		if m.Flags&discordtest.FlagEphemeral != 0 || !strings.Contains(m.Text(), "fake/family/model-07") {
+			t.Errorf("manager's /model: %q flags %d", m.Text(), m.Flags)
 		}
 		st = r.slash(t, "chat", []discordtest.Option{{Name: "prompt", Value: "hi"}}, r.user.ID, ch.ID)
-		r.original(t, st, func(m discordtest.Message) bool { return done(m) && strings.Contains(m.Content, "echo: alice: hi") })
+		r.original(t, st, func(m discordtest.Message) bool { return done(m) && strings.Contains(m.Text(), "echo: alice: hi") })
 		if got := r.lastRequest(t).Model; got != "family/model-07" {
 			t.Errorf("upstream model %q, want family/model-07", got)
 		}
 		st = r.slash(t, "model", nil, r.user.ID, ch.ID)
-		if m, _ := r.dc.Message(st.OriginalID); !strings.Contains(m.Content, "fake/family/model-07") {
-			t.Errorf("/model without a name: %q", m.Content)
+		if m, _ := r.dc.Message(st.OriginalID); !strings.Contains(m.Text(), "fake/family/model-07") {
+			t.Errorf("/model without a name: %q", m.Text())
 		}
 	})
 
@@ -120,7 +121,7 @@ func TestBot(t *testing.T) {
 		r.final(t, ch.ID, "echo: alice: and again")
 		for _, m := range r.dc.Messages(ch.ID) {
 			if m.ReferenceID == ignored.ID {
-				t.Errorf("the bot answered a message that was not for it: %q", m.Content)
+				t.Errorf("the bot answered a message that was not for it: %q", m.Text())
 			}
 		}
 		reqs := r.chatRequests()
@@ -157,16 +158,16 @@ func TestBot(t *testing.T) {
 		r.final(t, ch.ID, last)
 		st, _ = r.dc.InteractionState(st.ID)
 		ids := append([]string{st.OriginalID}, st.FollowupIDs...)
-		if len(ids) < 5 {
-			t.Errorf("%d messages for a %d-character answer, want at least 5", len(ids), len(text))
+		if len(ids) < 3 {
+			t.Errorf("%d messages for a %d-character answer, want at least 3", len(ids), len(text))
 		}
 		var got []string
 		for _, id := range ids {
 			m, _ := r.dc.Message(id)
-			if n := len([]rune(m.Content)); n > 2000 {
+			if n := len([]rune(m.Text())); n > discord.TextLimitV2 {
 				t.Errorf("message %s has %d characters", id, n)
 			}
-			got = append(got, m.Content)
+			got = append(got, m.Text())
 		}
 		if a, b := strings.Fields(strings.Join(got, "\n")), strings.Fields(text); strings.Join(a, " ") != strings.Join(b, " ") {
 			t.Errorf("joined messages differ from the answer:\n got %.200q…\nwant %.200q…", strings.Join(a, " "), strings.Join(b, " "))
@@ -175,11 +176,11 @@ func TestBot(t *testing.T) {
 
 	t.Run("LongAnswerAtFullRate", func(t *testing.T) {
 		// An answer that keeps the channel's budget busy and grows past
-		// 2000 characters twice: the new messages must not burst past the
-		// channel's window.
+		// a message's 4000 characters twice: the new messages must not
+		// burst past the channel's window.
 		ch := r.channel("long-stream")
-		text := strings.TrimSpace(strings.Repeat("stream words across messages ", 170))
-		r.up.Enqueue(slow(text, 2*time.Millisecond))
+		text := strings.TrimSpace(strings.Repeat("stream words across messages ", 340))
+		r.up.Enqueue(slow(text, time.Millisecond))
 		before := r.count429()
 		_, err := r.dc.SendMessage(discordtest.UserMessage{ChannelID: ch.ID, AuthorID: r.user.ID,
 			Content: discordtest.Mention(r.dc.AppID()) + " stream"})
@@ -191,7 +192,7 @@ func TestBot(t *testing.T) {
 					if !done(m) {
 						return false
 					}
-					all = append(all, m.Content)
+					all = append(all, m.Text())
 				}
 			}
 			return len(all) == 3 && strings.Join(strings.Fields(strings.Join(all, " ")), " ") == text
@@ -250,14 +251,14 @@ func TestBot(t *testing.T) {
 		wg.Wait()
 		for i, q := range questions {
 			want := fmt.Sprintf("echo: member%d: question %d%s", i, i, more)
-			if a := r.final(t, ch.ID, want); a.Content != want || a.ReferenceID != q.ID {
-				t.Errorf("answer %d = %q replying to %q, want %q replying to %q", i, a.Content, a.ReferenceID, want, q.ID)
+			if a := r.final(t, ch.ID, want); a.Text() != want || a.ReferenceID != q.ID {
+				t.Errorf("answer %d = %q replying to %q, want %q replying to %q", i, a.Text(), a.ReferenceID, want, q.ID)
 			}
 		}
 		for i := range slashes {
 			want := fmt.Sprintf("echo: mod: slash %d%s", i, more)
-			if a := r.final(t, ch.ID, want); a.Content != want {
-				t.Errorf("/chat answer %d = %q, want %q", i, a.Content, want)
+			if a := r.final(t, ch.ID, want); a.Text() != want {
+				t.Errorf("/chat answer %d = %q, want %q", i, a.Text(), want)
 			}
 		}
 		if id, n := r.dc.MaxWritesInWindow(channelWindow); n > 5 {
@@ -314,7 +315,7 @@ func TestBot(t *testing.T) {
 		if _, err := r.dc.WaitMessage(r.ctx(), func(discordtest.Message) bool {
 			got := replies()
 			for i, q := range questions {
-				if len(got[q.ID]) == 0 || !done(got[q.ID][0]) || !strings.HasPrefix(got[q.ID][0].Content, want(i)) {
+				if len(got[q.ID]) == 0 || !done(got[q.ID][0]) || !strings.HasPrefix(got[q.ID][0].Text(), want(i)) {
 					return false
 				}
 			}
@@ -362,15 +363,15 @@ func TestBot(t *testing.T) {
 		r.up.Enqueue(slow(strings.Repeat("word ", 400), 20*time.Millisecond))
 		before := r.up.Disconnects()
 		st := r.slash(t, "chat", []discordtest.Option{{Name: "prompt", Value: "go on"}}, r.user.ID, ch.ID)
-		r.original(t, st, func(m discordtest.Message) bool { return stoppable(m) && strings.Contains(m.Content, "word") })
+		r.original(t, st, func(m discordtest.Message) bool { return stoppable(m) && strings.Contains(m.Text(), "word") })
 		stop := r.slash(t, "stop", nil, r.user.ID, ch.ID)
-		if m, _ := r.dc.Message(stop.OriginalID); !strings.Contains(m.Content, "Stopped") {
-			t.Errorf("/stop answered %q", m.Content)
+		if m, _ := r.dc.Message(stop.OriginalID); !strings.Contains(m.Text(), "Stopped") {
+			t.Errorf("/stop answered %q", m.Text())
 		}
 		if err := r.up.WaitDisconnect(r.ctx()); err != nil || r.up.Disconnects() <= before {
 			t.Fatalf("the upstream stream was not closed: %v", err)
 		}
-		r.original(t, st, func(m discordtest.Message) bool { return done(m) && strings.Contains(m.Content, "(stopped)") })
+		r.original(t, st, func(m discordtest.Message) bool { return done(m) && strings.Contains(m.Text(), "(stopped)") })
 	})
 
 	t.Run("StopButton", func(t *testing.T) {
@@ -381,7 +382,7 @@ func TestBot(t *testing.T) {
 			Content: discordtest.Mention(r.dc.AppID()) + " go on"})
 		must(t, err)
 		a, err := r.dc.WaitMessage(r.ctx(), func(m discordtest.Message) bool {
-			return m.ChannelID == ch.ID && stoppable(m) && strings.Contains(m.Content, "word")
+			return m.ChannelID == ch.ID && stoppable(m) && strings.Contains(m.Text(), "word")
 		})
 		must(t, err)
 		click, err := r.dc.ClickButton(a.ID, "palaver:stop", r.user.ID)
@@ -400,8 +401,8 @@ func TestBot(t *testing.T) {
 		r.up.Enqueue(llmtest.Script{Status: 500})
 		st := r.slash(t, "chat", []discordtest.Option{{Name: "prompt", Value: "fail"}}, r.user.ID, ch.ID)
 		m := r.original(t, st, done)
-		if !strings.Contains(m.Content, "server error (500)") || len([]rune(m.Content)) > 300 {
-			t.Errorf("failure shown as %q, want a short reason", m.Content)
+		if !strings.Contains(m.Text(), "server error (500)") || len([]rune(m.Text())) > 300 {
+			t.Errorf("failure shown as %q, want a short reason", m.Text())
 		}
 	})
 
@@ -428,13 +429,13 @@ func TestBot(t *testing.T) {
 		for _, tt := range tests {
 			st := r.slash(t, tt.name, tt.opts, tt.user, ch.ID)
 			m := r.original(t, st, done)
-			if !strings.Contains(m.Content, tt.want) || (m.Flags&discordtest.FlagEphemeral != 0) != tt.ephemeral {
-				t.Errorf("/%s: %q (flags %d), want %q ephemeral=%v", tt.name, m.Content, m.Flags, tt.want, tt.ephemeral)
+			if !strings.Contains(m.Text(), tt.want) || (m.Flags&discordtest.FlagEphemeral != 0) != tt.ephemeral {
+				t.Errorf("/%s: %q (flags %d), want %q ephemeral=%v", tt.name, m.Text(), m.Flags, tt.want, tt.ephemeral)
 			}
 		}
 		st := r.slash(t, "chat", []discordtest.Option{{Name: "prompt", Value: "with a prompt"}}, r.user.ID, ch.ID)
 		r.original(t, st, func(m discordtest.Message) bool {
-			return done(m) && strings.Contains(m.Content, "echo: alice: with a prompt")
+			return done(m) && strings.Contains(m.Text(), "echo: alice: with a prompt")
 		})
 		if got := r.lastRequest(t).Messages[0]; got.Content != "Be brief." {
 			t.Errorf("system message %+v, want the channel's prompt", got)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -20,14 +22,21 @@ const refusal = "Only members who can manage this channel (or Palaver's configur
 // notHere is the answer to a command in a channel the bot does not serve.
 const notHere = "Palaver is not enabled in this channel."
 
-// commandList is the slash commands registered by bulk overwrite.
-func commandList() []*discordgo.ApplicationCommand {
+// commandList is the slash commands registered by bulk overwrite. Global
+// commands (userInstall) declare the installation contexts and interaction
+// contexts of user.go; Discord takes those for global commands only.
+func commandList(userInstall bool) []*discordgo.ApplicationCommand {
 	str := func(name, desc string, required, auto bool) *discordgo.ApplicationCommandOption {
 		return &discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionString,
 			Name: name, Description: desc, Required: required, Autocomplete: auto}
 	}
 	cmd := func(name, desc string, opts ...*discordgo.ApplicationCommandOption) *discordgo.ApplicationCommand {
-		return &discordgo.ApplicationCommand{Name: name, Description: desc, Type: discordgo.ChatApplicationCommand, Options: opts}
+		c := &discordgo.ApplicationCommand{Name: name, Description: desc, Type: discordgo.ChatApplicationCommand, Options: opts}
+		if userInstall {
+			types, contexts := slices.Clone(integrationTypes), slices.Clone(interactionContexts)
+			c.IntegrationTypes, c.Contexts = &types, &contexts
+		}
+		return c
 	}
 	return []*discordgo.ApplicationCommand{
 		cmd("chat", "Ask the model something", str("prompt", "What to ask", true, false),
@@ -49,8 +58,9 @@ func key(channelID string) sessions.Key {
 	return sessions.Key{Platform: Platform, Chat: channelID}
 }
 
-// onInteraction handles a slash command, an autocomplete query or a click.
-func (b *Bot) onInteraction(ctx context.Context, i *discordgo.Interaction) {
+// onInteraction handles a slash command, an autocomplete query or a
+// click; t is a command's place in its channel's order.
+func (b *Bot) onInteraction(ctx context.Context, i *discordgo.Interaction, t *ticket) {
 	p := interactionPlace(i)
 	if !b.allowed(p) {
 		if i.Type == discordgo.InteractionApplicationCommandAutocomplete {
@@ -63,18 +73,23 @@ func (b *Bot) onInteraction(ctx context.Context, i *discordgo.Interaction) {
 	}
 	switch i.Type {
 	case discordgo.InteractionApplicationCommand:
-		b.onCommand(ctx, i, p)
+		b.onCommand(ctx, i, p, t)
 	case discordgo.InteractionApplicationCommandAutocomplete:
 		b.autocomplete(ctx, i)
 	case discordgo.InteractionMessageComponent:
-		if i.MessageComponentData().CustomID == stopID {
+		id := i.MessageComponentData().CustomID
+		switch {
+		case id == stopID:
 			b.onStopClick(ctx, i, p)
+		case strings.HasPrefix(id, retryPrefix):
+			b.onRetryClick(ctx, i, p, strings.TrimPrefix(id, retryPrefix))
 		}
 	}
 }
 
-// onCommand runs a slash command.
-func (b *Bot) onCommand(ctx context.Context, i *discordgo.Interaction, p place) {
+// onCommand runs a slash command; a question waits for its ticket t
+// before it is handed to the Manager.
+func (b *Bot) onCommand(ctx context.Context, i *discordgo.Interaction, p place, t *ticket) {
 	data := i.ApplicationCommandData()
 	arg := func(name string) string {
 		if o := data.GetOption(name); o != nil {
@@ -86,16 +101,19 @@ func (b *Bot) onCommand(ctx context.Context, i *discordgo.Interaction, p place) 
 	switch data.Name {
 	case "chat":
 		atts := commandAttachments(data)
-		if b.chatThread(ctx, i, arg("prompt"), atts) {
+		if !userOnly(i) && b.chatThread(ctx, i, arg("prompt"), atts, t) {
 			return
 		}
-		b.turn(ctx, i, func(r sessions.Reply) error {
-			_, err := b.m.Handle(ctx, sessions.Message{Key: k, Author: interactionAuthor(i), Text: arg("prompt"), Shared: i.GuildID != "",
-				Attachments: atts}, r)
+		b.turn(ctx, i, i.ID, func(r sessions.Reply) error {
+			t.wait(ctx)
+			defer t.done()
+			_, err := b.m.Handle(ctx, sessions.Message{Key: k, ID: i.ID, Author: interactionAuthor(i), Text: arg("prompt"),
+				Shared: shared(i), Attachments: atts}, r)
 			return err
 		})
 	case "retry":
-		b.turn(ctx, i, func(r sessions.Reply) error {
+		// The question answered again is unknown here: no Retry button.
+		b.turn(ctx, i, "", func(r sessions.Reply) error {
 			_, err := b.m.Retry(ctx, k, r)
 			return err
 		})
@@ -154,30 +172,47 @@ func (b *Bot) onCommand(ctx context.Context, i *discordgo.Interaction, p place) 
 	}
 }
 
-// turn starts an answer to a slash command: start queues it with a reply
-// bound to the interaction, whose first edit waits for the deferred
-// response. A refused turn gets an ephemeral explanation instead.
-func (b *Bot) turn(ctx context.Context, i *discordgo.Interaction, start func(sessions.Reply) error) {
+// interactionReply is a reply bound to interaction i, answering the
+// question with that id ("" for no Retry button), whose first edit waits
+// for the interaction's acknowledgement (acknowledged).
+func (b *Bot) interactionReply(i *discordgo.Interaction, question string) *reply {
 	appID, _ := b.self()
 	if i.AppID != "" {
 		appID = i.AppID
 	}
-	r := &reply{b: b, channelID: i.ChannelID, ready: make(chan struct{}),
+	return &reply{b: b, channelID: i.ChannelID, question: question, userOnly: userOnly(i), ready: make(chan struct{}),
 		hook: &hook{appID: appID, token: i.Token}, created: b.now()}
+}
+
+// acknowledged lets r show the answer after the interaction's response
+// (err its failure). Where that failed the interaction can no longer be
+// answered: the answer is shown in the channel instead, or where the bot
+// is not a member, not at all.
+func (b *Bot) acknowledged(r *reply, err error) {
+	if err != nil {
+		r.mu.Lock()
+		if r.userOnly {
+			b.log.Warn("answer interaction; the answer cannot be shown", "channel", r.channelID, "error", err)
+			r.gone = true
+		} else {
+			b.log.Warn("answer interaction; answering in the channel", "channel", r.channelID, "error", err)
+			r.hook = nil
+		}
+		r.mu.Unlock()
+	}
+	close(r.ready)
+}
+
+// turn starts an answer to a slash command: start queues it with a reply
+// bound to the interaction, whose first edit waits for the deferred
+// response. A refused turn gets an ephemeral explanation instead.
+func (b *Bot) turn(ctx context.Context, i *discordgo.Interaction, question string, start func(sessions.Reply) error) {
+	r := b.interactionReply(i, question)
 	if err := start(r); err != nil {
 		b.explain(ctx, i, err)
 		return
 	}
-	err := b.interactionRespond(ctx, i, &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredChannelMessageWithSource})
-	if err != nil {
-		// The interaction can no longer be answered: show the answer in
-		// the channel instead.
-		b.log.Warn("defer interaction; answering in the channel", "channel", i.ChannelID, "error", err)
-		r.mu.Lock()
-		r.hook = nil
-		r.mu.Unlock()
-	}
-	close(r.ready)
+	b.acknowledged(r, b.interactionRespond(ctx, i, &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredChannelMessageWithSource}))
 }
 
 // system shows, sets or clears the system prompt.
@@ -306,18 +341,37 @@ func (b *Bot) autocomplete(ctx context.Context, i *discordgo.Interaction) {
 
 // onStopClick stops the answer in progress in the button's channel. The
 // engine's final view then removes the button; a button left over from an
-// answer that already ended is removed at once.
+// answer that already ended is removed at once, the message keeping its
+// text and its kind.
 func (b *Bot) onStopClick(ctx context.Context, i *discordgo.Interaction, p place) {
 	if b.stop(key(i.ChannelID), p) || i.Message == nil {
 		b.respond(ctx, i, &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredMessageUpdate})
 		return
 	}
-	content := i.Message.Content
-	if content == "" {
-		content = "(stopped)"
+	body := withoutButtons(i.Message, func(id string) bool { return id == stopID })
+	b.respondRaw(ctx, i, discordgo.InteractionResponseUpdateMessage, body)
+}
+
+// onRetryClick answers the question of the answer whose Retry button was
+// pressed again, replacing that answer in the history
+// (Manager.Regenerate): for the person who asked, or a member who may
+// change the channel's settings. The new answer is a follow-up of the
+// click, and the pressed message loses its Retry button; a refusal (an
+// older answer, someone else's) is told to the presser alone.
+func (b *Bot) onRetryClick(ctx context.Context, i *discordgo.Interaction, p place, question string) {
+	r := b.interactionReply(i, question)
+	r.followup = true
+	if _, err := b.m.Regenerate(ctx, key(i.ChannelID), question, interactionAuthor(i), b.isAdmin(p), r); err != nil {
+		b.explain(ctx, i, err)
+		return
 	}
-	b.respond(ctx, i, &discordgo.InteractionResponse{Type: discordgo.InteractionResponseUpdateMessage,
-		Data: &discordgo.InteractionResponseData{Content: content, Components: components(false), AllowedMentions: noMentions()}})
+	var err error
+	if i.Message != nil {
+		err = b.interactionRespondRaw(ctx, i, discordgo.InteractionResponseUpdateMessage, withoutButtons(i.Message, ourButton))
+	} else {
+		err = b.interactionRespond(ctx, i, &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredMessageUpdate})
+	}
+	b.acknowledged(r, err)
 }
 
 // respond answers an interaction, logging a failure.
@@ -327,14 +381,42 @@ func (b *Bot) respond(ctx context.Context, i *discordgo.Interaction, resp *disco
 	}
 }
 
+// respondRaw answers an interaction with a response of type typ carrying
+// body, logging a failure.
+func (b *Bot) respondRaw(ctx context.Context, i *discordgo.Interaction, typ discordgo.InteractionResponseType, body *messageBody) {
+	if err := b.interactionRespondRaw(ctx, i, typ, body); err != nil {
+		b.log.Warn("answer interaction", "channel", i.ChannelID, "error", err)
+	}
+}
+
+// interactionRespondRaw is interactionRespond with a messageBody, which
+// can make or update a Components V2 message (discordgo's response data
+// always carries content).
+func (b *Bot) interactionRespondRaw(ctx context.Context, i *discordgo.Interaction, typ discordgo.InteractionResponseType, body *messageBody) error {
+	resp := struct {
+		Type discordgo.InteractionResponseType `json:"type"`
+		Data *messageBody                      `json:"data,omitempty"`
+	}{typ, body}
+	uri := discordgo.EndpointInteractionResponse(i.ID, i.Token)
+	return oneRetry(ctx, func() error {
+		_, err := b.s.RequestWithBucketID(http.MethodPost, uri, resp, uri, streamOpts(ctx)...)
+		return err
+	})
+}
+
 // interactionRespond answers an interaction on the interaction's own
 // route, which Discord keeps out of the bot's global limit (so it never
-// waits for the bot's budget: Discord wants an answer within 3 s). A 429
-// is waited out once, within ctx (discordgo would sleep and retry for as
-// long as 429s come, deaf to ctx).
+// waits for the bot's budget: Discord wants an answer within 3 s).
 func (b *Bot) interactionRespond(ctx context.Context, i *discordgo.Interaction, resp *discordgo.InteractionResponse) error {
+	return oneRetry(ctx, func() error { return b.s.InteractionRespond(i, resp, streamOpts(ctx)...) })
+}
+
+// oneRetry makes an interaction response; a 429 is waited out once,
+// within ctx (discordgo would sleep and retry for as long as 429s come,
+// deaf to ctx).
+func oneRetry(ctx context.Context, do func() error) error {
 	for attempt := 0; ; attempt++ {
-		err := b.s.InteractionRespond(i, resp, streamOpts(ctx)...)
+		err := do()
 		var rl *discordgo.RateLimitError
 		if attempt > 0 || !errors.As(err, &rl) || rl.TooManyRequests == nil {
 			return err
@@ -410,10 +492,19 @@ func clipRunes(s string, n int) string { return truncateEnd(s, n) }
 
 // stop stops the answers to the questions p's user asked in conversation
 // k; a member who may change the channel's settings (Manage Channels, or
-// discord.admins) and has none running stops every answer there.
+// discord.admins) and has none running stops every answer there, as does
+// the user of a DM with the bot, who is the only one asking there (an
+// answer given again by Retry has no asker of its own).
 func (b *Bot) stop(k sessions.Key, p place) bool {
 	if b.m.Stop(k, p.userID) {
 		return true
 	}
-	return p.guildID != "" && b.mayChange(p) && b.m.Stop(k, "")
+	return (p.dm || p.guildID != "" && b.mayChange(p)) && b.m.Stop(k, "")
+}
+
+// shared reports whether several people talk to the bot where the
+// interaction happened: a guild channel, or a group DM or DM between
+// users (a user install's PRIVATE_CHANNEL).
+func shared(i *discordgo.Interaction) bool {
+	return i.GuildID != "" || i.Context == discordgo.InteractionContextPrivateChannel
 }

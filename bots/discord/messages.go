@@ -20,8 +20,10 @@ import (
 // a message of files alone (a voice message) is a question too. Bots, the
 // bot's own messages and system messages are ignored. With Options.Threads
 // a question in a text channel is answered in a thread it opens
-// (messageThread).
-func (b *Bot) onMessage(ctx context.Context, m *discordgo.Message) {
+// (messageThread). The question waits for its ticket t before it is
+// handed to the Manager, and carries the message's id: the answer's Retry
+// button names it.
+func (b *Bot) onMessage(ctx context.Context, m *discordgo.Message, t *ticket) {
 	_, self := b.self()
 	if m.Author == nil || m.Author.Bot || m.Author.ID == self || self == "" {
 		return
@@ -29,7 +31,7 @@ func (b *Bot) onMessage(ctx context.Context, m *discordgo.Message) {
 	if m.Type != discordgo.MessageTypeDefault && m.Type != discordgo.MessageTypeReply {
 		return
 	}
-	p := place{channelID: m.ChannelID, guildID: m.GuildID, userID: m.Author.ID, perms: -1}
+	p := place{channelID: m.ChannelID, guildID: m.GuildID, userID: m.Author.ID, perms: -1, dm: m.GuildID == ""}
 	if m.Member != nil {
 		p.roles = m.Member.Roles
 	}
@@ -58,10 +60,14 @@ func (b *Bot) onMessage(ctx context.Context, m *discordgo.Message) {
 	if m.GuildID != "" {
 		chID, replyTo = b.messageThread(ctx, m, threadTitle(text, atts), repliedTo)
 	}
-	newReply := func() sessions.Reply { return messageReply{&reply{b: b, channelID: chID, replyTo: replyTo}} }
-	msg := sessions.Message{Key: key(chID), Author: memberAuthor(m.Author, m.Member), Text: text, Shared: m.GuildID != "",
+	newReply := func() sessions.Reply {
+		return messageReply{&reply{b: b, channelID: chID, replyTo: replyTo, question: m.ID}}
+	}
+	msg := sessions.Message{Key: key(chID), ID: m.ID, Author: memberAuthor(m.Author, m.Member), Text: text, Shared: m.GuildID != "",
 		Attachments: atts}
+	t.wait(ctx)
 	_, err := b.m.Handle(ctx, msg, newReply())
+	t.done()
 	if err == nil {
 		return
 	}

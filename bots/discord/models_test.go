@@ -27,13 +27,13 @@ func TestBot_ProviderUnreachable(t *testing.T) {
 		st := r.slash(t, tt.name, tt.opts, r.mod.ID, ch.ID)
 		m := r.original(t, st, done)
 		for _, w := range tt.want {
-			if !strings.Contains(m.Content, w) {
-				t.Errorf("/%s: answer %q lacks %q", tt.name, m.Content, w)
+			if !strings.Contains(m.Text(), w) {
+				t.Errorf("/%s: answer %q lacks %q", tt.name, m.Text(), w)
 			}
 		}
 		for _, raw := range []string{"dial tcp", "connection refused", "llm:", "Get \""} {
-			if strings.Contains(m.Content, raw) {
-				t.Errorf("/%s: answer %q shows %q", tt.name, m.Content, raw)
+			if strings.Contains(m.Text(), raw) {
+				t.Errorf("/%s: answer %q shows %q", tt.name, m.Text(), raw)
 			}
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bwmarrin/discordgo"
+
 	"github.com/palaver-bot/palaver/sessions"
 )
 
@@ -20,7 +22,10 @@ func (b *Bot) restoreReply(p sessions.Progress) (sessions.Reply, error) {
 	if s.Channel == "" {
 		s.Channel = p.Key.Chat
 	}
-	r := &reply{b: b, channelID: s.Channel, replyTo: s.ReplyTo, frozen: s.Frozen}
+	// The turn ran (or its question waited): a finished answer gets its
+	// Retry button.
+	r := &reply{b: b, channelID: s.Channel, replyTo: s.ReplyTo, question: s.Question, userOnly: s.UserOnly,
+		followup: s.Followup, frozen: s.Frozen, ran: true}
 	if s.Token != "" {
 		r.hook = &hook{appID: s.AppID, token: s.Token}
 		r.created = time.UnixMilli(s.Created)
@@ -28,12 +33,16 @@ func (b *Bot) restoreReply(p sessions.Progress) (sessions.Reply, error) {
 	for _, sp := range s.Parts {
 		r.parts = append(r.parts, sentPart{id: sp.ID, hook: sp.Hook})
 	}
+	// Messages are edited the way they were made: records from before
+	// Components V2 (no "v2") made content messages.
+	r.v2, r.decided = s.V2, s.V2 || s.Frozen+len(s.Parts) > 0
 	if len(r.parts) == 0 && r.hook == nil && s.ReplyTo != "" {
 		// The record may predate the reply's message: a crash between
 		// Discord making it and Palaver committing its id. Find it, so
 		// that it is finalised instead of left as it was.
-		if id := b.findReply(s.Channel, s.ReplyTo); id != "" {
-			r.parts = append(r.parts, sentPart{id: id})
+		if m := b.findReply(s.Channel, s.ReplyTo); m != nil {
+			r.parts = append(r.parts, sentPart{id: m.ID})
+			r.v2, r.decided = isV2(m), true
 		}
 	}
 	if r.hook == nil && len(r.parts) > 0 && r.parts[len(r.parts)-1].hook {
@@ -46,25 +55,25 @@ func (b *Bot) restoreReply(p sessions.Progress) (sessions.Reply, error) {
 // findReplyTimeout bounds the look-up of findReply.
 const findReplyTimeout = 5 * time.Second
 
-// findReply returns the id of the bot's message in channel that replies
-// to message replyTo, among the 50 that follow it, or "" when there is
-// none (or the look-up failed).
-func (b *Bot) findReply(channel, replyTo string) string {
+// findReply returns the bot's message in channel that replies to message
+// replyTo, among the 50 that follow it, or nil when there is none (or the
+// look-up failed).
+func (b *Bot) findReply(channel, replyTo string) *discordgo.Message {
 	ctx, cancel := context.WithTimeout(context.Background(), findReplyTimeout)
 	defer cancel()
 	if err := b.m.Spend(ctx, Platform); err != nil {
-		return ""
+		return nil
 	}
 	msgs, err := b.s.ChannelMessages(channel, 50, "", replyTo, "", streamOpts(ctx)...)
 	if err != nil {
 		b.log.Debug("look for an unrecorded reply", "channel", channel, "error", err)
-		return ""
+		return nil
 	}
 	_, self := b.self()
 	for _, m := range msgs {
 		if m.Author != nil && m.Author.ID == self && m.MessageReference != nil && m.MessageReference.MessageID == replyTo {
-			return m.ID
+			return m
 		}
 	}
-	return ""
+	return nil
 }

@@ -13,6 +13,15 @@ import (
 // content.
 const MessageLimit = 2000
 
+// TextLimitV2 is the most characters Discord accepts across the text
+// displays of a Components V2 message.
+const TextLimitV2 = 4000
+
+// PartLimitV2 is the limit a Components V2 answer is cut at: TextLimitV2
+// less room for its buttons' labels, which some of Discord's guides count
+// as text too.
+const PartLimitV2 = TextLimitV2 - 20
+
 // collapsedReasoning is how many characters of the newest reasoning the
 // collapsed display shows.
 const collapsedReasoning = 300
@@ -45,7 +54,40 @@ func statusReserve(limit int) int { return min(200, limit/10) }
 // cost that does not grow with the answer.
 func RenderParts(v sessions.View, limit int) []string {
 	var rd renderer
-	return rd.parts(v, limit)
+	return texts(rd.parts(v, limit))
+}
+
+// texts are the parts' texts.
+func texts(parts []part) []string {
+	out := make([]string, len(parts))
+	for i, p := range parts {
+		out[i] = p.text()
+	}
+	return out
+}
+
+// part is one message of an answer: the reasoning opening it (first part
+// only), its share of the answer, and the status line closing it (last
+// part only). A message's content is its text; a Components V2 message
+// shows each of the three as a text display of its own.
+type part struct {
+	reasoning, body, status string
+}
+
+// text is the part as one message content: its non-empty pieces, one
+// after the other on lines of their own.
+func (p part) text() string {
+	var b strings.Builder
+	for _, s := range [...]string{p.reasoning, p.body, p.status} {
+		if s == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(s)
+	}
+	return b.String()
 }
 
 // renderer renders the views of one answer. It keeps the parts of the
@@ -57,8 +99,8 @@ type renderer struct {
 	split mdsplit.Stream
 }
 
-// parts is RenderParts(v, limit).
-func (rd *renderer) parts(v sessions.View, limit int) []string {
+// parts is RenderParts(v, limit), in pieces.
+func (rd *renderer) parts(v sessions.View, limit int) []part {
 	reserve := statusReserve(limit)
 	if rd.split.Fits == nil || rd.limit != limit {
 		room := limit - reserve
@@ -68,14 +110,16 @@ func (rd *renderer) parts(v sessions.View, limit int) []string {
 			CloseFence: true, // a code block still open mid-stream
 		}
 	}
-	parts := rd.split.Split(v.Content)
+	bodies := rd.split.Split(v.Content)
+	parts := make([]part, len(bodies))
+	for i, b := range bodies {
+		parts[i].body = b
+	}
 
 	if v.Reasoning != "" && (v.ReasoningMode == sessions.ReasoningCollapsed || v.ReasoningMode == sessions.ReasoningFull) {
 		room := limit - reserve
-		first := ""
 		if len(parts) > 0 {
-			first = parts[0]
-			room -= utf8.RuneCountInString(first) + 1 // the newline after the reasoning
+			room -= utf8.RuneCountInString(parts[0].body) + 1 // the newline after the reasoning
 		}
 		reasoning, cut := recentReasoning(v.Reasoning, limit)
 		var r string
@@ -87,17 +131,17 @@ func (rd *renderer) parts(v sessions.View, limit int) []string {
 		switch {
 		case r == "":
 		case len(parts) == 0:
-			parts = []string{r}
+			parts = []part{{reasoning: r}}
 		default:
-			parts[0] = r + "\n" + first
+			parts[0].reasoning = r
 		}
 	}
 
 	if line := statusLine(v.Status, reserve-1); line != "" {
 		if len(parts) == 0 {
-			parts = []string{line}
+			parts = []part{{status: line}}
 		} else {
-			parts[len(parts)-1] += "\n" + line
+			parts[len(parts)-1].status = line
 		}
 	}
 	return parts

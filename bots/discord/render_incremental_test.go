@@ -60,7 +60,7 @@ func checkGrowth(t *testing.T, content, reasoning string, step, limit int, mode 
 		if n == len(content) {
 			v.Status, v.Final = "", true
 		}
-		got := rd.parts(v, limit)
+		got := texts(rd.parts(v, limit))
 		if i%max(1, calls/200) != 0 && !v.Final {
 			continue
 		}
@@ -107,7 +107,7 @@ func TestRenderer_Parts_Restart(t *testing.T) {
 		{"", 500},
 	} {
 		v := sessions.View{Content: tc.content, Final: true}
-		if got, want := rd.parts(v, tc.limit), RenderParts(v, tc.limit); !slices.Equal(got, want) {
+		if got, want := texts(rd.parts(v, tc.limit)), RenderParts(v, tc.limit); !slices.Equal(got, want) {
 			t.Errorf("parts(%.20q…, %d) = %q, want %q", tc.content, tc.limit, got, want)
 		}
 	}
@@ -151,7 +151,7 @@ func FuzzRenderer(f *testing.F) {
 			}
 			v := sessions.View{Content: content[:n], Status: "…"}
 			start := time.Now()
-			got := rd.parts(v, limit)
+			got := texts(rd.parts(v, limit))
 			spent += time.Since(start)
 			if len(content) < 8<<10 || n == len(content) || checks*len(content) < n*8 {
 				checks++

@@ -50,7 +50,7 @@ func TestBot_LongAnswer_Incremental(t *testing.T) {
 	must(t, err)
 	r.final(t, ch.ID, "The end.")
 
-	want := discord.RenderParts(sessions.View{Content: answer, Final: true}, discord.MessageLimit)
+	want := discord.RenderParts(sessions.View{Content: answer, Final: true}, discord.PartLimitV2)
 	if got := r.botTexts(ch.ID); !slices.Equal(got, want) {
 		t.Errorf("messages:\n%q\nwant\n%q", got, want)
 	}

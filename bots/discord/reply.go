@@ -3,6 +3,7 @@ package discord
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -12,22 +13,47 @@ import (
 
 // hookLifetime is how long an answer is shown through its interaction's
 // webhook. Discord's interaction tokens live 15 minutes; an answer still
-// running after this continues as ordinary channel messages.
+// running after this continues as ordinary channel messages, or where the
+// bot is not a member (a user install) ends there with a note.
 const hookLifetime = 14 * time.Minute
 
 // originalID names an interaction's original response in webhook routes.
 const originalID = "@original"
 
+// maxUserOnlyParts is how many messages an answer shown through a user
+// install's interaction may take: its original response and Discord's
+// limit of 5 follow-ups.
+const maxUserOnlyParts = 1 + 5
+
+// Notes that end an answer cut short where the bot is not a member.
+const (
+	noteExpired = "✂️ Cut off: Discord lets an app answer a command for 15 minutes. Use Retry or /retry for a new answer."
+	noteTooLong = "✂️ Cut off: where Palaver is not a member, an answer may take 6 messages. Ask for a shorter answer, or add Palaver to the server."
+)
+
 // reply is one answer in a channel: the messages it has sent so far,
 // edited as the answer grows. A slash command's answer starts as the
 // interaction's deferred response (edited through the interaction webhook,
-// with follow-ups for further parts); a mention's, reply's or DM's answer
-// is a channel message replying to the user's message. It implements
-// sessions.Reply, sessions.Typer (for message answers) and Snapshot.
+// with follow-ups for further parts); a Retry click's answer is a
+// follow-up of the click; a mention's, reply's or DM's answer is a channel
+// message replying to the user's message. It implements sessions.Reply,
+// sessions.Typer (for message answers) and Snapshot.
 type reply struct {
 	b         *Bot
 	channelID string
 	replyTo   string // the user's message, answered as a reply
+	// question is the id of the question answered (its message, or its
+	// /chat interaction), which the Retry button under the finished
+	// answer carries; "" shows no Retry button.
+	question string
+	// userOnly is set where only a user install reaches the channel (the
+	// bot is not a member): every message goes through the interaction,
+	// and the answer is cut off, with a note, when the interaction can
+	// take no more (maxUserOnlyParts, hookLifetime).
+	userOnly bool
+	// followup makes the answer's first message a follow-up rather than
+	// the interaction's original response.
+	followup bool
 
 	// ready is closed once the interaction was acknowledged (deferred),
 	// so that no edit of the original response runs before it; nil for
@@ -42,14 +68,21 @@ type reply struct {
 	frozen int
 	parts  []sentPart
 	render renderer // renders the answer, again only where it grew
+	// v2 makes the answer's messages Components V2; it is decided by
+	// the first message made (or the reply's record) and then kept.
+	v2, decided bool
+	ran         bool   // a view other than a final one was shown
+	cut         string // the note of an answer cut short; "" while it is not
+	keep        int    // the parts an answer cut short keeps
+	gone        bool   // the answer can show nothing more
 }
 
 // sentPart is one message of the answer as last shown.
 type sentPart struct {
 	id      string // message id, or originalID
 	hook    bool   // sent through the interaction webhook
-	content string
-	stop    bool // it carries the Stop button
+	shown   part
+	buttons buttons
 	known   bool // false after a restart: what it shows is unknown
 }
 
@@ -74,24 +107,31 @@ func (r messageReply) Typing(ctx context.Context) error {
 
 // snapshot is a reply's record for recovery after a restart.
 type snapshot struct {
-	Channel string `json:"channel"`
-	ReplyTo string `json:"reply_to,omitempty"`
-	AppID   string `json:"app,omitempty"`
-	Token   string `json:"token,omitempty"`
-	Created int64  `json:"created,omitempty"` // Unix milliseconds
-	Frozen  int    `json:"frozen,omitempty"`
-	Parts   []struct {
+	Channel  string `json:"channel"`
+	ReplyTo  string `json:"reply_to,omitempty"`
+	Question string `json:"question,omitempty"`
+	AppID    string `json:"app,omitempty"`
+	Token    string `json:"token,omitempty"`
+	Created  int64  `json:"created,omitempty"` // Unix milliseconds
+	UserOnly bool   `json:"user_only,omitempty"`
+	Followup bool   `json:"followup,omitempty"`
+	// V2 records that the answer's messages are Components V2; records
+	// without it (and older ones) are content messages.
+	V2     bool `json:"v2,omitempty"`
+	Frozen int  `json:"frozen,omitempty"`
+	Parts  []struct {
 		ID   string `json:"id"`
 		Hook bool   `json:"hook,omitempty"`
 	} `json:"parts,omitempty"`
 }
 
 // Snapshot records where the answer is shown (channel, interaction token,
-// message ids), for the Manager's progress record.
+// message ids, their kind), for the Manager's progress record.
 func (r *reply) Snapshot() []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := snapshot{Channel: r.channelID, ReplyTo: r.replyTo, Frozen: r.frozen}
+	s := snapshot{Channel: r.channelID, ReplyTo: r.replyTo, Question: r.question, UserOnly: r.userOnly,
+		Followup: r.followup, V2: r.v2 && r.decided, Frozen: r.frozen}
 	if r.hook != nil {
 		s.AppID, s.Token, s.Created = r.hook.appID, r.hook.token, r.created.UnixMilli()
 	}
@@ -105,10 +145,16 @@ func (r *reply) Snapshot() []byte {
 	return raw
 }
 
+// errCut is the cause of an answer that can show no more.
+var errCut = fmt.Errorf("%w: the interaction can take no more", sessions.ErrReplyGone)
+
 // Show makes v the visible answer: it renders v into message-sized parts,
 // edits the messages whose part changed and sends the new ones, the Stop
-// button under the last while the answer runs. It makes one request per
-// call and returns sessions.ErrMore while more parts need one.
+// button under the last while the answer runs and the Retry button once
+// it ended. It makes one request per call and returns sessions.ErrMore
+// while more parts need one. Where only the interaction can show the
+// answer (userOnly) and it can take no more, the answer ends with a note
+// and Show reports sessions.ErrReplyGone.
 func (r *reply) Show(ctx context.Context, v sessions.View) (int, error) {
 	if r.ready != nil {
 		select {
@@ -119,38 +165,88 @@ func (r *reply) Show(ctx context.Context, v sessions.View) (int, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	texts := r.render.parts(v, MessageLimit)
-	if len(texts) == 0 {
-		if !v.Final {
+	if r.gone {
+		return 0, errCut
+	}
+	if !r.decided {
+		r.v2 = r.b.useV2()
+	}
+	if !v.Final {
+		r.ran = true
+	}
+	limit := MessageLimit
+	if r.v2 {
+		limit = PartLimitV2
+	}
+	if r.hook != nil && r.b.now().Sub(r.created) > hookLifetime {
+		if r.userOnly {
+			r.cutShort(noteExpired, max(r.frozen+len(r.parts), 1))
+		} else {
+			r.leaveHook()
+		}
+	}
+	parts := r.render.parts(v, limit)
+	most := maxUserOnlyParts
+	if r.followup {
+		most-- // no original response: follow-ups only
+	}
+	if r.userOnly && len(parts) > most {
+		r.cutShort(noteTooLong, most)
+	}
+	final := v.Final
+	if r.cut != "" {
+		parts = parts[:min(len(parts), r.keep)]
+		if len(parts) == 0 {
+			parts = []part{{}}
+		}
+		parts[len(parts)-1].status = statusLine(r.cut, statusReserve(limit)-1)
+		final = true
+	}
+	if len(parts) == 0 {
+		if !final {
 			return 0, nil
 		}
-		texts = []string{"…"}
+		parts = []part{{body: "…"}}
 	}
 	// A queued answer cannot be stopped on its own: no button until it runs.
-	stoppable := !v.Final && (v.Content != "" || v.Reasoning != "" || !strings.HasPrefix(v.Status, "⏳"))
-	if r.hook != nil && r.b.now().Sub(r.created) > hookLifetime {
-		r.leaveHook()
+	stoppable := !final && (v.Content != "" || v.Reasoning != "" || !strings.HasPrefix(v.Status, "⏳"))
+	// A notice shown on the reply (a refusal) gets no Retry button: only
+	// an answer that ran, or has text, does.
+	retry := ""
+	if final && (v.Content != "" || r.ran) {
+		retry = r.question
 	}
 	requests := 0
-	for i, text := range texts {
-		stop := stoppable && i == len(texts)-1
-		if requests > 0 && r.needsRequest(i, text, stop) {
+	for i, p := range parts {
+		var bt buttons
+		if i == len(parts)-1 {
+			bt = buttons{stop: stoppable, retry: retry}
+		}
+		if requests > 0 && r.needsRequest(i, p, bt) {
 			return requests, sessions.ErrMore // one request per Show
 		}
-		n, err := r.showPart(ctx, i, text, stop)
+		n, err := r.showPart(ctx, i, p, bt)
 		requests += n
 		if err != nil && r.hook != nil && isHookExpired(err) {
+			if r.userOnly {
+				r.gone = true
+				return requests, fmt.Errorf("%w: %w", errCut, err)
+			}
 			r.b.log.Info("interaction token expired; the answer continues as channel messages", "channel", r.channelID)
 			r.leaveHook()
-			n, err = r.showPart(ctx, i, text, stop)
+			n, err = r.showPart(ctx, i, p, bt)
 			requests += n
+		}
+		if err != nil && r.v2 && !r.decided && r.b.refusedV2(err) {
+			r.v2 = false // the next call shows it as content
+			return requests, sessions.ErrMore
 		}
 		if err != nil {
 			return requests, r.b.classify(err)
 		}
 	}
 	// Parts can shrink (an empty final view): delete leftovers.
-	for len(r.parts) > 0 && r.frozen+len(r.parts) > len(texts) {
+	for len(r.parts) > 0 && r.frozen+len(r.parts) > len(parts) {
 		if requests > 0 {
 			return requests, sessions.ErrMore
 		}
@@ -167,7 +263,20 @@ func (r *reply) Show(ctx context.Context, v sessions.View) (int, error) {
 		}
 		r.parts = r.parts[:len(r.parts)-1]
 	}
+	if r.cut != "" {
+		r.gone = true
+		return requests, errCut
+	}
 	return requests, nil
+}
+
+// cutShort ends the answer at its first keep parts with note, unless it
+// was cut already.
+func (r *reply) cutShort(note string, keep int) {
+	if r.cut == "" {
+		r.cut, r.keep = note, keep
+		r.b.log.Info("answer cut off", "channel", r.channelID, "reason", note)
+	}
 }
 
 // leaveHook stops using the interaction webhook: the parts sent through it
@@ -181,8 +290,8 @@ func (r *reply) leaveHook() {
 	r.parts = nil
 }
 
-// needsRequest reports whether showing text as part i takes a request.
-func (r *reply) needsRequest(i int, text string, stop bool) bool {
+// needsRequest reports whether showing p as part i takes a request.
+func (r *reply) needsRequest(i int, p part, bt buttons) bool {
 	if i < r.frozen {
 		return false
 	}
@@ -190,37 +299,38 @@ func (r *reply) needsRequest(i int, text string, stop bool) bool {
 	if j >= len(r.parts) {
 		return true
 	}
-	p := r.parts[j]
-	if p.hook && r.hook == nil {
+	sp := r.parts[j]
+	if sp.hook && r.hook == nil {
 		return false
 	}
-	return !p.known || p.content != text || p.stop != stop
+	return !sp.known || sp.shown != p || sp.buttons != bt
 }
 
-// showPart shows text as part i, editing it or sending it when new.
-func (r *reply) showPart(ctx context.Context, i int, text string, stop bool) (int, error) {
+// showPart shows p as part i, editing it or sending it when new.
+func (r *reply) showPart(ctx context.Context, i int, p part, bt buttons) (int, error) {
 	if i < r.frozen {
 		return 0, nil
 	}
 	j := i - r.frozen
+	body := newBody(p, bt, r.v2)
 	if j < len(r.parts) {
-		p := &r.parts[j]
-		if p.known && p.content == text && p.stop == stop {
+		sp := &r.parts[j]
+		if sp.known && sp.shown == p && sp.buttons == bt {
 			return 0, nil
 		}
 		var err error
-		if p.hook {
+		if sp.hook {
 			if r.hook == nil {
 				return 0, nil // frozen by a token that expired meanwhile
 			}
-			err = r.b.hookEdit(ctx, *r.hook, p.id, text, stop)
+			err = r.b.hookEdit(ctx, *r.hook, sp.id, body)
 		} else {
-			err = r.b.channelEdit(ctx, r.channelID, p.id, text, stop)
+			err = r.b.channelEdit(ctx, r.channelID, sp.id, body)
 		}
 		if err != nil {
 			return requestsMade(err), err
 		}
-		p.content, p.stop, p.known = text, stop, true
+		sp.shown, sp.buttons, sp.known = p, bt, true
 		return 1, nil
 	}
 	var (
@@ -228,22 +338,23 @@ func (r *reply) showPart(ctx context.Context, i int, text string, stop bool) (in
 		err error
 	)
 	switch {
-	case r.hook != nil && i == 0:
+	case r.hook != nil && i == 0 && !r.followup:
 		id = originalID
-		err = r.b.hookEdit(ctx, *r.hook, id, text, stop)
+		err = r.b.hookEdit(ctx, *r.hook, id, body)
 	case r.hook != nil:
-		id, err = r.b.hookFollowup(ctx, *r.hook, text, stop, 0)
+		id, err = r.b.hookFollowup(ctx, *r.hook, body)
 	default:
 		replyTo := ""
 		if i == 0 {
 			replyTo = r.replyTo
 		}
-		id, err = r.b.channelSend(ctx, r.channelID, text, stop, replyTo)
+		id, err = r.b.channelSend(ctx, r.channelID, body, replyTo)
 	}
 	if err != nil {
 		return requestsMade(err), err
 	}
-	r.parts = append(r.parts, sentPart{id: id, hook: r.hook != nil, content: text, stop: stop, known: true})
+	r.decided = true
+	r.parts = append(r.parts, sentPart{id: id, hook: r.hook != nil, shown: p, buttons: bt, known: true})
 	return 1, nil
 }
 

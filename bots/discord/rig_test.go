@@ -2,6 +2,7 @@ package discord_test
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -41,6 +42,8 @@ type rig struct {
 	user  discordtest.User // an ordinary member
 	mod   discordtest.User // a member with Manage Channels
 
+	logs logTap // what the Bot and the Manager logged
+
 	store  *sessions.BoltStore
 	m      *sessions.Manager
 	tap    *tap // r.m as the Bot sees it
@@ -51,11 +54,21 @@ type rig struct {
 
 func newRig(t *testing.T, opts ...func(*rig)) *rig {
 	t.Helper()
-	dc := discordtest.NewServer(discordtest.Options{
+	return newRigWith(t, nil, opts...)
+}
+
+// newRigWith is newRig on a fake whose options fake adjusts first.
+func newRigWith(t *testing.T, fake func(*discordtest.Options), opts ...func(*rig)) *rig {
+	t.Helper()
+	fo := discordtest.Options{
 		MessageLimit: 5, MessageWindow: channelWindow,
 		WebhookLimit: 5, WebhookWindow: webhookWindow,
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
+	}
+	if fake != nil {
+		fake(&fo)
+	}
+	dc := discordtest.NewServer(fo)
 	t.Cleanup(dc.Close)
 	up := llmtest.NewServer()
 	t.Cleanup(up.Close)
@@ -94,7 +107,32 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 func (r *rig) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{r.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{r.t}, &r.logs), &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// logTap keeps log lines for tests to count.
+type logTap struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logTap) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// count is how many log lines contain s.
+func (l *logTap) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, line := range strings.Split(l.b.String(), "\n") {
+		if strings.Contains(line, s) {
+			n++
+		}
+	}
+	return n
 }
 
 // start opens the store, the Manager and the Bot, runs the Bot and waits
@@ -203,7 +241,7 @@ func (r *rig) original(t *testing.T, st discordtest.InteractionState, pred func(
 		return ok && pred(m)
 	})
 	if err != nil {
-		t.Fatalf("original response of %s never matched; last %q: %v", st.ID, got.Content, err)
+		t.Fatalf("original response of %s never matched; last %q: %v", st.ID, got.Text(), err)
 	}
 	return got
 }
@@ -212,7 +250,7 @@ func (r *rig) original(t *testing.T, st discordtest.InteractionState, pred func(
 func (r *rig) final(t *testing.T, channelID, want string) discordtest.Message {
 	t.Helper()
 	m, err := r.dc.WaitMessage(r.ctx(), func(m discordtest.Message) bool {
-		return m.ChannelID == channelID && m.AuthorID == r.dc.AppID() && done(m) && strings.Contains(m.Content, want)
+		return m.ChannelID == channelID && m.AuthorID == r.dc.AppID() && done(m) && strings.Contains(m.Text(), want)
 	})
 	if err != nil {
 		t.Fatalf("no finished answer containing %q in %s; bot messages: %q", want, channelID, r.botTexts(channelID))
@@ -223,7 +261,7 @@ func (r *rig) final(t *testing.T, channelID, want string) discordtest.Message {
 // done reports whether a bot message is finished: it has text and no
 // Stop button.
 func done(m discordtest.Message) bool {
-	return m.Content != "" && !slices.Contains(m.CustomIDs(), "palaver:stop")
+	return m.Text() != "" && !slices.Contains(m.CustomIDs(), "palaver:stop")
 }
 
 func stoppable(m discordtest.Message) bool {
@@ -234,7 +272,7 @@ func (r *rig) botTexts(channelID string) []string {
 	var out []string
 	for _, m := range r.dc.Messages(channelID) {
 		if m.AuthorID == r.dc.AppID() {
-			out = append(out, m.Content)
+			out = append(out, m.Text())
 		}
 	}
 	return out

@@ -12,25 +12,10 @@ import (
 	"github.com/palaver-bot/palaver/sessions"
 )
 
-// stopID is the custom_id of the Stop button under an answer in progress.
-const stopID = "palaver:stop"
-
 // noMentions lets no text in a bot message ping anyone: model output may
 // contain "@everyone" or a user's mention.
 func noMentions() *discordgo.MessageAllowedMentions {
 	return &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{}}
-}
-
-// components is the message's component rows: the Stop button, or none
-// (an empty list, which removes a button shown before).
-func components(stop bool) []discordgo.MessageComponent {
-	if !stop {
-		return []discordgo.MessageComponent{}
-	}
-	return []discordgo.MessageComponent{discordgo.ActionsRow{Components: []discordgo.MessageComponent{
-		discordgo.Button{Label: "Stop", Style: discordgo.SecondaryButton, CustomID: stopID,
-			Emoji: &discordgo.ComponentEmoji{Name: "⏹"}},
-	}}}
 }
 
 // hook is an interaction's webhook: the original response and follow-ups
@@ -72,33 +57,37 @@ func streamOpts(ctx context.Context) []discordgo.RequestOption {
 }
 
 // hookEdit edits the hook's message id ("@original" or a follow-up).
-func (b *Bot) hookEdit(ctx context.Context, h hook, id, content string, stop bool) error {
+func (b *Bot) hookEdit(ctx context.Context, h hook, id string, body *messageBody) error {
 	if err := b.bucketReady(h.bucket()); err != nil {
 		return err
 	}
-	comps := components(stop)
-	data := &discordgo.WebhookEdit{Content: &content, Components: &comps, AllowedMentions: noMentions()}
 	uri := discordgo.EndpointWebhookMessage(h.appID, h.token, id)
-	if _, err := b.s.RequestWithBucketID(http.MethodPatch, uri, data, h.bucket(), streamOpts(ctx)...); err != nil {
+	if _, err := b.s.RequestWithBucketID(http.MethodPatch, uri, body, h.bucket(), streamOpts(ctx)...); err != nil {
 		return fmt.Errorf("discord: edit interaction message: %w", err)
 	}
 	return nil
 }
 
 // hookFollowup sends a follow-up message with the hook and returns its id.
-func (b *Bot) hookFollowup(ctx context.Context, h hook, content string, stop bool, flags discordgo.MessageFlags) (string, error) {
+func (b *Bot) hookFollowup(ctx context.Context, h hook, body *messageBody) (string, error) {
 	if err := b.bucketReady(h.bucket()); err != nil {
 		return "", err
 	}
-	data := &discordgo.WebhookParams{Content: content, Components: components(stop), AllowedMentions: noMentions(), Flags: flags}
 	uri := discordgo.EndpointWebhookToken(h.appID, h.token) + "?wait=true"
-	raw, err := b.s.RequestWithBucketID(http.MethodPost, uri, data, h.bucket(), streamOpts(ctx)...)
+	raw, err := b.s.RequestWithBucketID(http.MethodPost, uri, body, h.bucket(), streamOpts(ctx)...)
 	if err != nil {
 		return "", fmt.Errorf("discord: send follow-up: %w", err)
 	}
-	var m discordgo.Message
+	return messageID(raw, "send follow-up")
+}
+
+// messageID is the id of the message Discord answered with.
+func messageID(raw []byte, what string) (string, error) {
+	var m struct {
+		ID string `json:"id"`
+	}
 	if err := discordgo.Unmarshal(raw, &m); err != nil || m.ID == "" {
-		return "", fmt.Errorf("discord: send follow-up: unreadable answer: %w", err)
+		return "", fmt.Errorf("discord: %s: unreadable answer: %w", what, err)
 	}
 	return m.ID, nil
 }
@@ -115,34 +104,34 @@ func (b *Bot) hookDelete(ctx context.Context, h hook, id string) error {
 // channelSend posts a message in a channel, as a reply to replyTo when it
 // is not empty (without failing when that message is gone), and returns
 // its id.
-func (b *Bot) channelSend(ctx context.Context, channelID, content string, stop bool, replyTo string) (string, error) {
-	if err := b.bucketReady(discordgo.EndpointChannelMessages(channelID)); err != nil {
+func (b *Bot) channelSend(ctx context.Context, channelID string, body *messageBody, replyTo string) (string, error) {
+	uri := discordgo.EndpointChannelMessages(channelID)
+	if err := b.bucketReady(uri); err != nil {
 		return "", err
 	}
-	data := &discordgo.MessageSend{Content: content, Components: components(stop), AllowedMentions: noMentions()}
 	if replyTo != "" {
 		no := false
-		data.Reference = &discordgo.MessageReference{MessageID: replyTo, ChannelID: channelID, FailIfNotExists: &no}
+		withRef := *body
+		withRef.Reference = &discordgo.MessageReference{MessageID: replyTo, ChannelID: channelID, FailIfNotExists: &no}
+		body = &withRef
 	}
-	m, err := b.s.ChannelMessageSendComplex(channelID, data, streamOpts(ctx)...)
+	raw, err := b.s.RequestWithBucketID(http.MethodPost, uri, body, uri, streamOpts(ctx)...)
 	if err != nil {
 		return "", fmt.Errorf("discord: send message: %w", err)
 	}
-	return m.ID, nil
+	return messageID(raw, "send message")
 }
 
-// channelEdit edits one of the bot's channel messages.
-func (b *Bot) channelEdit(ctx context.Context, channelID, id, content string, stop bool) error {
-	if err := b.bucketReady(discordgo.EndpointChannelMessage(channelID, "")); err != nil {
+// channelEdit edits one of the bot's channel messages. Like
+// ChannelMessageEditComplex, without decoding the message Discord sends
+// back, which under load cost as much as the request.
+func (b *Bot) channelEdit(ctx context.Context, channelID, id string, body *messageBody) error {
+	bucket := discordgo.EndpointChannelMessage(channelID, "")
+	if err := b.bucketReady(bucket); err != nil {
 		return err
 	}
-	comps := components(stop)
-	data := &discordgo.MessageEdit{ID: id, Channel: channelID, Content: &content, Components: &comps, AllowedMentions: noMentions()}
-	// As ChannelMessageEditComplex does, without decoding the message
-	// Discord sends back, which under load cost as much as the request.
 	uri := discordgo.EndpointChannelMessage(channelID, id)
-	bucket := discordgo.EndpointChannelMessage(channelID, "")
-	if _, err := b.s.RequestWithBucketID(http.MethodPatch, uri, data, bucket, streamOpts(ctx)...); err != nil {
+	if _, err := b.s.RequestWithBucketID(http.MethodPatch, uri, body, bucket, streamOpts(ctx)...); err != nil {
 		return fmt.Errorf("discord: edit message: %w", err)
 	}
 	return nil

@@ -148,10 +148,11 @@ func (b *Bot) messageThread(ctx context.Context, m *discordgo.Message, question 
 // with the question, starts a thread from that answer and answers there
 // (in the channel, replying to the question, when the thread cannot be
 // opened). The question shown names the command's files (atts), which go
-// with the question. It reports false, having done nothing, when the
-// command is not for a thread (or has no prompt, refused as usual) or its
-// interaction could not be answered.
-func (b *Bot) chatThread(ctx context.Context, i *discordgo.Interaction, prompt string, atts []sessions.Attachment) bool {
+// with the question; it waits for its ticket t before it is handed to the
+// Manager. It reports false, having done nothing, when the command is not
+// for a thread (or has no prompt, refused as usual) or its interaction
+// could not be answered.
+func (b *Bot) chatThread(ctx context.Context, i *discordgo.Interaction, prompt string, atts []sessions.Attachment, t *ticket) bool {
 	if prompt == "" || !b.threadParent(ctx, i.GuildID, i.ChannelID) {
 		return false
 	}
@@ -180,8 +181,11 @@ func (b *Bot) chatThread(ctx context.Context, i *discordgo.Interaction, prompt s
 	} else {
 		replyTo = q.ID
 	}
-	msg := sessions.Message{Key: key(chID), Author: interactionAuthor(i), Text: prompt, Shared: true, Attachments: atts}
-	if _, err := b.m.Handle(ctx, msg, messageReply{&reply{b: b, channelID: chID, replyTo: replyTo}}); err != nil {
+	msg := sessions.Message{Key: key(chID), ID: i.ID, Author: interactionAuthor(i), Text: prompt, Shared: true, Attachments: atts}
+	t.wait(ctx)
+	_, err = b.m.Handle(ctx, msg, messageReply{&reply{b: b, channelID: chID, replyTo: replyTo, question: i.ID}})
+	t.done()
+	if err != nil {
 		b.logUnexpected(chID, err)
 		if sessions.Silent(err) {
 			return true

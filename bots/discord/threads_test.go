@@ -19,7 +19,7 @@ func (r *rig) threadAnswer(t *testing.T, parentID, name, want string) (discordte
 	t.Helper()
 	var th discordtest.Thread
 	m, err := r.dc.WaitMessage(r.ctx(), func(m discordtest.Message) bool {
-		if m.AuthorID != r.dc.AppID() || !done(m) || !strings.Contains(m.Content, want) {
+		if m.AuthorID != r.dc.AppID() || !done(m) || !strings.Contains(m.Text(), want) {
 			return false
 		}
 		for _, x := range r.dc.Threads(parentID) {
@@ -93,8 +93,8 @@ func TestBot_Threads(t *testing.T) {
 		for i := range users {
 			want := fmt.Sprintf("echo: user%d: question **%d** with a few more words to stream", i, i)
 			th, m := r.threadAnswer(t, ch.ID, fmt.Sprintf("question %d", i), want)
-			if m.Content != want {
-				t.Errorf("answer in %s: %q, want exactly %q", th.Name, m.Content, want)
+			if m.Text() != want {
+				t.Errorf("answer in %s: %q, want exactly %q", th.Name, m.Text(), want)
 			}
 			if th.OwnerID != r.dc.AppID() || th.StarterID == "" {
 				t.Errorf("thread %+v, want the bot's, started from the question", th)
@@ -118,8 +118,8 @@ func TestBot_Threads(t *testing.T) {
 		ch := r.channel("slash")
 		st := r.slash(t, "chat", []discordtest.Option{{Name: "prompt", Value: "a slash question"}}, r.user.ID, ch.ID)
 		q, _ := r.dc.Message(st.OriginalID)
-		if st.ResponseType != discordtest.ResponseMessage || q.Content != "> a slash question" || q.Flags&discordtest.FlagEphemeral != 0 {
-			t.Errorf("interaction answered with type %d %q (flags %d), want the question in the channel", st.ResponseType, q.Content, q.Flags)
+		if st.ResponseType != discordtest.ResponseMessage || q.Text() != "> a slash question" || q.Flags&discordtest.FlagEphemeral != 0 {
+			t.Errorf("interaction answered with type %d %q (flags %d), want the question in the channel", st.ResponseType, q.Text(), q.Flags)
 		}
 		th, m := r.threadAnswer(t, ch.ID, "a slash question", "echo: alice: a slash question")
 		if th.StarterID != st.OriginalID {
@@ -137,7 +137,7 @@ func TestBot_Threads(t *testing.T) {
 		r.mention(t, th.ID, r.user.ID, "second question")
 		r.final(t, th.ID, "echo: alice: second question")
 		req := r.lastRequest(t)
-		if !requestHas(req, llm.RoleUser, "alice: first question") || !requestHas(req, llm.RoleAssistant, a.Content) {
+		if !requestHas(req, llm.RoleUser, "alice: first question") || !requestHas(req, llm.RoleAssistant, a.Text()) {
 			t.Errorf("follow-up request %+v lacks the thread's first turn", req.Messages)
 		}
 		_, err := r.dc.SendMessage(discordtest.UserMessage{ChannelID: th.ID, AuthorID: r.user.ID, Content: "third question", ReplyTo: a.ID})
@@ -231,7 +231,7 @@ func TestBot_Threads(t *testing.T) {
 		before := r.up.Disconnects()
 		r.mention(t, ch.ID, r.user.ID, "long one")
 		a, err := r.dc.WaitMessage(r.ctx(), func(m discordtest.Message) bool {
-			return m.AuthorID == r.dc.AppID() && stoppable(m) && strings.Contains(m.Content, "word")
+			return m.AuthorID == r.dc.AppID() && stoppable(m) && strings.Contains(m.Text(), "word")
 		})
 		must(t, err)
 		must(t, r.dc.DeleteThread(a.ChannelID))

@@ -121,14 +121,15 @@ func telegramShown(m telegramtest.Message) shown {
 // discordShown reads a Discord message: the status is its last line, in
 // subtext ("-# ").
 func discordShown(m discordtest.Message) shown {
-	s := shown{ref: m.ID, replyTo: m.ReferenceID, text: m.Content, content: m.Content,
+	text := m.Text() // content, or a Components V2 message's text displays
+	s := shown{ref: m.ID, replyTo: m.ReferenceID, text: text, content: text,
 		stop: slices.ContainsFunc(m.CustomIDs(), func(id string) bool { return strings.HasSuffix(id, "stop") }), at: m.Created}
 	if !m.Edited.IsZero() {
 		s.at = m.Edited
 	}
-	line, content := m.Content, ""
-	if i := strings.LastIndex(m.Content, "\n"); i >= 0 {
-		line, content = m.Content[i+1:], m.Content[:i]
+	line, content := text, ""
+	if i := strings.LastIndex(text, "\n"); i >= 0 {
+		line, content = text[i+1:], text[:i]
 	}
 	status, ok := strings.CutPrefix(line, "-# ")
 	switch {

@@ -264,6 +264,10 @@ type DiscordConfig struct {
 	// a follow-up; it needs the Message Content intent enabled in the
 	// Developer Portal.
 	ThreadFollowAll bool `yaml:"thread_follow_all"`
+	// Components is how answers are laid out: "auto" (Components V2, up
+	// to 4,000 characters per message, falling back to plain content once
+	// if Discord refuses them), "v2" or "legacy" (2,000-character content).
+	Components string `yaml:"components"`
 }
 
 // GatewayConfig is the local OpenAI-compatible endpoint (palaver serve).
@@ -372,6 +376,7 @@ func defaultConfig(getenv func(string) string) *Config {
 			EditInterval: time.Second,
 			Window:       WindowConfig{Requests: 5, Per: 5 * time.Second},
 			GlobalWindow: WindowConfig{Requests: 45, Per: time.Second},
+			Components:   "auto",
 		},
 		Gateway: GatewayConfig{
 			Listen:            "127.0.0.1:8000",

@@ -402,6 +402,11 @@ func (v *validator) discord() {
 			}
 		}
 	}
+	switch v.c.Discord.Components {
+	case "auto", "v2", "legacy":
+	default:
+		v.errorf("discord.components", "want auto, v2 or legacy, got %q", v.c.Discord.Components)
+	}
 }
 
 func (v *validator) gateway() {

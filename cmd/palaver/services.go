@@ -255,6 +255,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, serveOnly bool) e
 				Admins:          cfg.Discord.Admins,
 				Threads:         cfg.Discord.Threads,
 				ThreadFollowAll: cfg.Discord.ThreadFollowAll,
+				Components:      cfg.Discord.Components,
 				Logger:          log,
 				OnState:         func(state string) { hl.set(discord.Platform, state) },
 			}, c.manager)

@@ -18,8 +18,53 @@ type Command struct {
 	// Type is 1 for a slash command, 2 user, 3 message context menu.
 	Type        int
 	Description string
+	// IntegrationTypes are where the command is available by installation
+	// (0 GUILD_INSTALL, 1 USER_INSTALL) and Contexts where it can be used
+	// (0 GUILD, 1 BOT_DM, 2 PRIVATE_CHANNEL), as registered; nil when the
+	// definition left them out. Discord applies them to global commands
+	// only.
+	IntegrationTypes []int
+	Contexts         []int
 	// Raw is the definition as the bot sent it.
 	Raw json.RawMessage
+}
+
+// Installation and interaction contexts (Discord's numbering).
+const (
+	InstallGuild = 0
+	InstallUser  = 1
+
+	ContextGuild          = 0
+	ContextBotDM          = 1
+	ContextPrivateChannel = 2
+)
+
+// available reports whether a global command can be run in an interaction
+// context by way of one of the installations: its integration_types
+// (default: those the app supports) must include one of them and its
+// contexts (default: any) the context. Guild commands, found only in
+// their guild, are available there by its guild install.
+func (c Command) available(installs []int, context int, appTypes []int) []int {
+	if c.GuildID != "" {
+		if slices.Contains(installs, InstallGuild) {
+			return []int{InstallGuild}
+		}
+		return nil
+	}
+	if c.Contexts != nil && !slices.Contains(c.Contexts, context) {
+		return nil
+	}
+	types := c.IntegrationTypes
+	if types == nil {
+		types = appTypes
+	}
+	var out []int
+	for _, t := range installs {
+		if slices.Contains(types, t) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 var commandNameRE = regexp.MustCompile(`^[-_\p{Ll}\p{Lo}\p{N}]{1,32}$`)
@@ -148,7 +193,7 @@ func (s *Server) checkApp(rq *request) bool {
 		return false
 	}
 	if gid := rq.r.PathValue("guild"); gid != "" {
-		if _, ok := s.guilds[gid]; !ok {
+		if g, ok := s.guilds[gid]; !ok || !g.hasBot(s.bot.ID) {
 			rq.fail(http.StatusForbidden, 50001, "Missing Access", nil)
 			return false
 		}
@@ -207,10 +252,12 @@ func (s *Server) putCommands(rq *request) {
 	perType := map[int]int{}
 	for i, raw := range raws {
 		var def struct {
-			Name        string          `json:"name"`
-			Type        int             `json:"type"`
-			Description string          `json:"description"`
-			Options     []commandOption `json:"options"`
+			Name             string          `json:"name"`
+			Type             int             `json:"type"`
+			Description      string          `json:"description"`
+			Options          []commandOption `json:"options"`
+			IntegrationTypes []int           `json:"integration_types"`
+			Contexts         []int           `json:"contexts"`
 		}
 		idx := fmt.Sprint(i)
 		if json.Unmarshal(raw, &def) != nil {
@@ -230,6 +277,7 @@ func (s *Server) putCommands(rq *request) {
 			errs.add("BASE_TYPE_MAX_LENGTH", tooLong(25), idx, "options")
 		}
 		validateOptions(def.Options, errs, idx)
+		s.validateContextsLocked(def.IntegrationTypes, def.Contexts, guildID == "", errs, idx)
 		key := fmt.Sprint(def.Type, "/", def.Name)
 		if seen[key] {
 			errs.add("APPLICATION_COMMANDS_DUPLICATE_NAME", "Application command names must be unique", idx, "name")
@@ -238,7 +286,8 @@ func (s *Server) putCommands(rq *request) {
 		if perType[def.Type]++; perType[def.Type] > maxCommands {
 			errs.add("BASE_TYPE_MAX_LENGTH", tooLong(maxCommands), idx)
 		}
-		c := Command{GuildID: guildID, Name: def.Name, Type: def.Type, Description: def.Description, Raw: slices.Clone(raw)}
+		c := Command{GuildID: guildID, Name: def.Name, Type: def.Type, Description: def.Description,
+			IntegrationTypes: def.IntegrationTypes, Contexts: def.Contexts, Raw: slices.Clone(raw)}
 		for _, old := range s.commands[guildID] {
 			if old.Name == c.Name && old.Type == c.Type {
 				c.ID = old.ID
@@ -260,4 +309,47 @@ func (s *Server) putCommands(rq *request) {
 	s.commands[guildID] = cmds
 	s.notifyLocked()
 	rq.writeJSON(http.StatusOK, out)
+}
+
+// appIntegrationTypes are the installation contexts the app supports.
+func (s *Server) appIntegrationTypesLocked() []int {
+	if s.opts.UserInstall {
+		return []int{InstallGuild, InstallUser}
+	}
+	return []int{InstallGuild}
+}
+
+// validateContextsLocked checks a definition's integration_types and
+// contexts: known values, and for a global command only installation
+// contexts the app supports (Discord: "as long as any included contexts
+// are already supported on the application-level"; the error wording is
+// the fake's). Guild commands may carry them; Discord ignores them there.
+func (s *Server) validateContextsLocked(types, contexts []int, global bool, errs formErrors, idx string) {
+	supported := s.appIntegrationTypesLocked()
+	for j, t := range types {
+		path := []string{idx, "integration_types", fmt.Sprint(j)}
+		switch {
+		case t != InstallGuild && t != InstallUser:
+			errs.add("BASE_TYPE_CHOICES", "Value must be one of (0, 1).", path...)
+		case global && !slices.Contains(supported, t):
+			errs.add("BASE_TYPE_CHOICES", fmt.Sprintf("Value must be one of %s (the app's installation contexts).", intTuple(supported)), path...)
+		}
+	}
+	for j, c := range contexts {
+		if c != ContextGuild && c != ContextBotDM && c != ContextPrivateChannel {
+			errs.add("BASE_TYPE_CHOICES", "Value must be one of (0, 1, 2).", idx, "contexts", fmt.Sprint(j))
+		}
+	}
+}
+
+// intTuple writes ints as Discord's error messages do: "(0, 1)", "(0,)".
+func intTuple(v []int) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = fmt.Sprint(x)
+	}
+	if len(parts) == 1 {
+		return "(" + parts[0] + ",)"
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
 }

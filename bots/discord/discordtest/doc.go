@@ -14,12 +14,23 @@
 // with links that expire (attachments.go).
 //
 // It enforces the limits a bot must live with: message content of at most
-// 2000 characters, embed and component limits, a rate limit on message
-// creates and edits per channel (shared by channel messages and interaction
-// webhooks landing in that channel) and per webhook token, the 3-second
-// window for an interaction's first response and the 15-minute life of its
-// token, and the MESSAGE_CONTENT intent rule. Rejections carry Discord's
-// status codes, JSON error bodies and rate-limit headers.
+// 2000 characters, embed and component limits, Components V2 messages
+// (FlagComponentsV2: components only, at most 40 of them and 4000
+// characters of text displays, the flag never removed; components.go), a
+// rate limit on message creates and edits per channel (shared by channel
+// messages and interaction webhooks landing in that channel) and per
+// webhook token, the 3-second window for an interaction's first response
+// and the 15-minute life of its token, and the MESSAGE_CONTENT intent
+// rule. Rejections carry Discord's status codes, JSON error bodies and
+// rate-limit headers.
+//
+// Commands carry integration_types and contexts. With Options.UserInstall
+// a user can install the app to their account (InstallApp) and run its
+// global commands in guilds without the bot (AddGuildWithoutBot) and
+// group DMs (AddGroupDM): the interaction names the user install alone in
+// authorizing_integration_owners, the bot is refused those channels (403,
+// 50001 Missing Access) and such an interaction takes at most 5
+// follow-ups (40094).
 //
 // Non-test code in this package does not import "testing", so a load-test
 // binary can run the fake too.

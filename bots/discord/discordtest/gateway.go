@@ -334,6 +334,9 @@ func (s *Server) identify(conn *websocket.Conn, intents int64) *gwSession {
 	var guilds []*wireGuild
 	unavailable := []map[string]any{}
 	for _, id := range s.guildOrder {
+		if !s.guilds[id].hasBot(s.bot.ID) {
+			continue
+		}
 		unavailable = append(unavailable, map[string]any{"id": id, "unavailable": true})
 		if intents&IntentGuilds != 0 {
 			guilds = append(guilds, s.wireGuildLocked(s.guilds[id]))

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"time"
@@ -42,6 +43,14 @@ const (
 // MaxChoices is the most autocomplete choices a response may carry.
 const MaxChoices = 25
 
+// MaxUserInstallFollowups is the most follow-up messages an interaction
+// authorized by a user install alone may have ("Apps are limited to 5
+// followup messages per interaction if it was initiated from a
+// user-installed app and isn't installed in the server"). Discord's error
+// for one more is 40094; its HTTP status is not documented, the fake's is
+// 400.
+const MaxUserInstallFollowups = 5
+
 // Option is an option of a slash command as a user filled it in.
 type Option struct {
 	Name string
@@ -72,6 +81,12 @@ type Interaction struct {
 	// Attachments are the files of attachment options, with their ids and
 	// URLs.
 	Attachments []Attachment
+	// Owners are the interaction's authorizing_integration_owners
+	// (InstallGuild → guild id or "0", InstallUser → user id) and Context
+	// its interaction context (ContextGuild, ContextBotDM,
+	// ContextPrivateChannel).
+	Owners  map[int]string
+	Context int
 }
 
 // InteractionState is what the bot did with an interaction.
@@ -88,6 +103,7 @@ type InteractionState struct {
 
 type interaction struct {
 	Interaction
+	owners       map[int]string // authorizing_integration_owners
 	created      time.Time
 	responseType int
 	originalID   string
@@ -162,9 +178,61 @@ func newToken(id string) string {
 	return "aW50ZXJhY3Rpb246" + id + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// newInteractionLocked checks that user may act in channel and builds the
-// interaction and its INTERACTION_CREATE payload.
-func (s *Server) newInteractionLocked(typ int, userID, channelID string, data any) (*interaction, *wireInteraction, error) {
+// userAppPermissions is app_permissions where the app is reached by a
+// user install alone. Discord documents ATTACH_FILES | EMBED_LINKS |
+// MENTION_EVERYONE for (group) DMs with other users; the fake sends the
+// same in guilds the bot is not in, for which Discord documents no value.
+const userAppPermissions = PermAttachFiles | PermEmbedLinks | PermMentionEveryone
+
+// installsLocked are the installations of the app that reach userID in
+// channel ch, as authorizing_integration_owners (installation context →
+// guild id, "0" for the bot's DM, or the authorizing user's id), and the
+// interaction context there. It fails when the user is not in the channel.
+func (s *Server) installsLocked(ch *Channel, userID string) (map[int]string, int, error) {
+	if _, ok := s.users[userID]; !ok {
+		return nil, 0, fmt.Errorf("discordtest: unknown user %s", userID)
+	}
+	owners := map[int]string{}
+	ictx := ContextGuild
+	switch ch.Type {
+	case ChannelDM:
+		if ch.RecipientID != userID {
+			return nil, 0, fmt.Errorf("discordtest: user %s is not in DM %s", userID, ch.ID)
+		}
+		owners[InstallGuild] = "0"
+		ictx = ContextBotDM
+	case ChannelGroupDM:
+		if !slices.Contains(ch.Recipients, userID) {
+			return nil, 0, fmt.Errorf("discordtest: user %s is not in group DM %s", userID, ch.ID)
+		}
+		ictx = ContextPrivateChannel
+	default:
+		g := s.guilds[ch.GuildID]
+		if g == nil || g.members[userID] == nil {
+			return nil, 0, fmt.Errorf("discordtest: user %s is not a member of guild %s", userID, ch.GuildID)
+		}
+		if g.hasBot(s.bot.ID) {
+			owners[InstallGuild] = g.ID
+		}
+	}
+	if s.installs[userID] {
+		owners[InstallUser] = userID
+	}
+	return owners, ictx, nil
+}
+
+// userOnly reports whether only a user install authorized the interaction:
+// the app is not installed where it happened.
+func (it *interaction) userOnly() bool {
+	_, guild := it.owners[InstallGuild]
+	_, user := it.owners[InstallUser]
+	return user && !guild
+}
+
+// newInteractionLocked builds an interaction of userID in channelID,
+// authorized by owners in interaction context ictx, and its
+// INTERACTION_CREATE payload.
+func (s *Server) newInteractionLocked(typ int, userID, channelID string, data any, owners map[int]string, ictx int) (*interaction, *wireInteraction, error) {
 	ch, ok := s.channels[channelID]
 	if !ok {
 		return nil, nil, fmt.Errorf("discordtest: unknown channel %s", channelID)
@@ -173,33 +241,37 @@ func (s *Server) newInteractionLocked(typ int, userID, channelID string, data an
 	if !ok {
 		return nil, nil, fmt.Errorf("discordtest: unknown user %s", userID)
 	}
+	if len(owners) == 0 {
+		return nil, nil, fmt.Errorf("discordtest: the app is not installed where user %s is (channel %s)", userID, channelID)
+	}
 	it := &interaction{
-		Interaction: Interaction{ID: s.newIDLocked(), Type: typ, ChannelID: ch.ID, GuildID: ch.GuildID, UserID: userID},
-		created:     s.nowLocked(),
+		Interaction: Interaction{ID: s.newIDLocked(), Type: typ, ChannelID: ch.ID, GuildID: ch.GuildID, UserID: userID,
+			Owners: maps.Clone(owners), Context: ictx},
+		owners:  owners,
+		created: s.nowLocked(),
 	}
 	it.Token = newToken(it.ID)
 	w := &wireInteraction{
 		ID: it.ID, ApplicationID: s.appID, Type: typ, Data: data, GuildID: ch.GuildID,
 		Channel: s.wireChannelLocked(ch), ChannelID: ch.ID, Token: it.Token, Version: 1,
-		Locale: "en-US", Entitlements: []any{},
+		Locale: "en-US", Entitlements: []any{}, Context: ictx,
+		AuthorizingIntegrationOwners: map[string]string{},
+		AppPermissions:               permString(userAppPermissions),
+	}
+	for k, v := range owners {
+		w.AuthorizingIntegrationOwners[fmt.Sprint(k)] = v
 	}
 	if g := s.guilds[ch.GuildID]; g != nil {
-		if g.members[userID] == nil {
-			return nil, nil, fmt.Errorf("discordtest: user %s is not a member of guild %s", userID, g.ID)
-		}
 		w.Member = s.wireMemberLocked(g, userID, true, true)
-		w.AppPermissions = permString(g.permissions(s.bot.ID))
-		w.GuildLocale = "en-US"
-		w.AuthorizingIntegrationOwners = map[string]string{"0": g.ID}
-		w.Context = 0
-	} else {
-		if ch.RecipientID != userID {
-			return nil, nil, fmt.Errorf("discordtest: user %s is not in DM %s", userID, ch.ID)
+		if g.hasBot(s.bot.ID) {
+			w.AppPermissions = permString(g.permissions(s.bot.ID))
 		}
+		w.GuildLocale = "en-US"
+	} else {
 		w.User = u.wire()
-		w.AppPermissions = permString(DefaultEveryonePermissions)
-		w.AuthorizingIntegrationOwners = map[string]string{"0": "0"}
-		w.Context = 1
+		if ch.Type == ChannelDM {
+			w.AppPermissions = permString(DefaultEveryonePermissions)
+		}
 	}
 	s.interactions[it.ID] = it
 	s.byToken[it.Token] = it
@@ -266,7 +338,27 @@ func (s *Server) sendCommand(typ int, name string, options []Option, userID, cha
 			data.Resolved.Attachments[a.ID] = s.attachments[a.ID].wire()
 		}
 	}
-	it, w, err := s.newInteractionLocked(typ, userID, channelID, data)
+	installs, ictx, err := s.installsLocked(ch, userID)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	// Only the installations the command supports authorize it.
+	var keys []int
+	for k := range installs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	owners := map[int]string{}
+	for _, k := range cmd.available(keys, ictx, s.appIntegrationTypesLocked()) {
+		owners[k] = installs[k]
+	}
+	if len(owners) == 0 {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("discordtest: /%s is not available to user %s in channel %s (installations %v, context %d)",
+			name, userID, channelID, keys, ictx)
+	}
+	it, w, err := s.newInteractionLocked(typ, userID, channelID, data, owners, ictx)
 	if err != nil {
 		s.mu.Unlock()
 		return nil, err
@@ -294,7 +386,18 @@ func (s *Server) ClickButton(messageID, customID, userID string) (Interaction, e
 		return Interaction{}, fmt.Errorf("discordtest: message %s has no component %q", messageID, customID)
 	}
 	data := &wireComponentData{CustomID: customID, ComponentType: 2}
-	it, w, err := s.newInteractionLocked(InteractionComponent, userID, m.ChannelID, data)
+	installs, ictx, err := s.installsLocked(s.channels[m.ChannelID], userID)
+	if err != nil {
+		s.mu.Unlock()
+		return Interaction{}, err
+	}
+	if src := s.interactions[m.InteractionID]; src != nil {
+		// A component on an interaction's message is authorized by the
+		// installations that authorized that interaction: for a user
+		// install, the user who ran the command, whoever clicks.
+		installs = src.owners
+	}
+	it, w, err := s.newInteractionLocked(InteractionComponent, userID, m.ChannelID, data, installs, ictx)
 	if err != nil {
 		s.mu.Unlock()
 		return Interaction{}, err
@@ -351,7 +454,20 @@ func (s *Server) interactionCallback(rq *request) {
 			return
 		}
 	}
-	if errs := p.validate(); errs != nil {
+	var current *Message
+	if body.Type == ResponseUpdateMessage {
+		current = s.messages[it.sourceID]
+	}
+	errs := s.validate(&p, current)
+	if body.Type == ResponseDeferredMessage && p.Flags != nil && *p.Flags&^FlagEphemeral != 0 {
+		// "the only valid message flag you may use is EPHEMERAL": a V2
+		// answer is made by editing the original response.
+		if errs == nil {
+			errs = formErrors{}
+		}
+		errs.add("BASE_TYPE_CHOICES", "Invalid message flags for a deferred response.", "flags")
+	}
+	if errs != nil {
 		s.mu.Unlock()
 		nested := formErrors{"data": map[string]any(errs)}
 		rq.fail(http.StatusBadRequest, 50035, "Invalid Form Body", nested)
@@ -549,15 +665,21 @@ func (s *Server) webhookExecute(rq *request) {
 		s.mu.Unlock()
 		return
 	}
-	if errs := p.validate(); errs != nil {
+	if errs := s.validate(&p, nil); errs != nil {
 		s.mu.Unlock()
 		rq.fail(http.StatusBadRequest, 50035, "Invalid Form Body", errs)
 		return
 	}
 	if orig := s.messages[it.originalID]; orig != nil && !orig.Deleted && orig.Flags&FlagLoading != 0 &&
 		it.responseType == ResponseDeferredMessage && len(it.followups) == 0 {
-		// applyLocked must not change the deferred message's ephemerality.
-		p.Flags = nil
+		// applyLocked must not change the deferred message's ephemerality;
+		// FlagComponentsV2 still applies.
+		if p.setsV2() {
+			v2 := FlagComponentsV2
+			p.Flags = &v2
+		} else {
+			p.Flags = nil
+		}
 		s.editWithPayloadLocked(rq, orig, &p, it.Token)
 		return
 	}
@@ -567,6 +689,11 @@ func (s *Server) webhookExecute(rq *request) {
 	if m.empty() {
 		s.mu.Unlock()
 		rq.fail(http.StatusBadRequest, 50006, "Cannot send an empty message", nil)
+		return
+	}
+	if it.userOnly() && len(it.followups) >= MaxUserInstallFollowups {
+		s.mu.Unlock()
+		rq.fail(http.StatusBadRequest, 40094, "This interaction has hit the maximum number of follow up messages", nil)
 		return
 	}
 	if !s.admitWriteLocked(rq, it.ChannelID, it.Token) {

@@ -79,22 +79,56 @@ func isEmptyJSON(raw json.RawMessage) bool {
 	return len(t) == 0 || string(t) == "null" || string(t) == "[]"
 }
 
-// validate checks the payload's fields against Discord's limits.
-func (p *messagePayload) validate() formErrors {
+// setsV2 reports whether the payload sets FlagComponentsV2.
+func (p *messagePayload) setsV2() bool { return p.Flags != nil && *p.Flags&FlagComponentsV2 != 0 }
+
+// validate checks the payload's fields against Discord's limits, as a new
+// message (current nil) or an edit of current. A message with
+// FlagComponentsV2, or an edit setting it, takes components only: content
+// or embeds are refused (an edit setting the flag must null those the
+// message has), and its components are checked as Components V2. With
+// Options.RefuseComponentsV2 the flag itself is refused.
+func (s *Server) validate(p *messagePayload, current *Message) formErrors {
 	errs := formErrors{}
-	if len(p.Content) > 0 && string(p.Content) != "null" {
+	v2 := p.setsV2() || current != nil && current.Flags&FlagComponentsV2 != 0
+	if p.setsV2() && s.opts.RefuseComponentsV2 {
+		errs.add("BASE_TYPE_CHOICES", "Invalid message flags.", "flags")
+		return errs
+	}
+	hasContent := len(p.Content) > 0 && string(p.Content) != "null"
+	if hasContent {
 		var c string
 		if json.Unmarshal(p.Content, &c) != nil {
 			errs.add("STRING_TYPE_CONVERT", "Could not interpret value as string.", "content")
 		} else if utf8.RuneCountInString(c) > MaxContent {
 			errs.add("BASE_TYPE_MAX_LENGTH", tooLong(MaxContent), "content")
+		} else if v2 && c != "" {
+			errs.add(legacyFieldsV2, "The 'content' field cannot be used when using MessageFlags.IS_COMPONENTS_V2", "content")
+		}
+	}
+	if v2 && current != nil && current.Flags&FlagComponentsV2 == 0 {
+		// Setting the flag on a message made without it: its content and
+		// embeds must be nulled in the same edit.
+		if current.Content != "" && len(p.Content) == 0 {
+			errs.add(legacyFieldsV2, "The 'content' field cannot be used when using MessageFlags.IS_COMPONENTS_V2", "content")
+		}
+		if current.Embeds != nil && len(p.Embeds) == 0 {
+			errs.add(legacyFieldsV2, "The 'embeds' field cannot be used when using MessageFlags.IS_COMPONENTS_V2", "embeds")
 		}
 	}
 	if !isEmptyJSON(p.Embeds) {
-		validateEmbeds(p.Embeds, errs)
+		if v2 {
+			errs.add(legacyFieldsV2, "The 'embeds' field cannot be used when using MessageFlags.IS_COMPONENTS_V2", "embeds")
+		} else {
+			validateEmbeds(p.Embeds, errs)
+		}
 	}
 	if !isEmptyJSON(p.Components) {
-		validateComponents(p.Components, errs)
+		if v2 {
+			validateComponentsV2(p.Components, errs)
+		} else {
+			validateComponents(p.Components, errs)
+		}
 	}
 	if len(errs) == 0 {
 		return nil
@@ -219,8 +253,12 @@ func normalize(raw json.RawMessage) json.RawMessage {
 }
 
 // applyLocked applies the payload's present fields to m; allowedFlags are
-// the flag bits the caller may set.
+// the flag bits the caller may set (or clear). FlagComponentsV2 may always
+// be set and is never cleared.
 func (s *Server) applyLocked(m *Message, p *messagePayload, allowedFlags int) {
+	v2 := m.Flags & FlagComponentsV2
+	defer func() { m.Flags |= v2 }()
+	allowedFlags |= FlagComponentsV2 &^ v2
 	if len(p.Content) > 0 {
 		var c string
 		json.Unmarshal(p.Content, &c) // null leaves c empty
@@ -360,7 +398,7 @@ func (s *Server) createMessage(rq *request) {
 		rq.fail(http.StatusNotFound, 10003, "Unknown Channel", nil)
 		return
 	}
-	if errs := p.validate(); errs != nil {
+	if errs := s.validate(&p, nil); errs != nil {
 		s.mu.Unlock()
 		rq.fail(http.StatusBadRequest, 50035, "Invalid Form Body", errs)
 		return
@@ -424,7 +462,7 @@ func (s *Server) editMessage(rq *request) {
 // editWithPayloadLocked validates and applies an edit to m, answering rq;
 // it unlocks s.mu.
 func (s *Server) editWithPayloadLocked(rq *request, m *Message, p *messagePayload, hookToken string) {
-	if errs := p.validate(); errs != nil {
+	if errs := s.validate(p, m); errs != nil {
 		s.mu.Unlock()
 		rq.fail(http.StatusBadRequest, 50035, "Invalid Form Body", errs)
 		return
@@ -549,7 +587,7 @@ func (s *Server) SendMessage(um UserMessage) (Message, error) {
 		s.mu.Unlock()
 		return Message{}, fmt.Errorf("discordtest: unknown user %s", um.AuthorID)
 	}
-	if ch.Type == ChannelDM && ch.RecipientID != um.AuthorID {
+	if ch.Type == ChannelDM && ch.RecipientID != um.AuthorID || ch.Type == ChannelGroupDM && !slices.Contains(ch.Recipients, um.AuthorID) {
 		s.mu.Unlock()
 		return Message{}, fmt.Errorf("discordtest: user %s is not in DM %s", um.AuthorID, ch.ID)
 	}
@@ -593,7 +631,31 @@ func (s *Server) SendMessage(um UserMessage) (Message, error) {
 	s.addMessageLocked(m)
 	w := s.wireMessageLocked(m, true)
 	out := m.clone()
+	sees := s.botSeesLocked(ch)
 	s.mu.Unlock()
-	s.dispatchMessage("MESSAGE_CREATE", w, false)
+	if sees {
+		s.dispatchMessage("MESSAGE_CREATE", w, false)
+	}
 	return out, nil
+}
+
+// SetComponents replaces a message's components with raw (a JSON array),
+// as if its author had last sent them, without an event: tests use it to
+// leave a button behind. The components are validated as the message's
+// kind (Components V2 or not) requires.
+func (s *Server) SetComponents(messageID, raw string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.messages[messageID]
+	if !ok || m.Deleted {
+		return fmt.Errorf("discordtest: unknown message %s", messageID)
+	}
+	p := messagePayload{Components: json.RawMessage(raw)}
+	if errs := s.validate(&p, m); errs != nil {
+		b, _ := json.Marshal(errs)
+		return fmt.Errorf("discordtest: invalid components: %s", b)
+	}
+	m.Components = normalize(p.Components)
+	s.editLocked(m)
+	return nil
 }

@@ -1,6 +1,7 @@
 package discordtest
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -12,6 +13,7 @@ import (
 const (
 	ChannelGuildText    = 0
 	ChannelDM           = 1
+	ChannelGroupDM      = 3
 	ChannelPublicThread = 11
 )
 
@@ -23,7 +25,9 @@ const (
 	PermSendMessages           int64 = 1 << 11
 	PermManageMessages         int64 = 1 << 13
 	PermEmbedLinks             int64 = 1 << 14
+	PermAttachFiles            int64 = 1 << 15
 	PermReadMessageHistory     int64 = 1 << 16
+	PermMentionEveryone        int64 = 1 << 17
 	PermUseApplicationCommands int64 = 1 << 31
 	PermSendMessagesInThreads  int64 = 1 << 38
 )
@@ -64,6 +68,8 @@ type Channel struct {
 	Name     string
 	// RecipientID is the user of a DM channel.
 	RecipientID string
+	// Recipients are the users of a group DM, which the bot is not in.
+	Recipients []string
 }
 
 type role struct {
@@ -98,7 +104,16 @@ func (s *Server) AddUser(name string) User {
 // AddGuild adds a guild owned by a new user named name+"-owner", with an
 // @everyone role holding DefaultEveryonePermissions and the bot as a
 // member. Gateway sessions already open receive GUILD_CREATE.
-func (s *Server) AddGuild(name string) Guild {
+func (s *Server) AddGuild(name string) Guild { return s.addGuild(name, true) }
+
+// AddGuildWithoutBot adds a guild as AddGuild does, but without the bot:
+// the app is not installed there. The bot receives no event from it and
+// is refused its channels (403, 50001 Missing Access); users who installed
+// the app to their account (InstallApp) can still run its global commands
+// there, which the bot answers through the interaction alone.
+func (s *Server) AddGuildWithoutBot(name string) Guild { return s.addGuild(name, false) }
+
+func (s *Server) addGuild(name string, withBot bool) Guild {
 	s.mu.Lock()
 	owner := &User{ID: s.newIDLocked(), Name: name + "-owner"}
 	s.users[owner.ID] = owner
@@ -108,17 +123,93 @@ func (s *Server) AddGuild(name string) Guild {
 		members: map[string]*member{},
 	}
 	g.roles = []*role{{id: g.ID, name: "@everyone", perms: DefaultEveryonePermissions}}
-	botRole := &role{id: s.newIDLocked(), name: s.bot.Name, perms: botPermissions, pos: 1}
-	g.roles = append(g.roles, botRole)
 	g.members[owner.ID] = &member{userID: owner.ID, joined: g.joined}
-	g.members[s.bot.ID] = &member{userID: s.bot.ID, roles: []string{botRole.id}, joined: g.joined}
+	if withBot {
+		botRole := &role{id: s.newIDLocked(), name: s.bot.Name, perms: botPermissions, pos: 1}
+		g.roles = append(g.roles, botRole)
+		g.members[s.bot.ID] = &member{userID: s.bot.ID, roles: []string{botRole.id}, joined: g.joined}
+	}
 	s.guilds[g.ID] = g
 	s.guildOrder = append(s.guildOrder, g.ID)
-	wg := s.wireGuildLocked(g)
 	s.notifyLocked()
+	if !withBot {
+		s.mu.Unlock()
+		return g.Guild
+	}
+	wg := s.wireGuildLocked(g)
 	s.mu.Unlock()
 	s.dispatch("GUILD_CREATE", wg)
 	return g.Guild
+}
+
+// hasBot reports whether the bot is a member of the guild.
+func (g *guild) hasBot(botID string) bool { return g.members[botID] != nil }
+
+// InstallApp installs the app to a user's account (a user install): its
+// global commands that allow USER_INSTALL then work for that user in any
+// guild, DM or group DM. The app must support user installs
+// (Options.UserInstall), as set in the Developer Portal.
+func (s *Server) InstallApp(userID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.opts.UserInstall {
+		return errors.New("discordtest: the app does not support user installs (Options.UserInstall)")
+	}
+	if _, ok := s.users[userID]; !ok {
+		return fmt.Errorf("discordtest: unknown user %s", userID)
+	}
+	s.installs[userID] = true
+	s.notifyLocked()
+	return nil
+}
+
+// AddGroupDM adds a group DM between users (at least two), which the bot
+// is not in: only a user install reaches it, through interactions.
+func (s *Server) AddGroupDM(name string, userIDs ...string) (Channel, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(userIDs) < 2 {
+		return Channel{}, errors.New("discordtest: a group DM has at least two users")
+	}
+	for _, id := range userIDs {
+		if _, ok := s.users[id]; !ok {
+			return Channel{}, fmt.Errorf("discordtest: unknown user %s", id)
+		}
+	}
+	c := &Channel{ID: s.newIDLocked(), Type: ChannelGroupDM, Name: name, Recipients: slices.Clone(userIDs)}
+	s.channels[c.ID] = c
+	s.notifyLocked()
+	return *c, nil
+}
+
+// botSeesLocked reports whether the bot can reach a channel: the channels
+// and threads of guilds it is a member of, and its own DMs.
+func (s *Server) botSeesLocked(c *Channel) bool {
+	switch c.Type {
+	case ChannelDM:
+		return true
+	case ChannelGroupDM:
+		return false
+	}
+	g := s.guilds[c.GuildID]
+	return g != nil && g.hasBot(s.bot.ID)
+}
+
+// refuseNoAccess answers 403 Missing Access to a bot request about a
+// channel the bot cannot reach.
+func (s *Server) refuseNoAccess(rq *request) {
+	id := rq.r.PathValue("channel")
+	if id == "" {
+		return
+	}
+	s.mu.Lock()
+	c, ok := s.channels[id]
+	denied := ok && !s.botSeesLocked(c)
+	s.mu.Unlock()
+	if denied {
+		rq.call.ChannelID = id
+		rq.fail(http.StatusForbidden, 50001, "Missing Access", nil)
+	}
 }
 
 // AddRole adds a role with the given permission bits to a guild and
@@ -168,7 +259,7 @@ func (s *Server) AddMember(guildID, userID string, perms int64, roleIDs ...strin
 }
 
 // AddChannel adds a text channel to a guild. Open gateway sessions
-// receive CHANNEL_CREATE.
+// receive CHANNEL_CREATE when the bot is in the guild.
 func (s *Server) AddChannel(guildID, name string) (Channel, error) {
 	s.mu.Lock()
 	if _, ok := s.guilds[guildID]; !ok {
@@ -178,9 +269,12 @@ func (s *Server) AddChannel(guildID, name string) (Channel, error) {
 	c := &Channel{ID: s.newIDLocked(), Type: ChannelGuildText, GuildID: guildID, Name: name}
 	s.channels[c.ID] = c
 	w := s.wireChannelLocked(c)
+	sees := s.botSeesLocked(c)
 	s.notifyLocked()
 	s.mu.Unlock()
-	s.dispatch("CHANNEL_CREATE", w)
+	if sees {
+		s.dispatch("CHANNEL_CREATE", w)
+	}
 	return *c, nil
 }
 
@@ -196,9 +290,12 @@ func (s *Server) AddThread(parentID, name string) (Channel, error) {
 	c := &Channel{ID: s.newIDLocked(), Type: ChannelPublicThread, GuildID: p.GuildID, ParentID: p.ID, Name: name}
 	s.channels[c.ID] = c
 	w := s.wireChannelLocked(c)
+	sees := s.botSeesLocked(c)
 	s.notifyLocked()
 	s.mu.Unlock()
-	s.dispatch("THREAD_CREATE", w)
+	if sees {
+		s.dispatch("THREAD_CREATE", w)
+	}
 	return *c, nil
 }
 
@@ -286,6 +383,9 @@ func (s *Server) wireChannelLocked(c *Channel) *wireChannel {
 		PermissionOverwrites: []any{}}
 	if c.Type == ChannelDM {
 		w.Recipients = []*wireUser{s.users[c.RecipientID].wire()}
+	}
+	for _, id := range c.Recipients {
+		w.Recipients = append(w.Recipients, s.users[id].wire())
 	}
 	if c.Type == ChannelPublicThread {
 		w.OwnerID = s.threadOwnerLocked(c)

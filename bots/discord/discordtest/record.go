@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -79,7 +80,46 @@ const (
 	FlagSuppressEmbeds = 1 << 2
 	FlagEphemeral      = 1 << 6
 	FlagLoading        = 1 << 7
+	// FlagComponentsV2 (IS_COMPONENTS_V2) makes a message's components its
+	// whole content: no content or embeds, text in text displays. Once
+	// set, it cannot be removed from the message.
+	FlagComponentsV2 = 1 << 15
 )
+
+// Text is what a reader sees of the message as text: its content, or for
+// a Components V2 message the content of its text displays, depth first,
+// joined by line breaks.
+func (m Message) Text() string { return messageText(m.Content, m.Components, m.Flags) }
+
+// Text is the version's text, as Message.Text.
+func (v Version) Text() string { return messageText(v.Content, v.Components, v.Flags) }
+
+func messageText(content string, components json.RawMessage, flags int) string {
+	if flags&FlagComponentsV2 == 0 || len(components) == 0 {
+		return content
+	}
+	var texts []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		case map[string]any:
+			if t, _ := x["type"].(float64); t == typeTextDisplay {
+				c, _ := x["content"].(string)
+				texts = append(texts, c)
+			}
+			walk(x["components"])
+		}
+	}
+	var v any
+	if json.Unmarshal(components, &v) == nil {
+		walk(v)
+	}
+	return strings.Join(texts, "\n")
+}
 
 // CustomIDs lists the custom_id of every component (buttons, selects) in
 // the message, depth first.

@@ -53,6 +53,15 @@ type Options struct {
 	// upload, on the fake's clock; default 24h, about what Discord's CDN
 	// links last.
 	AttachmentTTL time.Duration
+	// UserInstall makes the app installable to users as well as to guilds
+	// (the Developer Portal's Installation Contexts). Without it, as for a
+	// new app on Discord, InstallApp fails and registering a global command
+	// whose integration_types include USER_INSTALL (1) is refused.
+	UserInstall bool
+	// RefuseComponentsV2 makes the fake refuse every message create or
+	// edit that sets FlagComponentsV2 (400, 50035), as a server that does
+	// not support Components V2 might.
+	RefuseComponentsV2 bool
 }
 
 func (o *Options) setDefaults() {
@@ -129,6 +138,7 @@ type Server struct {
 	global       globalLimits                 // global.go
 	attachments  map[string]*storedAttachment // by id (attachments.go)
 	downloads    []Download
+	installs     map[string]bool // users who installed the app (InstallApp)
 }
 
 // NewServer starts a fake Discord on a loopback port. Close it when done.
@@ -151,6 +161,7 @@ func NewServer(opts Options) *Server {
 		sessions:     map[string]*gwSession{},
 		conns:        map[*websocket.Conn]struct{}{},
 		attachments:  map[string]*storedAttachment{},
+		installs:     map[string]bool{},
 	}
 	s.upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	s.mu.Lock()
@@ -320,6 +331,9 @@ func (s *Server) handle(mux *http.ServeMux, pattern string, a auth, h func(*requ
 		}
 		if !rq.done {
 			s.refuseDeletedChannel(rq)
+		}
+		if !rq.done && a == authBot {
+			s.refuseNoAccess(rq)
 		}
 		if !rq.done {
 			h(rq)
