@@ -440,7 +440,10 @@ func TestEngine_WaitingLivesHaveNoGoroutines(t *testing.T) {
 			lives = append(lives, l)
 		}
 		synctest.Wait()
-		if n := runtime.NumGoroutine() - before; n > 0 {
+		// The count is the process's: another test's timer may start a
+		// goroutine meanwhile, so a few are let pass (a goroutine per
+		// reply would be 200).
+		if n := runtime.NumGoroutine() - before; n >= 10 {
 			t.Errorf("%d goroutines for 200 waiting replies, want none", n)
 		}
 		cancel()

@@ -88,6 +88,9 @@ type Stream struct {
 	last  []string // the parts of the previous call
 	final []string // the parts no appended text can change
 	next  resume   // where the part after the final ones starts
+	// oneTail is set when one part followed the final ones: the rest of
+	// the text fitted.
+	oneTail bool
 }
 
 // resume is where splitting continues after the final parts.
@@ -129,9 +132,12 @@ func (st *Stream) Split(text string) []string {
 	if sp.step == 0 {
 		sp.step = initialStep
 	}
+	// When the previous call left one part after the final ones, the text
+	// grew a little since: the rest most likely fits still, and one probe
+	// of all of it tells.
+	sp.whole = st.oneTail
 	sp.fences = scanFences(text, sp.from, st.next.fence)
 	sp.newlines = newlines(text, sp.from)
-	sp.scanBoundaries()
 	final := true
 	for s := sp.skip(st.next.cut); s < len(text); {
 		e, horizon := sp.cut(s)
@@ -147,6 +153,7 @@ func (st *Stream) Split(text string) []string {
 		s = sp.skip(e)
 	}
 	st.last = slices.Clone(parts)
+	st.oneTail = len(parts) == len(st.final)+1
 	return parts
 }
 
@@ -160,6 +167,8 @@ type splitter struct {
 	fences     []fence
 	newlines   []int           // offsets of the text's '\n' after from, in order
 	cands      [numRanks][]int // sorted cut positions of rank <= index
+	scanned    bool            // cands are filled (once a cut needs them)
+	whole      bool            // probe all of the rest first (see Stream.oneTail)
 }
 
 // newlines lists the offsets of the '\n' in text from offset from on.
@@ -310,6 +319,10 @@ func (sp *splitter) cut(s int) (e, horizon int) {
 		e := sp.smallest(s)
 		return e, max(e, horizon)
 	}
+	if !sp.scanned {
+		sp.scanBoundaries()
+		sp.scanned = true
+	}
 	half := s + (h-s+1)/2
 	for r := range numRanks {
 		if c := sp.largest(sp.cands[r], half, h, s); c > 0 {
@@ -357,6 +370,13 @@ func (sp *splitter) longest(s int) (h, horizon int) {
 		}
 		q := sp.snap(p, s)
 		return q > s && sp.fits(sp.part(s, q))
+	}
+	if sp.whole {
+		// A failed probe plays no part in the search below.
+		sp.whole = false
+		if ok(n) {
+			return n, n
+		}
 	}
 	// Probe at the guess, then ever further past it, until a part does
 	// not fit; then search between the last that did and that one.

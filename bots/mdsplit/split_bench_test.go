@@ -40,3 +40,18 @@ func BenchmarkStream_Grow1KB(b *testing.B) {
 		st.Split(text[:start+(i+1)*1024])
 	}
 }
+
+// BenchmarkStream_Answer3KB splits one 3 KB answer for Discord as it
+// streams, 300 bytes (a second of tokens) more each call.
+func BenchmarkStream_Answer3KB(b *testing.B) {
+	text := mixedDoc(8)[:3<<10]
+	for b.Loop() {
+		st := &Stream{Fits: discordFits, CloseFence: true}
+		for n := 300; ; n += 300 {
+			st.Split(text[:min(n, len(text))])
+			if n >= len(text) {
+				break
+			}
+		}
+	}
+}

@@ -57,3 +57,20 @@ func benchSplitRendered(b *testing.B, n int) {
 		SplitRendered(md, MaxMessageLen)
 	}
 }
+
+// BenchmarkLayout_StreamAnswer is the rendering cost of one 3 KB answer
+// shown as it streams, 300 bytes (a second of tokens) more each update:
+// what one answer of the load test costs.
+func BenchmarkLayout_StreamAnswer(b *testing.B) {
+	full := answerOf(3 << 10)
+	for b.Loop() {
+		var pr partRenderer
+		for n := 300; ; n += 300 {
+			v := sessions.View{Content: full[:min(n, len(full))]}
+			layout(v, pr.render(v.Content))
+			if n >= len(full) {
+				break
+			}
+		}
+	}
+}

@@ -26,6 +26,7 @@ type partRenderer struct {
 	limit int
 	split mdsplit.Stream
 	last  []renderedPart // the parts of the previous call, empty ones too
+	fit   renderedPart   // the part Fits rendered last: mostly the one returned
 }
 
 // render returns the parts of md that render to something, in order. The
@@ -37,20 +38,29 @@ func (pr *partRenderer) render(md string) []renderedPart {
 			limit = MaxMessageLen
 		}
 		pr.split.Fits = func(part string) bool {
-			return len(part) <= partBytes*limit && TextLen(Render(part)) <= limit
+			if len(part) > partBytes*limit {
+				return false
+			}
+			pr.fit = renderedPart{md: part, html: Render(part)}
+			return TextLen(pr.fit.html) <= limit
 		}
 	}
 	mds := pr.split.Split(md)
 	parts := make([]renderedPart, len(mds))
 	for i, p := range mds {
-		// A final part comes back as the same string: comparing it with
-		// the one rendered before takes no time.
-		if i < len(pr.last) && pr.last[i].md == p {
+		// A final part comes back as the same string, and the last part
+		// is most often the one Fits saw last: comparing them takes no
+		// time.
+		switch {
+		case i < len(pr.last) && pr.last[i].md == p:
 			parts[i] = pr.last[i]
-		} else {
+		case pr.fit.md == p:
+			parts[i] = pr.fit
+		default:
 			parts[i] = renderedPart{md: p, html: Render(p)}
 		}
 	}
+	pr.fit = renderedPart{}
 	pr.last = parts
 	shown := make([]renderedPart, 0, len(parts))
 	for _, p := range parts {

@@ -338,7 +338,7 @@ func (w *world) readDiscord(an *analysis) {
 				u.versions = append(u.versions, version{at: v.Time, loading: true})
 				continue
 			}
-			u.versions = append(u.versions, version{at: v.Time, text: v.Content,
+			u.versions = append(u.versions, version{at: v.Time, text: v.Text(),
 				stop: strings.Contains(string(v.Components), `"palaver:stop"`)})
 			created := callback && i == 0
 			d.writes = append(d.writes, write{at: v.Time, charged: !created, callback: created})
@@ -572,6 +572,25 @@ func (d *destLog) busy(obs map[*answer]*observed) [][2]time.Time {
 		}
 		spans = append(spans, [2]time.Time{o.first, o.final})
 	}
+	return merge(spans)
+}
+
+// streaming are the spans during which the destination had an answer
+// streaming (from its first token to its last), merged.
+func (d *destLog) streaming(obs map[*answer]*observed) [][2]time.Time {
+	var spans [][2]time.Time
+	for _, a := range d.shown {
+		o := obs[a]
+		if o == nil || o.first.IsZero() || !o.last.After(o.first) {
+			continue
+		}
+		spans = append(spans, [2]time.Time{o.first, o.last})
+	}
+	return merge(spans)
+}
+
+// merge sorts spans and merges those that overlap.
+func merge(spans [][2]time.Time) [][2]time.Time {
 	slices.SortFunc(spans, func(x, y [2]time.Time) int { return x[0].Compare(y[0]) })
 	var merged [][2]time.Time
 	for _, s := range spans {

@@ -209,7 +209,7 @@ func TestAnalyze_CrowdThreads(t *testing.T) {
 		default: // a mention: a thread from the question
 			var q string
 			for _, m := range w.dc.Messages(c.channel) {
-				if strings.Contains(m.Content, a.tag) {
+				if strings.Contains(m.Text(), a.tag) {
 					q = m.ID
 				}
 			}

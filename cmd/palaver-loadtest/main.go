@@ -40,6 +40,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/palaver-bot/palaver/cmd/internal/palaverproc"
 )
 
 func main() {
@@ -65,6 +67,7 @@ type options struct {
 	inject429       int
 	drop            float64
 	platformLatency time.Duration
+	upstreamH2      bool
 	ramp            time.Duration
 	think           time.Duration
 	timeout         time.Duration
@@ -72,6 +75,7 @@ type options struct {
 	seed            int64
 	idle            time.Duration
 	palaver         string
+	profile         string
 	keep            bool
 	jsonOut         bool
 	strict          bool
@@ -99,6 +103,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.inject429, "inject-429", 0, "429s the fake platforms force on streaming destinations")
 	fs.Float64Var(&o.drop, "drop", 0, "share of answers whose upstream stream breaks half-way, 0 to 1")
 	fs.DurationVar(&o.platformLatency, "platform-latency", 0, "delay added to every request to the platforms")
+	fs.BoolVar(&o.upstreamH2, "upstream-h2", false, "serve the model over TLS with HTTP/2, as DeepInfra does (its streams then share a few connections), instead of plain HTTP/1.1 like a local server")
 	fs.DurationVar(&o.ramp, "ramp", 5*time.Second, "time over which the conversations start")
 	fs.DurationVar(&o.think, "think", 2*time.Second, "pause between a finished answer and the user's next question")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Minute, "longest the run may take")
@@ -106,6 +111,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Int64Var(&o.seed, "seed", 1, "seed of the random choices (drops, injections)")
 	fs.DurationVar(&o.idle, "idle", 3*time.Second, "how long Palaver's CPU time at rest is measured before the load (0 skips)")
 	fs.StringVar(&o.palaver, "palaver", "", "palaver binary to test (default: build ./cmd/palaver)")
+	fs.StringVar(&o.profile, "profile", "", "build palaver with net/http/pprof (added by go build -overlay, not in the tree) and save its heap and goroutine profiles at the peak heap in `dir`")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (config, database, palaver.log)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
 	fs.BoolVar(&o.details, "details", false, "with -json, list every answer's timeline")
@@ -162,6 +168,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-inject-429 must be 0 or more")
 	case o.idle < 0 || o.ramp < 0 || o.think < 0 || o.platformLatency < 0 || o.timeout <= 0:
 		return o, errors.New("-idle, -ramp, -think and -platform-latency must be 0 or more, -timeout above 0")
+	case o.profile != "" && o.palaver != "":
+		return o, errors.New("-profile builds palaver itself: drop -palaver")
 	}
 	return o, nil
 }
@@ -221,7 +229,25 @@ func loadTest(ctx context.Context, opts options, progress io.Writer) (*Report, e
 		defer os.RemoveAll(dir)
 	}
 	bin := opts.palaver
-	if bin == "" {
+	var prof *profiler
+	switch {
+	case opts.profile != "":
+		fmt.Fprintln(progress, "building palaver with pprof…")
+		if bin, err = buildProfiled(ctx, dir); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(opts.profile, 0o755); err != nil {
+			return nil, err
+		}
+		addr, err := palaverproc.FreeAddr()
+		if err != nil {
+			return nil, err
+		}
+		// The child inherits the environment.
+		os.Setenv(profileEnv, addr)
+		defer os.Unsetenv(profileEnv)
+		prof = &profiler{base: "http://" + addr, dir: opts.profile}
+	case bin == "":
 		fmt.Fprintln(progress, "building palaver…")
 		if bin, err = buildPalaver(ctx, dir); err != nil {
 			return nil, err
@@ -267,7 +293,7 @@ func loadTest(ctx context.Context, opts options, progress io.Writer) (*Report, e
 	worldCPU0 := selfCPU()
 	sctx, stopSampling := context.WithCancel(ctx)
 	defer stopSampling()
-	samples := p.sample(sctx, time.Second)
+	samples := p.sample(sctx, time.Second, prof)
 
 	fmt.Fprintf(progress, "driving %d conversations (%d answers)…\n", len(w.convs), len(w.answers))
 	loadStart := time.Now()
@@ -290,6 +316,9 @@ func loadTest(ctx context.Context, opts options, progress io.Writer) (*Report, e
 		rss = p.peakRSS()
 	}
 	r := w.report(an, before, after, samples, rss, worldCPU)
+	if prof != nil {
+		fmt.Fprintf(progress, "heap and goroutine profiles at the peak heap in use (%.0f MB) in %s\n", prof.peak/(1<<20), opts.profile)
+	}
 	r.Palaver.IdleCore = idleRate
 	r.Palaver.WallSeconds = loadEnd.Sub(loadStart).Seconds()
 	r.Metrics.HealthComponents = health
@@ -315,7 +344,8 @@ func allComplete(an *analysis) bool {
 // time the slowest answer can take has passed, and returns the analysis.
 // The answers of a conversation may take turns, each streaming for tokens
 // / rate; the last may wait out a group's 3 s interval (times the topics
-// sharing it, or once per asker in a crowd) and more after injected 429s.
+// sharing it, or once per asker in a crowd) and more after injected 429s;
+// and every answer's requests wait for the per-bot budgets (budgetWait).
 func (w *world) settle(ctx context.Context) *analysis {
 	o := w.opts
 	stream := time.Duration(float64(o.tokens) / o.rate * float64(time.Second))
@@ -327,7 +357,8 @@ func (w *world) settle(ctx context.Context) *analysis {
 	if o.workload == crowdWorkload {
 		waits = o.crowd + 2
 	}
-	deadline := time.Now().Add(time.Duration(turns)*stream + time.Duration(waits)*telegramGroupInterval + o.platformLatency*20)
+	wait := time.Duration(turns)*stream + time.Duration(waits)*telegramGroupInterval + o.platformLatency*20
+	deadline := time.Now().Add(max(wait, stream+w.budgetWait()))
 	if o.settle > 0 {
 		deadline = time.Now().Add(o.settle)
 	}
@@ -351,6 +382,35 @@ func (w *world) settle(ctx context.Context) *analysis {
 		}
 	}
 }
+
+// budgetWait is how long Palaver's per-bot budgets take, at the least, to
+// let every answer's first appearance and final view out (and a Discord
+// answer's further messages), each request counted for its round trip
+// too (three quarters of the budget, say).
+func (w *world) budgetWait() time.Duration {
+	need := map[string]float64{}
+	for _, a := range w.answers {
+		p := platformOf(a.conv.kind)
+		switch {
+		case !w.drawsOnBudget(a.conv.kind):
+			need[p]++ // the final message; the drafts are free
+		case p == "discord":
+			need[p] += 2 + float64(len(a.text()))/discordPart
+		default:
+			need[p] += 2
+		}
+	}
+	rate := map[string]float64{"telegram": palaverTelegramBudget * 0.75, "discord": palaverDiscordBudget * 0.75}
+	var d time.Duration
+	for p, n := range need {
+		d = max(d, time.Duration(n/rate[p]*float64(time.Second)))
+	}
+	return d
+}
+
+// discordPart is about how many characters a Discord message of an
+// answer holds (its limit less the room kept for the status line).
+const discordPart = 1800
 
 // quietFor is how long the platforms hear nothing from Palaver before the
 // load test stops waiting for answers still missing. A crowd in a Telegram

@@ -38,7 +38,7 @@ func (w *world) writeConfig(dir, metricsAddr string) (string, error) {
 		"  path: " + q(filepath.Join(dir, "palaver.db")),
 		"providers:",
 		"  load:",
-		"    base_url: " + q(w.up.URL),
+		"    base_url: " + q(w.upURL),
 		"models:",
 		"  default: load/echo",
 		"  aliases: {}",
@@ -83,6 +83,16 @@ func (w *world) start(ctx context.Context, bin, dir string) (*palaverProc, error
 		if err := checkConfig(ctx, bin, cfgPath, extra); err != nil {
 			return nil, err
 		}
+	}
+	if w.upstreamCA != nil {
+		// Palaver trusts the model's certificate through the standard
+		// variable; the child inherits the environment.
+		ca := filepath.Join(dir, "upstream-ca.pem")
+		if err := os.WriteFile(ca, w.upstreamCA, 0o600); err != nil {
+			return nil, err
+		}
+		os.Setenv("SSL_CERT_FILE", ca)
+		defer os.Unsetenv("SSL_CERT_FILE")
 	}
 	proc, err := palaverproc.Start(bin, []string{"run", "--config", cfgPath}, filepath.Join(dir, "palaver.log"))
 	if err != nil {

@@ -80,6 +80,7 @@ type Setup struct {
 	Injected429     int            `json:"injected_429"`
 	Drop            float64        `json:"drop"`
 	PlatformLatency string         `json:"platform_latency"`
+	UpstreamH2      bool           `json:"upstream_h2,omitempty"`
 	Machine         string         `json:"machine"`
 }
 
@@ -145,9 +146,14 @@ type KindReport struct {
 	// to show, over what its interval allows in that time.
 	// WindowShare is the same over what the platform's window sustains
 	// with one slot kept for the final text (windowRate).
+	// BudgetShare is the writes a destination received while an answer
+	// streamed into it, over its answers' first appearances and first
+	// texts there and the growing text its window sustains, scaled to its
+	// fair share of the bot's budget while that binds (see budgetModel).
 	UpdatesPerAnswer float64 `json:"updates_per_answer"`
 	Smoothness       float64 `json:"smoothness"`
 	WindowShare      float64 `json:"updates_of_window"`
+	BudgetShare      float64 `json:"updates_of_window_and_budget"`
 	// MaxPerInterval is the most writes any destination received within
 	// one interval; MaxInWindow the most charged writes within the
 	// platform's limit window (Window), against Limit.
@@ -197,6 +203,37 @@ type GlobalUsage struct {
 	DiscordLimited  int `json:"discord_global_429s"`
 	DiscordInvalid  int `json:"discord_invalid_requests"`
 	DiscordBans     int `json:"discord_bans"`
+	// TelegramUse and DiscordUse are how Palaver spent its own budgets
+	// while they bound.
+	TelegramUse BudgetUse `json:"telegram_use"`
+	DiscordUse  BudgetUse `json:"discord_use"`
+}
+
+// BudgetUse is how Palaver spent one bot's budget while it bound: while
+// the answers streaming into destinations that draw on it could have
+// sent more growing text than was left for it (the budget's text pool,
+// the budget less the fifth kept for finals, first appearances and
+// notices, less what those took beyond their fifth). Rates are requests a
+// second over that time, counted where the fakes received them.
+type BudgetUse struct {
+	Budget int     `json:"budget_per_s"`    // Palaver's budget
+	Pool   int     `json:"text_pool_per_s"` // less the kept fifth
+	BoundS float64 `json:"bound_s"`
+	Left   float64 `json:"left_for_text_per_s"` // on average while it bound
+	// Urgent are finals, first appearances and first texts (and on
+	// Discord interaction answers and threads); Text growing text and
+	// status changes; Typing typing indicators.
+	Urgent float64 `json:"urgent_per_s"`
+	Text   float64 `json:"text_per_s"`
+	Typing float64 `json:"typing_per_s"`
+	// Share is all of them over the budget; TextShare growing text,
+	// status and typing over what was left for them.
+	Share     float64 `json:"share_of_budget"`
+	TextShare float64 `json:"text_share_of_pool"`
+	// HeldS is how long a request held its place in the budget (see
+	// heldFor): the window, and the round trip Palaver counts a request
+	// for so that however late it arrives the platform never sees more.
+	HeldS float64 `json:"request_held_s"`
 }
 
 // WorldUsage is the load test's own CPU time (the fakes, the users and the
@@ -261,6 +298,9 @@ func (r *Report) writeTable(w io.Writer) {
 	if s.PlatformLatency != "0s" {
 		fmt.Fprintf(w, ", platform latency %s", s.PlatformLatency)
 	}
+	if s.UpstreamH2 {
+		fmt.Fprint(w, ", the model over TLS and HTTP/2")
+	}
 	if s.Inject429 > 0 {
 		fmt.Fprintf(w, ", %d injected 429s", s.Injected429)
 	}
@@ -292,6 +332,7 @@ func (r *Report) writeTable(w io.Writer) {
 	row("updates per answer", func(k KindReport) string { return fmt.Sprintf("%.1f", k.UpdatesPerAnswer) })
 	row("  of what interval allows", func(k KindReport) string { return fmt.Sprintf("%.0f%%", k.Smoothness*100) })
 	row("  of what window allows ¹", func(k KindReport) string { return fmt.Sprintf("%.0f%%", k.WindowShare*100) })
+	row("  of window and budget ²", func(k KindReport) string { return fmt.Sprintf("%.0f%%", k.BudgetShare*100) })
 	row("max updates per interval", func(k KindReport) string { return fmt.Sprint(k.MaxPerInterval) })
 	row("max in platform window", func(k KindReport) string {
 		if k.Window == "" {
@@ -307,10 +348,23 @@ func (r *Report) writeTable(w io.Writer) {
 	row("answers lost", func(k KindReport) string { return fmt.Sprint(k.Lost) })
 	tw.Flush()
 	fmt.Fprintln(w, "¹ growing text as often as the platform's window allows, one slot kept for the final (Discord 4 per 5 s, Telegram 1/s per chat, 20/min per group)")
+	fmt.Fprintln(w, "² the same while answers stream, growing text scaled to the destination's fair share of what finals and first texts leave of the bot's budget while it binds")
 
 	g := r.Global
 	fmt.Fprintf(w, "\nper-bot budgets: Telegram peak %d charged messages/s (budget %d), %d bot-wide 429s; Discord peak %d requests/s (budget %d), %d global 429s, %d invalid requests, %d bans\n",
 		g.TelegramPeak, g.TelegramBudget, g.TelegramLimited, g.DiscordPeak, g.DiscordBudget, g.DiscordLimited, g.DiscordInvalid, g.DiscordBans)
+	for _, u := range []struct {
+		name string
+		use  BudgetUse
+	}{{"Telegram", g.TelegramUse}, {"Discord", g.DiscordUse}} {
+		if u.use.BoundS == 0 {
+			fmt.Fprintf(w, "  %s: Palaver's budget of %d/s never bound\n", u.name, u.use.Budget)
+			continue
+		}
+		b := u.use
+		fmt.Fprintf(w, "  %s: Palaver's budget of %d/s bound for %.0f s and spent %.1f/s (%.0f%%): %.1f/s urgent, %.1f/s growing text and status, %.1f/s typing; text and typing %.0f%% of the %.1f/s urgent requests left of the %d/s pool; a request held its place %.2f s\n",
+			u.name, b.Budget, b.BoundS, b.Urgent+b.Text+b.Typing, b.Share*100, b.Urgent, b.Text, b.Typing, b.TextShare*100, b.Left, b.Pool, b.HeldS)
+	}
 	if len(r.Crowds) > 0 {
 		fmt.Fprintln(w)
 		writeCrowd(w, r.Crowds)

@@ -167,7 +167,10 @@ type sampler struct {
 	stacks     float64 // goroutine stacks in use, bytes
 }
 
-func (p *palaverProc) sample(ctx context.Context, period time.Duration) *sampler {
+// sample reads /metrics every period until ctx ends, keeping the peaks;
+// with a profiler it also saves palaver's profiles at each new peak of
+// the heap in use.
+func (p *palaverProc) sample(ctx context.Context, period time.Duration, prof *profiler) *sampler {
 	s := &sampler{}
 	go func() {
 		t := time.NewTicker(period)
@@ -189,6 +192,7 @@ func (p *palaverProc) sample(ctx context.Context, period time.Duration) *sampler
 			s.heap = max(s.heap, sc.value("go_memstats_heap_inuse_bytes", nil))
 			s.stacks = max(s.stacks, sc.value("go_memstats_stack_inuse_bytes", nil))
 			s.mu.Unlock()
+			prof.observe(ctx, sc.value("go_memstats_heap_inuse_bytes", nil))
 		}
 	}()
 	return s

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log"
@@ -38,9 +39,12 @@ type world struct {
 	dc   *discordtest.Server
 
 	// Where Palaver reaches the fakes: directly, or through proxies that
-	// add latency (-platform-latency).
+	// add latency (-platform-latency), and the model directly or over TLS
+	// and HTTP/2 (-upstream-h2, its certificate in upstreamCA).
 	tgEndpoint string
 	dcBase     string
+	upURL      string
+	upstreamCA []byte // PEM
 	proxies    []*httptest.Server
 
 	guild   discordtest.Guild
@@ -67,6 +71,12 @@ func newWorld(opts options, counts map[kind]int) (*world, error) {
 	w.dc = discordtest.NewServer(discordtest.Options{NoEcho: true, Logger: quiet})
 	w.tgEndpoint = w.tg.Endpoint()
 	w.dcBase = w.dc.URL()
+	w.upURL = w.up.URL
+	if opts.upstreamH2 {
+		h2, ca := h2Proxy(w.up.URL)
+		w.proxies = append(w.proxies, h2)
+		w.upURL, w.upstreamCA = h2.URL+"/v1", ca
+	}
 	if opts.platformLatency > 0 {
 		tgProxy := slowProxy(w.tg.URL(), opts.platformLatency)
 		dcProxy := slowProxy(w.dc.URL(), opts.platformLatency)
@@ -379,6 +389,21 @@ func slowProxy(target string, d time.Duration) *httptest.Server {
 		}
 		rp.ServeHTTP(rw, r)
 	}))
+}
+
+// h2Proxy serves target over TLS with HTTP/2, as DeepInfra serves its
+// API, and returns the server and its certificate (PEM): Palaver's model
+// streams then share a few connections instead of one each.
+func h2Proxy(target string) (*httptest.Server, []byte) {
+	u, _ := url.Parse(target) // httptest URLs parse
+	u.Path = ""
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ErrorLog = log.New(io.Discard, "", 0)
+	srv := httptest.NewUnstartedServer(rp)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	return srv, ca
 }
 
 func (w *world) close() {

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+func TestTextPool(t *testing.T) {
+	for _, tt := range []struct{ budget, want int }{{30, 24}, {45, 36}, {5, 4}, {2, 1}, {1, 1}} {
+		if got := textPool(tt.budget); got != tt.want {
+			t.Errorf("textPool(%d) = %d, want %d", tt.budget, got, tt.want)
+		}
+	}
+}
+
+// streamingWorld lays out n Discord channels and one Telegram private
+// chat, each with one answer streaming for 10 s from start.
+func streamingWorld(n int, start time.Time) (*world, *analysis, map[*answer]*observed) {
+	w := &world{opts: options{drafts: true}}
+	an := &analysis{dests: map[string]*destLog{}}
+	obs := map[*answer]*observed{}
+	add := func(name string, k kind) {
+		c := &conversation{kind: k}
+		a := &answer{conv: c}
+		c.answers = []*answer{a}
+		d := &destLog{dest: name, kind: k, convs: []*conversation{c}, shown: []*answer{a}}
+		an.dests[name] = d
+		obs[a] = &observed{a: a, home: d, first: start, last: start.Add(10 * time.Second)}
+	}
+	for i := range n {
+		add("discord:"+string(rune('a'+i%26))+string(rune('a'+i/26)), discordChannel)
+	}
+	add("telegram:1", tgPrivate)
+	return w, an, obs
+}
+
+func TestBudgetModel_FairShare(t *testing.T) {
+	start := time.Unix(1000, 0)
+	w, an, obs := streamingWorld(100, start)
+	// Discord finals and first texts at 27 a second from 2 s on: they
+	// leave 45-27 = 18 a second of the pool of 36.
+	var urgent []time.Time
+	for at := start.Add(2 * time.Second); at.Before(start.Add(20 * time.Second)); at = at.Add(time.Second / 27) {
+		urgent = append(urgent, at)
+	}
+	m := w.newBudgetModel(an, obs, map[string][]time.Time{"discord": urgent}, start, start.Add(20*time.Second))
+	// 100 channels at 0.8 a second want 80 a second: the budget binds
+	// while they stream, and each gets what was left over 80 of its
+	// window.
+	if !m.bound("discord", 50) || m.bound("discord", 150) {
+		t.Fatalf("Discord bound at 5 s: %v, at 15 s: %v; want while the answers stream", m.bound("discord", 50), m.bound("discord", 150))
+	}
+	if m.bound("telegram", 50) {
+		t.Errorf("Telegram bound, but its private chat's drafts draw on no budget")
+	}
+	if got, want := m.fair("discord", 10), 36.0/80; math.Abs(got-want) > 0.01 {
+		t.Errorf("fair share at 1 s = %.3f, want %.3f (the whole pool)", got, want)
+	}
+	if got, want := m.fair("discord", 50), 18.0/80; math.Abs(got-want) > 0.02 {
+		t.Errorf("fair share at 5 s = %.3f, want %.3f (what 27 a second of finals leave)", got, want)
+	}
+	span := [2]time.Time{start.Add(5 * time.Second), start.Add(10 * time.Second)}
+	if got, want := w.allowed(m, discordChannel, span, 0), 0.8*5*18.0/80; math.Abs(got-want) > 0.05 {
+		t.Errorf("allowed in a channel = %.2f, want %.2f", got, want)
+	}
+	if got, want := w.allowed(m, tgPrivate, span, 1), 1+5.0; math.Abs(got-want) > 0.01 {
+		t.Errorf("allowed in a private chat = %.2f, want %.2f (the first text and its window: drafts)", got, want)
+	}
+	// Over the 10 s the budget bound, finals came for 8 s: 21.6 a
+	// second on average, leaving 36 for 2 s and 18 for 8 s.
+	u := budgetUse(m, &budgetRequests{urgent: urgent}, "discord")
+	if math.Abs(u.BoundS-10) > 0.2 || math.Abs(u.Urgent-21.6) > 0.5 || math.Abs(u.Left-21.6) > 0.5 {
+		t.Errorf("budgetUse = %+v, want bound 10 s, 21.6 urgent a second, 21.6 left", u)
+	}
+}
+
+func TestHeldFor(t *testing.T) {
+	start := time.Unix(1000, 0)
+	w, an, obs := streamingWorld(100, start)
+	m := w.newBudgetModel(an, obs, nil, start, start.Add(20*time.Second))
+	// A budget of 5 turning over every 1.1 s: a request every 0.22 s.
+	var times []time.Time
+	for at := start.Add(time.Second); at.Before(start.Add(9 * time.Second)); at = at.Add(220 * time.Millisecond) {
+		times = append(times, at)
+	}
+	if got := heldFor(times, 5, m, "discord"); math.Abs(got-1.1) > 0.001 {
+		t.Errorf("heldFor = %.3f s, want 1.1 s", got)
+	}
+	if got := heldFor(times[:3], 5, m, "discord"); got != 0 {
+		t.Errorf("heldFor with fewer requests than the budget = %v, want 0", got)
+	}
+}
