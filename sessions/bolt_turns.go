@@ -42,7 +42,7 @@ func (s *BoltStore) SetQueued(ctx context.Context, q Queued) error {
 		}
 		k := queuedKey(name, q.ID)
 		if b.Get(k) == nil {
-			if err := acceptMessage(tx, name, q.Question.MsgID); err != nil {
+			if err := acceptMessage(tx, name, dedupeID(q.Question)); err != nil {
 				return err
 			}
 		}
@@ -92,7 +92,7 @@ func (s *BoltStore) Commit(ctx context.Context, key Key, c Commit) error {
 			if e.Role != llm.RoleUser || c.QueuedID != 0 {
 				continue
 			}
-			if err := acceptMessage(tx, name, e.MsgID); err != nil {
+			if err := acceptMessage(tx, name, dedupeID(e)); err != nil {
 				return err
 			}
 		}
@@ -240,6 +240,15 @@ func acceptMessage(tx *bolt.Tx, name []byte, msgID string) error {
 		return fmt.Errorf("%w: message %s (last accepted %s)", ErrDuplicate, msgID, last)
 	}
 	return conv.Put(keyLastMessage, []byte(msgID))
+}
+
+// dedupeID is the id a user entry is refused by when the conversation
+// accepted it (or a later one) before: none for an unordered platform's.
+func dedupeID(e Entry) string {
+	if e.Unordered {
+		return ""
+	}
+	return e.MsgID
 }
 
 // messageAfter reports whether message id a comes after b: platforms

@@ -56,7 +56,12 @@ type Entry struct {
 	Seq  uint64 `json:"-"`
 	Role string `json:"role"` // llm.RoleUser or llm.RoleAssistant
 	// MsgID is the platform's id of a user's message, when it has one.
-	MsgID      string    `json:"msg_id,omitempty"`
+	MsgID string `json:"msg_id,omitempty"`
+	// Unordered marks a MsgID from a platform that neither delivers a
+	// conversation's messages in id order nor delivers one again
+	// (Discord): it is kept, for Retry buttons, but never used to refuse
+	// a message as a duplicate.
+	Unordered  bool      `json:"unordered,omitempty"`
 	AuthorID   string    `json:"author_id,omitempty"`
 	AuthorName string    `json:"author_name,omitempty"`
 	Text       string    `json:"text"`

@@ -160,9 +160,13 @@ type Message struct {
 	// where there is none. A message whose ID the conversation accepted
 	// before (a platform delivering it again after a crash) is refused
 	// with ErrDuplicate.
-	ID     string
-	Author Author
-	Text   string
+	ID string
+	// Unordered says the platform neither delivers a conversation's
+	// messages in id order nor delivers one again (Discord): ID is kept
+	// (Retry buttons name it) but never refuses a message.
+	Unordered bool
+	Author    Author
+	Text      string
 	// Shared is true where several people talk to the bot in one
 	// conversation (groups, channels): their names go upstream with their
 	// messages.
@@ -432,7 +436,7 @@ func (m *Manager) enqueue(msg Message, retry bool, reply Reply) (*Turn, error) {
 	t := &Turn{key: msg.Key, msg: msg, retry: retry, reply: reply, id: m.qseq.Add(1),
 		done: make(chan struct{}), saved: make(chan struct{})}
 	if !retry {
-		t.question = Entry{Role: llm.RoleUser, MsgID: msg.ID, AuthorID: msg.Author.ID, AuthorName: msg.Author.Name, Text: msg.Text, Time: m.now(),
+		t.question = Entry{Role: llm.RoleUser, MsgID: msg.ID, Unordered: msg.Unordered, AuthorID: msg.Author.ID, AuthorName: msg.Author.Name, Text: msg.Text, Time: m.now(),
 			Attachments: slices.Clone(msg.Attachments), Group: msg.Group}
 		t.qid = t.id
 	}

@@ -107,7 +107,7 @@ func (b *Bot) onCommand(ctx context.Context, i *discordgo.Interaction, p place, 
 		b.turn(ctx, i, i.ID, func(r sessions.Reply) error {
 			t.wait(ctx)
 			defer t.done()
-			_, err := b.m.Handle(ctx, sessions.Message{Key: k, ID: i.ID, Author: interactionAuthor(i), Text: arg("prompt"),
+			_, err := b.m.Handle(ctx, sessions.Message{Key: k, ID: i.ID, Unordered: true, Author: interactionAuthor(i), Text: arg("prompt"),
 				Shared: shared(i), Attachments: atts}, r)
 			return err
 		})
