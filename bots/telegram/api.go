@@ -111,29 +111,73 @@ func migratedTo(err error) int64 {
 	return 0
 }
 
+// isMethodMissing reports a Bot API server that does not know the method:
+// telegram-bot-api answers 404 "Not Found: method not found", as an older
+// self-hosted server does to the rich methods of Bot API 10.1.
+func isMethodMissing(err error) bool {
+	e := apiError(err)
+	return e != nil && e.Code == http.StatusNotFound
+}
+
+// isRefused reports a request Telegram refused as a bad request, other
+// than for the classes handled apart (an unchanged edit, a message gone, a
+// migrated group): for a rich message, its content was refused. Telegram
+// documents no description for that ("can't parse rich message…" is what
+// it has been seen to say), so any such 400 counts.
+func isRefused(err error) bool {
+	e := apiError(err)
+	return e != nil && e.Code == http.StatusBadRequest && !isNotModified(err) && !isMessageGone(err) && e.MigrateToChatID == 0
+}
+
 // sentMessage is the part of a sent message the adapter reads back.
 type sentMessage struct {
 	MessageID int `json:"message_id"`
 }
 
-// outgoing is one text message to send or edit.
+// outgoing is one message to send or edit, or one draft.
 type outgoing struct {
-	chat     int64
-	thread   int
-	replyTo  int    // message to reply to, 0 for none
-	text     string // HTML, or plain text when plain
+	chat    int64
+	thread  int
+	replyTo int // message to reply to, 0 for none
+	// text is HTML; or, with rich, rich Markdown (an InputRichMessage's
+	// markdown). With plain it has no markup: a text message without
+	// parse_mode, or a rich message of one paragraph block.
+	text     string
 	plain    bool
+	rich     bool
 	keyboard *tgbotapi.InlineKeyboardMarkup
 }
 
+// richMessage is an InputRichMessage (core.telegram.org/bots/api#inputrichmessage):
+// Markdown, or for plain text one paragraph block, which Telegram has
+// nothing to parse in.
+type richMessage struct {
+	Markdown string      `json:"markdown,omitempty"`
+	Blocks   []richBlock `json:"blocks,omitempty"`
+}
+
+// richBlock is an InputRichBlockParagraph.
+type richBlock struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
 func (o outgoing) params() tgbotapi.Params {
-	p := tgbotapi.Params{
-		"chat_id":              strconv.FormatInt(o.chat, 10),
-		"text":                 o.text,
-		"link_preview_options": `{"is_disabled":true}`,
-	}
-	if !o.plain {
-		p["parse_mode"] = tgbotapi.ModeHTML
+	p := tgbotapi.Params{"chat_id": strconv.FormatInt(o.chat, 10)}
+	switch {
+	case o.rich:
+		rm := richMessage{Markdown: o.text}
+		if o.plain {
+			rm = richMessage{Blocks: []richBlock{{Type: "paragraph", Text: o.text}}}
+		}
+		raw, _ := json.Marshal(rm) // strings always encode
+		p["rich_message"] = string(raw)
+	default:
+		p["text"] = o.text
+		p["link_preview_options"] = `{"is_disabled":true}`
+		if !o.plain {
+			p["parse_mode"] = tgbotapi.ModeHTML
+		}
 	}
 	if o.keyboard != nil {
 		raw, _ := json.Marshal(o.keyboard) // plain structs of strings always encode
@@ -142,7 +186,8 @@ func (o outgoing) params() tgbotapi.Params {
 	return p
 }
 
-// send posts a new message and returns its id.
+// send posts a new message (sendMessage, or sendRichMessage for a rich
+// one) and returns its id.
 func (a *api) send(ctx context.Context, o outgoing) (int, error) {
 	p := o.params()
 	if o.thread != 0 {
@@ -151,14 +196,19 @@ func (a *api) send(ctx context.Context, o outgoing) (int, error) {
 	if o.replyTo != 0 {
 		p["reply_parameters"] = `{"message_id":` + strconv.Itoa(o.replyTo) + `,"allow_sending_without_reply":true}`
 	}
+	method := "sendMessage"
+	if o.rich {
+		method = "sendRichMessage"
+	}
 	var m sentMessage
-	if err := a.call(ctx, "sendMessage", p, &m); err != nil {
+	if err := a.call(ctx, method, p, &m); err != nil {
 		return 0, fmt.Errorf("telegram: send message: %w", err)
 	}
 	return m.MessageID, nil
 }
 
-// edit replaces a message's text and inline keyboard (none when nil).
+// edit replaces a message's text (or rich content) and inline keyboard
+// (none when nil).
 func (a *api) edit(ctx context.Context, id int, o outgoing) error {
 	p := o.params()
 	p["message_id"] = strconv.Itoa(id)
@@ -168,20 +218,40 @@ func (a *api) edit(ctx context.Context, id int, o outgoing) error {
 	return nil
 }
 
-// draft streams a preview of a message being written (private chats).
-func (a *api) draft(ctx context.Context, draftID int64, o outgoing) error {
-	p := tgbotapi.Params{
-		"chat_id":  strconv.FormatInt(o.chat, 10),
-		"draft_id": strconv.FormatInt(draftID, 10),
-		"text":     o.text,
+// editMarkup replaces a message's inline keyboard (nil removes it).
+func (a *api) editMarkup(ctx context.Context, chat int64, id int, keyboard *tgbotapi.InlineKeyboardMarkup) error {
+	p := tgbotapi.Params{"chat_id": strconv.FormatInt(chat, 10), "message_id": strconv.Itoa(id)}
+	if keyboard != nil {
+		raw, _ := json.Marshal(keyboard) // plain structs of strings always encode
+		p["reply_markup"] = string(raw)
 	}
-	if !o.plain {
-		p["parse_mode"] = tgbotapi.ModeHTML
+	if err := a.call(ctx, "editMessageReplyMarkup", p, nil); err != nil {
+		return fmt.Errorf("telegram: edit reply markup: %w", err)
 	}
+	return nil
+}
+
+// draft streams a preview of a message being written (private chats):
+// sendMessageDraft, or sendRichMessageDraft for a rich one. An empty text
+// message shows Telegram's "Thinking…" placeholder. With stop the draft
+// has a Stop button that keeps the draft when pressed (can_stop and
+// keep_on_stop, Bot API 10.3); pressing it sends the bot a
+// stopped_message_generation update.
+func (a *api) draft(ctx context.Context, draftID int64, o outgoing, stop bool) error {
+	p := o.params()
+	delete(p, "link_preview_options")
+	p["draft_id"] = strconv.FormatInt(draftID, 10)
 	if o.thread != 0 {
 		p["message_thread_id"] = strconv.Itoa(o.thread)
 	}
-	if err := a.call(ctx, "sendMessageDraft", p, nil); err != nil {
+	if stop {
+		p["can_stop"], p["keep_on_stop"] = "true", "true"
+	}
+	method := "sendMessageDraft"
+	if o.rich {
+		method = "sendRichMessageDraft"
+	}
+	if err := a.call(ctx, method, p, nil); err != nil {
 		return fmt.Errorf("telegram: send draft: %w", err)
 	}
 	return nil
@@ -208,11 +278,15 @@ func (a *api) typing(ctx context.Context, chat int64, thread int) error {
 	return nil
 }
 
-// answerCallback acknowledges a button press, with an optional toast.
-func (a *api) answerCallback(ctx context.Context, id, text string) error {
+// answerCallback acknowledges a button press, with an optional toast, or
+// with alert an alert the user dismisses.
+func (a *api) answerCallback(ctx context.Context, id, text string, alert bool) error {
 	p := tgbotapi.Params{"callback_query_id": id}
 	if text != "" {
 		p["text"] = text
+	}
+	if alert {
+		p["show_alert"] = "true"
 	}
 	if err := a.call(ctx, "answerCallbackQuery", p, nil); err != nil {
 		return fmt.Errorf("telegram: answer callback query: %w", err)

@@ -20,9 +20,11 @@ func testBot(t *testing.T, endpoint, token string) *Bot {
 	bot := &tgbotapi.BotAPI{Token: token, Client: client}
 	bot.SetAPIEndpoint(endpoint)
 	return &Bot{
-		opts: Options{EditInterval: time.Millisecond, GroupEditInterval: time.Millisecond},
-		api:  &api{bot: bot, http: client, token: token},
-		log:  slog.New(slog.DiscardHandler),
+		opts:   Options{EditInterval: time.Millisecond, GroupEditInterval: time.Millisecond, Drafts: true},
+		api:    &api{bot: bot, http: client, token: token},
+		log:    slog.New(slog.DiscardHandler),
+		drafts: newDraftRegistry(time.Now()),
+		format: formatAuto,
 	}
 }
 
@@ -48,14 +50,14 @@ func TestReply_PlainTextWhenHTMLRefused(t *testing.T) {
 	r := b.newReply(place{chat: 5, private: true})
 	ctx := context.Background()
 
-	if _, err := r.showPart(ctx, 0, plainPiece("<b>broken <i>html", "broken html"), true); err != nil {
+	if _, err := r.showPart(ctx, 0, plainPiece("<b>broken <i>html", "broken html"), kbStop); err != nil {
 		t.Fatalf("send: %v", err)
 	}
 	ms := srv.BotMessages(5)
 	if len(ms) != 1 || ms[0].Text != "broken html" || ms[0].ParseMode != "" {
 		t.Fatalf("messages = %+v, want the plain text", ms)
 	}
-	if _, err := r.showPart(ctx, 0, plainPiece("<b>still broken <i>html", "still broken html"), false); err != nil {
+	if _, err := r.showPart(ctx, 0, plainPiece("<b>still broken <i>html", "still broken html"), kbNone); err != nil {
 		t.Fatalf("edit: %v", err)
 	}
 	if m, _ := srv.Message(5, ms[0].ID); m.Text != "still broken html" || m.ReplyMarkup != nil {

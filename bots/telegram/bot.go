@@ -1,10 +1,12 @@
 // Package telegram is Palaver's Telegram adapter: it long-polls the Bot
 // API, turns messages into turns and commands of the session Manager, and
-// shows answers as Telegram HTML messages (or, in private chats, as live
-// drafts) that grow as the model writes. The files users send (photos,
-// albums, documents, voice notes) go to the Manager as attachments, which
-// it downloads through the adapter's Fetcher (getFile, then the file
-// endpoint) when their turn starts.
+// shows answers as rich messages (Bot API 10.1) or Telegram HTML messages
+// that grow as the model writes; in private chats as live drafts with a
+// Stop button, a "Thinking…" draft going out as soon as a message is
+// accepted. A finished answer has a Retry button. The files users send
+// (photos, albums, documents, voice notes) go to the Manager as
+// attachments, which it downloads through the adapter's Fetcher (getFile,
+// then the file endpoint) when their turn starts.
 //
 // The adapter never calls a model, never opens the store and never decides
 // when to edit: the Manager and its reply engine do. It renders, splits at
@@ -43,7 +45,14 @@ const offsetName = "telegram/offset"
 type Manager interface {
 	Handle(ctx context.Context, msg sessions.Message, reply sessions.Reply) (*sessions.Turn, error)
 	Retry(ctx context.Context, key sessions.Key, reply sessions.Reply) (*sessions.Turn, error)
+	// Regenerate answers the latest question again for its asker or an
+	// admin (a Retry button); LatestQuestion is that question's id.
+	Regenerate(ctx context.Context, key sessions.Key, question string, by sessions.Author, admin bool, reply sessions.Reply) (*sessions.Turn, error)
+	LatestQuestion(ctx context.Context, key sessions.Key) (string, error)
 	Stop(key sessions.Key, author string) bool
+	// StopReply stops the running answer shown on reply (a draft's Stop
+	// button).
+	StopReply(key sessions.Key, reply sessions.Reply) bool
 	Model(ctx context.Context, key sessions.Key) (string, error)
 	SetModel(ctx context.Context, key sessions.Key, name string) (string, error)
 	Models(ctx context.Context) ([]llm.Model, error)
@@ -96,10 +105,24 @@ type Options struct {
 	// Admins may change any group's settings, besides the group's own
 	// administrators.
 	Admins []int64
-	// Drafts streams answers in private chats with sendMessageDraft (Bot
-	// API 9.3+). A server that refuses drafts turns them off for the rest
+	// Drafts streams answers in private chats as drafts (sendMessageDraft,
+	// Bot API 9.3+, or sendRichMessageDraft), with a Stop button (Bot API
+	// 10.3's can_stop, keep_on_stop and stopped_message_generation), and
+	// shows Telegram's "Thinking…" placeholder as soon as a message is
+	// accepted. A server that refuses drafts turns them off for the rest
 	// of the process.
 	Drafts bool
+	// Format is how answers are shown (telegram.format): "auto" (the
+	// default, "") as rich messages (sendRichMessage, Bot API 10.1:
+	// headings, lists, tables, code and formulas rendered by Telegram,
+	// reasoning in a collapsed block) while the Bot API server knows them,
+	// and as Telegram HTML from the first "method not found" on (an older
+	// self-hosted server; logged once); "rich" tries rich messages for
+	// every answer, falling back to HTML only for the message refused;
+	// "html" shows Telegram HTML only. With auto and rich, a message whose
+	// rich Markdown Telegram refuses goes as HTML (logged). Notices
+	// (commands' answers) are HTML in every format.
+	Format string
 	// PollTimeout is how long one getUpdates call waits for updates;
 	// default 30 s.
 	PollTimeout time.Duration
@@ -167,8 +190,10 @@ type Bot struct {
 	// files is the Fetcher registered with the Manager.
 	files *files
 
-	draftsOff atomic.Bool  // set when the server refused a draft
-	draftSeq  atomic.Int64 // numbers the answers' drafts
+	draftsOff atomic.Bool    // set when the server refused a draft
+	drafts    *draftRegistry // the answers streaming as drafts, by draft id
+	format    string         // formatAuto, formatRich or formatHTML
+	richOff   atomic.Bool    // set when the server did not know the rich methods
 
 	// async tracks the commands' look-ups in the background; stopAsync
 	// cancels the ones still running a while after Run returns.
@@ -185,6 +210,10 @@ func New(opts Options, m Manager, state State) (*Bot, error) {
 	}
 	if m == nil || state == nil {
 		return nil, errors.New("telegram: a manager and a state store are required")
+	}
+	format, err := parseFormat(opts.Format)
+	if err != nil {
+		return nil, err
 	}
 	if opts.APIEndpoint == "" {
 		opts.APIEndpoint = tgbotapi.APIEndpoint
@@ -230,6 +259,8 @@ func New(opts Options, m Manager, state State) (*Bot, error) {
 		allowedChats: set(opts.AllowedChats),
 		allowedUsers: set(opts.AllowedUsers),
 		admins:       set(opts.Admins),
+		drafts:       newDraftRegistry(time.Now()),
+		format:       format,
 	}
 	if b.files.endpoint == "" {
 		b.log.Warn("telegram.api_endpoint has no /bot%s: files users send cannot be downloaded")
@@ -468,6 +499,8 @@ func (b *Bot) dispatch(ctx context.Context, u incoming) error {
 		return b.onMessage(ctx, u.Message, u.Topic, b.attachments(u.Message))
 	case u.CallbackQuery != nil:
 		b.onCallback(ctx, u.CallbackQuery, u.Topic)
+	case u.Stopped != nil:
+		b.onStopped(u.Stopped)
 	}
 	return nil
 }

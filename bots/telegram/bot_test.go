@@ -19,34 +19,52 @@ const streamed = "Here is a **streamed** answer with `code` and a list:\n\n- one
 func TestBot_PrivateStreaming(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
+		format string
 		drafts bool
 		refuse bool
 	}{
-		{"Drafts", true, false},
-		{"Edits", false, false},
-		{"DraftsRefused", true, true},
+		{"Drafts", "", true, false},
+		{"Edits", "", false, false},
+		{"DraftsRefused", "", true, true},
+		{"HTMLDrafts", "html", true, false},
+		{"HTMLEdits", "html", false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, withOptions(func(o *telegram.Options) { o.Drafts = tc.drafts }))
+			r := newRig(t, withOptions(func(o *telegram.Options) { o.Drafts, o.Format = tc.drafts, tc.format }))
 			r.tg.SetRefuseDrafts(tc.refuse, "")
 			r.up.Enqueue(llmtest.Script{Content: llmtest.Tokens(streamed), Interval: 15 * time.Millisecond})
 			r.tg.SendText(alice.ID, alice, "tell me")
 
 			m := r.final(alice.ID, "That is all")
-			if want := visible(t, streamed); m.Text != want {
-				t.Errorf("final text = %q, want %q", m.Text, want)
+			switch {
+			case tc.format == "html":
+				if want := visible(t, streamed); m.Text != want || m.Rich != nil {
+					t.Errorf("final text = %q (rich %v), want the HTML of %q", m.Text, m.Rich, want)
+				}
+			case m.Rich == nil || m.Rich.Markdown != streamed:
+				t.Errorf("final message = %q (rich %+v), want a rich message of the answer's Markdown", m.Text, m.Rich)
 			}
-			if got := r.tg.ChatActions(alice.ID); !slices.Contains(got, "typing") {
-				t.Errorf("chat actions = %q, want typing", got)
+			// The first sign of life: Telegram's "Thinking…" placeholder
+			// in a draft, else "typing…".
+			drafts := r.tg.Drafts(alice.ID)
+			actions := r.tg.ChatActions(alice.ID)
+			if tc.drafts && !tc.refuse {
+				if first := r.tg.CallsTo("sendMessageDraft"); tc.format == "html" && (len(first) == 0 || first[0].Params["text"] != "") {
+					t.Errorf("first HTML draft = %+v, want Telegram's placeholder (an empty text)", first)
+				}
+				if first := r.tg.CallsTo("sendRichMessageDraft"); tc.format == "" && (len(first) == 0 || !strings.Contains(richParam(t, first[0]).Markdown, "<tg-thinking>")) {
+					t.Errorf("first rich draft = %+v, want the thinking block", first)
+				}
+			} else if !slices.Contains(actions, "typing") {
+				t.Errorf("chat actions = %q, want typing", actions)
 			}
 			if n := len(r.tg.BotMessages(alice.ID)); n != 1 {
 				t.Errorf("bot messages = %d, want 1: %q", n, texts(r.tg.BotMessages(alice.ID)))
 			}
-			drafts := r.tg.Drafts(alice.ID)
 			switch {
 			case tc.drafts && !tc.refuse:
-				if len(drafts) != 1 || drafts[0].Updates < 2 {
-					t.Errorf("drafts = %+v, want one draft updated several times", drafts)
+				if len(drafts) == 0 || drafts[len(drafts)-1].Updates < 2 || !drafts[len(drafts)-1].CanStop {
+					t.Errorf("drafts = %+v, want one draft updated several times, with a Stop button", drafts)
 				}
 			default:
 				if m.EditCount < 2 {
@@ -374,9 +392,13 @@ func TestBot_RecoversInterruptedAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rich := ""
+	if m.Rich != nil {
+		rich = fmt.Sprintf(`,"rich":[%d]`, m.ID)
+	}
 	shown := sessions.Progress{
 		Destination: "telegram:1001",
-		Reply:       []byte(fmt.Sprintf(`{"chat":%d,"private":true,"messages":[%d]}`, alice.ID, m.ID)),
+		Reply:       []byte(fmt.Sprintf(`{"chat":%d,"private":true,"messages":[%d]%s}`, alice.ID, m.ID, rich)),
 		Shown:       sessions.View{Content: "half an answer"},
 	}
 	unseen := sessions.Progress{Destination: "telegram:1002", Shown: sessions.View{Content: "never shown"}}

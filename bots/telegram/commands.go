@@ -75,7 +75,12 @@ func (b *Bot) command(ctx context.Context, p place, author sessions.Author, name
 			b.say(p, "Nothing to stop.", nil)
 		}
 	case "retry":
-		if _, err := b.m.Retry(ctx, key, b.newReply(p)); err != nil {
+		r := b.newReply(p)
+		// The new answer's Retry button names the question it answers.
+		if q, err := b.m.LatestQuestion(ctx, key); err == nil {
+			r.question, _ = strconv.Atoi(q)
+		}
+		if _, err := b.m.Retry(ctx, key, r); err != nil {
 			b.explain(p, err)
 		}
 	case "settings":

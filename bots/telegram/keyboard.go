@@ -83,15 +83,16 @@ func (b *Bot) showModelPicker(ctx context.Context, p place, page int) {
 	b.say(p, pickerText(current), &kb)
 }
 
-// onCallback handles a button press: Stop, or the model picker. The
-// press is acknowledged at once (answerCallbackQuery is not a chat
+// onCallback handles a button press: Stop, Retry, or the model picker.
+// The press is acknowledged at once (answerCallbackQuery is not a chat
 // message); the picker's message is edited through the chat's schedule.
 func (b *Bot) onCallback(ctx context.Context, q *tgbotapi.CallbackQuery, topic int) {
-	answer := func(text string) {
-		if err := b.api.answerCallback(ctx, q.ID, text); err != nil {
+	alert := func(text string, alert bool) {
+		if err := b.api.answerCallback(ctx, q.ID, text, alert); err != nil {
 			b.log.Warn("answer button", "error", err)
 		}
 	}
+	answer := func(text string) { alert(text, false) }
 	if q.Message == nil || q.Message.Chat == nil || q.From == nil {
 		answer("")
 		return
@@ -109,6 +110,8 @@ func (b *Bot) onCallback(ctx context.Context, q *tgbotapi.CallbackQuery, topic i
 		} else {
 			answer("Nothing to stop.")
 		}
+	case strings.HasPrefix(q.Data, retryPrefix):
+		b.onRetry(ctx, p, authorOf(q.From), q.Data, alert)
 	case strings.HasPrefix(q.Data, pagePrefix):
 		page, _ := strconv.Atoi(strings.TrimPrefix(q.Data, pagePrefix))
 		models, _ := b.m.Models(ctx)

@@ -119,7 +119,7 @@ func (b *Bot) onMessage(ctx context.Context, msg *tgbotapi.Message, topic int, f
 // store could not save is explained once and its error returned.
 func (b *Bot) turn(ctx context.Context, p place, author sessions.Author, text string, files []sessions.Attachment) error {
 	msg := sessions.Message{Key: p.key(), ID: strconv.Itoa(p.msgID), Author: author, Text: text, Shared: !p.private, Attachments: files}
-	_, err := b.m.Handle(ctx, msg, b.newReply(p))
+	_, err := b.m.Handle(ctx, msg, b.newAnswer(p))
 	switch {
 	case err == nil, sessions.Silent(err):
 		return nil

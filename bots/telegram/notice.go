@@ -77,7 +77,7 @@ func (n *notice) showNext(ctx context.Context, pieces []piece) (int, error) {
 		return 0, nil
 	}
 	r, i, p := n.r, n.shown, pieces[n.shown]
-	o := outgoing{chat: r.chat, thread: r.topic, text: p.html}
+	o := outgoing{chat: r.chat, thread: r.topic, text: p.html} // notices are HTML
 	if i == len(pieces)-1 {
 		o.keyboard = n.keyboard
 	}

@@ -3,6 +3,7 @@ package telegram
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/palaver-bot/palaver/sessions"
@@ -26,9 +27,17 @@ func (b *Bot) restoreReply(p sessions.Progress) (sessions.Reply, error) {
 			s.Topic, _ = strconv.Atoi(p.Key.Thread)
 		}
 	}
-	r := &reply{b: b, private: s.Private, chat: s.Chat, topic: s.Topic, replyTo: s.ReplyTo}
+	r := &reply{b: b, private: s.Private, restored: true, chat: s.Chat, topic: s.Topic, replyTo: s.ReplyTo, question: s.Question}
 	for _, id := range s.Messages {
-		r.parts = append(r.parts, sentPart{id: id})
+		r.parts = append(r.parts, sentPart{id: id, rich: slices.Contains(s.Rich, id)})
+	}
+	// The answer keeps the format of its messages: a record of messages
+	// that were all sent as HTML (or from before rich messages) stays HTML.
+	if len(r.parts) > 0 {
+		r.mode = formatHTML
+		if len(s.Rich) > 0 {
+			r.mode = formatRich
+		}
 	}
 	return r, nil
 }

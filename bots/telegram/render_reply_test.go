@@ -42,7 +42,7 @@ func TestBot_LongAnswer_Incremental(t *testing.T) {
 	b.WriteString("The end.")
 	answer := b.String()
 
-	r := newRig(t, withOptions(func(o *telegram.Options) { o.Drafts = false }))
+	r := newRig(t, withOptions(func(o *telegram.Options) { o.Drafts, o.Format = false, "html" }))
 	r.up.Enqueue(llmtest.Script{Content: chunks(answer, 300), Interval: time.Millisecond})
 	r.tg.SendText(alice.ID, alice, "a long one please")
 	r.final(alice.ID, "The end.")

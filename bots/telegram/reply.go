@@ -3,6 +3,7 @@ package telegram
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -20,41 +21,105 @@ const reasoningLimit = 3000
 // stopData is the callback data of the Stop button.
 const stopData = "stop"
 
+// errRelayout is returned inside a reply when Telegram refused a request
+// in a way that changes how the view is laid out (a rich message refused,
+// drafts or rich methods unknown): the view is laid out again and shown.
+var errRelayout = errors.New("telegram: lay the view out again")
+
 // reply is one answer in a chat: the messages it has sent so far, edited
 // as the answer grows, and in private chats a live draft of its last part.
-// It implements sessions.Reply and sessions.Typer.
+// It shows an answer as rich messages (Bot API 10.1) unless the Bot's
+// format or Telegram says otherwise, and as Telegram HTML messages then.
+// It implements sessions.Reply, sessions.Typer and sessions.Drafter.
 type reply struct {
 	b       *Bot
 	private bool
+	// restored is set on a reply rebuilt after a restart, which only
+	// shows a final view.
+	restored bool
 
-	mu      sync.Mutex
-	chat    int64
-	topic   int
-	replyTo int // the user's message, answered in groups
-	draftID int64
-	parts   []sentPart
-	content partRenderer // renders the answer, again only where it grew
+	mu       sync.Mutex
+	chat     int64
+	topic    int
+	replyTo  int // the user's message, answered in groups
+	question int // the question answered, 0 for none: the Retry button's
+	draftID  int64
+	drafted  bool // a draft of the answer's text was shown
+	parts    []sentPart
+	content  partRenderer // renders the answer as HTML, again only where it grew
+	rich     richRenderer // cuts the answer into rich messages
+	// mode is the format the reply keeps to (formatRich or formatHTML),
+	// "" to follow the Bot's; forceHTML is set when Telegram refused a
+	// rich message that was not the answer's text.
+	mode      string
+	forceHTML bool
+	// fallback holds the rich parts shown as HTML messages instead: Telegram
+	// refused them (or they nest too deep, or have too wide a table).
+	fallback map[int]*partRenderer
+	gen      int         // changes whenever the layout rules change
+	cache    layoutCache // the view last laid out
 }
+
+// layoutCache is a view and its pieces, so that Draft and Show lay a view
+// out once.
+type layoutCache struct {
+	ok             bool
+	v              sessions.View
+	gen            int
+	drafting, rich bool
+	pieces         []piece
+}
+
+// keyboard is the inline keyboard under a message of an answer.
+type keyboard uint8
+
+const (
+	kbNone  keyboard = iota
+	kbStop           // the answer is running: Stop
+	kbRetry          // the answer is finished: Retry
+)
 
 // sentPart is one message of the answer as last shown.
 type sentPart struct {
-	id    int
-	html  string // the HTML last shown (or tried, when plain)
-	plain bool   // Telegram refused the HTML: the part goes as plain text
-	stop  bool   // it carries the Stop button
-	known bool   // false after a restart: the text shown is unknown
+	id   int
+	text string // the HTML or rich Markdown last shown (or tried, when plain)
+	// rich is the message's kind (sendRichMessage), which it keeps: a
+	// piece of the other kind is shown in it as plain text.
+	rich bool
+	// plain is set when Telegram refused the message's markup: it is
+	// shown as plain text (a text message without parse_mode, or a rich
+	// message of one paragraph block) from then on.
+	plain bool
+	kb    keyboard
+	known bool // false after a restart: the text shown is unknown
 }
 
-// piece is one message-sized part of a view: its HTML, and the same text
-// without markup for when Telegram refuses the HTML (made only then).
+// piece is one message-sized part of a view: its HTML or, for a rich
+// message, its rich Markdown, and the same text without markup for when
+// Telegram refuses the markup (made only then).
 type piece struct {
 	html  string
+	md    string // rich Markdown; "" for an HTML piece
 	plain func() string
+	cost  richCost // of a rich piece
+	// part is the answer's rich part the piece shows (rich mode), -1 for
+	// one that shows only reasoning or status.
+	part int
+}
+
+func (p piece) rich() bool { return p.md != "" }
+
+// text is what the piece sends: its rich Markdown or its HTML.
+func (p piece) text() string {
+	if p.rich() {
+		return p.md
+	}
+	return p.html
 }
 
 // plainPiece is a piece whose text has no markup to lose.
 func plainPiece(html, plain string) piece {
-	return piece{html: html, plain: func() string { return plain }}
+	return piece{html: html, plain: func() string { return plain }, part: -1}
 }
 
 func (b *Bot) newReply(p place) *reply {
@@ -62,6 +127,13 @@ func (b *Bot) newReply(p place) *reply {
 	if !p.private {
 		r.replyTo = p.msgID
 	}
+	return r
+}
+
+// newAnswer is the reply to p's message, the question it answers.
+func (b *Bot) newAnswer(p place) *reply {
+	r := b.newReply(p)
+	r.question = p.msgID
 	return r
 }
 
@@ -81,15 +153,63 @@ func (r *reply) Destination() sessions.Destination {
 	return sessions.Destination{ID: Platform + ":" + strconv.FormatInt(r.chat, 10), Interval: interval, Windows: windows, Budget: Platform}
 }
 
-// Typing shows "typing…" in the chat or topic. A flood refusal is a
-// *sessions.RateLimitError.
+// key is the conversation the reply answers in.
+func (r *reply) key() sessions.Key { return chatKey(r.chat, r.topic) }
+
+// Typing is the first sign of life of an answer: in a private chat with
+// drafts, a draft showing Telegram's "Thinking…" placeholder with a Stop
+// button; elsewhere "typing…" in the chat or topic. A flood refusal is a
+// *sessions.RateLimitError. The engine calls it when the answer starts and
+// every few seconds until its first view, drawing on the bot's budget.
 func (r *reply) Typing(ctx context.Context) error {
 	r.mu.Lock()
 	chat, topic := r.chat, r.topic
+	err := errNoPlaceholder
+	if r.private && !r.restored && len(r.parts) == 0 && !r.drafted && r.b.drafting() {
+		err = r.placeholder(ctx)
+	}
 	r.mu.Unlock()
-	err := r.b.api.typing(ctx, chat, topic)
+	if err == nil {
+		return nil
+	}
 	if rl := rateLimit(err); rl != nil {
 		return rl
+	}
+	if !errors.Is(err, errNoPlaceholder) && !r.b.draftsOff.Load() {
+		return err
+	}
+	// No draft: "typing…".
+	err = r.b.api.typing(ctx, chat, topic)
+	if rl := rateLimit(err); rl != nil {
+		return rl
+	}
+	return err
+}
+
+// errNoPlaceholder says that a reply shows no placeholder draft.
+var errNoPlaceholder = errors.New("telegram: no placeholder draft")
+
+// placeholder shows the answer's first draft: "Thinking…" with a Stop
+// button, rich (a thinking block) in rich mode, else Telegram's own
+// placeholder. A refused rich draft is tried again as HTML; a refused
+// HTML draft turns drafts off. r.mu must be held.
+func (r *reply) placeholder(ctx context.Context) error {
+	o := outgoing{chat: r.chat, thread: r.topic} // an empty text: Telegram's placeholder
+	rich := r.richMode()
+	var err error
+	if rich {
+		ro := o
+		ro.text, ro.rich = "<tg-thinking>Thinking…</tg-thinking>", true
+		err = r.b.api.draft(ctx, r.draftIDFor(0, true), ro, true)
+		if isMethodMissing(err) {
+			r.richRefused(err, -1)
+		}
+	}
+	if !rich || isMethodMissing(err) || isRefused(err) {
+		err = r.b.api.draft(ctx, r.draftIDFor(0, false), o, true)
+	}
+	if apiError(err) != nil && rateLimit(err) == nil {
+		r.b.refuseDrafts(err)
 	}
 	return err
 }
@@ -99,29 +219,36 @@ type snapshot struct {
 	Chat     int64 `json:"chat"`
 	Topic    int   `json:"topic,omitempty"`
 	ReplyTo  int   `json:"reply_to,omitempty"`
+	Question int   `json:"question,omitempty"`
 	Private  bool  `json:"private,omitempty"`
 	Messages []int `json:"messages,omitempty"`
+	// Rich lists the Messages that are rich messages.
+	Rich []int `json:"rich,omitempty"`
 }
 
-// Snapshot records where the answer is shown (chat, topic, message ids),
-// for the Manager's progress record.
+// Snapshot records where the answer is shown (chat, topic, message ids
+// and their kinds) and the question it answers, for the Manager's progress
+// record.
 func (r *reply) Snapshot() []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := snapshot{Chat: r.chat, Topic: r.topic, ReplyTo: r.replyTo, Private: r.private}
+	s := snapshot{Chat: r.chat, Topic: r.topic, ReplyTo: r.replyTo, Question: r.question, Private: r.private}
 	for _, p := range r.parts {
 		s.Messages = append(s.Messages, p.id)
+		if p.rich {
+			s.Rich = append(s.Rich, p.id)
+		}
 	}
 	raw, _ := json.Marshal(s) // ints and bools always encode
 	return raw
 }
 
-// Show makes v the visible answer: it renders v into message-sized pieces,
+// Show makes v the visible answer: it lays v out in message-sized pieces,
 // edits the messages whose piece changed, sends the new ones and, while
 // the answer runs in a private chat with drafts, streams the last piece as
-// a draft. It makes one request per call (two when Telegram refuses the
-// HTML and the text goes again as plain text) and returns sessions.ErrMore
-// while more pieces need one.
+// a draft. It makes one request per call (more when Telegram refuses a
+// message's markup and it goes again differently) and returns
+// sessions.ErrMore while more pieces need one.
 func (r *reply) Show(ctx context.Context, v sessions.View) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -130,55 +257,96 @@ func (r *reply) Show(ctx context.Context, v sessions.View) (int, error) {
 		// The group became a supergroup: the answer starts over there.
 		r.b.log.Info("reply follows a migrated chat", "from", r.chat, "to", to)
 		r.chat, r.replyTo, r.parts = to, 0, nil
-		m, err := r.show(ctx, v)
-		return n + m, err
+		m, err2 := r.show(ctx, v)
+		n, err = n+m, err2
+	}
+	if (v.Final && err == nil) || errors.Is(err, sessions.ErrReplyGone) {
+		r.b.drafts.remove(r.draftID)
 	}
 	return n, err
 }
 
+// maxRelayouts bounds how often one Show lays the view out again: every
+// time, a part or the whole reply turned to HTML, or drafts went off.
+const maxRelayouts = 4
+
 func (r *reply) show(ctx context.Context, v sessions.View) (int, error) {
-	pieces := layout(v, r.content.render(v.Content))
+	requests := 0
+	for range maxRelayouts {
+		n, err := r.showOnce(ctx, v, requests)
+		requests += n
+		if !errors.Is(err, errRelayout) {
+			return requests, err
+		}
+	}
+	return requests, sessions.ErrMore
+}
+
+// drafting reports whether v goes (mostly) as a draft: an answer running
+// in a private chat, with drafts on.
+func (r *reply) drafting(v sessions.View) bool {
+	return !v.Final && r.private && !r.restored && r.b.drafting()
+}
+
+// stoppable reports whether v is of an answer that can be stopped: running
+// and not waiting in the queue.
+func stoppable(v sessions.View) bool {
+	return !v.Final && (v.Content != "" || v.Reasoning != "" || !strings.HasPrefix(v.Status, "⏳"))
+}
+
+// messages is how many of a view's pieces go as messages: all but a
+// draft's last, and the ones sent already.
+func (r *reply) messages(pieces int, drafting bool) int {
+	if !drafting {
+		return pieces
+	}
+	return max(pieces-1, min(len(r.parts), pieces))
+}
+
+// keyboardFor is the keyboard of piece i of n of v.
+func (r *reply) keyboardFor(v sessions.View, i, n int) keyboard {
+	switch {
+	case i != n-1:
+		return kbNone
+	case stoppable(v):
+		return kbStop
+	case v.Final && r.question != 0:
+		return kbRetry
+	}
+	return kbNone
+}
+
+// showOnce shows v as laid out now, made being the requests this Show
+// made already; errRelayout asks for another pass.
+func (r *reply) showOnce(ctx context.Context, v sessions.View, made int) (int, error) {
+	drafting := r.drafting(v)
+	pieces := r.pieces(v, drafting)
 	if len(pieces) == 0 {
 		return 0, nil
 	}
-	drafting := !v.Final && r.private && r.b.opts.Drafts && !r.b.draftsOff.Load()
-	nmsg := len(pieces)
-	if drafting {
-		// Messages already sent stay messages; the rest is a draft.
-		nmsg = max(len(pieces)-1, min(len(r.parts), len(pieces)))
-	}
-	stoppable := !v.Final && (v.Content != "" || v.Reasoning != "" || !strings.HasPrefix(v.Status, "⏳"))
+	nmsg := r.messages(len(pieces), drafting)
 	requests := 0
 	for i := range nmsg {
-		stop := stoppable && i == len(pieces)-1
-		if requests > 0 && r.needsRequest(i, pieces[i], stop) {
+		kb := r.keyboardFor(v, i, len(pieces))
+		if made+requests > 0 && r.needsRequest(i, pieces[i], kb) {
 			return requests, sessions.ErrMore // one request per Show
 		}
-		n, err := r.showPart(ctx, i, pieces[i], stop)
+		n, err := r.showPart(ctx, i, pieces[i], kb)
 		requests += n
 		if err != nil {
 			return requests, err
 		}
 	}
 	if nmsg < len(pieces) {
-		if requests > 0 {
+		if made+requests > 0 {
 			return requests, sessions.ErrMore
 		}
-		n, err := r.showDraft(ctx, nmsg, pieces[nmsg])
-		requests += n
-		if err == nil || !r.b.draftsOff.Load() {
-			return requests, err
-		}
-		// Drafts were refused: show this piece as a message from now on.
-		n, err = r.showPart(ctx, nmsg, pieces[nmsg], stoppable)
-		requests += n
-		if err != nil {
-			return requests, err
-		}
+		n, err := r.showDraft(ctx, nmsg, pieces[nmsg], stoppable(v))
+		return requests + n, err
 	}
 	// Pieces can shrink (a status line merged back): delete leftovers.
 	for len(r.parts) > len(pieces) {
-		if requests > 0 {
+		if made+requests > 0 {
 			return requests, sessions.ErrMore
 		}
 		last := r.parts[len(r.parts)-1]
@@ -193,40 +361,50 @@ func (r *reply) show(ctx context.Context, v sessions.View) (int, error) {
 }
 
 // needsRequest reports whether showing p as part i takes a request.
-func (r *reply) needsRequest(i int, p piece, stop bool) bool {
+func (r *reply) needsRequest(i int, p piece, kb keyboard) bool {
 	if i >= len(r.parts) {
 		return true
 	}
 	sp := r.parts[i]
-	return !sp.known || sp.html != p.html || sp.stop != stop
+	return !sp.known || sp.text != p.text() || sp.kb != kb
 }
 
-// showPart edits part i to p, or sends it when it is new.
-func (r *reply) showPart(ctx context.Context, i int, p piece, stop bool) (int, error) {
-	o := outgoing{chat: r.chat, thread: r.topic, text: p.html}
-	if stop {
-		o.keyboard = stopKeyboard()
+// markup is the inline keyboard of kb.
+func (r *reply) markup(kb keyboard) *tgbotapi.InlineKeyboardMarkup {
+	switch kb {
+	case kbStop:
+		return stopKeyboard()
+	case kbRetry:
+		return retryKeyboard(r.question)
 	}
+	return nil
+}
+
+// showPart edits part i to p, or sends it when it is new. A message keeps
+// the kind it was sent with: a piece of the other kind, or one whose
+// markup Telegram refused, is shown in it as plain text.
+func (r *reply) showPart(ctx context.Context, i int, p piece, kb keyboard) (int, error) {
+	o := outgoing{chat: r.chat, thread: r.topic, text: p.text(), rich: p.rich(), keyboard: r.markup(kb)}
 	if i < len(r.parts) {
 		sp := &r.parts[i]
-		if sp.known && sp.html == p.html && sp.stop == stop {
+		if sp.known && sp.text == p.text() && sp.kb == kb {
 			return 0, nil
 		}
-		if sp.plain {
-			o.text, o.plain = p.plain(), true
+		if sp.plain || sp.rich != p.rich() {
+			o.plain, o.rich, o.text = true, sp.rich, r.plainText(p, sp.rich)
 		}
 		err := r.b.api.edit(ctx, sp.id, o)
 		requests := 1
-		if isParseError(err) {
-			r.b.log.Warn("Telegram refused the HTML; showing plain text", "chat", r.chat, "error", err)
-			sp.plain, o.text, o.plain = true, p.plain(), true
+		if !o.plain && (o.rich && isRefused(err) || !o.rich && isParseError(err)) {
+			r.b.log.Warn("Telegram refused the markup of a message; showing it as plain text", "chat", r.chat, "rich", o.rich, "error", err)
+			sp.plain, o.plain, o.text = true, true, r.plainText(p, sp.rich)
 			err = r.b.api.edit(ctx, sp.id, o)
 			requests++
 		}
 		if err != nil && !isNotModified(err) {
 			return requests, r.classify(err)
 		}
-		sp.html, sp.stop, sp.known = p.html, stop, true
+		sp.text, sp.kb, sp.known = p.text(), kb, true
 		return requests, nil
 	}
 	if i == 0 {
@@ -234,8 +412,11 @@ func (r *reply) showPart(ctx context.Context, i int, p piece, stop bool) (int, e
 	}
 	id, err := r.b.api.send(ctx, o)
 	requests := 1
+	if p.rich() && err != nil && r.richRefused(err, p.part) {
+		return requests, errRelayout
+	}
 	plain := false
-	if isParseError(err) {
+	if !p.rich() && isParseError(err) {
 		r.b.log.Warn("Telegram refused the HTML; sending plain text", "chat", r.chat, "error", err)
 		o.text, o.plain, plain = p.plain(), true, true
 		id, err = r.b.api.send(ctx, o)
@@ -244,42 +425,103 @@ func (r *reply) showPart(ctx context.Context, i int, p piece, stop bool) (int, e
 	if err != nil {
 		return requests, r.classify(err)
 	}
-	r.parts = append(r.parts, sentPart{id: id, html: p.html, plain: plain, stop: stop, known: true})
+	r.parts = append(r.parts, sentPart{id: id, text: p.text(), rich: p.rich(), plain: plain, kb: kb, known: true})
 	return requests, nil
 }
 
-// Draft reports whether v would be shown as a draft (sessions.Drafter):
-// in a private chat with drafts on, a view not final is, apart from the
-// parts of a long answer that became messages (rare).
-func (r *reply) Draft(v sessions.View) bool {
-	return !v.Final && r.private && r.b.opts.Drafts && !r.b.draftsOff.Load()
+// plainText is p without markup, to show in a message of the rich kind
+// or not: a text message's within Telegram's length limit.
+func (r *reply) plainText(p piece, rich bool) string {
+	if rich {
+		return p.plain()
+	}
+	return clipUTF16(p.plain(), MaxMessageLen)
 }
 
-// showDraft streams piece i as the answer's live draft. A refusal other
-// than a rate limit turns drafts off for the process and returns an error.
-// A draft is a preview, not a message: Telegram charges it to no chat's
-// limit, so it reports no requests to the chat's window (the engine still
-// paces it by the edit interval and counts it in the bot's budget).
-func (r *reply) showDraft(ctx context.Context, i int, p piece) (int, error) {
-	if r.draftID == 0 {
-		r.draftID = r.b.draftSeq.Add(1) << 8
+// Draft reports whether Show(v) would show v as a draft only, making no
+// request that a chat's limit counts (sessions.Drafter): an answer running
+// in a private chat with drafts, whose messages (the earlier parts of a
+// long answer) show already what v holds. The engine charges such a view
+// to no budget. A refusal that changes the layout during Show (a rich
+// draft refused) can still make it send a message.
+func (r *reply) Draft(v sessions.View) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.drafting(v) {
+		return false
 	}
-	o := outgoing{chat: r.chat, thread: r.topic, text: p.html}
-	err := r.b.api.draft(ctx, r.draftID+int64(i)+1, o)
-	if isParseError(err) {
-		o.text, o.plain = p.plain(), true
-		err = r.b.api.draft(ctx, r.draftID+int64(i)+1, o)
+	pieces := r.pieces(v, true)
+	if len(pieces) == 0 || len(r.parts) > len(pieces) {
+		return false
+	}
+	for i := range r.messages(len(pieces), true) {
+		if r.needsRequest(i, pieces[i], r.keyboardFor(v, i, len(pieces))) {
+			return false
+		}
+	}
+	return true
+}
+
+// draftSpan is how many draft ids an answer has: its id base's low bits
+// number its pieces, twice (a piece drafted rich or as HTML).
+const draftSpan = 1 << 10
+
+// draftIDFor is the draft id of piece i drafted rich or not: a draft id
+// is never used by both methods. r.mu must be held.
+func (r *reply) draftIDFor(i int, rich bool) int64 {
+	if r.draftID == 0 {
+		r.draftID = r.b.drafts.add(r)
+	}
+	id := r.draftID + 1 + 2*int64(min(i, draftSpan/2-1))
+	if !rich {
+		id++
+	}
+	return min(id, r.draftID+draftSpan-1)
+}
+
+// showDraft streams piece i as the answer's live draft, with a Stop button
+// while the answer can be stopped. A draft is a preview, not a message:
+// Telegram charges it to no chat's limit, so it reports no requests. A
+// refusal other than a rate limit turns drafts off for the process (a rich
+// draft's refused markup only its part's richness) and asks for another
+// layout.
+func (r *reply) showDraft(ctx context.Context, i int, p piece, stop bool) (int, error) {
+	o := outgoing{chat: r.chat, thread: r.topic, text: p.text(), rich: p.rich()}
+	err := r.b.api.draft(ctx, r.draftIDFor(i, p.rich()), o, stop)
+	if p.rich() && err != nil {
+		if isRefused(err) {
+			// Drafts refused, or this rich Markdown? An HTML draft (the
+			// placeholder) tells.
+			perr := r.b.api.draft(ctx, r.draftIDFor(i, false), outgoing{chat: r.chat, thread: r.topic}, stop)
+			if rl := rateLimit(perr); rl != nil {
+				return 0, rl
+			}
+			if apiError(perr) != nil {
+				r.b.refuseDrafts(perr)
+				return 0, errRelayout
+			}
+			if perr != nil {
+				return 0, perr
+			}
+		}
+		if r.richRefused(err, p.part) {
+			return 0, errRelayout
+		}
+	}
+	if !p.rich() && isParseError(err) {
+		o.text, o.plain = clipUTF16(p.plain(), MaxMessageLen), true
+		err = r.b.api.draft(ctx, r.draftIDFor(i, false), o, stop)
 	}
 	if err == nil {
+		r.drafted = true
 		return 0, nil
 	}
 	if rl := rateLimit(err); rl != nil {
 		return 0, rl
 	}
 	if apiError(err) != nil {
-		if r.b.draftsOff.CompareAndSwap(false, true) {
-			r.b.log.Warn("drafts refused; streaming by editing messages instead", "error", err)
-		}
+		r.b.refuseDrafts(err)
+		return 0, errRelayout
 	}
 	return 0, err
 }
@@ -309,7 +551,7 @@ func layout(v sessions.View, content []renderedPart) []piece {
 	var pieces []piece
 	for _, part := range content {
 		md := part.md
-		pieces = append(pieces, piece{html: part.html, plain: func() string { return clipUTF16(PlainText(md), MaxMessageLen) }})
+		pieces = append(pieces, piece{html: part.html, plain: func() string { return clipUTF16(PlainText(md), MaxMessageLen) }, part: -1})
 	}
 	if reasoning := strings.TrimSpace(v.Reasoning); reasoning != "" && v.ReasoningMode != sessions.ReasoningHidden {
 		h := RenderReasoning(reasoning, reasoningLimit)
@@ -319,9 +561,9 @@ func layout(v sessions.View, content []renderedPart) []piece {
 		plain := func() string { return clipUTF16(reasoning, reasoningLimit) }
 		if len(pieces) > 0 && TextLen(h)+2+TextLen(pieces[0].html) <= MaxMessageLen {
 			content := pieces[0].plain
-			pieces[0] = piece{html: h + "\n\n" + pieces[0].html, plain: func() string { return plain() + "\n\n" + content() }}
+			pieces[0] = piece{html: h + "\n\n" + pieces[0].html, plain: func() string { return plain() + "\n\n" + content() }, part: pieces[0].part}
 		} else {
-			pieces = append([]piece{{html: h, plain: plain}}, pieces...)
+			pieces = append([]piece{{html: h, plain: plain, part: -1}}, pieces...)
 		}
 	}
 	if status := strings.TrimSpace(v.Status); status != "" {
@@ -329,7 +571,7 @@ func layout(v sessions.View, content []renderedPart) []piece {
 		h := RenderStatus(status)
 		if n := len(pieces); n > 0 && TextLen(pieces[n-1].html)+2+TextLen(h) <= MaxMessageLen {
 			content := pieces[n-1].plain
-			pieces[n-1] = piece{html: pieces[n-1].html + "\n\n" + h, plain: func() string { return content() + "\n\n" + status }}
+			pieces[n-1] = piece{html: pieces[n-1].html + "\n\n" + h, plain: func() string { return content() + "\n\n" + status }, part: pieces[n-1].part}
 		} else {
 			pieces = append(pieces, plainPiece(h, status))
 		}

@@ -126,8 +126,12 @@ func (r *rig) start() {
 	go func() { r.done <- r.bot.Run(ctx) }()
 }
 
-// stop ends the Bot, then the Manager, then the store.
-func (r *rig) stop() {
+// stop ends the Bot, then the Manager (waiting for the answers running),
+// then the store.
+func (r *rig) stop() { r.stopWithin(10 * time.Second) }
+
+// stopWithin is stop, the answers still running after grace interrupted.
+func (r *rig) stopWithin(grace time.Duration) {
 	if r.bot == nil {
 		return
 	}
@@ -140,7 +144,7 @@ func (r *rig) stop() {
 	case <-time.After(10 * time.Second):
 		r.t.Error("Run did not return after cancel")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := r.m.Close(ctx); err != nil {
 		r.t.Errorf("Manager.Close: %v", err)
@@ -164,14 +168,27 @@ func (r *rig) ctx() context.Context {
 }
 
 // final waits for a finished answer in chat: a bot message containing
-// want, without the Stop button.
+// want, without the Stop button (an answer's Retry button, or a notice's
+// keyboard, may be there).
 func (r *rig) final(chat int64, want string) telegramtest.Message {
 	r.t.Helper()
 	m, err := r.tg.WaitMessage(r.ctx(), chat, func(m telegramtest.Message) bool {
-		return m.From.ID == r.tg.Bot().ID && strings.Contains(m.Text, want) && m.ReplyMarkup == nil
+		return m.From.ID == r.tg.Bot().ID && strings.Contains(m.Text, want) && !strings.Contains(string(m.ReplyMarkup), `"stop"`)
 	})
 	if err != nil {
 		r.t.Fatalf("no final answer containing %q in chat %d; bot messages: %q", want, chat, texts(r.tg.BotMessages(chat)))
+	}
+	return m
+}
+
+// finalAfter is final for a message newer than message after.
+func (r *rig) finalAfter(chat int64, want string, after int) telegramtest.Message {
+	r.t.Helper()
+	m, err := r.tg.WaitMessage(r.ctx(), chat, func(m telegramtest.Message) bool {
+		return m.ID > after && m.From.ID == r.tg.Bot().ID && strings.Contains(m.Text, want) && !strings.Contains(string(m.ReplyMarkup), `"stop"`)
+	})
+	if err != nil {
+		r.t.Fatalf("no final answer containing %q in chat %d after message %d; bot messages: %q", want, chat, after, texts(r.tg.BotMessages(chat)))
 	}
 	return m
 }
@@ -309,4 +326,18 @@ func (r *rig) fetcher() sessions.Fetcher {
 		r.t.Fatal("the Bot registered no Fetcher")
 	}
 	return r.rec.fetcher
+}
+
+// richParam decodes the rich_message parameter of a call.
+func richParam(t *testing.T, c telegramtest.Call) (rm struct {
+	Markdown string `json:"markdown"`
+	Blocks   []struct {
+		Type, Text string
+	} `json:"blocks"`
+}) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(c.Params["rich_message"]), &rm); err != nil {
+		t.Fatalf("%s: rich_message %q: %v", c.Method, c.Params["rich_message"], err)
+	}
+	return rm
 }

@@ -16,6 +16,9 @@ type incoming struct {
 	// Topic is the forum topic of Message (or of the message under
 	// CallbackQuery), 0 outside forum topics.
 	Topic int
+	// Stopped is a stopped_message_generation update, which the library
+	// predates.
+	Stopped *generationStopped
 }
 
 // topicFields are the Bot API fields telegram-bot-api v5.5 lacks.
@@ -48,6 +51,7 @@ func decodeUpdate(raw json.RawMessage) (incoming, error) {
 		CallbackQuery *struct {
 			Message *topicFields `json:"message"`
 		} `json:"callback_query"`
+		Stopped *generationStopped `json:"stopped_message_generation"`
 	}
 	if err := json.Unmarshal(raw, &extra); err != nil {
 		return u, fmt.Errorf("telegram: decode update: %w", err)
@@ -58,8 +62,14 @@ func decodeUpdate(raw json.RawMessage) (incoming, error) {
 	case extra.CallbackQuery != nil:
 		u.Topic = extra.CallbackQuery.Message.topic()
 	}
+	u.Stopped = extra.Stopped
 	return u, nil
 }
+
+// allowedUpdates are the update types the Bot asks for: messages, button
+// presses, and the Stop button of drafts (Bot API 10.3), which Telegram
+// sends only to a bot that lists it.
+const allowedUpdates = `["message","callback_query","stopped_message_generation"]`
 
 // getUpdates long-polls for updates after offset, waiting up to timeout
 // seconds. It returns the raw updates so that an update the library cannot
@@ -68,7 +78,7 @@ func (a *api) getUpdates(ctx context.Context, offset, timeout int) ([]json.RawMe
 	p := tgbotapi.Params{
 		"offset":          strconv.Itoa(offset),
 		"timeout":         strconv.Itoa(timeout),
-		"allowed_updates": `["message","callback_query"]`,
+		"allowed_updates": allowedUpdates,
 	}
 	var raws []json.RawMessage
 	if err := a.call(ctx, "getUpdates", p, &raws); err != nil {

@@ -332,6 +332,7 @@ func (w *world) writeConfig(queue int) (string, error) {
 		"telegram:",
 		"  token: " + q(w.tg.Token()),
 		"  api_endpoint: " + q(w.tg.Endpoint()),
+		"  format: html", // the checks read the HTML path's text
 		"  edit_interval: " + editInterval.String(),
 		"  group_edit_interval: " + groupInterval.String(),
 		fmt.Sprintf("  window: {requests: %d, per: %s}", floodLimits.ChatBurst, time.Duration(floodLimits.ChatBurst)*floodLimits.ChatInterval),

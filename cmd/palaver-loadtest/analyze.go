@@ -270,6 +270,10 @@ func (w *world) readTelegram(an *analysis) {
 		case !c.OK():
 			d.errors = append(d.errors, c.Method+": "+c.Description)
 			continue
+		case draft && c.Params["text"] == "":
+			// The "Thinking…" placeholder, shown before the first token
+			// the way typing is: no view of the answer.
+			continue
 		}
 		d.writes = append(d.writes, write{at: c.Time, charged: !draft})
 		key := "m" + strconv.Itoa(c.MessageID)

@@ -48,6 +48,9 @@ func (w *world) writeConfig(dir, metricsAddr string) (string, error) {
 		"  token: " + q(w.tg.Token()),
 		"  api_endpoint: " + q(w.tgEndpoint),
 		"  drafts: " + strconv.FormatBool(w.opts.drafts),
+		// The analyser reads the HTML path's methods (sendMessage,
+		// editMessageText's text); rich messages are not read yet.
+		"  format: html",
 		"discord:",
 		"  token: " + q(w.dc.Token()),
 		"  api_base: " + q(w.dcBase),

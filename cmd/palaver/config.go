@@ -222,6 +222,10 @@ type TelegramConfig struct {
 	Admins []int64 `yaml:"admins"`
 	// Drafts streams answers in private chats with sendMessageDraft.
 	Drafts bool `yaml:"drafts"`
+	// Format is how answers are written: "auto" (rich messages, falling
+	// back to HTML for good when the Bot API server lacks them, and per
+	// message when one is refused), "rich" or "html".
+	Format string `yaml:"format"`
 }
 
 // WindowConfig is a platform's sliding-window rate limit: at most Requests
@@ -369,6 +373,7 @@ func defaultConfig(getenv func(string) string) *Config {
 			GroupWindow:       WindowConfig{Requests: 20, Per: time.Minute},
 			GlobalWindow:      WindowConfig{Requests: 30, Per: time.Second},
 			Drafts:            true,
+			Format:            "auto",
 		},
 		Discord: DiscordConfig{
 			Token:        env("DISCORD_BOT_TOKEN"),

@@ -372,6 +372,11 @@ func (v *validator) telegram() {
 			}
 		}
 	}
+	switch v.c.Telegram.Format {
+	case "auto", "rich", "html":
+	default:
+		v.errorf("telegram.format", "want auto, rich or html, got %q", v.c.Telegram.Format)
+	}
 }
 
 func (v *validator) discord() {

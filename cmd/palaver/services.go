@@ -231,6 +231,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, serveOnly bool) e
 				AllowedUsers:       cfg.Telegram.AllowedUsers,
 				Admins:             cfg.Telegram.Admins,
 				Drafts:             cfg.Telegram.Drafts,
+				Format:             cfg.Telegram.Format,
 				MaxAttachmentBytes: cfg.Chat.MaxAttachmentBytes,
 				Logger:             log,
 				OnState:            func(state string) { hl.set(telegram.Platform, state) },

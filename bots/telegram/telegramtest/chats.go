@@ -1,6 +1,7 @@
 package telegramtest
 
 import (
+	"encoding/json"
 	"slices"
 	"strconv"
 )
@@ -163,6 +164,7 @@ func (s *Server) Drafts(chatID int64) []Draft {
 	for i, d := range c.drafts {
 		out[i] = *d
 		out[i].Entities = slices.Clone(d.Entities)
+		out[i].Rich = cloneRich(d.Rich)
 	}
 	return out
 }
@@ -210,6 +212,7 @@ func (s *Server) SetRefuseDrafts(refuse bool, description string) {
 
 func copyMessage(m *Message) Message {
 	c := *m
+	c.Rich = cloneRich(m.Rich)
 	c.Entities = slices.Clone(m.Entities)
 	c.ReplyMarkup = slices.Clone(m.ReplyMarkup)
 	c.Photo = slices.Clone(m.Photo)
@@ -230,6 +233,12 @@ func (c *chatState) wire(m *Message, withReply bool) *wireMessage {
 		ReplyMarkup:     m.ReplyMarkup,
 		IsTopicMessage:  m.ThreadID != 0 && c.chat.IsForum,
 		Media:           m.Media,
+	}
+	if m.Rich != nil {
+		// A rich message has no text: clients get its blocks. The fake
+		// sends its visible text as one paragraph.
+		w.Text, w.Entities = "", nil
+		w.RichMessage, _ = json.Marshal(map[string]any{"blocks": []any{map[string]string{"type": "paragraph", "text": m.Text}}})
 	}
 	from := m.From
 	w.From = &from

@@ -12,11 +12,11 @@ import (
 // group (a bucket), and about 30 messages per second per bot across all
 // its chats (a sliding window).
 //
-// sendMessage, editMessageText and editMessageReplyMarkup are charged (edits
-// count like messages), to their chat and to the bot. sendChatAction,
-// sendMessageDraft, deleteMessage and the other methods are not: Telegram
-// documents no limit for them, and a draft is a preview that Telegram
-// coalesces. A refused call is not charged.
+// sendMessage, sendRichMessage, editMessageText and editMessageReplyMarkup
+// are charged (edits count like messages), to their chat and to the bot.
+// sendChatAction, sendMessageDraft, sendRichMessageDraft, deleteMessage and
+// the other methods are not: Telegram documents no limit for them, and a
+// draft is a preview that Telegram coalesces. A refused call is not charged.
 // Over the limit a call fails with 429 "Too Many Requests: retry after N"
 // and parameters.retry_after N, N being the whole seconds until it would
 // pass.

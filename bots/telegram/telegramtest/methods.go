@@ -183,6 +183,13 @@ func (s *Server) sendMessage(_ context.Context, p params) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
+	return s.postLocked(c, p, &Message{Text: text, Entities: ents, Source: p["text"], ParseMode: p["parse_mode"]})
+}
+
+// postLocked adds m, the bot's new message to chat c, with the request's
+// reply_markup, message_thread_id and reply target, charging the flood
+// limits. s.mu must be held.
+func (s *Server) postLocked(c *chatState, p params, m *Message) (any, *apiError) {
 	markup, aerr := parseMarkup(p["reply_markup"])
 	if aerr != nil {
 		return nil, aerr
@@ -208,10 +215,7 @@ func (s *Server) sendMessage(_ context.Context, p params) (any, *apiError) {
 	if aerr := s.chargeLocked(c); aerr != nil {
 		return nil, aerr
 	}
-	m := &Message{
-		From: s.bot, Text: text, Entities: ents, Source: p["text"], ParseMode: p["parse_mode"],
-		ReplyMarkup: markup, ReplyTo: replyTo, ThreadID: thread, Date: s.now(),
-	}
+	m.From, m.ReplyMarkup, m.ReplyTo, m.ThreadID, m.Date = s.bot, markup, replyTo, thread, s.now()
 	c.add(m)
 	s.notifyLocked()
 	return c.wire(m, true), nil
@@ -248,9 +252,17 @@ func (s *Server) editMessageText(_ context.Context, p params) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
+	// A server older than Bot API 10.1 does not know rich_message and
+	// ignores it, as it ignores every unknown parameter.
+	if raw := strings.TrimSpace(p["rich_message"]); raw != "" && raw != "null" && !s.noRich {
+		return s.editRichLocked(c, m, p, raw)
+	}
 	text, ents, aerr := formatted(p["text"], p["parse_mode"], p["entities"], false)
 	if aerr != nil {
 		return nil, aerr
+	}
+	if m.Rich != nil {
+		return nil, badRequest(richKindChange)
 	}
 	markup, aerr := parseMarkup(p["reply_markup"])
 	if aerr != nil {
@@ -310,24 +322,7 @@ func (s *Server) deleteMessage(_ context.Context, p params) (any, *apiError) {
 }
 
 func (s *Server) sendMessageDraft(_ context.Context, p params) (any, *apiError) {
-	c, aerr := s.targetChatLocked(p)
-	if aerr != nil {
-		return nil, aerr
-	}
-	if s.refuseDrafts != "" {
-		return nil, badRequest(s.refuseDrafts)
-	}
-	if !c.isPrivate() {
-		return nil, badRequest(defaultDraftRefusal)
-	}
-	draftID, _, aerr := p.int64Param("draft_id")
-	if aerr != nil {
-		return nil, aerr
-	}
-	if draftID == 0 {
-		return nil, badRequest("draft_id must be non-zero")
-	}
-	thread, aerr := p.intParam("message_thread_id")
+	c, draftID, thread, aerr := s.draftTargetLocked(p)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -335,17 +330,58 @@ func (s *Server) sendMessageDraft(_ context.Context, p params) (any, *apiError) 
 	if aerr != nil {
 		return nil, aerr
 	}
-	i := slices.IndexFunc(c.drafts, func(d *Draft) bool { return d.DraftID == draftID && d.ThreadID == thread })
+	d := c.draft(draftID, thread)
+	d.Text, d.Entities, d.Source, d.ParseMode, d.Rich = text, ents, p["text"], p["parse_mode"], nil
+	s.updateDraftLocked(d, p)
+	return true, nil
+}
+
+// draftTargetLocked checks what every draft method requires: a private
+// chat, drafts not refused, a non-zero draft_id, a valid
+// message_thread_id. s.mu must be held.
+func (s *Server) draftTargetLocked(p params) (*chatState, int64, int, *apiError) {
+	c, aerr := s.targetChatLocked(p)
+	if aerr != nil {
+		return nil, 0, 0, aerr
+	}
+	if s.refuseDrafts != "" {
+		return nil, 0, 0, badRequest(s.refuseDrafts)
+	}
+	if !c.isPrivate() {
+		return nil, 0, 0, badRequest(defaultDraftRefusal)
+	}
+	draftID, _, aerr := p.int64Param("draft_id")
+	if aerr != nil {
+		return nil, 0, 0, aerr
+	}
+	if draftID == 0 {
+		return nil, 0, 0, badRequest("draft_id must be non-zero")
+	}
+	thread, aerr := p.intParam("message_thread_id")
+	if aerr != nil {
+		return nil, 0, 0, aerr
+	}
+	return c, draftID, thread, nil
+}
+
+// draft returns the chat's draft with that id in a thread, adding it when
+// it is new.
+func (c *chatState) draft(id int64, thread int) *Draft {
+	i := slices.IndexFunc(c.drafts, func(d *Draft) bool { return d.DraftID == id && d.ThreadID == thread })
 	if i < 0 {
-		c.drafts = append(c.drafts, &Draft{ChatID: c.chat.ID, ThreadID: thread, DraftID: draftID})
+		c.drafts = append(c.drafts, &Draft{ChatID: c.chat.ID, ThreadID: thread, DraftID: id})
 		i = len(c.drafts) - 1
 	}
-	d := c.drafts[i]
-	d.Text, d.Entities, d.Source, d.ParseMode = text, ents, p["text"], p["parse_mode"]
+	return c.drafts[i]
+}
+
+// updateDraftLocked records a draft call's can_stop and keep_on_stop (Bot
+// API 10.3) and counts it. s.mu must be held.
+func (s *Server) updateDraftLocked(d *Draft, p params) {
+	d.CanStop, d.KeepOnStop = p.boolParam("can_stop"), p.boolParam("keep_on_stop")
 	d.Updates++
 	d.Updated = s.now()
 	s.notifyLocked()
-	return true, nil
 }
 
 // validChatAction reports whether sendChatAction accepts an action.

@@ -10,10 +10,14 @@
 // It enforces what Telegram enforces, with Telegram's error descriptions:
 // text length and HTML validity, "message is not modified", missing
 // messages, flood limits (429 with retry_after), migrated groups, drafts only
-// in private chats, the 20 MB limit of getFile. Tests push updates
-// (SendText, SendPhoto, SendAlbum, SendVoice, PressButton, …), inspect the
-// resulting state (Messages, Drafts, Calls, Downloads) and wait for it
-// (WaitFor, WaitMessage) instead of sleeping. Users' files are served as
+// in private chats, the 20 MB limit of getFile, the rich messages of Bot
+// API 10.1 and their limits (sendRichMessage, sendRichMessageDraft,
+// editMessageText with rich_message; see rich.go), the Stop button of
+// drafts sent with can_stop (Bot API 10.3) and allowed_updates. A server
+// older than 10.1 is one option away (NoRichMethods). Tests push updates
+// (SendText, SendPhoto, SendAlbum, SendVoice, PressButton,
+// StopGeneration, …), inspect the resulting state (Messages, Drafts, Calls,
+// Downloads) and wait for it (WaitFor, WaitMessage) instead of sleeping. Users' files are served as
 // Telegram serves them: getFile gives a file_path, and
 // GET /file/bot<token>/<file_path> the bytes.
 package telegramtest
@@ -47,8 +51,14 @@ type Options struct {
 	// MaxPollTimeout caps the timeout a getUpdates call may wait; default
 	// 50 s, Telegram's own cap.
 	MaxPollTimeout time.Duration
-	// RefuseDrafts makes every sendMessageDraft fail (see SetRefuseDrafts).
+	// RefuseDrafts makes every sendMessageDraft and sendRichMessageDraft
+	// fail (see SetRefuseDrafts).
 	RefuseDrafts bool
+	// NoRichMethods models a Bot API server older than 10.1 (see
+	// SetRichMethods): sendRichMessage and sendRichMessageDraft answer 404
+	// "Not Found: method not found", and editMessageText ignores
+	// rich_message.
+	NoRichMethods bool
 	// MaxDownload is the largest file getFile serves; larger files get
 	// 400 "Bad Request: file is too big". Default DefaultMaxDownload
 	// (the Bot API's 20 MB); negative means no limit, as on a server
@@ -84,8 +94,10 @@ type Server struct {
 	calls        []Call
 	flood        FloodLimits
 	refuseDrafts string // description of the refusal; "" accepts drafts
+	noRich       bool   // the rich methods are unknown
 
 	updates      []queuedUpdate
+	allowed      map[string]bool // the last allowed_updates; nil for every type
 	nextUpdateID int
 	redeliveries int           // updates returned again by a getUpdates
 	delivered    int           // the newest update id a getUpdates returned
@@ -127,6 +139,7 @@ func NewServer(opts Options) *Server {
 		maxDownload:  opts.MaxDownload,
 		localDir:     opts.LocalDir,
 		localRemote:  opts.LocalRemote,
+		noRich:       opts.NoRichMethods,
 	}
 	switch {
 	case s.maxDownload == 0:
@@ -223,6 +236,10 @@ func lookupMethod(name string) (handler, bool) {
 		return (*Server).deleteMessage, true
 	case "sendmessagedraft":
 		return (*Server).sendMessageDraft, true
+	case "sendrichmessage":
+		return (*Server).sendRichMessage, true
+	case "sendrichmessagedraft":
+		return (*Server).sendRichMessageDraft, true
 	case "sendchataction":
 		return (*Server).sendChatAction, true
 	case "setmycommands":
@@ -267,7 +284,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.EqualFold(method, "getUpdates"):
 		result, aerr = s.getUpdates(r.Context(), p) // locks by itself while it waits
 	case !ok:
-		aerr = &apiError{code: 404, description: "Not Found"}
+		aerr = methodNotFound()
 	default:
 		s.mu.Lock()
 		result, aerr = h(s, r.Context(), p)

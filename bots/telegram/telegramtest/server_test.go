@@ -81,8 +81,8 @@ func TestServer_WrongToken(t *testing.T) {
 func TestServer_UnknownMethod(t *testing.T) {
 	_, bot := newBot(t, telegramtest.Options{})
 	_, err := bot.MakeRequest("noSuchMethod", nil)
-	if e := apiError(t, err); e.Code != 404 || e.Message != "Not Found" {
-		t.Errorf("error = %d %q, want 404 Not Found", e.Code, e.Message)
+	if e := apiError(t, err); e.Code != 404 || e.Message != "Not Found: method not found" {
+		t.Errorf("error = %d %q, want 404 Not Found: method not found", e.Code, e.Message)
 	}
 }
 

@@ -78,6 +78,10 @@ type Message struct {
 	// HTML); ParseMode is the parse_mode it was sent with.
 	Source    string
 	ParseMode string
+	// Rich is the content of a rich message (sendRichMessage) as the bot
+	// sent it, nil for a text message; Text is then the text a client
+	// shows, without formatting, and Entities is empty.
+	Rich *RichMessage
 	// ReplyMarkup is the message's reply_markup as compact JSON; nil when it
 	// has none.
 	ReplyMarkup json.RawMessage
@@ -91,7 +95,8 @@ type Message struct {
 	Edited    time.Time
 }
 
-// Draft is the latest state of one streamed draft (sendMessageDraft).
+// Draft is the latest state of one streamed draft (sendMessageDraft or
+// sendRichMessageDraft).
 type Draft struct {
 	ChatID    int64
 	ThreadID  int
@@ -100,7 +105,17 @@ type Draft struct {
 	Entities  []MessageEntity
 	Source    string
 	ParseMode string
-	// Updates counts the sendMessageDraft calls that set this draft.
+	// Rich is the content of a rich draft (sendRichMessageDraft), nil for
+	// a text draft; Text is then the text a client shows.
+	Rich *RichMessage
+	// CanStop and KeepOnStop are the last call's can_stop and
+	// keep_on_stop: whether the user sees a Stop button, and whether the
+	// draft stays when it is pressed. Stopped is set once the user pressed
+	// it (StopGeneration).
+	CanStop    bool
+	KeepOnStop bool
+	Stopped    bool
+	// Updates counts the calls that set this draft.
 	Updates int
 	Updated time.Time
 }
@@ -145,6 +160,7 @@ type wireMessage struct {
 	IsTopicMessage    bool            `json:"is_topic_message,omitempty"`
 	ReplyToMessage    *wireMessage    `json:"reply_to_message,omitempty"`
 	Text              string          `json:"text,omitempty"`
+	RichMessage       json.RawMessage `json:"rich_message,omitempty"`
 	Entities          []MessageEntity `json:"entities,omitempty"`
 	ReplyMarkup       json.RawMessage `json:"reply_markup,omitempty"`
 	MigrateToChatID   int64           `json:"migrate_to_chat_id,omitempty"`
@@ -161,9 +177,29 @@ type wireCallbackQuery struct {
 	Data         string       `json:"data,omitempty"`
 }
 
+// wireGenerationStopped is a MessageGenerationStopped as the Bot API
+// encodes it (core.telegram.org/bots/api#messagegenerationstopped).
+type wireGenerationStopped struct {
+	Chat            Chat  `json:"chat"`
+	MessageThreadID int   `json:"message_thread_id,omitempty"`
+	DraftID         int64 `json:"draft_id"`
+}
+
 // wireUpdate is an update as the Bot API encodes it.
 type wireUpdate struct {
-	UpdateID      int                `json:"update_id"`
-	Message       *wireMessage       `json:"message,omitempty"`
-	CallbackQuery *wireCallbackQuery `json:"callback_query,omitempty"`
+	UpdateID                 int                    `json:"update_id"`
+	Message                  *wireMessage           `json:"message,omitempty"`
+	CallbackQuery            *wireCallbackQuery     `json:"callback_query,omitempty"`
+	StoppedMessageGeneration *wireGenerationStopped `json:"stopped_message_generation,omitempty"`
+}
+
+// kind is the update's type, as allowed_updates names it.
+func (u wireUpdate) kind() string {
+	switch {
+	case u.CallbackQuery != nil:
+		return "callback_query"
+	case u.StoppedMessageGeneration != nil:
+		return "stopped_message_generation"
+	}
+	return "message"
 }

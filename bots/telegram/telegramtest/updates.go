@@ -3,6 +3,7 @@ package telegramtest
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 // queuedUpdate is an update not yet confirmed by the bot.
 type queuedUpdate struct {
 	id   int
+	kind string // "message", "callback_query", … as allowed_updates names it
 	raw  json.RawMessage
 	sent bool // returned by a getUpdates already
 }
@@ -25,7 +27,7 @@ func (s *Server) pushLocked(u wireUpdate) int {
 	if err != nil {
 		panic("telegramtest: encode update: " + err.Error()) // our own types always encode
 	}
-	s.updates = append(s.updates, queuedUpdate{id: u.UpdateID, raw: raw})
+	s.updates = append(s.updates, queuedUpdate{id: u.UpdateID, kind: u.kind(), raw: raw})
 	s.notifyLocked()
 	return u.UpdateID
 }
@@ -165,11 +167,28 @@ func (s *Server) getUpdates(ctx context.Context, p params) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
+	var allowed []string
+	if raw := strings.TrimSpace(p["allowed_updates"]); raw != "" && raw != "null" {
+		if err := json.Unmarshal([]byte(raw), &allowed); err != nil {
+			return nil, badRequest("can't parse allowed updates JSON object")
+		}
+	}
 	wait := min(time.Duration(max(timeout, 0))*time.Second, s.maxPoll)
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 
 	s.mu.Lock()
+	if allowed != nil {
+		// As Telegram: a list sets the types delivered from now on (an
+		// empty one every type), and no list keeps the previous setting.
+		s.allowed = nil
+		if len(allowed) > 0 {
+			s.allowed = map[string]bool{}
+			for _, k := range allowed {
+				s.allowed[k] = true
+			}
+		}
+	}
 	if s.poller != nil {
 		close(s.poller)
 	}
@@ -192,6 +211,10 @@ func (s *Server) getUpdates(ctx context.Context, p params) (any, *apiError) {
 			s.updates = s.updates[i:]
 		case offset < 0 && int64(len(s.updates)) > -offset:
 			s.updates = s.updates[len(s.updates)+int(offset):]
+		}
+		if s.allowed != nil {
+			// Telegram never delivers the types the bot did not ask for.
+			s.updates = slices.DeleteFunc(s.updates, func(u queuedUpdate) bool { return !s.allowed[u.kind] })
 		}
 		if len(s.updates) > 0 {
 			out := make([]json.RawMessage, 0, min(limit, len(s.updates)))
