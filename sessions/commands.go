@@ -251,6 +251,7 @@ func Help() string {
 		"`/stop` — stop the answer in progress",
 		"`/retry` — answer the last message again",
 		"`/settings` — show this conversation's settings",
+		"`/usage` — your tokens and cost today and this month",
 		"`/help` — this list",
 	}, "\n")
 }

@@ -46,13 +46,14 @@ type Manager interface {
 	Stop(key sessions.Key, author string) bool
 	Spend(ctx context.Context, budget string) error
 	Model(ctx context.Context, key sessions.Key) (string, error)
-	SetModel(ctx context.Context, key sessions.Key, name string) (string, error)
+	ChooseModel(ctx context.Context, key sessions.Key, name string, by sessions.Author) (string, error)
 	Models(ctx context.Context) ([]llm.Model, error)
 	SystemPrompt(ctx context.Context, key sessions.Key) (string, bool, error)
 	SetSystemPrompt(ctx context.Context, key sessions.Key, prompt string) error
 	ClearSystemPrompt(ctx context.Context, key sessions.Key) error
 	Reset(ctx context.Context, key sessions.Key) error
 	Settings(ctx context.Context, key sessions.Key) (sessions.Summary, error)
+	UsageReport(ctx context.Context, r sessions.UsageRequest) (string, error)
 	Recover(ctx context.Context, platform string, restore func(sessions.Progress) (sessions.Reply, error)) error
 	Inherit(ctx context.Context, child, parent sessions.Key) error
 	// Notify shows v once on reply (a notice) through its destination's

@@ -49,6 +49,7 @@ func commandList(userInstall bool) []*discordgo.ApplicationCommand {
 		cmd("stop", "Stop the answer in progress"),
 		cmd("retry", "Answer the last message again"),
 		cmd("settings", "Show this channel's settings"),
+		cmd("usage", "Show your token usage and limits"),
 		cmd("help", "How to use Palaver"),
 	}
 }
@@ -107,8 +108,8 @@ func (b *Bot) onCommand(ctx context.Context, i *discordgo.Interaction, p place, 
 		b.turn(ctx, i, i.ID, func(r sessions.Reply) error {
 			t.wait(ctx)
 			defer t.done()
-			_, err := b.m.Handle(ctx, sessions.Message{Key: k, ID: i.ID, Unordered: true, Author: interactionAuthor(i), Text: arg("prompt"),
-				Shared: shared(i), Attachments: atts}, r)
+			_, err := b.m.Handle(ctx, sessions.Message{Key: k, ID: i.ID, Unordered: true, Author: b.interactionAuthor(i, p), Text: arg("prompt"),
+				Shared: shared(i), Group: i.GuildID, Attachments: atts}, r)
 			return err
 		})
 	case "retry":
@@ -132,7 +133,7 @@ func (b *Bot) onCommand(ctx context.Context, i *discordgo.Interaction, p place, 
 			b.ephemeral(ctx, i, refusal)
 			return
 		}
-		model, err := b.m.SetModel(ctx, k, name)
+		model, err := b.m.ChooseModel(ctx, k, name, b.interactionAuthor(i, p))
 		if err != nil {
 			b.explain(ctx, i, err)
 			return
@@ -165,6 +166,15 @@ func (b *Bot) onCommand(ctx context.Context, i *discordgo.Interaction, p place, 
 			return
 		}
 		b.ephemeral(ctx, i, s.Markdown())
+	case "usage":
+		// Ephemeral: the numbers are the asker's (an admin's include
+		// other members').
+		report, err := b.m.UsageReport(ctx, sessions.UsageRequest{Key: k, Group: i.GuildID, Shared: shared(i), Author: b.interactionAuthor(i, p)})
+		if err != nil {
+			b.explain(ctx, i, err)
+			return
+		}
+		b.ephemeral(ctx, i, report)
 	case "help":
 		b.ephemeral(ctx, i, sessions.Help())
 	default:
@@ -361,7 +371,7 @@ func (b *Bot) onStopClick(ctx context.Context, i *discordgo.Interaction, p place
 func (b *Bot) onRetryClick(ctx context.Context, i *discordgo.Interaction, p place, question string) {
 	r := b.interactionReply(i, question)
 	r.followup = true
-	if _, err := b.m.Regenerate(ctx, key(i.ChannelID), question, interactionAuthor(i), b.isAdmin(p), r); err != nil {
+	if _, err := b.m.Regenerate(ctx, key(i.ChannelID), question, b.interactionAuthor(i, p), b.isAdmin(p), r); err != nil {
 		b.explain(ctx, i, err)
 		return
 	}
@@ -458,20 +468,23 @@ func (b *Bot) logUnexpected(channelID string, err error) {
 	}
 }
 
-// interactionAuthor is the user who ran a command.
-func interactionAuthor(i *discordgo.Interaction) sessions.Author {
+// interactionAuthor is the user who ran a command at p.
+func (b *Bot) interactionAuthor(i *discordgo.Interaction, p place) sessions.Author {
 	if i.Member != nil && i.Member.User != nil {
-		return memberAuthor(i.Member.User, i.Member)
+		return b.memberAuthor(i.Member.User, i.Member, p)
 	}
 	if i.User != nil {
-		return memberAuthor(i.User, nil)
+		return b.memberAuthor(i.User, nil, p)
 	}
 	return sessions.Author{}
 }
 
-// memberAuthor is a user as the model should see them: their server
-// nickname, else their display name, else their username.
-func memberAuthor(u *discordgo.User, m *discordgo.Member) sessions.Author {
+// memberAuthor is a user at p as the model should see them: their server
+// nickname, else their display name, else their username. Author.Admin
+// (restricted models, no usage limits) follows isAdmin: in a guild a
+// member who may change the channel's settings, anywhere a user or role
+// in Admins; never the mere user of a DM.
+func (b *Bot) memberAuthor(u *discordgo.User, m *discordgo.Member, p place) sessions.Author {
 	name := u.Username
 	if u.GlobalName != "" {
 		name = u.GlobalName
@@ -479,7 +492,7 @@ func memberAuthor(u *discordgo.User, m *discordgo.Member) sessions.Author {
 	if m != nil && m.Nick != "" {
 		name = m.Nick
 	}
-	return sessions.Author{ID: u.ID, Name: name}
+	return sessions.Author{ID: u.ID, Name: name, Admin: b.isAdmin(p)}
 }
 
 // quote makes text a Markdown block quote.

@@ -63,8 +63,8 @@ func (b *Bot) onMessage(ctx context.Context, m *discordgo.Message, t *ticket) {
 	newReply := func() sessions.Reply {
 		return messageReply{&reply{b: b, channelID: chID, replyTo: replyTo, question: m.ID}}
 	}
-	msg := sessions.Message{Key: key(chID), ID: m.ID, Unordered: true, Author: memberAuthor(m.Author, m.Member), Text: text, Shared: m.GuildID != "",
-		Attachments: atts}
+	msg := sessions.Message{Key: key(chID), ID: m.ID, Unordered: true, Author: b.memberAuthor(m.Author, m.Member, p), Text: text, Shared: m.GuildID != "",
+		Group: m.GuildID, Attachments: atts}
 	t.wait(ctx)
 	_, err := b.m.Handle(ctx, msg, newReply())
 	t.done()

@@ -181,7 +181,7 @@ func (b *Bot) chatThread(ctx context.Context, i *discordgo.Interaction, prompt s
 	} else {
 		replyTo = q.ID
 	}
-	msg := sessions.Message{Key: key(chID), ID: i.ID, Author: interactionAuthor(i), Text: prompt, Shared: true, Attachments: atts}
+	msg := sessions.Message{Key: key(chID), ID: i.ID, Author: b.interactionAuthor(i, interactionPlace(i)), Text: prompt, Shared: true, Group: i.GuildID, Attachments: atts}
 	t.wait(ctx)
 	_, err = b.m.Handle(ctx, msg, messageReply{&reply{b: b, channelID: chID, replyTo: replyTo, question: i.ID}})
 	t.done()

@@ -54,13 +54,17 @@ type Manager interface {
 	// button).
 	StopReply(key sessions.Key, reply sessions.Reply) bool
 	Model(ctx context.Context, key sessions.Key) (string, error)
-	SetModel(ctx context.Context, key sessions.Key, name string) (string, error)
+	// ChooseModel sets the conversation's model for by, refusing a
+	// restricted model (models.restricted) to anyone but an admin.
+	ChooseModel(ctx context.Context, key sessions.Key, name string, by sessions.Author) (string, error)
 	Models(ctx context.Context) ([]llm.Model, error)
 	SystemPrompt(ctx context.Context, key sessions.Key) (string, bool, error)
 	SetSystemPrompt(ctx context.Context, key sessions.Key, prompt string) error
 	ClearSystemPrompt(ctx context.Context, key sessions.Key) error
 	Reset(ctx context.Context, key sessions.Key) error
 	Settings(ctx context.Context, key sessions.Key) (sessions.Summary, error)
+	// UsageReport is the /usage answer, in Markdown.
+	UsageReport(ctx context.Context, r sessions.UsageRequest) (string, error)
 	Move(ctx context.Context, from, to sessions.Key) error
 	Recover(ctx context.Context, platform string, restore func(sessions.Progress) (sessions.Reply, error)) error
 	// Notify shows v once on reply (a notice) through its destination's
@@ -103,7 +107,9 @@ type Options struct {
 	AllowedChats []int64
 	AllowedUsers []int64
 	// Admins may change any group's settings, besides the group's own
-	// administrators.
+	// administrators; they alone are admins for usage (Author.Admin: they
+	// may choose restricted models, are exempt from usage limits, and see
+	// a group's usage in /usage).
 	Admins []int64
 	// Drafts streams answers in private chats as drafts (sendMessageDraft,
 	// Bot API 9.3+, or sendRichMessageDraft), with a Stop button (Bot API

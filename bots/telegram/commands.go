@@ -23,6 +23,7 @@ func commandList() []tgbotapi.BotCommand {
 		{Command: "stop", Description: "Stop the answer in progress"},
 		{Command: "retry", Description: "Answer the last message again"},
 		{Command: "settings", Description: "Show this chat's settings"},
+		{Command: "usage", Description: "Your tokens and cost today and this month"},
 		{Command: "help", Description: "How to use the bot"},
 		{Command: "start", Description: "Start talking"},
 	}
@@ -50,7 +51,7 @@ func (b *Bot) command(ctx context.Context, p place, author sessions.Author, name
 			b.say(p, refusal, nil)
 			return true
 		}
-		model, err := b.m.SetModel(ctx, key, args)
+		model, err := b.m.ChooseModel(ctx, key, args, author)
 		if err != nil {
 			b.explain(p, err)
 			return true
@@ -90,6 +91,13 @@ func (b *Bot) command(ctx context.Context, p place, author sessions.Author, name
 			return true
 		}
 		b.say(p, s.Markdown(), nil)
+	case "usage":
+		report, err := b.m.UsageReport(ctx, sessions.UsageRequest{Key: key, Group: p.group(), Shared: !p.private, Author: author})
+		if err != nil {
+			b.explain(p, err)
+			return true
+		}
+		b.say(p, report, nil)
 	default:
 		return false
 	}

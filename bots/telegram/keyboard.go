@@ -111,7 +111,7 @@ func (b *Bot) onCallback(ctx context.Context, q *tgbotapi.CallbackQuery, topic i
 			answer("Nothing to stop.")
 		}
 	case strings.HasPrefix(q.Data, retryPrefix):
-		b.onRetry(ctx, p, authorOf(q.From), q.Data, alert)
+		b.onRetry(ctx, p, b.author(q.From), q.Data, alert)
 	case strings.HasPrefix(q.Data, pagePrefix):
 		page, _ := strconv.Atoi(strings.TrimPrefix(q.Data, pagePrefix))
 		models, _ := b.m.Models(ctx)
@@ -144,7 +144,7 @@ func (b *Bot) onCallback(ctx context.Context, q *tgbotapi.CallbackQuery, topic i
 			}
 			return
 		}
-		model, err := b.m.SetModel(ctx, key, name)
+		model, err := b.m.ChooseModel(ctx, key, name, b.author(q.From))
 		if err != nil {
 			answer(clipUTF16(sessions.Explain(err), 190))
 			return

@@ -21,6 +21,15 @@ type place struct {
 	msgID   int   // the message being answered (replied to in groups)
 }
 
+// group is the place's group for usage (sessions.Message.Group): the
+// chat's id in a group or supergroup, empty in a private chat.
+func (p place) group() string {
+	if p.private {
+		return ""
+	}
+	return strconv.FormatInt(p.chat, 10)
+}
+
 // msgKey identifies the message of a place.
 func (p place) msgKey() [2]int64 { return [2]int64{p.chat, int64(p.msgID)} }
 
@@ -77,7 +86,7 @@ func (b *Bot) onMessage(ctx context.Context, msg *tgbotapi.Message, topic int, f
 		}
 		return nil
 	}
-	author := authorOf(msg.From)
+	author := b.author(msg.From)
 
 	if strings.HasPrefix(text, "/") {
 		name, target, args := parseCommand(text)
@@ -118,7 +127,8 @@ func (b *Bot) onMessage(ctx context.Context, msg *tgbotapi.Message, topic int, f
 // reply. A message delivered again after a restart is ignored; one the
 // store could not save is explained once and its error returned.
 func (b *Bot) turn(ctx context.Context, p place, author sessions.Author, text string, files []sessions.Attachment) error {
-	msg := sessions.Message{Key: p.key(), ID: strconv.Itoa(p.msgID), Author: author, Text: text, Shared: !p.private, Attachments: files}
+	msg := sessions.Message{Key: p.key(), ID: strconv.Itoa(p.msgID), Author: author, Text: text, Shared: !p.private,
+		Group: p.group(), Attachments: files}
 	_, err := b.m.Handle(ctx, msg, b.newAnswer(p))
 	switch {
 	case err == nil, sessions.Silent(err):
@@ -151,6 +161,18 @@ func authorOf(u *tgbotapi.User) sessions.Author {
 		name = u.UserName
 	}
 	return sessions.Author{ID: strconv.FormatInt(u.ID, 10), Name: name}
+}
+
+// author is authorOf(u) with Admin set for the configured admins
+// (Options.Admins) alone. Not for private chats, where anyone may change
+// settings: that would exempt everyone writing to the bot directly from
+// usage limits and restricted models. Nor for a group's administrators:
+// anyone can create a group, and asking Telegram (getChatMember) for
+// every message would cost a request each.
+func (b *Bot) author(u *tgbotapi.User) sessions.Author {
+	a := authorOf(u)
+	a.Admin = b.admins[u.ID]
+	return a
 }
 
 // parseCommand splits "/name@target args" into its parts; name is lower
