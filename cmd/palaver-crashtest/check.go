@@ -340,7 +340,7 @@ func (w *world) check(st snapshot) outcome {
 				if why == "" {
 					why = fmt.Sprintf("%s, %q", v, clip(s.text))
 				}
-				details = append(details, fmt.Sprintf("message %s: %s", s.ref, why))
+				details = append(details, fmt.Sprintf("message %s%s: %s", s.ref, sinceKill(st, s), why))
 			}
 			switch {
 			case len(rs) == 0:
@@ -376,6 +376,15 @@ func (w *world) check(st snapshot) outcome {
 		}
 	}
 	return out
+}
+
+// sinceKill says when s took its text against the last kill, for a
+// violation's detail: " (at the kill -12ms)", "" after a clean stop.
+func sinceKill(st snapshot, s shown) string {
+	if st.killed.IsZero() {
+		return ""
+	}
+	return fmt.Sprintf(" (at the kill %+v)", s.at.Sub(st.killed).Round(time.Millisecond))
 }
 
 // takeNote finds the note that answers q, a question of a private chat
