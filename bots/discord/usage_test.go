@@ -1,6 +1,9 @@
 package discord_test
 
 import (
+	"flag"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -65,6 +68,7 @@ func TestBot_Usage(t *testing.T) {
 	if strings.Contains(m.Text(), "**This conversation**") {
 		t.Errorf("/usage for a member without Manage Channels shows the channel's totals: %q", m.Text())
 	}
+	checkUsageGolden(t, "member.golden", m.Text())
 
 	// The member with Manage Channels is an admin: the channel's and the
 	// server's totals, with the asker among its top users.
@@ -73,6 +77,30 @@ func TestBot_Usage(t *testing.T) {
 		if !strings.Contains(m.Text(), want) {
 			t.Errorf("/usage by an admin: %q lacks %q", m.Text(), want)
 		}
+	}
+	checkUsageGolden(t, "admin.golden", m.Text())
+}
+
+// checkUsageGolden compares a /usage reply as Discord shows it with
+// testdata/usage/name; go test -update rewrites it.
+func checkUsageGolden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", "usage", name)
+	// -update is the package's golden-file flag (render_test.go).
+	if f := flag.Lookup("update"); f != nil && f.Value.String() == "true" {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update writes it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("/usage differs from %s (go test -update rewrites it):\ngot:\n%s\nwant:\n%s", path, got, want)
 	}
 }
 

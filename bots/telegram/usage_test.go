@@ -1,6 +1,10 @@
 package telegram_test
 
 import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -33,7 +37,9 @@ func TestBot_Usage(t *testing.T) {
 	r.final(alice.ID, "counted answer")
 
 	r.tg.SendText(alice.ID, alice, "/usage")
-	got := r.final(alice.ID, "Your usage").Text
+	m := r.final(alice.ID, "Your usage")
+	got := m.Text
+	checkUsageGolden(t, "private.golden", fmt.Sprintf("%s\n--- entities\n%+v\n", m.Text, m.Entities))
 	for _, want := range []string{
 		"Today: 1,234 tokens (1,000 prompt + 234 answer",
 		"This month: 1,234 tokens (1,000 prompt + 234 answer",
@@ -153,4 +159,27 @@ func hasCommand(cmds []telegramtest.BotCommand, name string) bool {
 		}
 	}
 	return false
+}
+
+// checkUsageGolden compares a /usage reply as Telegram shows it (text and
+// entities) with testdata/usage/name; go test -update rewrites it.
+func checkUsageGolden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", "usage", name)
+	// -update is the package's golden-file flag (render_test.go).
+	if f := flag.Lookup("update"); f != nil && f.Value.String() == "true" {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update writes it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("/usage differs from %s (go test -update rewrites it):\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
 }
