@@ -41,14 +41,23 @@ func (m *Manager) StopReply(key Key, reply Reply) bool {
 // answer again (see Regenerate), for a platform that labels the answer's
 // Retry button with it.
 func (m *Manager) LatestQuestion(ctx context.Context, key Key) (string, error) {
+	q, err := m.latestQuestion(ctx, key)
+	if err != nil || q == nil {
+		return "", err
+	}
+	return q.MsgID, nil
+}
+
+// latestQuestion is the conversation's latest user entry, or nil.
+func (m *Manager) latestQuestion(ctx context.Context, key Key) (*Entry, error) {
 	h, err := m.store.History(ctx, key, 2)
 	if err != nil {
-		return "", fmt.Errorf("sessions: load history: %w", err)
+		return nil, fmt.Errorf("sessions: load history: %w", err)
 	}
 	for i := len(h) - 1; i >= 0; i-- {
 		if h[i].Role == llm.RoleUser {
-			return h[i].MsgID, nil
+			return &h[i], nil
 		}
 	}
-	return "", nil
+	return nil, nil
 }

@@ -2,13 +2,11 @@ package sessions
 
 import (
 	"context"
-	"fmt"
-
-	"github.com/palaver-bot/palaver/llm"
+	"errors"
 )
 
 // ErrNotYours refuses a Retry button pressed by someone who may not use it.
-var ErrNotYours = fmt.Errorf("not the asker")
+var ErrNotYours = errors.New("not the asker")
 
 // Regenerate answers the conversation's latest question again, replacing
 // its answer in the history: what a Retry button under an answer does.
@@ -18,16 +16,9 @@ var ErrNotYours = fmt.Errorf("not the asker")
 // who asked, or an admin (admin true), may regenerate in a shared
 // conversation; in a private one the asker is the only person there.
 func (m *Manager) Regenerate(ctx context.Context, key Key, question string, by Author, admin bool, reply Reply) (*Turn, error) {
-	h, err := m.store.History(ctx, key, 2)
+	last, err := m.latestQuestion(ctx, key)
 	if err != nil {
-		return nil, fmt.Errorf("sessions: load history: %w", err)
-	}
-	var last *Entry
-	for i := len(h) - 1; i >= 0; i-- {
-		if h[i].Role == llm.RoleUser {
-			last = &h[i]
-			break
-		}
+		return nil, err
 	}
 	switch {
 	case last == nil:

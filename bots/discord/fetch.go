@@ -49,13 +49,13 @@ func (b *Bot) Fetch(ctx context.Context, a sessions.Attachment, limit int64) ([]
 	if !cdnURL(a.Ref, b.apiBaseURL) {
 		return nil, fmt.Errorf("discord: fetch %q: not a Discord attachment link", a.Name)
 	}
-	rec := &statusRecorder{next: b.s.Client.Transport}
-	in, err := attach.Fetch(ctx, &http.Client{Transport: rec}, a.Ref, attach.Limits{MaxFileBytes: limit})
+	in, err := attach.Fetch(ctx, &http.Client{Transport: b.s.Client.Transport}, a.Ref, attach.Limits{MaxFileBytes: limit})
+	var se *attach.StatusError
 	switch {
 	case err == nil:
 		return in.Data, nil
-	case rec.status == http.StatusNotFound || rec.status == http.StatusForbidden || rec.status == http.StatusGone:
-		return nil, fmt.Errorf("discord: fetch %q: status %d: %w", a.Name, rec.status,
+	case errors.As(err, &se) && (se.Code == http.StatusNotFound || se.Code == http.StatusForbidden || se.Code == http.StatusGone):
+		return nil, fmt.Errorf("discord: fetch %q: status %d: %w", a.Name, se.Code,
 			&sessions.UserError{Err: ErrLinkExpired, Msg: linkExpired})
 	default:
 		return nil, fmt.Errorf("discord: fetch %q: %w", a.Name, err)
@@ -82,20 +82,4 @@ func cdnURL(ref string, apiBase *url.URL) bool {
 		}
 	}
 	return false
-}
-
-// statusRecorder notes the status of the last response of one download
-// (a redirect's target being the last). Client.Do calls RoundTrip on the
-// caller's goroutine, so status is read safely after it returns.
-type statusRecorder struct {
-	next   http.RoundTripper
-	status int
-}
-
-func (r *statusRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := r.next.RoundTrip(req)
-	if err == nil {
-		r.status = resp.StatusCode
-	}
-	return resp, err
 }

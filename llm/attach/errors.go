@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Errors that callers may test with errors.Is. Each is returned wrapped, with
@@ -39,6 +40,14 @@ func (e *TooLargeError) Error() string {
 		return fmt.Sprintf("attach: file is larger than %s (the limit)", formatBytes(e.Limit))
 	}
 	return fmt.Sprintf("attach: file is %s; the limit is %s", formatBytes(e.Size), formatBytes(e.Limit))
+}
+
+// StatusError is a download the server answered with a status other than
+// 200 OK (the URL is left out: it may carry a token).
+type StatusError struct{ Code int }
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("attach: fetch: status %d %s", e.Code, http.StatusText(e.Code))
 }
 
 // TooManyPixelsError is an image over Limits.MaxImagePixels, found from its

@@ -42,7 +42,7 @@ func Fetch(ctx context.Context, client *http.Client, rawURL string, lim Limits) 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return Input{}, fmt.Errorf("attach: fetch: status %s", resp.Status)
+		return Input{}, &StatusError{Code: resp.StatusCode}
 	}
 	if resp.ContentLength > lim.MaxFileBytes {
 		return Input{}, &TooLargeError{Size: resp.ContentLength, Limit: lim.MaxFileBytes}
