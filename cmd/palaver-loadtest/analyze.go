@@ -211,7 +211,9 @@ func (w *world) analyze() *analysis {
 }
 
 // markAlone sets alone on the answers that had their destination to
-// themselves when they ended.
+// themselves when they ended: no other answer there was still to be shown
+// in full, and none had its final shown within the window before (it took
+// the slot the engine keeps for a final, one per window).
 func markAlone(all []*observed) {
 	byHome := map[*destLog][]*observed{}
 	for _, o := range all {
@@ -223,7 +225,11 @@ func markAlone(all []*observed) {
 		for _, o := range os {
 			o.alone = true
 			for _, b := range os {
-				if b != o && b.asked.Before(o.last) && b.final.After(o.last) {
+				if b == o || !b.asked.Before(o.last) {
+					continue
+				}
+				_, win, _ := platformWindow(o.a.conv.kind)
+				if b.final.After(o.last) || b.final.After(o.last.Add(-win)) {
 					o.alone = false
 					break
 				}

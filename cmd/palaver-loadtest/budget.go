@@ -37,6 +37,7 @@ type budgetModel struct {
 	start  time.Time
 	demand map[string][]float64 // platform → requests a second wanted, by bin
 	left   map[string][]float64 // platform → requests a second left for them, by bin
+	spent  map[string][]float64 // platform → requests a second charged around each bin (noteSpent)
 }
 
 // urgentSpan is the span over which the urgent requests' rate is taken.
@@ -71,7 +72,7 @@ func (w *world) newBudgetModel(an *analysis, obs map[*answer]*observed, urgent m
 	if !start.IsZero() && end.After(start) {
 		n = int(end.Sub(start)/binWidth) + 1
 	}
-	m := &budgetModel{start: start, demand: map[string][]float64{}, left: map[string][]float64{}}
+	m := &budgetModel{start: start, demand: map[string][]float64{}, left: map[string][]float64{}, spent: map[string][]float64{}}
 	for _, p := range []string{"telegram", "discord"} {
 		m.demand[p] = make([]float64, n)
 		// The urgent requests' rate around each bin, and what it left.
@@ -109,6 +110,42 @@ func (w *world) newBudgetModel(an *analysis, obs map[*answer]*observed, urgent m
 	return m
 }
 
+// noteSpent records every request charged to platform's budget (times),
+// for crowded.
+func (m *budgetModel) noteSpent(platform string, times []time.Time) {
+	n := len(m.left[platform])
+	per := make([]float64, n)
+	for _, t := range times {
+		if i := int(t.Sub(m.start) / binWidth); t.After(m.start) && i < n {
+			per[i]++
+		}
+	}
+	half := int(urgentSpan / binWidth / 2)
+	rates := make([]float64, n)
+	for i := range n {
+		sum := 0.0
+		for j := max(0, i-half); j < min(n, i+half); j++ {
+			sum += per[j]
+		}
+		rates[i] = sum / urgentSpan.Seconds()
+	}
+	m.spent[platform] = rates
+}
+
+// crowded reports whether the platform's budget was spent to the full
+// around t (crowdedShare of it, requests of every urgency): a request
+// wanted then waited its place in the bot's line, whatever its
+// destination allowed.
+func (m *budgetModel) crowded(platform string, t time.Time) bool {
+	i := int(t.Sub(m.start) / binWidth)
+	r := m.spent[platform]
+	return i >= 0 && i < len(r) && r[i] >= crowdedShare*float64(budgetOf(platform))
+}
+
+// crowdedShare is the share of a bot's budget spent at which the load test
+// calls it crowded.
+const crowdedShare = 0.85
+
 // each calls f for every bin span overlaps, with the overlap.
 func (m *budgetModel) each(span [2]time.Time, f func(bin int, overlap time.Duration)) {
 	for i := int(span[0].Sub(m.start) / binWidth); ; i++ {
@@ -145,18 +182,66 @@ func (m *budgetModel) fair(platform string, i int) float64 {
 }
 
 // allowed is how many writes a destination of kind k could receive during
-// span, where firsts were answers' first appearances and first texts
-// (they go at once): those, and the growing text its window sustains,
-// scaled to its fair share of the bot's budget while that binds.
-func (w *world) allowed(m *budgetModel, k kind, span [2]time.Time, firsts int) float64 {
-	total := float64(firsts)
-	if !w.drawsOnBudget(k) {
-		return total + span[1].Sub(span[0]).Seconds()*windowRate(k)
+// span, where urgent were the times of answers' first appearances and
+// first texts there (they go at once), and growing text is sent as soon
+// as the destination's rules allow (simulated: see windowAllows), scaled
+// to its fair share of the bot's budget while that binds.
+func (w *world) allowed(m *budgetModel, k kind, span [2]time.Time, urgent []time.Time, interval time.Duration) float64 {
+	text := float64(windowAllows(k, span, urgent, interval))
+	if w.drawsOnBudget(k) && span[1].After(span[0]) {
+		var fair float64
+		m.each(span, func(i int, overlap time.Duration) {
+			fair += overlap.Seconds() * m.fair(platformOf(k), i)
+		})
+		text *= fair / span[1].Sub(span[0]).Seconds()
 	}
-	m.each(span, func(i int, overlap time.Duration) {
-		total += windowRate(k) * overlap.Seconds() * m.fair(platformOf(k), i)
-	})
-	return total
+	return float64(len(urgent)) + text
+}
+
+// windowAllows is how many requests of growing text a destination of kind
+// k admits during span besides the urgent ones (at their times), sent
+// each as soon as its rules allow: its limit window less the slot kept
+// for a final (when the window holds two or more), and the interval
+// since the destination's last request. It is what the engine aims at.
+func windowAllows(k kind, span [2]time.Time, urgent []time.Time, interval time.Duration) int {
+	_, win, limit := platformWindow(k)
+	win += min(win/50, 100*time.Millisecond) // the engine's margin for jitter
+	free := limit
+	if free >= 2 {
+		free--
+	}
+	var sent []time.Time
+	inWindow := func(t time.Time) int {
+		n := 0
+		for _, s := range sent {
+			if s.After(t.Add(-win)) && !s.After(t) {
+				n++
+			}
+		}
+		return n
+	}
+	text, u := 0, 0
+	last := time.Time{}
+	for t := span[0]; !t.After(span[1]); {
+		if u < len(urgent) && !urgent[u].After(t) {
+			sent = append(sent, urgent[u])
+			last = later(last, urgent[u])
+			u++
+			continue
+		}
+		next := t.Add(10 * time.Millisecond)
+		if (last.IsZero() || !t.Before(last.Add(interval))) && inWindow(t) < free {
+			sent = append(sent, t)
+			last = t
+			text++
+			next = t.Add(interval)
+		}
+		if u < len(urgent) && urgent[u].Before(next) {
+			next = urgent[u]
+		}
+		t = next
+	}
+	return text
 }
 
 // urgentWrites are the times of the writes at d that showed an answer's

@@ -61,10 +61,10 @@ func TestBudgetModel_FairShare(t *testing.T) {
 		t.Errorf("fair share at 5 s = %.3f, want %.3f (what 27 a second of finals leave)", got, want)
 	}
 	span := [2]time.Time{start.Add(5 * time.Second), start.Add(10 * time.Second)}
-	if got, want := w.allowed(m, discordChannel, span, 0), 0.8*5*18.0/80; math.Abs(got-want) > 0.05 {
+	if got, want := w.allowed(m, discordChannel, span, nil, time.Second), 0.8*5*18.0/80; math.Abs(got-want) > 0.05 {
 		t.Errorf("allowed in a channel = %.2f, want %.2f", got, want)
 	}
-	if got, want := w.allowed(m, tgPrivate, span, 1), 1+5.0; math.Abs(got-want) > 0.01 {
+	if got, want := w.allowed(m, tgPrivate, span, span[:1], time.Second), 1+5.0; math.Abs(got-want) > 0.01 {
 		t.Errorf("allowed in a private chat = %.2f, want %.2f (the first text and its window: drafts)", got, want)
 	}
 	// Over the 10 s the budget bound, finals came for 8 s: 21.6 a
@@ -89,5 +89,40 @@ func TestHeldFor(t *testing.T) {
 	}
 	if got := heldFor(times[:3], 5, m, "discord"); got != 0 {
 		t.Errorf("heldFor with fewer requests than the budget = %v, want 0", got)
+	}
+}
+
+func TestWindowAllows(t *testing.T) {
+	start := time.Unix(1000, 0)
+	at := func(ms ...int) []time.Time {
+		var ts []time.Time
+		for _, m := range ms {
+			ts = append(ts, start.Add(time.Duration(m)*time.Millisecond))
+		}
+		return ts
+	}
+	tests := []struct {
+		name     string
+		k        kind
+		span     time.Duration
+		urgent   []time.Time
+		interval time.Duration
+		want     int
+	}{
+		// Three answers appear at once in a channel: with the text a
+		// second later the window's 4 (of 5) are spent until 5.1 s, then
+		// text goes every second until the window is full again.
+		{"discord three at once", discordChannel, 10300 * time.Millisecond, at(0, 0, 0), time.Second, 6},
+		{"discord one", discordChannel, 10300 * time.Millisecond, at(0), time.Second, 8},
+		{"private", tgPrivate, 5 * time.Second, at(0), time.Second, 5},
+		{"group", tgGroup, 9 * time.Second, at(0), 3 * time.Second, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := windowAllows(tt.k, [2]time.Time{start, start.Add(tt.span)}, tt.urgent, tt.interval)
+			if got != tt.want {
+				t.Errorf("windowAllows = %d, want %d", got, tt.want)
+			}
+		})
 	}
 }

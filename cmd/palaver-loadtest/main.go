@@ -83,7 +83,7 @@ type options struct {
 	logLevel        string
 }
 
-const defaultMix = "telegram-private=50,telegram-group=15,telegram-topic=15,discord-channel=20"
+const defaultMix = "telegram-private=40,telegram-group=10,telegram-topic=15,discord-channel=20,discord-dm=15"
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
 	var o options

@@ -121,7 +121,9 @@ type KindReport struct {
 
 	// FirstVisible is from the model's first token to the first write
 	// showing the answer; FirstVisibleFree the same over the answers whose
-	// destination had spent no budget within an interval before.
+	// destination had spent no budget within an interval before, at a
+	// moment when the bot's budget was not spent to the full
+	// (budgetModel.crowded).
 	FirstVisible     Quantiles `json:"first_visible"`
 	FirstVisibleFree Quantiles `json:"first_visible_budget_free"`
 	// Final is from the model's last token to the answer's last write;
@@ -148,8 +150,9 @@ type KindReport struct {
 	// with one slot kept for the final text (windowRate).
 	// BudgetShare is the writes a destination received while an answer
 	// streamed into it, over its answers' first appearances and first
-	// texts there and the growing text its window sustains, scaled to its
-	// fair share of the bot's budget while that binds (see budgetModel).
+	// texts there and the growing text its rules admit besides them
+	// (windowAllows), scaled to its fair share of the bot's budget while
+	// that binds (see budgetModel).
 	UpdatesPerAnswer float64 `json:"updates_per_answer"`
 	Smoothness       float64 `json:"smoothness"`
 	WindowShare      float64 `json:"updates_of_window"`

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -19,6 +20,10 @@ func platformWindow(k kind) (string, time.Duration, int) {
 		return "5s", 5 * time.Second, 5
 	}
 }
+
+// windowPaced reports whether k's window, not its interval, sets the pace
+// of its growing text and the wait of its finals.
+func windowPaced(k kind) bool { return k == discordChannel || k == discordDM }
 
 // windowRate is the writes per second a destination's platform window
 // sustains for growing text, one slot of a sliding window kept for the
@@ -111,6 +116,9 @@ func (w *world) report(an *analysis, before, after scrape, s *sampler, rss int64
 	budgets := w.newBudgetModel(an, obs, map[string][]time.Time{
 		"telegram": requests["telegram"].urgent, "discord": requests["discord"].urgent,
 	}, start, end)
+	for p, rs := range requests {
+		budgets.noteSpent(p, slices.Concat(rs.urgent, rs.text, rs.typing))
+	}
 	r.Global.TelegramUse = budgetUse(budgets, requests["telegram"], "telegram")
 	r.Global.DiscordUse = budgetUse(budgets, requests["discord"], "discord")
 
@@ -147,17 +155,17 @@ func (w *world) report(an *analysis, before, after scrape, s *sampler, rss int64
 			kr.PlatformErrors += len(d.errors)
 			urgent := d.urgentWrites(obs)
 			for _, span := range d.streaming(obs) {
-				firsts := 0
+				var firsts []time.Time
 				for _, wr := range d.writes {
 					if wr.at.Before(span[0]) || wr.at.After(span[1]) {
 						continue
 					}
 					streamWrites++
 					if urgent[wr.at] {
-						firsts++
+						firsts = append(firsts, wr.at)
 					}
 				}
-				budgetAllowed += w.allowed(budgets, k, span, firsts)
+				budgetAllowed += w.allowed(budgets, k, span, firsts, d.interval)
 			}
 			for _, span := range d.busy(obs) {
 				allowed += int(span[1].Sub(span[0])/d.interval) + 1
@@ -187,7 +195,7 @@ func (w *world) report(an *analysis, before, after scrape, s *sampler, rss int64
 					}
 					kr.Complete++
 					first = append(first, x.firstVisible.Sub(x.first))
-					if x.budgetFree {
+					if x.budgetFree && !(w.drawsOnBudget(k) && budgets.crowded(platformOf(k), x.first)) {
 						free = append(free, x.firstVisible.Sub(x.first))
 					}
 					final = append(final, x.final.Sub(x.last))
@@ -381,11 +389,20 @@ func targets(r *Report, all KindReport) []Check {
 	var cs []Check
 	cs = append(cs, check("first visible p99 with budget free", fmt.Sprintf("< %d ms", slack),
 		all.FirstVisibleFree.N == 0 || all.FirstVisibleFree.P99 < slack, "%s ms over %d answers", ms(all.FirstVisibleFree.P99), all.FirstVisibleFree.N))
+	// Telegram's destinations are paced by their interval; Discord's by
+	// its window of 5 per 5 s, stricter than its 1 s interval, which
+	// issue 13's targets (below) judge instead.
 	for _, k := range r.Kinds[:len(r.Kinds)-1] {
+		if windowPaced(kind(k.Kind)) {
+			continue
+		}
 		cs = append(cs, check("final p99 in a "+k.Kind+" (one-request finals)", fmt.Sprintf("≤ %s + %d ms", ms(k.FloorMS), slack),
 			k.FinalSingle.N == 0 || k.FinalSingle.P99 <= k.FloorMS+slack, "%s ms", ms(k.FinalSingle.P99)))
 	}
 	for _, k := range r.Kinds[:len(r.Kinds)-1] {
+		if windowPaced(kind(k.Kind)) {
+			continue
+		}
 		cs = append(cs, check("updates in a "+k.Kind+" of what the interval allows", "≥ 90%",
 			k.Smoothness >= 0.9, "%.0f%%", k.Smoothness*100))
 	}
