@@ -16,7 +16,7 @@ func TestParseMix(t *testing.T) {
 		want    map[kind]int
 		wantErr string
 	}{
-		{in: defaultMix, want: map[kind]int{tgPrivate: 50, tgGroup: 15, tgTopic: 15, discordChannel: 20}},
+		{in: defaultMix, want: map[kind]int{tgPrivate: 40, tgGroup: 10, tgTopic: 15, discordChannel: 20, discordDM: 15}},
 		{in: " discord-channel = 1 ", want: map[kind]int{discordChannel: 1}},
 		{in: "telegram-private", wantErr: "not kind=weight"},
 		{in: "slack=3", wantErr: `unknown kind "slack"`},
@@ -55,7 +55,7 @@ func TestSplit(t *testing.T) {
 			t.Errorf("split(%d) = %v, sums to %d", n, got, total)
 		}
 	}
-	if got := split(1000, mix); got[tgPrivate] != 500 || got[discordChannel] != 200 {
+	if got := split(1000, mix); got[tgPrivate] != 400 || got[discordChannel] != 200 || got[discordDM] != 150 {
 		t.Errorf("split(1000) = %v, want the weights exactly", got)
 	}
 }
