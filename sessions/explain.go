@@ -130,6 +130,8 @@ func explain(err error, on surface) string {
 		return "Palaver can't save messages right now; your message will be answered when it can."
 	case errors.Is(err, ErrClosed):
 		return "Palaver is restarting; please send that again in a moment."
+	case errors.Is(err, ErrNotOwner):
+		return "Another Palaver process took this conversation over; " + retry + " in a moment."
 	case errors.Is(err, ErrUnread):
 		return "Palaver could not read what you sent, and there was no text to answer."
 	case errors.Is(err, ErrNoTranscription):

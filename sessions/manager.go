@@ -220,6 +220,9 @@ type Manager struct {
 
 	fetchMu  sync.Mutex
 	fetchers map[string]Fetcher // by platform
+
+	claimMu sync.Mutex
+	claims  map[Key]*claimHold // conversations this process holds (claim.go)
 }
 
 // SetFetcher makes f the way attachments of platform's messages are
@@ -805,10 +808,23 @@ func (m *Manager) Recover(ctx context.Context, platform string, restore func(Pro
 			waiting[turn{q.Key, q.ID}] = q
 		}
 	}
+	// On a store shared by several processes, a conversation another
+	// live process holds is its own to finish (its records are skipped);
+	// the others are held until they are finalised.
+	held, release, err := m.holdForRecovery(ctx, platform, ps, qs)
+	if err != nil {
+		return fmt.Errorf("sessions: recover: %w", err)
+	}
+	defer release()
+	for k, q := range waiting {
+		if !held(q.Key) {
+			delete(waiting, k)
+		}
+	}
 	var errs []error
 	f := &finaliser{m: m, ctx: ctx, restore: restore}
 	for _, p := range ps {
-		if p.Key.Platform != platform {
+		if p.Key.Platform != platform || !held(p.Key) {
 			continue
 		}
 		c := Commit{ProgressID: p.ID, DropProgress: true}

@@ -31,6 +31,15 @@ func (m *Manager) run(t *Turn) {
 	t.mu.Lock()
 	t.cancel = cancel
 	t.mu.Unlock()
+	// On a store shared by several processes the conversation is this
+	// process's while the turn writes to it (claim.go); released last.
+	lost, unclaim, err := m.claim(ctx, t.key)
+	if err != nil {
+		m.fail(t, View{}, fmt.Errorf("sessions: hold the conversation: %w", err))
+		return
+	}
+	defer unclaim()
+	watchClaim(ctx, lost, cancel)
 	defer m.dropQueued(ctx, t)
 	defer m.endUsage(t) // usage_limits.go
 	if o := m.cfg.Observer.Active; o != nil {

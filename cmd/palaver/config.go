@@ -46,6 +46,7 @@ type Config struct {
 	Discord   DiscordConfig             `yaml:"discord"`
 	Gateway   GatewayConfig             `yaml:"gateway"`
 	Limits    LimitsConfig              `yaml:"limits"`
+	Cluster   ClusterConfig             `yaml:"cluster"`
 	Metrics   MetricsConfig             `yaml:"metrics"`
 	Log       LogConfig                 `yaml:"log"`
 
@@ -54,13 +55,55 @@ type Config struct {
 	source *configSource
 }
 
-// StorageConfig is the storage section: the bbolt file.
+// StorageConfig is the storage section: the bbolt file, or an etcd
+// cluster shared by several processes.
 type StorageConfig struct {
-	// Path is the bbolt database file.
+	// Path is the bbolt database file, used when Etcd.Endpoints is empty.
 	Path string `yaml:"path"`
 	// HistoryLimit is how many messages each conversation keeps; older ones
 	// are deleted. 0 keeps everything.
 	HistoryLimit int `yaml:"history_limit"`
+	// Etcd, when it names endpoints, keeps everything in etcd instead, so
+	// that several processes can share it (see Cluster).
+	Etcd EtcdConfig `yaml:"etcd"`
+}
+
+// EtcdConfig is an etcd cluster (storage.etcd).
+type EtcdConfig struct {
+	// Endpoints are the members' client URLs, http://host:2379 or
+	// https://host:2379.
+	Endpoints []string `yaml:"endpoints"`
+	// Prefix starts every key Palaver writes; processes of one bot share it.
+	Prefix string `yaml:"prefix"`
+	// Username and Password authenticate when etcd's auth is on.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// TLS verifies the members (CA) and authenticates this process
+	// (Cert, Key) on https endpoints.
+	TLS TLSConfig `yaml:"tls"`
+	// DialTimeout bounds connecting to the cluster.
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+}
+
+// TLSConfig is a client's TLS files.
+type TLSConfig struct {
+	CA         string `yaml:"ca"`
+	Cert       string `yaml:"cert"`
+	Key        string `yaml:"key"`
+	ServerName string `yaml:"server_name"`
+}
+
+// ClusterConfig is this process's place among several sharing one etcd
+// store.
+type ClusterConfig struct {
+	// Member names this process; empty is its host name and process id.
+	Member string `yaml:"member"`
+	// Failover is how long a process may go unheard before the others
+	// take over what it held: its lease's time to live.
+	Failover time.Duration `yaml:"failover"`
+	// Advertise is the URL at which the other processes reach this one's
+	// Telegram webhook listener, to forward updates to the leader.
+	Advertise string `yaml:"advertise"`
 }
 
 // ProviderConfig is one OpenAI-compatible endpoint (providers.<name>).
@@ -226,6 +269,22 @@ type TelegramConfig struct {
 	// back to HTML for good when the Bot API server lacks them, and per
 	// message when one is refused), "rich" or "html".
 	Format string `yaml:"format"`
+	// Webhook, when it has a URL, receives updates from Telegram instead
+	// of polling for them.
+	Webhook WebhookConfig `yaml:"webhook"`
+}
+
+// WebhookConfig is the Telegram webhook (telegram.webhook).
+type WebhookConfig struct {
+	// URL is the public https URL Telegram posts updates to.
+	URL string `yaml:"url"`
+	// Listen is the host:port this process serves the webhook on (behind
+	// the proxy or load balancer that URL reaches).
+	Listen string `yaml:"listen"`
+	// SecretToken is checked on every request (1–256 of A–Z a–z 0–9 _ -).
+	SecretToken string `yaml:"secret_token"`
+	// MaxConnections is how many connections Telegram opens at once, 1–100.
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // WindowConfig is a platform's sliding-window rate limit: at most Requests
@@ -272,6 +331,24 @@ type DiscordConfig struct {
 	// to 4,000 characters per message, falling back to plain content once
 	// if Discord refuses them), "v2" or "legacy" (2,000-character content).
 	Components string `yaml:"components"`
+	// Shards is how many gateway connections the bot's guilds are split
+	// over: "auto" takes Discord's recommendation; with several processes
+	// they share the shards.
+	Shards Shards `yaml:"shards"`
+}
+
+// Shards is discord.shards: a number, or ShardsAuto.
+type Shards int
+
+// ShardsAuto asks Discord how many shards to run.
+const ShardsAuto Shards = -1
+
+// MarshalYAML writes ShardsAuto as "auto".
+func (s Shards) MarshalYAML() (any, error) {
+	if s == ShardsAuto {
+		return "auto", nil
+	}
+	return int(s), nil
 }
 
 // GatewayConfig is the local OpenAI-compatible endpoint (palaver serve).
@@ -326,7 +403,9 @@ func defaultConfig(getenv func(string) string) *Config {
 		return getenv(name)
 	}
 	return &Config{
-		Storage: StorageConfig{Path: "palaver.db", HistoryLimit: 1000},
+		Storage: StorageConfig{Path: "palaver.db", HistoryLimit: 1000,
+			Etcd: EtcdConfig{Prefix: "/palaver/", DialTimeout: 5 * time.Second}},
+		Cluster: ClusterConfig{Failover: 10 * time.Second},
 		Providers: map[string]ProviderConfig{
 			"deepinfra": {
 				BaseURL: "https://api.deepinfra.com/v1/openai",
@@ -374,6 +453,7 @@ func defaultConfig(getenv func(string) string) *Config {
 			GlobalWindow:      WindowConfig{Requests: 30, Per: time.Second},
 			Drafts:            true,
 			Format:            "auto",
+			Webhook:           WebhookConfig{Listen: "0.0.0.0:8443", SecretToken: env("TELEGRAM_WEBHOOK_SECRET"), MaxConnections: 40},
 		},
 		Discord: DiscordConfig{
 			Token:        env("DISCORD_BOT_TOKEN"),
@@ -382,6 +462,7 @@ func defaultConfig(getenv func(string) string) *Config {
 			Window:       WindowConfig{Requests: 5, Per: 5 * time.Second},
 			GlobalWindow: WindowConfig{Requests: 45, Per: time.Second},
 			Components:   "auto",
+			Shards:       1,
 		},
 		Gateway: GatewayConfig{
 			Listen:            "127.0.0.1:8000",

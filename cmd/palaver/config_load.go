@@ -242,7 +242,10 @@ type decoder struct {
 	merging map[*yaml.Node]bool
 }
 
-var durationType = reflect.TypeFor[time.Duration]()
+var (
+	durationType = reflect.TypeFor[time.Duration]()
+	shardsType   = reflect.TypeFor[Shards]()
+)
 
 // maxAliasDepth bounds alias resolution, against alias loops.
 const maxAliasDepth = 32
@@ -516,6 +519,8 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, key string) bool {
 		return false
 	}
 	switch {
+	case v.Type() == shardsType && strings.EqualFold(s, "auto"):
+		v.SetInt(int64(ShardsAuto))
 	case v.Type() == durationType:
 		dur, err := time.ParseDuration(s)
 		if err != nil {
@@ -610,6 +615,8 @@ func describeType(t reflect.Type) string {
 	switch {
 	case t == durationType:
 		return "a duration such as 1s or 1500ms"
+	case t == shardsType:
+		return "auto or a number of shards"
 	case t.Kind() == reflect.String:
 		return "a string"
 	case t.Kind() == reflect.Bool:

@@ -521,6 +521,30 @@ func TestConfig_Validate(t *testing.T) {
 			c.Gateway.AllowAnonymous = true
 		}, ""},
 		{"OKGatewayIPv6Loopback", func(c *Config) { c.Gateway.Listen = "[::1]:8000" }, ""},
+		{"OKEtcdWithoutPath", func(c *Config) {
+			c.Storage.Path = ""
+			c.Storage.Etcd.Endpoints = []string{"http://127.0.0.1:2379"}
+		}, ""},
+		{"ErrEtcdEndpoint", func(c *Config) { c.Storage.Etcd.Endpoints = []string{"127.0.0.1:2379"} }, "storage.etcd.endpoints[0]: want an http or https URL"},
+		{"ErrEtcdHalfAuth", func(c *Config) {
+			c.Storage.Etcd.Endpoints = []string{"http://127.0.0.1:2379"}
+			c.Storage.Etcd.Username = "palaver"
+		}, "storage.etcd.username: set both"},
+		{"ErrFailoverShort", func(c *Config) { c.Cluster.Failover = time.Second }, "cluster.failover: must be at least 2s"},
+		{"OKShardsAuto", func(c *Config) { c.Discord.Shards = ShardsAuto }, ""},
+		{"ErrShardsZero", func(c *Config) { c.Discord.Shards = 0 }, "discord.shards: want auto or 1 to 4096, got 0"},
+		{"OKWebhook", func(c *Config) {
+			c.Telegram.Webhook.URL = "https://bot.example.org/telegram"
+			c.Telegram.Webhook.SecretToken = "s3cret_-token"
+		}, ""},
+		{"ErrWebhookHTTP", func(c *Config) {
+			c.Telegram.Webhook.URL = "http://bot.example.org/telegram"
+			c.Telegram.Webhook.SecretToken = "s3cret"
+		}, "telegram.webhook.url: want the public https URL"},
+		{"ErrWebhookSecret", func(c *Config) {
+			c.Telegram.Webhook.URL = "https://bot.example.org/telegram"
+			c.Telegram.Webhook.SecretToken = "no spaces allowed"
+		}, "telegram.webhook.secret_token: want 1 to 256 characters"},
 		{"OKGatewayLocalhost", func(c *Config) { c.Gateway.Listen = "localhost:0" }, ""},
 		{"OKAllowedWildcard", func(c *Config) { c.Models.Allowed = []string{"deepinfra/*"} }, ""},
 		{"OKAliasUnconfiguredProvider", func(c *Config) { c.Models.Aliases["q"] = "nowhere/qwen" }, ""},
@@ -853,6 +877,39 @@ func TestLoadConfig_UnsetVars(t *testing.T) {
 			}
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("warnings about variables:\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadConfig_Shards(t *testing.T) {
+	tests := []struct {
+		value   string
+		want    Shards
+		wantErr string
+	}{
+		{"auto", ShardsAuto, ""},
+		{"AUTO", ShardsAuto, ""},
+		{"4", 4, ""},
+		{"", 1, ""},
+		{"0", 0, "discord.shards: want auto or 1 to 4096, got 0"},
+		{"lots", 0, `want auto or a number of shards, got "lots"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			path := writeConfig(t, "discord:\n  shards: "+tt.value+"\n")
+			cfg, err := LoadConfig(path, true, noEnv)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), path+":2:") || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got %v, want an error at line 2 containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Discord.Shards != tt.want {
+				t.Errorf("discord.shards = %d, want %d", cfg.Discord.Shards, tt.want)
 			}
 		})
 	}

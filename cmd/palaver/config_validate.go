@@ -34,6 +34,7 @@ func (c *Config) validate() []*ConfigError {
 	v.discord()
 	v.gateway()
 	v.limits()
+	v.cluster()
 	v.metricsAndLog()
 	return v.errs
 }
@@ -97,6 +98,10 @@ func (c *Config) requiredEnvKey(key string) bool {
 		return true
 	case "telegram.api_endpoint", "telegram.allowed_chats", "telegram.allowed_users":
 		return c.Telegram.Token != ""
+	case "telegram.webhook.secret_token":
+		return c.Telegram.Token != "" && c.Telegram.Webhook.URL != ""
+	case "storage.etcd.endpoints":
+		return true
 	case "discord.api_base", "discord.allowed_guilds", "discord.allowed_channels":
 		return c.Discord.Token != ""
 	}
@@ -145,10 +150,83 @@ func (v *validator) window(key string, w WindowConfig, intervalKey string, inter
 }
 
 func (v *validator) storage() {
-	if strings.TrimSpace(v.c.Storage.Path) == "" {
+	e := v.c.Storage.Etcd
+	if len(e.Endpoints) == 0 && strings.TrimSpace(v.c.Storage.Path) == "" {
 		v.errorf("storage.path", "must name the database file")
 	}
 	v.atLeast("storage.history_limit", int64(v.c.Storage.HistoryLimit), 0)
+	for i, ep := range e.Endpoints {
+		if err := checkHTTPURL(ep); err != nil {
+			v.errorf(fmt.Sprintf("storage.etcd.endpoints[%d]", i), "%v (an etcd member's client URL, such as http://127.0.0.1:2379)", err)
+		}
+	}
+	if len(e.Endpoints) == 0 {
+		return
+	}
+	if !strings.HasPrefix(e.Prefix, "/") || strings.ContainsFunc(e.Prefix, isSpace) {
+		v.errorf("storage.etcd.prefix", "want a key prefix starting with /, such as /palaver/, got %q", e.Prefix)
+	}
+	if e.DialTimeout <= 0 {
+		v.errorf("storage.etcd.dial_timeout", "must be a positive duration, got %s", e.DialTimeout)
+	}
+	if (e.Username == "") != (e.Password == "") {
+		v.errorf("storage.etcd.username", "set both storage.etcd.username and storage.etcd.password, or neither")
+	}
+	if (e.TLS.Cert == "") != (e.TLS.Key == "") {
+		v.errorf("storage.etcd.tls.cert", "set both storage.etcd.tls.cert and storage.etcd.tls.key, or neither")
+	}
+}
+
+// minFailover is the shortest cluster.failover: a lease that short would
+// expire on a busy machine's pause.
+const minFailover = 2 * time.Second
+
+func (v *validator) cluster() {
+	c := v.c.Cluster
+	if c.Failover < minFailover {
+		v.errorf("cluster.failover", "must be at least %s, got %s", minFailover, c.Failover)
+	}
+	if c.Advertise != "" {
+		if err := checkHTTPURL(c.Advertise); err != nil {
+			v.errorf("cluster.advertise", "%v", err)
+		}
+	}
+	if strings.ContainsAny(c.Member, "/ \t\n") {
+		v.errorf("cluster.member", "want a name without spaces or slashes, got %q", c.Member)
+	}
+}
+
+// webhook checks telegram.webhook when it is on.
+func (v *validator) webhook() {
+	w := v.c.Telegram.Webhook
+	if w.URL == "" {
+		return
+	}
+	if u, err := url.Parse(w.URL); err != nil || u.Scheme != "https" || u.Host == "" {
+		v.errorf("telegram.webhook.url", "want the public https URL Telegram posts updates to, got %q", w.URL)
+	}
+	if err := checkListen(w.Listen, "0.0.0.0:8443"); err != nil {
+		v.errorf("telegram.webhook.listen", "%v", err)
+	}
+	if !validSecretToken(w.SecretToken) {
+		v.errorf("telegram.webhook.secret_token", "want 1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+	}
+	if w.MaxConnections < 1 || w.MaxConnections > 100 {
+		v.errorf("telegram.webhook.max_connections", "want 1 to 100, got %d", w.MaxConnections)
+	}
+}
+
+// validSecretToken reports whether s is a secret token Telegram accepts.
+func validSecretToken(s string) bool {
+	if len(s) < 1 || len(s) > 256 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func (v *validator) providers() {
@@ -377,6 +455,7 @@ func (v *validator) telegram() {
 	default:
 		v.errorf("telegram.format", "want auto, rich or html, got %q", v.c.Telegram.Format)
 	}
+	v.webhook()
 }
 
 func (v *validator) discord() {
@@ -412,7 +491,14 @@ func (v *validator) discord() {
 	default:
 		v.errorf("discord.components", "want auto, v2 or legacy, got %q", v.c.Discord.Components)
 	}
+	if d.Shards != ShardsAuto && (d.Shards < 1 || d.Shards > maxShards) {
+		v.errorf("discord.shards", "want auto or 1 to %d, got %d", maxShards, d.Shards)
+	}
 }
+
+// maxShards bounds discord.shards: Discord recommends one shard per
+// 1,000 guilds and requires one per 2,500.
+const maxShards = 4096
 
 func (v *validator) gateway() {
 	g := v.c.Gateway
