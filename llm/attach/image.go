@@ -53,7 +53,12 @@ func prepareImage(data []byte, mime string, lim Limits) (im *Image, err error) {
 		}
 	}()
 	dw, dh := fitSize(cfg.Width, cfg.Height, lim.MaxImageSide)
-	src, err := codec.decode(bytes.NewReader(data))
+	var src image.Image
+	if mime == "image/jpeg" {
+		src, err = decodeJPEG(data, dw, dh)
+	} else {
+		src, err = codec.decode(bytes.NewReader(data))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("attach: %w: %s: %v", ErrCorrupt, mime, err)
 	}
@@ -92,7 +97,7 @@ func prepareImage(data []byte, mime string, lim Limits) (im *Image, err error) {
 		outMIME = "image/png"
 		err = png.Encode(&buf, rgba)
 	} else {
-		err = jpeg.Encode(&buf, out, &jpeg.Options{Quality: lim.JPEGQuality})
+		err = writeJPEG(&buf, out, lim.JPEGQuality)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("attach: encode %s: %w", outMIME, err)
