@@ -78,12 +78,17 @@ func (bt batch) first(k albumKey) int {
 // with the items after it in the batch merged in (up to maxAlbum). It
 // returns the offset past the last update handled, and held when the
 // store could not save a message: that update and the ones after it stay
-// unconfirmed. The items merged into an album handed over are remembered
+// unconfirmed. When ctx ends, it stops before the next update. The items merged into an album handed over are remembered
 // (b.merged) until confirmed, so that delivered again they are not
 // answered alone.
 func (b *Bot) handleBatch(ctx context.Context, bt batch, offset int) (next int, held bool) {
 	next = offset
 	for i, it := range bt {
+		if ctx.Err() != nil {
+			// Leadership was lost (or Run is ending): no further update
+			// is taken, and the rest stay unconfirmed for the next poll.
+			return next, false
+		}
 		if b.merged[it.id] {
 			next = it.id + 1
 			continue

@@ -1,12 +1,14 @@
-// Package telegram is Palaver's Telegram adapter: it long-polls the Bot
-// API, turns messages into turns and commands of the session Manager, and
-// shows answers as rich messages (Bot API 10.1) or Telegram HTML messages
-// that grow as the model writes; in private chats as live drafts with a
-// Stop button, a "Thinking…" draft going out as soon as a message is
-// accepted. A finished answer has a Retry button. The files users send
-// (photos, albums, documents, voice notes) go to the Manager as
-// attachments, which it downloads through the adapter's Fetcher (getFile,
-// then the file endpoint) when their turn starts.
+// Package telegram is Palaver's Telegram adapter: it receives updates from
+// the Bot API by long polling or by webhook (webhook.go), in one process
+// of a cluster at a time (Leader), turns messages into turns and commands
+// of the session Manager, and shows answers as rich messages (Bot API
+// 10.1) or Telegram HTML messages that grow as the model writes; in
+// private chats as live drafts with a Stop button, a "Thinking…" draft
+// going out as soon as a message is accepted. A finished answer has a
+// Retry button. The files users send (photos, albums, documents, voice
+// notes) go to the Manager as attachments, which it downloads through the
+// adapter's Fetcher (getFile, then the file endpoint) when their turn
+// starts.
 //
 // The adapter never calls a model, never opens the store and never decides
 // when to edit: the Manager and its reply engine do. It renders, splits at
@@ -16,6 +18,7 @@ package telegram
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -148,11 +151,27 @@ type Options struct {
 	Logger *slog.Logger
 	// OnState is called from the Bot's goroutines whenever its connection
 	// state changes; nil ignores. The states are "connecting" (until getMe
-	// succeeds), "up" (getMe succeeded and no getUpdates has failed since
-	// the last one that succeeded) and "retrying" (the last getUpdates
-	// failed and the Bot is backing off). Calls happen only while Run
-	// runs, one at a time, and only on a change.
+	// succeeds), "up" (getMe succeeded and no getUpdates, or setWebhook,
+	// has failed since the last one that succeeded) and "retrying" (the
+	// last getUpdates or setWebhook failed and the Bot is backing off).
+	// Calls happen only while Run runs, one at a time, and only on a
+	// change.
 	OnState func(state string)
+	// Webhook receives updates by webhook instead of long polling when
+	// its URL is set (telegram.webhook).
+	Webhook Webhook
+	// Leader elects the one process that receives updates when several
+	// share a store; nil means this process always receives them. See
+	// Leader and Role.
+	Leader Leader
+	// Advertise is the URL at which the other processes reach this
+	// process's webhook handler (cluster.advertise), such as
+	// "http://10.0.0.5:8443/telegram": advertised while this process
+	// leads, it is where standbys forward the webhook requests that land
+	// on them. Empty advertises none, and standbys answer those requests
+	// 503 (Telegram sends them again), which suits a load balancer that
+	// sends Telegram's requests only to the leader.
+	Advertise string
 }
 
 // Connection states reported to Options.OnState.
@@ -201,6 +220,20 @@ type Bot struct {
 	format    string         // formatAuto, formatRich or formatHTML
 	richOff   atomic.Bool    // set when the server did not know the rich methods
 
+	// leading is set while Run receives updates (Role).
+	leading atomic.Bool
+	// hook takes webhook requests' updates while this process leads with
+	// a webhook; nil otherwise.
+	hook atomic.Pointer[hookIntake]
+	// handled are the updates taken from webhook requests lately, so that
+	// one delivered again (Telegram missed the answer) is not handled
+	// twice; used under the hook's turn.
+	handled recentIDs
+	// secretSum is the SHA-256 of the webhook's secret token.
+	secretSum [32]byte
+	// forwarder sends webhook requests on to the leader.
+	forwarder *http.Client
+
 	// async tracks the commands' look-ups in the background; stopAsync
 	// cancels the ones still running a while after Run returns.
 	async     sync.WaitGroup
@@ -239,6 +272,9 @@ func New(opts Options, m Manager, state State) (*Bot, error) {
 	if opts.MaxAttachmentBytes <= 0 {
 		opts.MaxAttachmentBytes = attach.DefaultMaxFileBytes
 	}
+	if err := checkWebhook(&opts); err != nil {
+		return nil, err
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -268,6 +304,8 @@ func New(opts Options, m Manager, state State) (*Bot, error) {
 		drafts:       newDraftRegistry(time.Now()),
 		format:       format,
 	}
+	b.secretSum = sha256.Sum256([]byte(opts.Webhook.SecretToken))
+	b.forwarder = newForwarder()
 	if b.files.endpoint == "" {
 		b.log.Warn("telegram.api_endpoint has no /bot%s: files users send cannot be downloaded")
 	}
@@ -312,18 +350,33 @@ const (
 const updateTimeout = 15 * time.Second
 
 // Run checks the token, finalises the answers a previous run left
-// unfinished, registers the commands and long-polls for updates until ctx
-// ends. The offset is saved once each batch of updates has been handed to
-// the Manager, which returns only once a message is durable, so a restart
-// loses no message; a message delivered again is recognised by its id. A
-// message the store cannot save stops the batch unconfirmed, and Run polls
-// again with backoff until it can. The items of an album are handed over
-// as one message (see handleBatch). Answers and notices are the Manager's
-// to show; Run waits only for its commands' look-ups in the background.
+// unfinished, registers the commands and receives updates until ctx ends:
+// by long polling, or by webhook when Options.Webhook.URL is set (see
+// WebhookHandler). With Options.Leader, it receives updates only while
+// this process leads (Role): it campaigns first, stops taking updates as
+// soon as leadership is lost (the answers already handed over are the
+// Manager's), and campaigns again; a new leader resumes from the stored
+// offset.
+//
+// While polling, the offset is saved once each batch of updates has been
+// handed to the Manager, which returns only once a message is durable, so
+// a restart or a new leader loses no message; a message delivered again is
+// recognised by its id. A message the store cannot save stops the batch
+// unconfirmed, and Run polls again with backoff until it can. The items of
+// an album are handed over as one message (see handleBatch). Answers and
+// notices are the Manager's to show; Run waits only for its commands'
+// look-ups in the background.
 func (b *Bot) Run(ctx context.Context) error {
 	defer b.waitAsync()
 	b.conn = ""
 	b.setConn(stateConnecting)
+	if b.opts.Webhook.Listen != "" {
+		stop, err := b.serveWebhooks()
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	me, err := b.connect(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -335,21 +388,56 @@ func (b *Bot) Run(ctx context.Context) error {
 	b.log.Info("connected", "bot", "@"+me.UserName)
 	b.setConn(stateUp)
 
-	if err := b.m.Recover(ctx, Platform, b.restoreReply); err != nil {
-		b.log.Warn("finalise interrupted answers", "error", err)
-	}
 	if err := b.api.setCommands(ctx, commandList()); err != nil && ctx.Err() == nil {
 		b.log.Warn("register commands", "error", err)
 	}
 
-	offset, err := b.loadOffset(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
+	for ctx.Err() == nil {
+		held, resign, err := b.lead(ctx)
+		if err != nil {
+			break // ctx ended while campaigning
 		}
-		return err
+		b.leading.Store(true)
+		if b.opts.Leader != nil {
+			b.log.Info("leading: receiving updates")
+		}
+		// Answers a previous leader (or this process, before a restart)
+		// left unfinished; on a shared store those another live process
+		// still holds are left to it.
+		if err := b.m.Recover(held, Platform, b.restoreReply); err != nil && held.Err() == nil {
+			b.log.Warn("finalise interrupted answers", "error", err)
+		}
+		if b.opts.Webhook.URL != "" {
+			err = b.takeWebhooks(held)
+		} else {
+			err = b.poll(held)
+		}
+		b.leading.Store(false)
+		resign()
+		if err != nil {
+			return err
+		}
+		if ctx.Err() == nil {
+			b.log.Warn("lost the lead: no longer receiving updates; standing by")
+		}
 	}
+	return nil
+}
+
+// poll long-polls for updates and hands them to the Manager until ctx
+// ends (Run ends, or leadership is lost), starting from the stored offset.
+// A webhook left set (Telegram refuses getUpdates while one is) is
+// deleted first.
+func (b *Bot) poll(ctx context.Context) error {
+	b.dropWebhook(ctx)
+	offset, ok := b.loadOffset(ctx)
+	if !ok {
+		return nil
+	}
+	b.waited = albumKey{}
+	maps.DeleteFunc(b.merged, func(id int, _ bool) bool { return id < offset })
 	backoff := backoffMin
+	dropped := false // whether a webhook set meanwhile was deleted
 	for ctx.Err() == nil {
 		raws, err := b.api.getUpdates(ctx, offset, max(1, int(b.opts.PollTimeout/time.Second)))
 		if err != nil {
@@ -363,7 +451,22 @@ func (b *Bot) Run(ctx context.Context) error {
 			if rl := rateLimit(err); rl != nil {
 				wait = max(wait, rl.RetryAfter)
 			}
-			b.log.Warn("poll for updates", "error", err, "retry_in", wait)
+			switch {
+			case isWebhookConflict(err):
+				// Another process set a webhook (one configured with
+				// telegram.webhook.url): Telegram refuses to poll.
+				b.log.Error("Telegram refuses getUpdates while a webhook is set: another process with this token uses telegram.webhook.url; set it here too, or remove it there",
+					"error", err, "retry_in", wait)
+				if !dropped {
+					dropped = true
+					b.dropWebhook(ctx)
+				}
+			case isPollConflict(err):
+				b.log.Warn("another process polls with this bot's token (only one may): set the same storage for both so that one leads, or stop one",
+					"error", err, "retry_in", wait)
+			default:
+				b.log.Warn("poll for updates", "error", err, "retry_in", wait)
+			}
 			b.setConn(stateRetrying)
 			if !sleep(ctx, wait) {
 				break
@@ -387,7 +490,8 @@ func (b *Bot) Run(ctx context.Context) error {
 		if next != offset {
 			// Every message handed over is durable (Handle returns once
 			// it is), so confirming the batch loses nothing; a message
-			// delivered again after a crash is recognised by its id.
+			// delivered again after a crash is recognised by its id. The
+			// offset is saved before leadership is given up.
 			offset = next
 			b.saveOffset(offset)
 			maps.DeleteFunc(b.merged, func(id int, _ bool) bool { return id < offset })
@@ -446,20 +550,28 @@ func (b *Bot) connect(ctx context.Context) (tgbotapi.User, error) {
 	}
 }
 
-func (b *Bot) loadOffset(ctx context.Context) (int, error) {
-	raw, err := b.state.Value(ctx, offsetName)
-	if err != nil {
-		return 0, fmt.Errorf("telegram: load update offset: %w", err)
+// loadOffset reads the stored offset, trying again with backoff while the
+// store cannot be read; ok is false when ctx ended first.
+func (b *Bot) loadOffset(ctx context.Context) (offset int, ok bool) {
+	backoff := backoffMin
+	for {
+		raw, err := b.state.Value(ctx, offsetName)
+		if err == nil {
+			n, err := strconv.Atoi(string(raw))
+			if len(raw) > 0 && err != nil {
+				b.log.Warn("ignore unreadable update offset", "value", string(raw))
+			}
+			return n, true
+		}
+		if ctx.Err() != nil {
+			return 0, false
+		}
+		b.log.Error("load update offset; trying again", "error", err, "retry_in", backoff)
+		if !sleep(ctx, backoff) {
+			return 0, false
+		}
+		backoff = min(backoff*2, backoffMax)
 	}
-	if len(raw) == 0 {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(string(raw))
-	if err != nil {
-		b.log.Warn("ignore unreadable update offset", "value", string(raw))
-		return 0, nil
-	}
-	return n, nil
 }
 
 // saveOffset records the next offset; it outlives shutdown so that the

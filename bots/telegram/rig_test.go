@@ -38,6 +38,10 @@ type rig struct {
 	fake telegramtest.Options // the fake Bot API's, set before it starts
 	// holdFetcher keeps the Bot's Fetcher from the Manager (see recorder).
 	holdFetcher bool
+	// onStart, if set, is called with each Bot started, before it runs.
+	onStart func(*telegram.Bot)
+	// logs, if set, receives the Bot's log lines as well.
+	logs *logLines
 
 	store  *sessions.BoltStore
 	m      *sessions.Manager
@@ -89,14 +93,46 @@ func newRig(t *testing.T, opts ...rigOption) *rig {
 }
 
 func (r *rig) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{r.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return slog.New(slog.NewTextHandler(testWriter{r.t, r.logs}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct {
+	t    *testing.T
+	also *logLines
+}
 
 func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
+	line := strings.TrimSpace(string(p))
+	w.t.Log(line)
+	if w.also != nil {
+		w.also.add(line)
+	}
 	return len(p), nil
+}
+
+// logLines collects log lines for a test to inspect.
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) add(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, line)
+}
+
+// with returns the lines containing every one of words.
+func (l *logLines) with(words ...string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range l.lines {
+		if !slices.ContainsFunc(words, func(w string) bool { return !strings.Contains(line, w) }) {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 // start opens the store, the Manager and the Bot, and runs the Bot.
@@ -119,6 +155,9 @@ func (r *rig) start() {
 	r.bot, err = telegram.New(opts, r.rec, store)
 	if err != nil {
 		r.t.Fatal(err)
+	}
+	if r.onStart != nil {
+		r.onStart(r.bot)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel

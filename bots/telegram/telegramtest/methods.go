@@ -473,11 +473,3 @@ func (s *Server) getChatMember(_ context.Context, p params) (any, *apiError) {
 	}
 	return map[string]any{"status": status, "user": user}, nil
 }
-
-func (s *Server) deleteWebhook(context.Context, params) (any, *apiError) {
-	return true, nil
-}
-
-func (s *Server) getWebhookInfo(context.Context, params) (any, *apiError) {
-	return map[string]any{"url": "", "has_custom_certificate": false, "pending_update_count": len(s.updates)}, nil
-}

@@ -14,7 +14,11 @@
 // API 10.1 and their limits (sendRichMessage, sendRichMessageDraft,
 // editMessageText with rich_message; see rich.go), the Stop button of
 // drafts sent with can_stop (Bot API 10.3) and allowed_updates. A server
-// older than 10.1 is one option away (NoRichMethods). Tests push updates
+// older than 10.1 is one option away (NoRichMethods). Webhooks work as on
+// Telegram (setWebhook, deleteWebhook, getWebhookInfo; see webhook.go):
+// queued updates are POSTed to the webhook with the secret token header,
+// one at a time per chat, and sent again with backoff until it answers
+// 2xx; getUpdates is refused with 409 while a webhook is set. Tests push updates
 // (SendText, SendPhoto, SendAlbum, SendVoice, PressButton,
 // StopGeneration, …), inspect the resulting state (Messages, Drafts, Calls,
 // Downloads) and wait for it (WaitFor, WaitMessage) instead of sleeping. Users' files are served as
@@ -74,6 +78,20 @@ type Options struct {
 	// LocalRemote, with LocalDir, writes no file: the server's disk is
 	// another machine's (or container's), as the bot sees it.
 	LocalRemote bool
+	// WebhookRetry is the unit of the delays between deliveries of an
+	// update its webhook refused (any answer but 2xx, or none), standing
+	// in for Telegram's second: as Telegram, the first retry goes at once,
+	// the next after 2, 4, 8, … units, at most 60; an answer's Retry-After
+	// header (whole seconds to Telegram, at most 3600) sets the delay to
+	// that many units instead. Default time.Second, Telegram's timing.
+	WebhookRetry time.Duration
+	// WebhookTimeout bounds one delivery; default 60 s, after which
+	// Telegram gives up on a silent webhook.
+	WebhookTimeout time.Duration
+	// WebhookClient posts updates to the webhook; default a plain client.
+	// An https:// webhook on loopback needs one that trusts its
+	// certificate (an httptest TLS server's Client).
+	WebhookClient *http.Client
 }
 
 // Server is a fake Bot API server listening on a loopback port. It is safe
@@ -99,9 +117,19 @@ type Server struct {
 	updates      []queuedUpdate
 	allowed      map[string]bool // the last allowed_updates; nil for every type
 	nextUpdateID int
-	redeliveries int           // updates returned again by a getUpdates
-	delivered    int           // the newest update id a getUpdates returned
-	poller       chan struct{} // closed to end the waiting getUpdates with 409
+	redeliveries int          // updates returned again by a getUpdates
+	delivered    int          // the newest update id a getUpdates returned
+	poller       *waitingPoll // the getUpdates call waiting, nil for none
+
+	hook        *webhook           // the webhook set, nil for none
+	hookGen     int                // counts setWebhook and deleteWebhook changes
+	hookClient  *http.Client       // posts updates to the webhook
+	hookRetry   time.Duration      // the unit of redelivery delays
+	hookTimeout time.Duration      // bounds one delivery
+	hookWG      sync.WaitGroup     // the delivery loop and its requests
+	stopHooks   context.CancelFunc // cancels deliveries on Close
+	hookCtx     context.Context
+	deliveries  []Delivery
 
 	users       map[int64]User   // users seen in pushed updates
 	callbacks   map[string]int64 // pending callback query id → chat
@@ -163,6 +191,17 @@ func NewServer(opts Options) *Server {
 	if opts.RefuseDrafts {
 		s.refuseDrafts = defaultDraftRefusal
 	}
+	s.hookRetry, s.hookTimeout, s.hookClient = opts.WebhookRetry, opts.WebhookTimeout, opts.WebhookClient
+	if s.hookRetry <= 0 {
+		s.hookRetry = time.Second
+	}
+	if s.hookTimeout <= 0 {
+		s.hookTimeout = 60 * time.Second
+	}
+	if s.hookClient == nil {
+		s.hookClient = &http.Client{Transport: &http.Transport{}}
+	}
+	s.hookCtx, s.stopHooks = context.WithCancel(context.Background())
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
 	return s
 }
@@ -189,11 +228,16 @@ func (s *Server) Bot() User { return s.bot }
 // Client is an HTTP client for the server.
 func (s *Server) Client() *http.Client { return s.srv.Client() }
 
-// Close ends waiting getUpdates calls (they return no updates) and shuts the
-// server down, waiting for requests in progress.
+// Close ends waiting getUpdates calls (they return no updates) and webhook
+// deliveries, and shuts the server down, waiting for requests in progress.
 func (s *Server) Close() {
-	s.closeOnce.Do(func() { close(s.closed) })
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		s.stopHooks()
+	})
 	s.srv.Close()
+	s.hookWG.Wait()
+	s.hookClient.CloseIdleConnections()
 }
 
 // notifyLocked wakes everything waiting for a change. s.mu must be held.
@@ -248,6 +292,8 @@ func lookupMethod(name string) (handler, bool) {
 		return (*Server).answerCallbackQuery, true
 	case "getchatmember":
 		return (*Server).getChatMember, true
+	case "setwebhook":
+		return (*Server).setWebhook, true
 	case "deletewebhook":
 		return (*Server).deleteWebhook, true
 	case "getwebhookinfo":

@@ -12,10 +12,34 @@ import (
 
 // queuedUpdate is an update not yet confirmed by the bot.
 type queuedUpdate struct {
-	id   int
-	kind string // "message", "callback_query", … as allowed_updates names it
-	raw  json.RawMessage
-	sent bool // returned by a getUpdates already
+	id    int
+	kind  string // "message", "callback_query", … as allowed_updates names it
+	queue int64  // the chat whose updates a webhook receives one at a time
+	raw   json.RawMessage
+	sent  bool // returned by a getUpdates or posted to the webhook already
+
+	// Webhook delivery: posting is set while a request is out, failures
+	// counts the refused deliveries and retryAt is when the next may go.
+	posting  bool
+	failures int
+	retryAt  time.Time
+}
+
+// waitingPoll is a getUpdates call waiting for updates; end is closed,
+// with reason set, when another request ends it with 409.
+type waitingPoll struct {
+	end    chan struct{}
+	reason string
+}
+
+// endPollLocked ends the waiting getUpdates, if any, with 409 and reason.
+// s.mu must be held.
+func (s *Server) endPollLocked(reason string) {
+	if s.poller != nil {
+		s.poller.reason = reason
+		close(s.poller.end)
+		s.poller = nil
+	}
 }
 
 // pushLocked queues an update and wakes a waiting getUpdates. s.mu must be
@@ -27,13 +51,13 @@ func (s *Server) pushLocked(u wireUpdate) int {
 	if err != nil {
 		panic("telegramtest: encode update: " + err.Error()) // our own types always encode
 	}
-	s.updates = append(s.updates, queuedUpdate{id: u.UpdateID, kind: u.kind(), raw: raw})
+	s.updates = append(s.updates, queuedUpdate{id: u.UpdateID, kind: u.kind(), queue: u.queue(), raw: raw})
 	s.notifyLocked()
 	return u.UpdateID
 }
 
 // PendingUpdates is the number of updates not yet confirmed by a getUpdates
-// offset.
+// offset or a webhook's 2xx answer.
 func (s *Server) PendingUpdates() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -150,7 +174,8 @@ func isWordByte(c byte) bool {
 // getUpdates answers a (long) poll: it confirms the updates before offset,
 // then returns up to limit pending updates, waiting up to timeout seconds
 // for one to arrive. A newer getUpdates ends a waiting one with 409, as
-// Telegram does.
+// Telegram does, and so does setWebhook; while a webhook is set,
+// getUpdates is refused with 409.
 func (s *Server) getUpdates(ctx context.Context, p params) (any, *apiError) {
 	offset, _, aerr := p.int64Param("offset")
 	if aerr != nil {
@@ -167,32 +192,23 @@ func (s *Server) getUpdates(ctx context.Context, p params) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	var allowed []string
-	if raw := strings.TrimSpace(p["allowed_updates"]); raw != "" && raw != "null" {
-		if err := json.Unmarshal([]byte(raw), &allowed); err != nil {
-			return nil, badRequest("can't parse allowed updates JSON object")
-		}
-	}
 	wait := min(time.Duration(max(timeout, 0))*time.Second, s.maxPoll)
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 
 	s.mu.Lock()
-	if allowed != nil {
-		// As Telegram: a list sets the types delivered from now on (an
-		// empty one every type), and no list keeps the previous setting.
-		s.allowed = nil
-		if len(allowed) > 0 {
-			s.allowed = map[string]bool{}
-			for _, k := range allowed {
-				s.allowed[k] = true
-			}
-		}
+	if s.hook != nil {
+		s.mu.Unlock()
+		return nil, &apiError{code: 409, description: conflictWebhookActive}
 	}
-	if s.poller != nil {
-		close(s.poller)
+	// As Telegram: a list sets the types delivered from now on (an empty
+	// one every type), and no list keeps the previous setting.
+	if aerr := s.setAllowedLocked(p["allowed_updates"]); aerr != nil {
+		s.mu.Unlock()
+		return nil, aerr
 	}
-	mine := make(chan struct{})
+	s.endPollLocked(conflictOtherPoll)
+	mine := &waitingPoll{end: make(chan struct{})}
 	s.poller = mine
 	s.notifyLocked()
 	defer func() {
@@ -234,9 +250,9 @@ func (s *Server) getUpdates(ctx context.Context, p params) (any, *apiError) {
 		select {
 		case <-changed:
 			s.mu.Lock()
-		case <-mine:
+		case <-mine.end:
 			s.mu.Lock()
-			return nil, &apiError{code: 409, description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"}
+			return nil, &apiError{code: 409, description: mine.reason}
 		case <-deadline.C:
 			s.mu.Lock()
 			return []json.RawMessage{}, nil

@@ -73,7 +73,7 @@ func (s *Server) WaitCall(ctx context.Context, pred func(Call) bool) (Call, erro
 }
 
 // WaitUpdatesConsumed waits until the bot has confirmed every pushed update
-// (by a getUpdates offset past them).
+// (by a getUpdates offset past them, or 2xx answers at its webhook).
 func (s *Server) WaitUpdatesConsumed(ctx context.Context) error {
 	return s.WaitFor(ctx, func() bool { return s.PendingUpdates() == 0 })
 }
