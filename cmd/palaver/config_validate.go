@@ -202,7 +202,10 @@ func (v *validator) webhook() {
 	if w.URL == "" {
 		return
 	}
-	if u, err := url.Parse(w.URL); err != nil || u.Scheme != "https" || u.Host == "" {
+	// A self-hosted Bot API server (telegram.api_endpoint elsewhere than
+	// api.telegram.org, run with --local) also posts to http URLs.
+	selfHosted := !strings.Contains(v.c.Telegram.APIEndpoint, "//api.telegram.org/")
+	if u, err := url.Parse(w.URL); err != nil || u.Host == "" || (u.Scheme != "https" && !(selfHosted && u.Scheme == "http")) {
 		v.errorf("telegram.webhook.url", "want the public https URL Telegram posts updates to, got %q", w.URL)
 	}
 	if err := checkListen(w.Listen, "0.0.0.0:8443"); err != nil {

@@ -220,6 +220,10 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, serveOnly bool) e
 		if cfg.Telegram.Token != "" {
 			tlog := log.With("platform", telegram.Platform)
 			c.engine.SetBudget(telegram.Platform, window(cfg.Telegram.GlobalWindow))
+			var hook telegram.Webhook
+			if w := cfg.Telegram.Webhook; w.URL != "" {
+				hook = telegram.Webhook{URL: w.URL, Listen: w.Listen, SecretToken: w.SecretToken, MaxConnections: w.MaxConnections}
+			}
 			bot, err := telegram.New(telegram.Options{
 				Token:              cfg.Telegram.Token,
 				APIEndpoint:        cfg.Telegram.APIEndpoint,
@@ -233,6 +237,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, serveOnly bool) e
 				Drafts:             cfg.Telegram.Drafts,
 				Format:             cfg.Telegram.Format,
 				MaxAttachmentBytes: cfg.Chat.MaxAttachmentBytes,
+				Webhook:            hook,
 				Logger:             log,
 				OnState:            func(state string) { hl.set(telegram.Platform, state) },
 			}, c.manager, c.store)

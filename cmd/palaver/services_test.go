@@ -324,3 +324,36 @@ func (w *syncWriter) String() string {
 	defer w.mu.Unlock()
 	return w.buf.String()
 }
+
+// palaver run with telegram.webhook: the bot registers its webhook with
+// the secret, Telegram's posts reach it, and a message is answered.
+func TestMain_RunTelegramWebhook(t *testing.T) {
+	tg := telegramtest.NewServer(telegramtest.Options{})
+	t.Cleanup(tg.Close)
+	up := llmtest.NewServer()
+	t.Cleanup(up.Close)
+	gw, hook := freeAddr(t), freeAddr(t)
+	cfg := upstreamConfig(t, up.URL, "gateway:\n  enabled: true\n  listen: "+gw+"\n"+
+		"telegram:\n  token: "+tg.Token()+"\n  api_endpoint: "+tg.Endpoint()+"\n"+
+		"  webhook:\n    url: http://"+hook+"/telegram\n    listen: "+hook+"\n    secret_token: s3cret-Token_1\n    max_connections: 4\n")
+	stderr := startMain(t, "run", cfg, gw)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if err := tg.WaitFor(ctx, func() bool { return tg.Webhook().URL != "" }); err != nil {
+		t.Fatalf("no webhook set: %v\n%s", err, stderr.String())
+	}
+	if w := tg.Webhook(); w.URL != "http://"+hook+"/telegram" || w.MaxConnections != 4 {
+		t.Errorf("webhook = %+v, want the configured url and max_connections 4", w)
+	}
+	tg.SendText(1001, telegramtest.User{ID: 1001, FirstName: "Alice"}, "hello")
+	if _, err := tg.WaitMessage(ctx, 1001, func(m telegramtest.Message) bool { return m.From.IsBot && m.Text != "" }); err != nil {
+		t.Fatalf("no answer over the webhook: %v\n%s", err, stderr.String())
+	}
+	if tg.Pollers() != 0 {
+		t.Errorf("the bot polls while its webhook is set")
+	}
+	if len(tg.Deliveries()) == 0 {
+		t.Errorf("no update was delivered through the webhook")
+	}
+}
