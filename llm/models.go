@@ -1,13 +1,13 @@
 package llm
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 )
@@ -24,7 +24,9 @@ type modelsFetch struct {
 
 // Models lists the provider's models (GET /models, the OpenAI list shape,
 // with DeepInfra's optional metadata.context_length, metadata.pricing and
-// metadata.tags, where "vision" sets Model.Vision).
+// metadata.tags, which set Model.Vision, Tools and Reasoning (see
+// capabilities.go), and the context length vLLM gives as max_model_len and
+// others as a top-level context_length).
 // A successful list is cached for Options.ModelsTTL; concurrent callers
 // share one request, which is not cancelled when one of them gives up.
 // The request is made once, never retried: a caller may be a chat message
@@ -166,9 +168,11 @@ func ListErrors(err error) []*ListError {
 // modelsJSON is the OpenAI model-list shape with DeepInfra's metadata.
 type modelsJSON struct {
 	Data []struct {
-		ID       string `json:"id"`
-		OwnedBy  string `json:"owned_by"`
-		Metadata *struct {
+		ID            string `json:"id"`
+		OwnedBy       string `json:"owned_by"`
+		ContextLength int    `json:"context_length"`
+		MaxModelLen   int    `json:"max_model_len"`
+		Metadata      *struct {
 			ContextLength int      `json:"context_length"`
 			Pricing       *Pricing `json:"pricing"`
 			Tags          []string `json:"tags"`
@@ -196,11 +200,11 @@ func (c *Client) listModels(ctx context.Context) ([]Model, error) {
 		if d.ID == "" {
 			continue
 		}
-		m := Model{Provider: c.p.Name, ID: d.ID, OwnedBy: d.OwnedBy}
+		m := Model{Provider: c.p.Name, ID: d.ID, OwnedBy: d.OwnedBy, ContextLength: cmp.Or(d.ContextLength, d.MaxModelLen)}
 		if d.Metadata != nil {
-			m.ContextLength = d.Metadata.ContextLength
+			m.ContextLength = cmp.Or(d.Metadata.ContextLength, m.ContextLength)
 			m.Pricing = d.Metadata.Pricing
-			m.Vision = slices.Contains(d.Metadata.Tags, "vision")
+			m.applyTags(d.Metadata.Tags)
 		}
 		models = append(models, m)
 	}

@@ -113,6 +113,11 @@ type Model struct {
 	// images (DeepInfra's metadata.tags holds "vision"). False means the
 	// list does not say, not that the model cannot see.
 	Vision bool
+	// Tools and Reasoning are true when the provider's metadata says the
+	// model calls tools or reasons before it answers; false means the
+	// list does not say.
+	Tools     bool
+	Reasoning bool
 }
 
 // Name is the user-facing model name, "provider/id".

@@ -30,6 +30,7 @@ type metrics struct {
 	commit       prometheus.Histogram
 	cost         *prometheus.CounterVec
 	refusals     *prometheus.CounterVec
+	overhead     *prometheus.HistogramVec
 }
 
 // latencyBuckets span 1 ms to about 25 s in steps of 1.5×, fine enough
@@ -83,9 +84,13 @@ func newMetrics() *metrics {
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "palaver_budget_refusals_total", Help: "Messages and endpoint requests refused by a usage limit, by scope (user, conversation, group, model, key), or restricted: a model only admins may use.",
 		}, []string{"scope"}),
+		overhead: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "palaver_gateway_overhead_seconds", Help: "Time the endpoint itself adds before a response's first byte (Server-Timing's palaver entry), by route: chat, responses, embeddings, transcriptions.",
+			Buckets: commitBuckets,
+		}, []string{"route"}),
 	}
 	m.reg.MustRegister(m.firstToken, m.firstVisible, m.tokens, m.updates, m.coalesced,
-		m.rateLimited, m.active, m.answers, m.upstreamErrs, m.storeFailed, m.commit, m.cost, m.refusals,
+		m.rateLimited, m.active, m.answers, m.upstreamErrs, m.storeFailed, m.commit, m.cost, m.refusals, m.overhead,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -142,6 +147,12 @@ func (m *metrics) observeUsage(model string, t sessions.Tally) {
 
 // observeCommit records one store commit.
 func (m *metrics) observeCommit(seconds float64) { m.commit.Observe(seconds) }
+
+// observeOverhead records the time the endpoint added before a response's
+// first byte on route.
+func (m *metrics) observeOverhead(route string, d time.Duration) {
+	m.overhead.WithLabelValues(route).Observe(d.Seconds())
+}
 
 // handler serves /metrics.
 func (m *metrics) handler() http.Handler {

@@ -175,6 +175,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, serveOnly bool) e
 			Health:            hl,
 			Logger:            glog,
 			Meter:             endpointMeter(c),
+			Overhead:          met.observeOverhead,
 		}, router)
 		if err != nil {
 			return &exitError{code: 2, err: err}

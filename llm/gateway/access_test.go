@@ -307,7 +307,7 @@ func TestServer_RoutesAndHealth(t *testing.T) {
 			t.Errorf("GET %s: %d %q", tt.path, resp.StatusCode, data)
 		}
 	}
-	resp, err := http.Get(e.url + "/v1/embeddings")
+	resp, err := http.Get(e.url + "/v1/images/generations")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,17 @@ type entry struct {
 	gone        bool // the client hung up before the answer was complete
 	err         string
 	cause       error // the error behind err, for the operator's log only
+
+	// route names the API route that served the request ("chat",
+	// "responses", …; "" for the others), for Server-Timing and
+	// Options.Overhead (timing.go).
+	route string
+	// upstream is the time spent waiting for the provider before the
+	// response's first byte; upstreamUsed is set once a request went
+	// to a provider.
+	upstream     time.Duration
+	upstreamUsed bool
+	overhead     func(route string, d time.Duration)
 }
 
 type entryKey struct{}
@@ -60,6 +71,7 @@ type recorder struct {
 func (w *recorder) WriteHeader(code int) {
 	if w.status == 0 && code >= 200 {
 		w.status = code
+		w.e.timeResponse(w.Header())
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -67,6 +79,7 @@ func (w *recorder) WriteHeader(code int) {
 func (w *recorder) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
+		w.e.timeResponse(w.Header())
 	}
 	if w.firstByte == 0 {
 		w.firstByte = max(time.Since(w.e.start), 1)

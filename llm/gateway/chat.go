@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -21,44 +22,63 @@ const maxCompletionBody = 64 << 20
 // read the body, resolve the model, forward, relay the answer.
 func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	e := entryFrom(r)
-	key, ok := s.authenticate(w, r)
+	e.route = routeChat
+	key, release, ok := s.enter(w, r)
 	if !ok {
 		return
 	}
-	if ok, wait := s.limits.allow(key, time.Now()); !ok {
-		err := newError(http.StatusTooManyRequests, typeRateLimit, "rate_limit_exceeded",
-			"rate limit of %d requests per minute reached; retry in %s", s.opts.RequestsPerMinute, wait)
-		err.retryAfter = wait
-		writeError(w, r, err)
-		return
-	}
-	if !s.limits.acquire(key) {
-		err := newError(http.StatusTooManyRequests, typeRateLimit, "too_many_concurrent_requests",
-			"too many requests in flight for this key (at most %d)", s.opts.MaxStreamsPerKey)
-		err.retryAfter = time.Second
-		writeError(w, r, err)
-		return
-	}
-	defer s.limits.release(key)
-
-	body, apiErr := s.readBody(w, r)
+	defer release()
+	body, apiErr := s.readBody(w, r, s.opts.MaxBody)
 	if apiErr != nil {
 		writeError(w, r, apiErr)
 		return
 	}
-	// Answers may take minutes: lift the server's read and write deadlines
-	// now that the body is in. (Not every ResponseWriter has them.)
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Time{})
-	_ = rc.SetWriteDeadline(time.Time{})
-
+	liftDeadlines(w)
 	fields, name, stream, apiErr := parseChat(body)
 	if apiErr != nil {
 		writeError(w, r, apiErr)
 		return
 	}
 	e.model, e.stream = name, stream
-	// A program's name: no fragments (see llm.Router.Lookup).
+	res, ok := s.resolve(w, r, name)
+	if !ok {
+		return
+	}
+	// Usage budgets, and the request's usage recorded once it ended
+	// (meter.go).
+	record, ok := s.meter(w, r, key, res.Name)
+	if !ok {
+		return
+	}
+	defer record(e, len(body))
+	wantUsage := stream && includeUsage(fields)
+	resp, ok := s.sendChat(w, r, res, fields, stream)
+	if !ok {
+		return
+	}
+	defer resp.Body.Close()
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if stream && mt == "text/event-stream" {
+		s.relayStream(w, r, res.Client.Name(), resp.Body, wantUsage)
+		return
+	}
+	s.relayCompletion(w, r, res.Client.Name(), resp)
+}
+
+// liftDeadlines lifts the server's read and write deadlines once a
+// request's body is in: answers may take minutes. (Not every
+// ResponseWriter has them.)
+func liftDeadlines(w http.ResponseWriter) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+}
+
+// resolve resolves a model name a client sent, as a program's name (no
+// fragments, see llm.Router.Lookup). When it cannot, it answers the
+// client and ok is false.
+func (s *Server) resolve(w http.ResponseWriter, r *http.Request, name string) (res llm.Resolution, ok bool) {
+	e := entryFrom(r)
 	res, err := s.router.Lookup(r.Context(), name, llm.ResolveOptions{Allowed: s.opts.Allowed})
 	if err != nil {
 		if r.Context().Err() != nil {
@@ -67,47 +87,13 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 			} else {
 				e.gone = true
 			}
-			return
+			return res, false
 		}
 		writeError(w, r, resolveError(name, err))
-		return
+		return res, false
 	}
-	client, modelID, canonical := res.Client, res.ID, res.Name
-	e.model = canonical
-	// Usage budgets, and the request's usage recorded once it ended
-	// (meter.go).
-	record, apiErr, ok := s.admit(r, key, canonical)
-	if !ok {
-		if apiErr != nil {
-			writeError(w, r, apiErr)
-		} else {
-			e.gone = true
-		}
-		return
-	}
-	defer record(e, len(body))
-	if body, err = encodeChat(fields, modelID); err != nil {
-		writeError(w, r, newError(http.StatusBadRequest, typeInvalidRequest, "invalid_json", "cannot re-encode the body: %v", err))
-		return
-	}
-
-	resp, err := client.Do(r.Context(), http.MethodPost, "/chat/completions", body, stream)
-	if err != nil {
-		if apiErr := upstreamError(r.Context(), client.Name(), canonical, err); apiErr != nil {
-			e.cause = err
-			writeError(w, r, apiErr)
-		} else {
-			e.gone = true
-		}
-		return
-	}
-	defer resp.Body.Close()
-	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	if stream && mt == "text/event-stream" {
-		s.relayStream(w, r, client.Name(), resp.Body)
-		return
-	}
-	s.relayCompletion(w, r, client.Name(), resp)
+	e.model = res.Name
+	return res, true
 }
 
 // resolveError is what a client is told about a model name that
@@ -148,16 +134,16 @@ func reasons(les []*llm.ListError) string {
 	return strings.Join(rs, "; ")
 }
 
-// readBody reads the request body, refusing one over MaxBody with 413.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
+// readBody reads the request body, refusing one over limit bytes with 413.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *apiError) {
 	tooLarge := func() *apiError {
 		return newError(http.StatusRequestEntityTooLarge, typeInvalidRequest, "request_too_large",
-			"request body larger than %d bytes", s.opts.MaxBody)
+			"request body larger than %d bytes", limit)
 	}
-	if r.ContentLength > s.opts.MaxBody {
+	if r.ContentLength > limit {
 		return nil, tooLarge()
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, tooLarge()
@@ -210,67 +196,80 @@ func encodeChat(fields map[string]json.RawMessage, model string) ([]byte, error)
 }
 
 // relayCompletion sends a whole (non-streamed) answer on. A provider that
-// answered a streamed request with JSON gets the same treatment. An error
-// object in a 200 answer (llama.cpp) becomes a 502, and so does an answer
-// that is not a chat completion: an event stream, or anything but a JSON
-// object with a "choices" array. The client never gets such a body with
-// 200.
+// answered a streamed request with JSON gets the same treatment.
 func (s *Server) relayCompletion(w http.ResponseWriter, r *http.Request, provider string, resp *http.Response) {
+	data, ok := s.readAnswer(w, r, provider, resp, "choices", "a chat completion")
+	if !ok {
+		return
+	}
+	writeJSON(w, r, data)
+}
+
+// writeJSON sends data, a JSON object, with 200.
+func writeJSON(w http.ResponseWriter, r *http.Request, data []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write(data); err != nil {
+		entryFrom(r).gone = true
+	}
+}
+
+// readAnswer reads a provider's whole answer, which must be a JSON object
+// with a list under key (what, "a chat completion", names it in errors),
+// and notes its usage. An error object in a 200 answer (llama.cpp)
+// becomes a 502, and so does an answer that is not what, or an event
+// stream: the client never gets such a body with 200. When the answer
+// cannot be used, the client is answered and ok is false.
+func (s *Server) readAnswer(w http.ResponseWriter, r *http.Request, provider string, resp *http.Response, key, what string) (data []byte, ok bool) {
 	e := entryFrom(r)
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/event-stream" {
 		writeError(w, r, newError(http.StatusBadGateway, typeServer, "upstream_invalid_response",
 			"provider %s answered with an event stream to a request without \"stream\": true", provider))
-		return
+		return nil, false
 	}
+	t := time.Now()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxCompletionBody+1))
+	e.upstream += time.Since(t)
 	if err != nil {
 		if apiErr := upstreamError(r.Context(), provider, e.model, err); apiErr != nil {
 			writeError(w, r, apiErr)
 		} else {
 			e.gone = true
 		}
-		return
+		return nil, false
 	}
 	if len(data) > maxCompletionBody {
 		writeError(w, r, newError(http.StatusBadGateway, typeServer, "upstream_error",
 			"provider %s sent an answer larger than %d bytes", provider, maxCompletionBody))
-		return
+		return nil, false
 	}
-	var c struct {
-		Choices json.RawMessage `json:"choices"`
-		Usage   json.RawMessage `json:"usage"`
-		Error   json.RawMessage `json:"error"`
-	}
-	invalid := func(what string) {
+	var c map[string]json.RawMessage
+	invalid := func(why string) {
 		writeError(w, r, newError(http.StatusBadGateway, typeServer, "upstream_invalid_response",
-			"provider %s sent an answer that is %s", provider, what))
+			"provider %s sent an answer that is %s", provider, why))
 	}
 	if err := json.Unmarshal(data, &c); err != nil {
 		if _, ok := errors.AsType[*json.SyntaxError](err); ok {
 			invalid("not valid JSON")
 		} else {
-			invalid("not a chat completion (not a JSON object)")
+			invalid("not " + what + " (not a JSON object)")
 		}
-		return
+		return nil, false
 	}
-	if len(c.Error) > 0 && string(c.Error) != "null" {
+	if raw := c["error"]; len(raw) > 0 && string(raw) != "null" {
 		writeError(w, r, newError(http.StatusBadGateway, typeServer, "upstream_error",
-			"provider %s: %s", provider, errorMessage(c.Error)))
-		return
+			"provider %s: %s", provider, errorMessage(raw)))
+		return nil, false
 	}
-	if len(c.Choices) == 0 || c.Choices[0] != '[' {
-		invalid("not a chat completion (no \"choices\" list)")
-		return
+	if raw := c[key]; len(raw) == 0 || raw[0] != '[' {
+		invalid(fmt.Sprintf("not %s (no %q list)", what, key))
+		return nil, false
 	}
 	var usage llm.Usage
-	if len(c.Usage) > 0 && json.Unmarshal(c.Usage, &usage) == nil && string(c.Usage) != "null" {
+	if raw := c["usage"]; len(raw) > 0 && string(raw) != "null" && json.Unmarshal(raw, &usage) == nil {
 		e.noteUsage(usage)
 	}
 	e.answerBytes = len(data)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-	w.WriteHeader(http.StatusOK)
-	if _, err := w.Write(data); err != nil {
-		e.gone = true
-	}
+	return data, true
 }

@@ -11,7 +11,15 @@ import (
 type chunkInfo struct {
 	finished bool // a choice has a finish reason
 	usage    *llm.Usage
-	errRaw   json.RawMessage // the top-level "error" value, nil when absent or null
+	// usageRaw is the usage as sent, and usageOnly is set for a chunk
+	// with usage and no choices: the chunk stream_options.include_usage
+	// asks for.
+	usageRaw  json.RawMessage
+	usageOnly bool
+	// id, created and model are the chunk's, as sent, when it was decoded
+	// (it has a finish reason, usage or an error).
+	id, created, model json.RawMessage
+	errRaw             json.RawMessage // the top-level "error" value, nil when absent or null
 }
 
 var (
@@ -29,16 +37,26 @@ func inspectChunk(data []byte) chunkInfo {
 		return chunkInfo{}
 	}
 	var c struct {
+		ID      json.RawMessage `json:"id"`
+		Created json.RawMessage `json:"created"`
+		Model   json.RawMessage `json:"model"`
 		Choices []struct {
 			FinishReason *string `json:"finish_reason"`
 		} `json:"choices"`
-		Usage *llm.Usage      `json:"usage"`
+		Usage json.RawMessage `json:"usage"`
 		Error json.RawMessage `json:"error"`
 	}
 	if json.Unmarshal(data, &c) != nil {
 		return chunkInfo{}
 	}
-	info := chunkInfo{usage: c.Usage}
+	info := chunkInfo{id: c.ID, created: c.Created, model: c.Model}
+	if len(c.Usage) > 0 && string(c.Usage) != "null" {
+		var u llm.Usage
+		if json.Unmarshal(c.Usage, &u) == nil {
+			info.usage, info.usageRaw = &u, c.Usage
+			info.usageOnly = len(c.Choices) == 0
+		}
+	}
 	for _, ch := range c.Choices {
 		if ch.FinishReason != nil && *ch.FinishReason != "" {
 			info.finished = true
@@ -74,4 +92,32 @@ func skipSpace(b []byte) []byte {
 		b = b[1:]
 	}
 	return b
+}
+
+// nullUsage returns data, a chunk, with the value of its top-level
+// "usage" member replaced by null and every other byte as it was. It
+// returns data itself when it finds no such member.
+func nullUsage(data []byte) []byte {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return data
+	}
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return data
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return data
+		}
+		if k == "usage" {
+			end := int(dec.InputOffset())
+			out := make([]byte, 0, len(data))
+			out = append(out, data[:end-len(v)]...)
+			out = append(out, "null"...)
+			return append(out, data[end:]...)
+		}
+	}
+	return data
 }

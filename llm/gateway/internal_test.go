@@ -125,3 +125,17 @@ func TestAppendData(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+func TestNullUsage(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{`{"id":"x","choices":[{"finish_reason":"stop"}],"usage":{"total_tokens":3},"timings":{"a":1}}`,
+			`{"id":"x","choices":[{"finish_reason":"stop"}],"usage":null,"timings":{"a":1}}`},
+		{`{ "usage" : { "total_tokens" : 3 } , "choices" : [] }`, `{ "usage" : null , "choices" : [] }`},
+		{`{"choices":[{"delta":{"content":"\"usage\":1"}}]}`, `{"choices":[{"delta":{"content":"\"usage\":1"}}]}`},
+		{`not json`, `not json`},
+	} {
+		if got := string(nullUsage([]byte(tt.in))); got != tt.want {
+			t.Errorf("nullUsage(%s)\n= %s\nwant %s", tt.in, got, tt.want)
+		}
+	}
+}

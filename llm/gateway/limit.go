@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"math"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -83,4 +84,30 @@ func (l *limiter) release(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.keys[key].streams--
+}
+
+// enter admits a request to an API route that goes to a provider: it
+// checks the key (see authenticate), the key's request rate and its
+// requests in flight, answering the client itself when one refuses. The
+// returned release ends the request's count in flight.
+func (s *Server) enter(w http.ResponseWriter, r *http.Request) (key string, release func(), ok bool) {
+	key, ok = s.authenticate(w, r)
+	if !ok {
+		return "", nil, false
+	}
+	if ok, wait := s.limits.allow(key, time.Now()); !ok {
+		err := newError(http.StatusTooManyRequests, typeRateLimit, "rate_limit_exceeded",
+			"rate limit of %d requests per minute reached; retry in %s", s.opts.RequestsPerMinute, wait)
+		err.retryAfter = wait
+		writeError(w, r, err)
+		return "", nil, false
+	}
+	if !s.limits.acquire(key) {
+		err := newError(http.StatusTooManyRequests, typeRateLimit, "too_many_concurrent_requests",
+			"too many requests in flight for this key (at most %d)", s.opts.MaxStreamsPerKey)
+		err.retryAfter = time.Second
+		writeError(w, r, err)
+		return "", nil, false
+	}
+	return key, func() { s.limits.release(key) }, true
 }

@@ -9,7 +9,8 @@ import (
 	"github.com/palaver-bot/palaver/llm"
 )
 
-// Meter accounts for the endpoint's chat completions by API key: it may
+// Meter accounts for the endpoint's requests to providers (chat
+// completions, responses, embeddings, transcriptions) by API key: it may
 // refuse one over a budget, and records what each one used.
 // sessions.Ledger satisfies it.
 type Meter interface {
@@ -81,4 +82,18 @@ func estimateUsage(e *entry, body int) llm.Usage {
 	u := llm.Usage{PromptTokens: body / 4, CompletionTokens: completion}
 	u.TotalTokens = u.PromptTokens + u.CompletionTokens
 	return u
+}
+
+// meter is admit for a handler: when the request may not go on, it
+// answers the client (or notes that the client has gone) and ok is false.
+func (s *Server) meter(w http.ResponseWriter, r *http.Request, key, model string) (record func(e *entry, body int), ok bool) {
+	record, apiErr, ok := s.admit(r, key, model)
+	if !ok {
+		if apiErr != nil {
+			writeError(w, r, apiErr)
+		} else {
+			entryFrom(r).gone = true
+		}
+	}
+	return record, ok
 }

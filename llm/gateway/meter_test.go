@@ -183,3 +183,51 @@ func TestServer_Meter_OverBudget(t *testing.T) {
 		t.Errorf("the refusal is not in the log:\n%s", m.log)
 	}
 }
+
+// The Responses API, embeddings and transcriptions are metered as chat
+// completions are: per key, with the provider's usage (or an estimate,
+// which counts a transcript but not its audio).
+func TestServer_Meter_OtherRoutes(t *testing.T) {
+	m := newMeterEnv(t, sessions.UsageConfig{})
+	form, ct := uploadForm(t, map[string]string{"model": "deepinfra/whisper"}, "a.ogg", make([]byte, 40000))
+	for _, tt := range []struct {
+		name, path, body, contentType string
+		prepare                       func()
+		want                          func(sessions.Tally) bool
+	}{
+		{"ResponsesStream", "/v1/responses", `{"model":"deepinfra/echo","input":"hi","stream":true}`, "", func() {
+			m.up.Enqueue(llmtest.Script{Dialect: llmtest.VLLM, Content: []string{"a"}, Usage: &llm.Usage{PromptTokens: 9, CompletionTokens: 1, TotalTokens: 10}})
+		}, func(got sessions.Tally) bool {
+			return got.PromptTokens == 9 && got.CompletionTokens == 1 && got.EstimatedTokens == 0
+		}},
+		{"Responses", "/v1/responses", `{"model":"deepinfra/echo","input":"hi"}`, "", func() {
+			m.up.Enqueue(llmtest.Script{Content: []string{"a"}, Usage: &llm.Usage{PromptTokens: 8, CompletionTokens: 2, TotalTokens: 10}})
+		}, func(got sessions.Tally) bool { return got.PromptTokens == 8 && got.CompletionTokens == 2 }},
+		{"Embeddings", "/v1/embeddings", `{"model":"deepinfra/bge","input":["a b c","d"]}`, "", func() {},
+			func(got sessions.Tally) bool {
+				return got.PromptTokens == 4 && got.CompletionTokens == 0 && got.EstimatedTokens == 0
+			}},
+		{"TranscriptionEstimated", "/v1/audio/transcriptions", string(form), ct, func() {
+			m.up.EnqueueTranscript(llmtest.Transcript{Text: strings.Repeat("word ", 20)})
+		}, func(got sessions.Tally) bool {
+			return got.PromptTokens == 0 && got.CompletionTokens > 0 && got.CompletionTokens < 100 && got.EstimatedTokens == got.Tokens()
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.prepare()
+			if tt.contentType == "" {
+				tt.contentType = "application/json"
+			}
+			resp := m.postRaw(t, tt.path, tt.contentType, []byte(tt.body), "k2")
+			if data, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.StatusCode, data)
+			}
+			if got := m.wait(t); got.Requests != 1 || !tt.want(got) {
+				t.Errorf("recorded %+v", got)
+			}
+		})
+	}
+	if k2 := m.counter(t, "key", "key#2"); k2.Requests != 4 {
+		t.Errorf("key#2 = %+v", k2)
+	}
+}

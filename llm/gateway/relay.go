@@ -5,6 +5,7 @@ import (
 
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -21,22 +22,34 @@ var (
 
 // relayStream sends a provider's SSE answer on, event by event (see the
 // package documentation). The response starts with the first event, so
-// that nothing is committed before the provider has answered.
-func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, provider string, body io.ReadCloser) {
+// that nothing is committed before the provider has answered, and the
+// wait for that event counts as the provider's time (timing.go).
+//
+// When wantUsage is set (the client asked for
+// stream_options.include_usage), the stream keeps OpenAI's contract,
+// which SDKs rely on (openai-go adds up the usage of every chunk): the
+// usage comes once, in a chunk with "choices": [] just before [DONE].
+// A provider that puts its usage on a chunk with choices (its finish
+// chunk: DeepInfra, llama.cpp, or any provider sent the request without
+// stream_options) has that usage replaced with null, every other byte of
+// the chunk kept, and the relay adds the usage chunk unless the provider
+// sends its own.
+func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, provider string, body io.ReadCloser, wantUsage bool) {
 	e := entryFrom(r)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 
 	rd := sse.NewReader(&eventLimiter{r: body, max: s.opts.MaxEvent}, 16<<10)
 	rd.Comments = true
 	var (
-		buf      []byte
-		finished bool
-		flushed  bool
+		buf        []byte
+		finished   bool
+		flushed    bool
+		usageChunk bool      // the provider sent a usage-only chunk
+		last       chunkInfo // the last decoded chunk with usage
 	)
 	// send writes one event and flushes it when it is the first or when
 	// no further event is already buffered. It reports false when the
@@ -62,8 +75,25 @@ func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, provider st
 			rc.Flush()
 		}
 	}
+	// done ends the stream, with the usage chunk the client asked for
+	// when the provider sent none.
+	done := func() {
+		if wantUsage && !usageChunk && last.usageRaw != nil {
+			buf = append(appendData(append(buf[:0], dataPrefix...), appendUsageChunk(nil, last)), eventEnd...)
+			if !send(buf) {
+				return
+			}
+		}
+		if send(doneEvent) {
+			rc.Flush()
+		}
+	}
 	for {
+		t := time.Now()
 		ev, err := rd.Next()
+		if !flushed {
+			e.upstream += time.Since(t)
+		}
 		if err != nil {
 			switch {
 			case context.Cause(r.Context()) == errShuttingDown:
@@ -80,9 +110,7 @@ func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, provider st
 				// The provider finished but left out [DONE] (or broke
 				// the connection after its last chunk): end the stream
 				// as clients expect.
-				if send(doneEvent) {
-					rc.Flush()
-				}
+				done()
 			default:
 				fail(truncated(provider, err))
 			}
@@ -101,19 +129,23 @@ func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, provider st
 			return
 		}
 		if string(ev.Data) == "[DONE]" {
-			if send(doneEvent) {
-				rc.Flush()
-			}
+			done()
 			rd.Drain(body, drainWait)
 			return
 		}
 		info := inspectChunk(ev.Data)
+		data := ev.Data
 		if info.usage != nil {
 			e.noteUsage(*info.usage) // the last one counts: usage sent twice is the same usage
+			last = info
+			usageChunk = usageChunk || info.usageOnly
+			if wantUsage && !info.usageOnly {
+				data = nullUsage(data) // the usage goes in the usage chunk, once
+			}
 		}
 		e.events++
 		finished = finished || info.finished
-		buf = append(appendData(append(buf[:0], dataPrefix...), ev.Data), eventEnd...)
+		buf = append(appendData(append(buf[:0], dataPrefix...), data), eventEnd...)
 		if info.errRaw != nil {
 			// The provider's own error event, relayed as it is, ends the
 			// stream.
@@ -127,6 +159,27 @@ func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, provider st
 			return
 		}
 	}
+}
+
+// appendUsageChunk appends the usage-only chunk of
+// stream_options.include_usage, with the id, created time and model of
+// the provider's chunk that carried the usage.
+func appendUsageChunk(b []byte, c chunkInfo) []byte {
+	or := func(raw json.RawMessage, def string) []byte {
+		if len(raw) == 0 {
+			return []byte(def)
+		}
+		return raw
+	}
+	b = append(b, `{"id":`...)
+	b = append(b, or(c.id, `""`)...)
+	b = append(b, `,"object":"chat.completion.chunk","created":`...)
+	b = append(b, or(c.created, "0")...)
+	b = append(b, `,"model":`...)
+	b = append(b, or(c.model, `""`)...)
+	b = append(b, `,"choices":[],"usage":`...)
+	b = append(b, c.usageRaw...)
+	return append(b, '}')
 }
 
 // appendData appends an event's data, writing a multi-line payload as

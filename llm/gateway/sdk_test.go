@@ -66,7 +66,9 @@ func TestSDK_Stream(t *testing.T) {
 	if got := acc.Choices[0].Message.Content; got != "The answer is 42." {
 		t.Errorf("content = %q", got)
 	}
-	if acc.Choices[0].FinishReason != "stop" || acc.Usage.TotalTokens == 0 || chunks != 7 {
+	// The reasoning, the content, the finish chunk (with DeepInfra's
+	// usage) and the usage chunk include_usage asks for.
+	if acc.Choices[0].FinishReason != "stop" || acc.Usage.TotalTokens != 7 || chunks != 8 {
 		t.Errorf("finish %q, usage %+v, %d chunks", acc.Choices[0].FinishReason, acc.Usage, chunks)
 	}
 	if reqs := e.up.Requests(); reqs[len(reqs)-1].Request.Model != "deepseek-ai/DeepSeek-V3-0324-Turbo" {
@@ -86,7 +88,7 @@ func TestSDK_Models(t *testing.T) {
 		ids = append(ids, m.ID+"@"+m.OwnedBy)
 	}
 	want := "deepinfra/deepseek-ai/DeepSeek-R1-0528-Turbo@deepinfra deepinfra/deepseek-ai/DeepSeek-V3-0324-Turbo@deepinfra " +
-		"deepinfra/echo@llmtest r1@deepinfra"
+		"deepinfra/echo@deepinfra r1@deepinfra"
 	if got := strings.Join(ids, " "); got != want {
 		t.Errorf("models = %s\nwant     %s", got, want)
 	}

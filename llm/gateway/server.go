@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/palaver-bot/palaver/llm"
@@ -45,19 +46,22 @@ type Options struct {
 	// Health, when set, answers GET /healthz (palaver run reports its
 	// platform connections and store there); nil answers {"status":"ok"}.
 	Health http.Handler
-	// MaxBody bounds a request body in bytes; 0 means DefaultMaxBody.
+	// MaxBody bounds a JSON request body in bytes; 0 means
+	// DefaultMaxBody. (A transcription upload is bounded by MaxUpload.)
 	MaxBody int64
 	// MaxEvent bounds one event of a provider's stream in bytes (its
 	// lines and their ends, up to the blank line that ends it); 0 means
 	// DefaultMaxEvent. A longer event is neither buffered whole nor
 	// relayed: the stream ends with an error event there.
 	MaxEvent int
-	// MaxStreamsPerKey bounds the chat completions, streamed or not, that
-	// one key may have in flight; 0 means DefaultMaxStreamsPerKey and a
-	// negative value means no bound.
+	// MaxStreamsPerKey bounds the requests to providers (chat
+	// completions and responses, streamed or not, embeddings,
+	// transcriptions) that one key may have in flight; 0 means
+	// DefaultMaxStreamsPerKey and a negative value means no bound.
 	MaxStreamsPerKey int
-	// RequestsPerMinute bounds the chat completions one key may start per
-	// minute (a bucket of that many, refilled evenly); 0 means no bound.
+	// RequestsPerMinute bounds the requests to providers one key may
+	// start per minute (a bucket of that many, refilled evenly); 0 means
+	// no bound.
 	RequestsPerMinute int
 	// ShutdownTimeout is how long Serve lets requests in flight finish
 	// once its context ends, before it breaks their connections; 0 means
@@ -68,6 +72,14 @@ type Options struct {
 	// Meter, when set, holds each key to its usage budget and records
 	// what its requests used (see Meter); nil records nothing.
 	Meter Meter
+	// Overhead, when set, is called once for each request that went to a
+	// provider, as its response starts, with the route ("chat",
+	// "responses", "embeddings" or "transcriptions") and the time Palaver
+	// itself added before the response's first byte: the time to first
+	// byte less the time spent waiting for the provider (the "palaver"
+	// entry of the Server-Timing header). It backs a histogram of added
+	// latency, and must be quick and safe for concurrent use.
+	Overhead func(route string, d time.Duration)
 }
 
 // Server is the gateway's http.Handler. It is safe for concurrent use.
@@ -81,6 +93,14 @@ type Server struct {
 	limits  *limiter
 	guard   *authGuard
 	aliases []alias
+	// noStreamOptions holds the names of the providers that refused
+	// "stream_options" (see sendChat).
+	noStreamOptions sync.Map
+
+	// newID and now make response ids and times (randomID and time.Now;
+	// tests make them deterministic).
+	newID func() string
+	now   func() time.Time
 
 	// halt, once cancelled (with errShuttingDown), ends the requests in
 	// flight: see Serve.
@@ -138,11 +158,17 @@ func New(opts Options, router *llm.Router) (*Server, error) {
 		limits:  newLimiter(opts.RequestsPerMinute, opts.MaxStreamsPerKey),
 		guard:   newAuthGuard(),
 		aliases: sortedAliases(opts.Aliases),
+		newID:   randomID,
+		now:     time.Now,
 	}
 	s.halt, s.haltWith = context.WithCancelCause(context.Background())
 	for _, prefix := range []string{"/v1", ""} {
 		s.mux.HandleFunc("POST "+prefix+"/chat/completions", s.chat)
+		s.mux.HandleFunc("POST "+prefix+"/responses", s.responses)
+		s.mux.HandleFunc("POST "+prefix+"/embeddings", s.embeddings)
+		s.mux.HandleFunc("POST "+prefix+"/audio/transcriptions", s.transcriptions)
 		s.mux.HandleFunc("GET "+prefix+"/models", s.models)
+		s.mux.HandleFunc("GET "+prefix+"/models/{id...}", s.model)
 	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("/", s.notFound)
@@ -165,7 +191,7 @@ func (s *Server) Handle(pattern string, handler http.Handler) {
 
 // ServeHTTP serves one request and logs it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	e := &entry{start: time.Now(), level: slog.LevelInfo}
+	e := &entry{start: time.Now(), level: slog.LevelInfo, overhead: s.opts.Overhead}
 	rec := &recorder{ResponseWriter: w, e: e}
 	ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), entryKey{}, e))
 	defer cancel(nil)
@@ -281,5 +307,6 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	writeError(w, r, newError(http.StatusNotFound, typeInvalidRequest, "not_found",
-		"no route for %s %s; this server serves POST /v1/chat/completions and GET /v1/models", r.Method, r.URL.Path))
+		"no route for %s %s; this server serves POST /v1/chat/completions, POST /v1/responses, POST /v1/embeddings, "+
+			"POST /v1/audio/transcriptions, GET /v1/models and GET /v1/models/{model}", r.Method, r.URL.Path))
 }

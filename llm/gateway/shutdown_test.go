@@ -80,3 +80,51 @@ func TestServer_ShutdownEndsStreams(t *testing.T) {
 		t.Errorf("no log line for the ended stream:\n%s", logs.String())
 	}
 }
+
+// A Responses stream still running when the shutdown timeout ends gets
+// response.failed with the reason, not a cut connection.
+func TestServer_ShutdownEndsResponses(t *testing.T) {
+	up := llmtest.NewServer()
+	t.Cleanup(up.Close)
+	up.SetScript(llmtest.Script{Content: strings.Split(strings.Repeat("tok ", 1000), " "), Interval: 20 * time.Millisecond})
+	router, err := llm.NewRouter([]*llm.Client{llm.NewClient(up.Provider("deepinfra"), llm.Options{})}, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(gateway.Options{ShutdownTimeout: 200 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}, router)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- gw.Serve(ctx, ln) }()
+	resp, err := http.Post("http://"+ln.Addr().String()+"/v1/responses", "application/json",
+		strings.NewReader(`{"model":"deepinfra/m","stream":true,"input":"hi"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() && !strings.Contains(sc.Text(), "response.output_text.delta") {
+	}
+	cancel()
+	var last string
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, "data: ") {
+			last = line
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("stream cut: %v", err)
+	}
+	if !strings.Contains(last, `"type":"response.failed"`) || !strings.Contains(last, `"code":"server_shutting_down"`) {
+		t.Fatalf("stream ended with %q, want response.failed for the shutdown", last)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Serve = %v", err)
+	}
+}

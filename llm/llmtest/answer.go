@@ -185,19 +185,24 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req Request, sc 
 		s.fail(sw, sc)
 		return
 	}
+	if !s.sendToolCalls(sw, r, timer) {
+		return
+	}
 	if r.Context().Err() != nil {
 		s.noteDisconnect()
 		return
 	}
 	u := sc.usage(req)
 	var err error
-	switch sc.Dialect {
-	case VLLM, Ollama:
+	switch {
+	case sc.NoUsage:
+		err = sw.send(sw.chunk(nil, sc.finishReason(), nil, true, ""))
+	case sc.Dialect == VLLM, sc.Dialect == Ollama:
 		err = sw.send(sw.chunk(nil, sc.finishReason(), nil, true, ""))
 		if err == nil && req.IncludeUsage {
 			err = sw.send(sw.chunk(nil, "", &u, false, ""))
 		}
-	case LlamaCpp:
+	case sc.Dialect == LlamaCpp:
 		err = sw.send(sw.chunk(nil, sc.finishReason(), &u, true,
 			`,"timings":{"prompt_n":`+strconv.Itoa(u.PromptTokens)+`,"predicted_n":`+strconv.Itoa(u.CompletionTokens)+`}`))
 	default:
@@ -262,6 +267,12 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, req Request, s
 		}
 	}
 	msg := map[string]any{"role": "assistant", "content": string(content)}
+	if len(sc.ToolCalls) > 0 {
+		msg["tool_calls"] = sc.wholeToolCalls()
+		if len(content) == 0 {
+			msg["content"] = nil
+		}
+	}
 	if len(reasoning) > 0 {
 		switch sc.Dialect {
 		case VLLM, Ollama:
@@ -270,14 +281,17 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, req Request, s
 			msg["reasoning_content"] = string(reasoning)
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	answer := map[string]any{
 		"id":      "chatcmpl-llmtest-" + strconv.FormatInt(s.ids.Add(1), 10),
 		"object":  "chat.completion",
 		"created": created,
 		"model":   req.Model,
 		"choices": []any{map[string]any{"index": 0, "message": msg, "finish_reason": sc.finishReason()}},
-		"usage":   sc.usage(req),
-	})
+	}
+	if !sc.NoUsage {
+		answer["usage"] = sc.usage(req)
+	}
+	writeJSON(w, http.StatusOK, answer)
 }
 
 // appendUsage renders a usage object.

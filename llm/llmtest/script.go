@@ -59,9 +59,16 @@ type Script struct {
 	Interval time.Duration
 	// FinishReason defaults to "stop".
 	FinishReason string
+	// ToolCalls are the function calls the answer makes, streamed after
+	// the content (see ToolCall); the finish reason then defaults to
+	// "tool_calls".
+	ToolCalls []ToolCall
 	// Usage defaults to counted tokens: prompt = the words of the messages,
-	// completion = the number of tokens sent.
+	// completion = the number of tokens and tool-call fragments sent.
 	Usage *llm.Usage
+	// NoUsage sends no usage at all, whatever the dialect and the request
+	// ask, as a server that does not count tokens.
+	NoUsage bool
 	// OmitOpenTag leaves out the opening "<think>" in the InlineThink
 	// dialect, as the original DeepSeek-R1 does.
 	OmitOpenTag bool
@@ -141,11 +148,17 @@ func (s Script) usage(req Request) llm.Usage {
 		prompt += len(strings.Fields(m.Content))
 	}
 	u := llm.Usage{PromptTokens: max(prompt, 1), CompletionTokens: len(s.Reasoning) + len(s.Content)}
+	for _, tc := range s.ToolCalls {
+		u.CompletionTokens += len(tc.Arguments)
+	}
 	u.TotalTokens = u.PromptTokens + u.CompletionTokens
 	return u
 }
 
 func (s Script) finishReason() string {
+	if s.FinishReason == "" && len(s.ToolCalls) > 0 {
+		return "tool_calls"
+	}
 	if s.FinishReason == "" {
 		return "stop"
 	}

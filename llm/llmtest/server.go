@@ -1,11 +1,13 @@
 // Package llmtest is a fake OpenAI-compatible server for tests, benchmarks
 // and load tests: scripted answers in the dialects of DeepInfra, vLLM,
-// Ollama and llama.cpp, at a set token rate, with refusals, mid-stream
-// errors, dropped connections and raw bodies (invalid JSON, a stream where
-// JSON was asked for); every request is recorded, content parts and their
-// images decoded, and a client that hangs up mid-stream is noticed. It
-// also transcribes audio (POST /v1/audio/transcriptions) with scripted
-// transcripts, within OpenAI's upload limit.
+// Ollama and llama.cpp, at a set token rate, with tool calls, refusals,
+// mid-stream errors, dropped connections and raw bodies (invalid JSON, a
+// stream where JSON was asked for); every request is recorded, content
+// parts and their images decoded, and a client that hangs up mid-stream
+// is noticed. It also transcribes audio (POST /v1/audio/transcriptions)
+// with scripted transcripts, within OpenAI's upload limit, and embeds text
+// (POST /v1/embeddings) with deterministic vectors; it can play a server
+// that refuses "stream_options" (RejectStreamOptions).
 package llmtest
 
 import (
@@ -57,7 +59,8 @@ type Recorded struct {
 	Path   string
 	Header http.Header
 	Body   []byte
-	// Request is the decoded body of a chat-completion request.
+	// Request is the decoded body of a JSON request: a chat completion
+	// (or, as far as its fields go, an embeddings request).
 	Request Request
 	// Audio is the decoded form of a transcription request; nil for other
 	// requests, and for one refused as too large. Body is nil for
@@ -69,13 +72,16 @@ type Recorded struct {
 type ModelInfo struct {
 	ID      string
 	OwnedBy string
-	// ContextLength, Pricing and Vision go into DeepInfra's "metadata"
-	// object (Vision as "tags": ["vision"]), which is null when all three
-	// are zero. Vision is only what the list says: whether the model
-	// accepts images is scripted (see RefuseImages).
+	// ContextLength, Pricing, Vision, Tools and Reasoning go into
+	// DeepInfra's "metadata" object (the last three as "tags": "vision",
+	// "tools", "reasoning"), which is null when all are zero. Vision is
+	// only what the list says: whether the model accepts images is
+	// scripted (see RefuseImages).
 	ContextLength int
 	Pricing       *llm.Pricing
 	Vision        bool
+	Tools         bool
+	Reasoning     bool
 }
 
 // DefaultModels is the model list of a new Server.
@@ -90,8 +96,8 @@ func DefaultModels() []ModelInfo {
 }
 
 // Server is a fake OpenAI-compatible API on a local port, serving
-// POST /v1/chat/completions, POST /v1/audio/transcriptions and
-// GET /v1/models. It is safe for concurrent use.
+// POST /v1/chat/completions, POST /v1/audio/transcriptions,
+// POST /v1/embeddings and GET /v1/models. It is safe for concurrent use.
 //
 // The answer to a chat request is the first queued Script (see Enqueue),
 // else the script function of the request's model (SetModelScript), else
@@ -114,6 +120,11 @@ type Server struct {
 	transcripts []Transcript // queued answers to transcription requests
 	transcript  Transcript   // the answer once the queue is empty
 	uploadLimit int64
+	embeddings  []Embedding // queued answers to embeddings requests
+	embedding   Embedding   // the answer once the queue is empty
+	// noStreamOptions refuses chat requests with "stream_options"
+	// (RejectStreamOptions).
+	noStreamOptions bool
 
 	ids             atomic.Int64 // numbers the answers
 	disconnects     chan struct{}
@@ -131,6 +142,7 @@ func NewServer() *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", s.chat)
 	mux.HandleFunc("POST /v1/audio/transcriptions", s.transcribe)
+	mux.HandleFunc("POST /v1/embeddings", s.embed)
 	mux.HandleFunc("GET /v1/models", s.listModels)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.record(r, nil)
@@ -323,6 +335,10 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, req.badPart)
 		return
 	}
+	if s.refusesStreamOptions(req) {
+		writeError(w, http.StatusBadRequest, StreamOptionsRefusal)
+		return
+	}
 	sc := s.script(req)
 	if sc.Status != 0 {
 		writeRefusal(w, sc.Status, sc.refusalBody(), sc.RetryAfter)
@@ -365,10 +381,15 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
 	}{Object: "list", Data: []entry{}}
 	for _, m := range models {
 		e := entry{ID: m.ID, Object: "model", Created: created, OwnedBy: m.OwnedBy}
-		if m.ContextLength != 0 || m.Pricing != nil || m.Vision {
+		if m.ContextLength != 0 || m.Pricing != nil || m.Vision || m.Tools || m.Reasoning {
 			e.Metadata = &metadata{ContextLength: m.ContextLength, Pricing: m.Pricing}
-			if m.Vision {
-				e.Metadata.Tags = []string{"vision"}
+			for _, t := range []struct {
+				on  bool
+				tag string
+			}{{m.Vision, "vision"}, {m.Tools, "tools"}, {m.Reasoning, "reasoning"}} {
+				if t.on {
+					e.Metadata.Tags = append(e.Metadata.Tags, t.tag)
+				}
 			}
 		}
 		list.Data = append(list.Data, e)
