@@ -1,7 +1,8 @@
-// Package discord is Palaver's Discord adapter: it holds one gateway
-// connection, registers the slash commands, turns slash commands, mentions,
-// replies to the bot and DMs into turns and commands of the session
-// Manager, and shows answers as Discord messages that grow as the model
+// Package discord is Palaver's Discord adapter: it holds the bot's gateway
+// connection (or the shards of it this process holds, shards.go),
+// registers the slash commands, turns slash commands, mentions, replies
+// to the bot and DMs into turns and commands of the session Manager, and
+// shows answers as Discord messages that grow as the model
 // writes, with a Stop button while they run. Files, voice messages and
 // stickers go with a question as references that the Manager downloads
 // through Bot.Fetch when the question's turn starts (attachments.go).
@@ -114,16 +115,36 @@ type Options struct {
 	// first time Discord refuses one; "v2" as Components V2 only; "legacy"
 	// as plain messages only.
 	Components string
+	// Shards is the number of gateway shards (discord.shards): 0 or 1
+	// opens one unsharded connection, enough below 2500 guilds; N > 1
+	// opens N shards; AutoShards takes the count Discord recommends
+	// (GET /gateway/bot) at each Run. Discord closes the connection of a
+	// bot in more guilds than one connection may serve (4011), and Run
+	// then says to set discord.shards. Sharded, Run checks Discord's
+	// session start limit before identifying, and waits for its reset
+	// rather than spend it.
+	Shards int
+	// ShardSet says which shards this process holds (in a cluster, the
+	// etcd store's claims); nil holds all of them.
+	ShardSet Shards
+	// IdentifyGate spaces the shards' IDENTIFYs by Discord's
+	// max_concurrency (in a cluster, across processes); nil means a
+	// LocalGate, which spaces them within this process.
+	IdentifyGate IdentifyGate
 	// Logger receives the adapter's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// OnState is called from the Bot's goroutines whenever its gateway
 	// connection state changes; nil ignores. The states are "connecting"
-	// (Run is opening the gateway), "up" (READY or RESUMED received) and
-	// "reconnecting" (the connection dropped and discordgo is reconnecting
-	// by itself) and "retrying" (the gateway could not be opened: Discord
-	// unreachable, or a server error; Run tries again with backoff). Calls happen only while Run runs, one at a time and only
-	// on a change; most come from the goroutines serving the gateway, so
-	// OnState must return quickly.
+	// (Run is opening the gateway), "up" (READY or RESUMED received),
+	// "reconnecting" (the connection dropped and Run is reconnecting it,
+	// resuming the session where Discord allows) and "retrying" (the gateway could not be opened: Discord
+	// unreachable, or a server error; Run tries again with backoff). With
+	// several shards the state is the worst of the shards this process
+	// holds ("retrying", then "reconnecting", then "connecting"), and
+	// "up" when it holds none; Bot.Shards has each shard's. Calls happen
+	// only while Run runs, one at a time and only on a change; most come
+	// from the goroutines serving the gateway, so OnState must return
+	// quickly.
 	OnState func(state string)
 }
 
@@ -157,13 +178,27 @@ type Bot struct {
 
 	arrivals arrivals // the order of questions per channel
 
-	mu      sync.Mutex
-	appID   string // the application id, from Options or READY
-	selfID  string // the bot user's id, from READY
-	closing bool
-	work    sync.WaitGroup // event handlers in flight
+	mu       sync.Mutex
+	appID    string // the application id, from Options or READY
+	selfID   string // the bot user's id, from READY
+	selfName string // the bot user's name, from READY
+	closing  bool
+	work     sync.WaitGroup // event handlers in flight
 
 	threads threadGate // channels where opening a thread failed
+
+	shardSet Shards
+	gate     IdentifyGate
+
+	// The state of a Run (shards.go). Lock order: connMu, then shardMu.
+	shardMu sync.Mutex
+	shards  map[int]*shard          // the shards held, by id
+	leaving map[int]<-chan struct{} // shards closing: closed once released
+	settled bool                    // the first assignment arrived
+	pending string                  // the state before it
+	fatal   chan error              // a shard's error that ends Run
+	firstUp *sync.Once              // runs connected once per Run
+	bg      sync.WaitGroup          // the Run's goroutines
 
 	connMu   sync.Mutex // serialises the reports to Options.OnState
 	conn     string     // the state last reported
@@ -183,6 +218,9 @@ func New(opts Options, m Manager) (*Bot, error) {
 	if opts.Components, err = checkComponents(opts.Components); err != nil {
 		return nil, err
 	}
+	if err := checkShards(opts.Shards); err != nil {
+		return nil, err
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -197,6 +235,14 @@ func New(opts Options, m Manager) (*Bot, error) {
 		allowedGuilds:   set(opts.AllowedGuilds),
 		allowedChannels: set(opts.AllowedChannels),
 		admins:          set(opts.Admins),
+		shardSet:        opts.ShardSet,
+		gate:            opts.IdentifyGate,
+	}
+	if b.shardSet == nil {
+		b.shardSet = allShards{}
+	}
+	if b.gate == nil {
+		b.gate = &LocalGate{}
 	}
 	s, err := NewSession(SessionOptions{Token: opts.Token, APIBase: opts.APIBase, Logger: log,
 		OnGlobalLimit: func(d time.Duration) { b.globalUntil.Store(time.Now().Add(d).UnixNano()) }})
@@ -207,10 +253,8 @@ func New(opts Options, m Manager) (*Bot, error) {
 	if b.apiBaseURL, err = ParseAPIBase(opts.APIBase); err != nil {
 		return nil, err
 	}
-	// Handlers run in the goroutine that emits the event, so that the
-	// connection events are seen in order; the handlers of messages and
-	// interactions start tracked goroutines of their own.
-	s.SyncEvents = true
+	// s is the REST session; the gateway connections are the shards'
+	// sessions (shards.go), which copy its Identify.
 	s.LogLevel = discordgo.LogWarning
 	if opts.ThreadFollowAll {
 		s.Identify.Intents |= discordgo.IntentMessageContent
@@ -235,83 +279,66 @@ const handlerTimeout = 15 * time.Second
 // shutdownGrace is how long Run, returning, lets event handlers finish.
 const shutdownGrace = 5 * time.Second
 
-// Run opens the gateway, finalises the answers a previous run left
-// unfinished, registers the slash commands (by bulk overwrite, per guild in
-// Options.Guilds, else globally) and serves events until ctx ends. It then
-// closes the gateway and waits a bounded time for the event handlers in
-// flight. Answers in progress are the Manager's to finish.
+// Run opens the gateway shards this process holds (one connection
+// unless Options.Shards says otherwise), finalises the answers a previous
+// run left unfinished and registers the slash commands (by bulk
+// overwrite, per guild in Options.Guilds, else globally) once the first
+// shard is up, and serves events until ctx ends, opening and closing
+// shards as Options.ShardSet assigns them. It then closes the gateway and
+// waits a bounded time for the event handlers in flight. Answers in
+// progress are the Manager's to finish. Run returns an error when Discord
+// refuses the token or the connection settings (the shard count among
+// them), or the shard assignment ends.
 func (b *Bot) Run(ctx context.Context) error {
 	defer b.endConn()
-	// Questions take their ticket here, in the order Discord delivers
-	// them (handlers run on the goroutine reading the gateway).
-	b.s.AddHandler(func(_ *discordgo.Session, ev *discordgo.InteractionCreate) {
-		var t *ticket
-		if ev.Type == discordgo.InteractionApplicationCommand && ev.ApplicationCommandData().Name == "chat" {
-			t = b.arrivals.take(ev.ChannelID)
-		}
-		go func() {
-			defer t.done()
-			b.track(func(ctx context.Context) { b.onInteraction(ctx, ev.Interaction, t) })
-		}()
-	})
-	b.s.AddHandler(func(_ *discordgo.Session, ev *discordgo.MessageCreate) {
-		t := b.arrivals.take(ev.ChannelID)
-		go func() {
-			defer t.done()
-			b.track(func(ctx context.Context) { b.onMessage(ctx, ev.Message, t) })
-		}()
-	})
-	b.s.AddHandler(func(*discordgo.Session, *discordgo.Ready) { b.setConn(stateUp) })
-	b.s.AddHandler(func(*discordgo.Session, *discordgo.Resumed) { b.setConn(stateUp) })
-	// Connect follows READY or RESUMED once the handshake is complete.
-	b.s.AddHandler(func(*discordgo.Session, *discordgo.Connect) { b.setConn(stateUp) })
-	b.s.AddHandler(func(*discordgo.Session, *discordgo.Disconnect) { b.setConn(stateReconnecting) })
+	b.shardMu.Lock()
+	b.shards, b.leaving, b.settled = map[int]*shard{}, map[int]<-chan struct{}{}, false
+	b.fatal, b.firstUp = make(chan error, 1), new(sync.Once)
+	b.shardMu.Unlock()
+	b.mu.Lock()
+	b.closing = false
+	b.mu.Unlock()
 	b.startConn()
-	if err := b.open(ctx); err != nil {
+	defer b.shutdown() // after the cancel below
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	p, err := b.plan(ctx)
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return err
 	}
-	defer b.shutdown()
-
-	ready := b.s.State.Ready
-	b.mu.Lock()
-	if ready.User != nil {
-		b.selfID = ready.User.ID
-	}
-	if b.appID == "" && ready.Application != nil {
-		b.appID = ready.Application.ID
-	}
-	if b.appID == "" && ready.User != nil {
-		b.appID = ready.User.ID // a bot's user id is its application id
-	}
-	name := ""
-	if ready.User != nil {
-		name = ready.User.Username
-	}
-	b.mu.Unlock()
-	b.log.Info("connected", "bot", name)
-
-	if err := b.m.Recover(ctx, Platform, b.restoreReply); err != nil {
-		b.log.Warn("finalise interrupted answers", "error", err)
-	}
-	if err := b.registerCommands(ctx); err != nil {
+	sets, err := b.shardSet.Watch(ctx, p.total)
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
-		b.log.Error("register slash commands", "error", err)
+		return fmt.Errorf("discord: watch the shards to hold: %w", err)
 	}
-	<-ctx.Done()
-	return nil
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-b.fatal:
+			return err
+		case ids, ok := <-sets:
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return errAssignmentEnded
+			}
+			b.reshard(ctx, ids, p)
+		}
+	}
 }
 
 // shutdown closes the gateway and waits for the handlers in flight.
 func (b *Bot) shutdown() {
 	b.endConn() // closing the gateway is not a reconnection
-	if err := b.s.Close(); err != nil {
-		b.log.Warn("close gateway", "error", err)
-	}
+	b.closeAll()
 	b.mu.Lock()
 	b.closing = true
 	b.mu.Unlock()
@@ -331,14 +358,12 @@ func (b *Bot) startConn() {
 	b.connMu.Lock()
 	b.conn, b.connDone = "", false
 	b.connMu.Unlock()
-	b.setConn(stateConnecting)
+	b.setPending(stateConnecting)
 }
 
-// setConn reports state to Options.OnState if it differs from the last
-// state reported and Run is not returning.
-func (b *Bot) setConn(state string) {
-	b.connMu.Lock()
-	defer b.connMu.Unlock()
+// reportLocked reports state to Options.OnState if it differs from the
+// last state reported and Run is not returning. b.connMu is held.
+func (b *Bot) reportLocked(state string) {
 	if b.connDone || state == b.conn || b.opts.OnState == nil {
 		return
 	}

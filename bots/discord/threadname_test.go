@@ -46,10 +46,12 @@ func TestOpenError(t *testing.T) {
 		{"DisallowedIntent", disallowed, true, "thread_follow_all needs the Message Content intent"},
 		{"DisallowedWithoutFollowAll", disallowed, false, "check discord.token"},
 		{"Other", errors.New("dial tcp: refused"), true, "check discord.token"},
+		{"ShardingRequired", &websocket.CloseError{Code: 4011, Text: "Sharding required."}, false, "set discord.shards: auto"},
+		{"InvalidShard", &websocket.CloseError{Code: 4010, Text: "Invalid shard."}, false, "refused shard 2 of 4"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := openError(tt.err, tt.followAll)
+			err := openError(tt.err, &shard{id: 2, total: 4}, tt.followAll)
 			if !strings.Contains(err.Error(), tt.want) || !errors.Is(err, tt.err) {
 				t.Errorf("openError = %v, want %q wrapping %v", err, tt.want, tt.err)
 			}

@@ -32,6 +32,16 @@
 // 50001 Missing Access) and such an interaction takes at most 5
 // follow-ups (40094).
 //
+// The gateway shards as Discord does (shards.go): a session identified
+// with shard [id, total] receives the events of its guilds
+// ((guild_id >> 22) % total) and shard 0 the DMs; GET /gateway/bot
+// recommends Options.Shards and reports a session start limit that each
+// IDENTIFY spends; the gateway refuses invalid shards (4010), sessions
+// that would serve too many guilds (4011) and, with
+// Options.IdentifyWindow, IDENTIFYs faster than max_concurrency allows
+// (Invalid Session). AddGuildOnShard places a guild on a shard;
+// Identifies and Delivered show what the gateway accepted and delivered.
+//
 // Non-test code in this package does not import "testing", so a load-test
 // binary can run the fake too.
 package discordtest

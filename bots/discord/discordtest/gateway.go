@@ -44,6 +44,9 @@ const writeTimeout = 10 * time.Second
 type GatewaySession struct {
 	ID      string
 	Intents int64
+	// Shard is the [id, total] the session identified with; [0, 1] when
+	// it sent none.
+	Shard [2]int
 	// Connected is true while a websocket is attached to the session.
 	Connected bool
 	// Resumes counts successful RESUMEs.
@@ -53,6 +56,7 @@ type GatewaySession struct {
 type gwSession struct {
 	id      string
 	intents int64
+	shard   [2]int // [id, total]; set at IDENTIFY, never changed
 	// active is the websocket last attached, nil once it closed; resumes
 	// counts RESUMEs. Both are guarded by Server.mu. Lock order: wmu, then
 	// Server.mu.
@@ -71,17 +75,18 @@ type backlogEntry struct {
 }
 
 // send writes one dispatch to the session, assigning its sequence number;
-// while disconnected the event only goes to the backlog.
-func (g *gwSession) send(t string, d any) {
+// while disconnected the event only goes to the backlog. It reports
+// whether the event was written to a connection.
+func (g *gwSession) send(t string, d any) bool {
 	g.wmu.Lock()
 	defer g.wmu.Unlock()
-	g.sendLocked(t, d)
+	return g.sendLocked(t, d)
 }
 
-func (g *gwSession) sendLocked(t string, d any) {
+func (g *gwSession) sendLocked(t string, d any) bool {
 	raw, err := json.Marshal(d)
 	if err != nil {
-		return
+		return false
 	}
 	g.seq++
 	seq := g.seq
@@ -90,9 +95,11 @@ func (g *gwSession) sendLocked(t string, d any) {
 	if len(g.backlog) > backlogSize {
 		g.backlog = slices.Delete(g.backlog, 0, len(g.backlog)-backlogSize)
 	}
-	if g.conn != nil {
-		g.writeLocked(frame)
+	if g.conn == nil {
+		return false
 	}
+	g.writeLocked(frame)
+	return g.conn != nil
 }
 
 func (g *gwSession) writeLocked(frame []byte) {
@@ -116,7 +123,7 @@ func (s *Server) GatewaySessions() []GatewaySession {
 }
 
 func (g *gwSession) describe() GatewaySession {
-	return GatewaySession{ID: g.id, Intents: g.intents, Connected: g.active != nil, Resumes: g.resumes}
+	return GatewaySession{ID: g.id, Intents: g.intents, Shard: g.shard, Connected: g.active != nil, Resumes: g.resumes}
 }
 
 // WaitGateway waits until some gateway session satisfies pred and returns
@@ -131,6 +138,17 @@ func (s *Server) WaitGateway(ctx context.Context, pred func(GatewaySession) bool
 			}
 		}
 		return false
+	})
+	return got, err
+}
+
+// WaitSessions waits until the gateway sessions, as GatewaySessions lists
+// them, satisfy pred, and returns them.
+func (s *Server) WaitSessions(ctx context.Context, pred func([]GatewaySession) bool) ([]GatewaySession, error) {
+	var got []GatewaySession
+	err := s.wait(ctx, func() bool {
+		got = s.GatewaySessions()
+		return pred(got)
 	})
 	return got, err
 }
@@ -155,10 +173,13 @@ func (s *Server) DropConnections() {
 	}
 }
 
-// dispatch sends an event to every connected session.
-func (s *Server) dispatch(t string, d any) {
+// dispatch sends an event of guildID ("" for DMs and events outside
+// guilds) to every session of the guild's shard (shards.go).
+func (s *Server) dispatch(guildID, t string, d any) {
 	for _, g := range s.sessionList() {
-		g.send(t, d)
+		if g.handles(guildID) {
+			g.send(t, d)
+		}
 	}
 }
 
@@ -173,7 +194,7 @@ func (s *Server) sessionList() []*gwSession {
 }
 
 // dispatchMessage sends MESSAGE_CREATE or MESSAGE_UPDATE to the sessions
-// whose intents cover the message (GUILD_MESSAGES for guild channels,
+// of the message's shard whose intents cover the message (GUILD_MESSAGES for guild channels,
 // DIRECT_MESSAGES for DMs). Sessions without MESSAGE_CONTENT receive empty
 // content, embeds, components and attachments unless the message is a DM,
 // mentions the bot, or is the bot's own.
@@ -193,15 +214,36 @@ func (s *Server) dispatchMessage(t string, w *wireMessage, byBot bool) {
 	redacted.Embeds = json.RawMessage("[]")
 	redacted.Components = json.RawMessage("[]")
 	redacted.Attachments = []*wireAttachment{}
+	delivered := 0
 	for _, g := range s.sessionList() {
+		var sent bool
 		switch {
-		case g.intents&need == 0:
+		case !g.handles(w.GuildID) || g.intents&need == 0:
 		case visible || g.intents&IntentMessageContent != 0:
-			g.send(t, w)
+			sent = g.send(t, w)
 		default:
-			g.send(t, &redacted)
+			sent = g.send(t, &redacted)
+		}
+		if sent {
+			delivered++
 		}
 	}
+	if t == "MESSAGE_CREATE" {
+		s.mu.Lock()
+		s.delivered[w.ID] += delivered
+		s.notifyLocked()
+		s.mu.Unlock()
+	}
+}
+
+// Delivered is the number of gateway connections the MESSAGE_CREATE of a
+// message was written to: zero when no session of its shard (with the
+// intents it needs) was connected, as when the bot's connection to that
+// shard was closed. Discord does not deliver such an event later.
+func (s *Server) Delivered(messageID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.delivered[messageID]
 }
 
 func newSessionID() string {
@@ -281,16 +323,27 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 				conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4005, "Already authenticated."), time.Now().Add(time.Second))
 				return
 			}
-			var id struct {
-				Token   string `json:"token"`
-				Intents int64  `json:"intents"`
-			}
+			var id identifyRequest
 			json.Unmarshal(f.D, &id)
-			if !s.validToken(id.Token) {
-				conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4004, "Authentication failed."), time.Now().Add(time.Second))
+			code, reason, invalid, exhausted := s.admitIdentify(id) // shards.go
+			switch {
+			case exhausted:
+				s.closeAll(code, reason)
 				return
+			case code != 0:
+				conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+				return
+			case invalid:
+				if write(json.RawMessage(invalidSession)) != nil {
+					return
+				}
+				continue
 			}
-			sess = s.identify(conn, id.Intents)
+			shard := [2]int{0, 1}
+			if id.Shard != nil {
+				shard = *id.Shard
+			}
+			sess = s.identify(conn, id.Intents, shard, id.Shard != nil)
 		case opResume:
 			if sess != nil {
 				continue
@@ -315,9 +368,9 @@ func (s *Server) validToken(tok string) bool {
 }
 
 // identify creates a session for conn and sends READY and one
-// GUILD_CREATE per guild.
-func (s *Server) identify(conn *websocket.Conn, intents int64) *gwSession {
-	g := &gwSession{id: newSessionID(), intents: intents}
+// GUILD_CREATE per guild of its shard.
+func (s *Server) identify(conn *websocket.Conn, intents int64, shard [2]int, sharded bool) *gwSession {
+	g := &gwSession{id: newSessionID(), intents: intents, shard: shard}
 	// Holding g.wmu while registering the session makes any event
 	// dispatched meanwhile wait for READY, so it arrives after it.
 	g.wmu.Lock()
@@ -327,14 +380,17 @@ func (s *Server) identify(conn *websocket.Conn, intents int64) *gwSession {
 		"v":                  9,
 		"user":               s.bot.wire(),
 		"session_id":         g.id,
-		"resume_gateway_url": "ws" + strings.TrimPrefix(s.http.URL, "http") + "/ws",
+		"resume_gateway_url": s.gatewayURL(),
 		"application":        map[string]any{"id": s.appID, "flags": 0},
 		"private_channels":   []any{},
+	}
+	if sharded {
+		ready["shard"] = shard
 	}
 	var guilds []*wireGuild
 	unavailable := []map[string]any{}
 	for _, id := range s.guildOrder {
-		if !s.guilds[id].hasBot(s.bot.ID) {
+		if !s.guilds[id].hasBot(s.bot.ID) || !g.handles(id) {
 			continue
 		}
 		unavailable = append(unavailable, map[string]any{"id": id, "unavailable": true})
@@ -353,7 +409,7 @@ func (s *Server) identify(conn *websocket.Conn, intents int64) *gwSession {
 	for _, wg := range guilds {
 		g.sendLocked("GUILD_CREATE", wg)
 	}
-	s.log.Debug("gateway identified", slog.String("session", g.id), slog.Int64("intents", intents))
+	s.log.Debug("gateway identified", slog.String("session", g.id), slog.Int64("intents", intents), slog.Any("shard", shard))
 	return g
 }
 

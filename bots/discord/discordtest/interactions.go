@@ -368,7 +368,7 @@ func (s *Server) sendCommand(typ int, name string, options []Option, userID, cha
 		it.choices = make(chan []Choice, 1)
 	}
 	s.mu.Unlock()
-	s.dispatch("INTERACTION_CREATE", w)
+	s.dispatch(w.GuildID, "INTERACTION_CREATE", w)
 	return it, nil
 }
 
@@ -405,7 +405,7 @@ func (s *Server) ClickButton(messageID, customID, userID string) (Interaction, e
 	it.sourceID = m.ID
 	w.Message = s.wireMessageLocked(m, false)
 	s.mu.Unlock()
-	s.dispatch("INTERACTION_CREATE", w)
+	s.dispatch(w.GuildID, "INTERACTION_CREATE", w)
 	return it.Interaction, nil
 }
 

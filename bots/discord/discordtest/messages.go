@@ -365,7 +365,7 @@ func (s *Server) echoLocked(t string, m *Message) func() {
 		if m.GuildID != "" {
 			d["guild_id"] = m.GuildID
 		}
-		return func() { s.dispatch(t, d) }
+		return func() { s.dispatch(m.GuildID, t, d) }
 	}
 	w := s.wireMessageLocked(m, true)
 	return func() { s.dispatchMessage(t, w, true) }

@@ -104,21 +104,37 @@ func (s *Server) AddUser(name string) User {
 // AddGuild adds a guild owned by a new user named name+"-owner", with an
 // @everyone role holding DefaultEveryonePermissions and the bot as a
 // member. Gateway sessions already open receive GUILD_CREATE.
-func (s *Server) AddGuild(name string) Guild { return s.addGuild(name, true) }
+func (s *Server) AddGuild(name string) Guild { return s.addGuild(name, true, 0, 0) }
+
+// AddGuildOnShard adds a guild as AddGuild does, with an id that puts it
+// on shard of total: (id >> 22) % total == shard. The time in its
+// snowflake is moved up to total-1 milliseconds ahead of the fake's
+// clock.
+func (s *Server) AddGuildOnShard(name string, shard, total int) (Guild, error) {
+	if total < 1 || shard < 0 || shard >= total {
+		return Guild{}, fmt.Errorf("discordtest: shard %d of %d: want 0 ≤ shard < total", shard, total)
+	}
+	return s.addGuild(name, true, shard, total), nil
+}
 
 // AddGuildWithoutBot adds a guild as AddGuild does, but without the bot:
 // the app is not installed there. The bot receives no event from it and
 // is refused its channels (403, 50001 Missing Access); users who installed
 // the app to their account (InstallApp) can still run its global commands
 // there, which the bot answers through the interaction alone.
-func (s *Server) AddGuildWithoutBot(name string) Guild { return s.addGuild(name, false) }
+func (s *Server) AddGuildWithoutBot(name string) Guild { return s.addGuild(name, false, 0, 0) }
 
-func (s *Server) addGuild(name string, withBot bool) Guild {
+// addGuild adds a guild, on shard of total when total is positive.
+func (s *Server) addGuild(name string, withBot bool, shard, total int) Guild {
 	s.mu.Lock()
 	owner := &User{ID: s.newIDLocked(), Name: name + "-owner"}
 	s.users[owner.ID] = owner
+	id := s.newIDLocked()
+	if total > 0 {
+		id = s.shardIDLocked(shard, total)
+	}
 	g := &guild{
-		Guild:   Guild{ID: s.newIDLocked(), Name: name, OwnerID: owner.ID},
+		Guild:   Guild{ID: id, Name: name, OwnerID: owner.ID},
 		joined:  s.nowLocked(),
 		members: map[string]*member{},
 	}
@@ -138,8 +154,19 @@ func (s *Server) addGuild(name string, withBot bool) Guild {
 	}
 	wg := s.wireGuildLocked(g)
 	s.mu.Unlock()
-	s.dispatch("GUILD_CREATE", wg)
+	s.dispatch(g.ID, "GUILD_CREATE", wg)
 	return g.Guild
+}
+
+// shardIDLocked returns a fresh snowflake on shard of total: the first
+// millisecond from the fake's clock (and after the last id) whose number
+// is shard modulo total.
+func (s *Server) shardIDLocked(shard, total int) string {
+	ms := max(s.nowLocked().UnixMilli()-discordEpoch, int64(s.lastID>>22)+1, 0)
+	n := int64(total)
+	ms += ((int64(shard)-ms%n)%n + n) % n
+	s.lastID = uint64(ms) << 22
+	return formatUint(s.lastID)
 }
 
 // hasBot reports whether the bot is a member of the guild.
@@ -273,7 +300,7 @@ func (s *Server) AddChannel(guildID, name string) (Channel, error) {
 	s.notifyLocked()
 	s.mu.Unlock()
 	if sees {
-		s.dispatch("CHANNEL_CREATE", w)
+		s.dispatch(guildID, "CHANNEL_CREATE", w)
 	}
 	return *c, nil
 }
@@ -294,7 +321,7 @@ func (s *Server) AddThread(parentID, name string) (Channel, error) {
 	s.notifyLocked()
 	s.mu.Unlock()
 	if sees {
-		s.dispatch("THREAD_CREATE", w)
+		s.dispatch(c.GuildID, "THREAD_CREATE", w)
 	}
 	return *c, nil
 }

@@ -62,6 +62,22 @@ type Options struct {
 	// edit that sets FlagComponentsV2 (400, 50035), as a server that does
 	// not support Components V2 might.
 	RefuseComponentsV2 bool
+	// Shards is the shard count GET /gateway/bot recommends; default 1.
+	// Sessions may identify with any count (shards.go).
+	Shards int
+	// SessionStartLimit is GET /gateway/bot's session_start_limit, which
+	// the gateway enforces (shards.go); zero fields take its defaults.
+	SessionStartLimit SessionStartLimit
+	// IdentifyWindow, when positive, allows one IDENTIFY per identify
+	// bucket (shard id % SessionStartLimit.MaxConcurrency) in any
+	// IdentifyWindow, on the fake's clock; one too soon is answered with
+	// Invalid Session (op 9). Discord's window is 5s. Zero enforces
+	// nothing, so that tests may restart a bot at once.
+	IdentifyWindow time.Duration
+	// GuildsPerShard is the most guilds one gateway session may serve;
+	// an IDENTIFY whose shard has more is closed with 4011 (Sharding
+	// Required). Default DefaultGuildsPerShard.
+	GuildsPerShard int
 }
 
 func (o *Options) setDefaults() {
@@ -102,6 +118,13 @@ func (o *Options) setDefaults() {
 		o.AttachmentTTL = 24 * time.Hour
 	}
 	o.Global = o.Global.withDefaults(o.MessageWindow)
+	if o.Shards <= 0 {
+		o.Shards = 1
+	}
+	o.SessionStartLimit = o.SessionStartLimit.withDefaults()
+	if o.GuildsPerShard <= 0 {
+		o.GuildsPerShard = DefaultGuildsPerShard
+	}
 }
 
 // Server is a fake Discord. Its methods are safe for concurrent use.
@@ -139,6 +162,8 @@ type Server struct {
 	attachments  map[string]*storedAttachment // by id (attachments.go)
 	downloads    []Download
 	installs     map[string]bool // users who installed the app (InstallApp)
+	starts       starts          // the session start limit (shards.go)
+	delivered    map[string]int  // message id → connections its MESSAGE_CREATE reached
 }
 
 // NewServer starts a fake Discord on a loopback port. Close it when done.
@@ -162,9 +187,12 @@ func NewServer(opts Options) *Server {
 		conns:        map[*websocket.Conn]struct{}{},
 		attachments:  map[string]*storedAttachment{},
 		installs:     map[string]bool{},
+		delivered:    map[string]int{},
 	}
 	s.upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	s.mu.Lock()
+	s.starts = starts{remaining: opts.SessionStartLimit.Remaining, last: map[int]time.Time{},
+		resetAt: s.nowLocked().Add(opts.SessionStartLimit.ResetAfter)}
 	s.appID = s.newIDLocked()
 	s.bot = &User{ID: s.appID, Name: opts.BotName, Bot: true}
 	s.users[s.bot.ID] = s.bot
@@ -356,7 +384,7 @@ func (s *Server) routes() http.Handler {
 	h := func(pattern string, a auth, f func(*request)) { s.handle(mux, pattern, a, f) }
 
 	h("GET /api/{v}/gateway", authNone, s.getGateway)
-	h("GET /api/{v}/gateway/bot", authBot, s.getGateway)
+	h("GET /api/{v}/gateway/bot", authBot, s.getGatewayBot) // shards.go
 	h("GET /api/{v}/users/{user}", authBot, s.getUser)
 
 	h("GET /api/{v}/channels/{channel}", authBot, s.getChannel)
@@ -398,12 +426,5 @@ func (s *Server) routes() http.Handler {
 }
 
 func (s *Server) getGateway(rq *request) {
-	rq.writeJSON(http.StatusOK, map[string]any{
-		"url": "ws" + strings.TrimPrefix(s.http.URL, "http") + "/ws",
-		// Only /gateway/bot has these; extra fields are harmless on /gateway.
-		"shards": 1,
-		"session_start_limit": map[string]int{
-			"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1,
-		},
-	})
+	rq.writeJSON(http.StatusOK, map[string]any{"url": s.gatewayURL()})
 }

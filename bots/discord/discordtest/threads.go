@@ -121,7 +121,7 @@ func (s *Server) StartThread(parentID, name, ownerID string) (Thread, error) {
 	}
 	th, w := s.addThreadLocked(p, name, ownerID, "")
 	s.mu.Unlock()
-	s.dispatch("THREAD_CREATE", w)
+	s.dispatch(w.GuildID, "THREAD_CREATE", w)
 	return th, nil
 }
 
@@ -159,7 +159,7 @@ func (s *Server) DeleteThread(threadID string) error {
 	d := map[string]any{"id": c.ID, "guild_id": c.GuildID, "parent_id": c.ParentID, "type": c.Type}
 	s.notifyLocked()
 	s.mu.Unlock()
-	s.dispatch("THREAD_DELETE", d)
+	s.dispatch(c.GuildID, "THREAD_DELETE", d)
 	return nil
 }
 
@@ -278,7 +278,7 @@ func (s *Server) createThread(rq *request, withMessage bool) {
 	}
 	rq.writeJSON(http.StatusCreated, w)
 	s.mu.Unlock()
-	s.dispatch("THREAD_CREATE", threadCreate{wireChannel: w, NewlyCreated: true})
+	s.dispatch(w.GuildID, "THREAD_CREATE", threadCreate{wireChannel: w, NewlyCreated: true})
 	echo()
 }
 
