@@ -10,6 +10,7 @@ import (
 
 	"github.com/palaver-bot/palaver/llm"
 	"github.com/palaver-bot/palaver/sessions"
+	"github.com/palaver-bot/palaver/sessions/etcdstore"
 )
 
 // newLogger builds the process logger from log.level and log.format,
@@ -132,37 +133,51 @@ func maxImages(n int) int {
 
 // core is what every conversational command runs on.
 type core struct {
-	log     *slog.Logger
-	router  *llm.Router
-	store   *sessions.BoltStore
+	log    *slog.Logger
+	router *llm.Router
+	store  sessions.Store
+	// bolt is the store when it is the bbolt file (storage.path), cluster
+	// when it is etcd (storage.etcd): one of them is nil.
+	bolt    *sessions.BoltStore
+	cluster *etcdstore.Store
 	control *control // nil when the control socket could not be made
 	engine  *sessions.Engine
 	manager *sessions.Manager
 }
 
-// openCore opens the store and builds the Manager. The caller must Close it.
-func openCore(cfg *Config, log *slog.Logger, obs sessions.Observer, turns sessions.TurnObserver, onCommit func(d float64)) (*core, error) {
+// openCore opens the store (the bbolt file, or etcd, tried again while it
+// cannot be reached until ctx ends) and builds the Manager. The caller
+// must Close it.
+func openCore(ctx context.Context, cfg *Config, log *slog.Logger, obs sessions.Observer, turns sessions.TurnObserver, onCommit func(d float64)) (*core, error) {
 	router, err := newRouter(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	opts := sessions.BoltOptions{Retention: cfg.Storage.HistoryLimit, Logger: log}
-	if onCommit != nil {
-		opts.OnCommit = func(d time.Duration) { onCommit(d.Seconds()) }
+	c := &core{log: log, router: router}
+	if len(cfg.Storage.Etcd.Endpoints) > 0 {
+		if c.cluster, err = openEtcd(ctx, cfg, log); err != nil {
+			return nil, err
+		}
+		c.store = c.cluster
+		log.Info("store: etcd", "endpoints", cfg.Storage.Etcd.Endpoints, "member", c.cluster.Role().Member)
+	} else {
+		opts := sessions.BoltOptions{Retention: cfg.Storage.HistoryLimit, Logger: log}
+		if onCommit != nil {
+			opts.OnCommit = func(d time.Duration) { onCommit(d.Seconds()) }
+		}
+		if c.bolt, err = sessions.OpenBolt(cfg.Storage.Path, opts); err != nil {
+			return nil, fmt.Errorf("storage.path: %w", err)
+		}
+		c.store = c.bolt
+		if c.control, err = listenControl(c.bolt, log, controlTimeout); err != nil {
+			log.Warn("live backups are off: palaver store backup will need palaver stopped", "error", err)
+		}
 	}
-	store, err := sessions.OpenBolt(cfg.Storage.Path, opts)
-	if err != nil {
-		return nil, fmt.Errorf("storage.path: %w", err)
-	}
-	ctl, err := listenControl(store, log, controlTimeout)
-	if err != nil {
-		log.Warn("live backups are off: palaver store backup will need palaver stopped", "error", err)
-	}
-	engine := sessions.NewEngine(log, obs)
+	c.engine = sessions.NewEngine(log, obs)
 	scfg := sessionsConfig(cfg)
 	scfg.Observer = turns
-	m := sessions.NewManager(scfg, store, router, engine, log)
-	return &core{log: log, router: router, store: store, control: ctl, engine: engine, manager: m}, nil
+	c.manager = sessions.NewManager(scfg, c.store, router, c.engine, log)
+	return c, nil
 }
 
 // Close stops the control socket, finishes running answers within ctx,
@@ -172,7 +187,12 @@ func (c *core) Close(ctx context.Context) error {
 		c.log.Warn("shutdown", "error", err)
 	}
 	merr := c.manager.Close(ctx)
-	serr := c.store.Close()
+	var serr error
+	if c.cluster != nil {
+		serr = c.cluster.Close()
+	} else {
+		serr = c.bolt.Close()
+	}
 	if merr != nil {
 		return merr
 	}

@@ -59,7 +59,7 @@ func cmdChat(ctx context.Context, e *env, args []string) error {
 		logOut = f
 	}
 	log := newLogger(cfg, logOut)
-	c, err := openCore(cfg, log, sessions.Observer{}, sessions.TurnObserver{}, nil)
+	c, err := openCore(ctx, cfg, log, sessions.Observer{}, sessions.TurnObserver{}, nil)
 	if err != nil {
 		return err
 	}

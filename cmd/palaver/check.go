@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"strings"
 )
 
 // cmdCheck validates the config and says what it enables. It exits 2 with
@@ -39,9 +41,19 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 	} else {
 		fmt.Fprintf(e.stdout, "endpoint: off in palaver run (palaver serve listens on %s)\n", cfg.Gateway.Listen)
 	}
-	fmt.Fprintf(e.stdout, "storage: %s\n", cfg.Storage.Path)
+	etcd := len(cfg.Storage.Etcd.Endpoints) > 0
+	if etcd {
+		fmt.Fprintf(e.stdout, "storage: etcd at %s, keys under %s\n", strings.Join(cfg.Storage.Etcd.Endpoints, ", "), cfg.Storage.Etcd.Prefix)
+		fmt.Fprintf(e.stdout, "cluster: member %s, failover %s\n", cmp.Or(cfg.Cluster.Member, "(host name and process id)"), cfg.Cluster.Failover)
+	} else {
+		fmt.Fprintf(e.stdout, "storage: %s\n", cfg.Storage.Path)
+	}
 	for _, w := range cfg.Warnings() {
 		fmt.Fprintf(e.stdout, "warning: %s\n", w)
+	}
+	if etcd {
+		// The members this process would reach, as palaver run will.
+		return printCluster(ctx, e.stdout, cfg)
 	}
 	return nil
 }

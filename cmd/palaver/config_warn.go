@@ -17,6 +17,10 @@ import (
 // know about (palaver check prints them). They are full sentences, in a
 // stable order: first the values naming an unset environment variable, in
 // line order, then the others.
+// etcdHistoryAdvised is the most history entries per conversation advised
+// on etcd (sessions/etcdstore's sizing).
+const etcdHistoryAdvised = 200
+
 func (c *Config) Warnings() []string {
 	w := c.envWarnings()
 	if c.Telegram.Token == "" && c.Discord.Token == "" {
@@ -37,6 +41,11 @@ func (c *Config) Warnings() []string {
 			w = append(w, "discord.allowed_guilds and discord.allowed_channels are empty: "+
 				"anyone who finds the bot can use it (and spend your provider credit)")
 		}
+	}
+	if len(c.Storage.Etcd.Endpoints) > 0 && (c.Storage.HistoryLimit == 0 || c.Storage.HistoryLimit > etcdHistoryAdvised) {
+		w = append(w, fmt.Sprintf("storage.history_limit is %d with storage.etcd: each entry takes about 800 bytes of etcd's "+
+			"keyspace, so 10,000 conversations keeping 1,000 entries need 8 GB, over etcd's default 2 GB quota; "+
+			"keep %d or fewer (see docs/scaling.md)", c.Storage.HistoryLimit, etcdHistoryAdvised))
 	}
 	for _, name := range sortedKeys(c.Providers) {
 		if names, _ := c.source.unsetVars("providers." + name + ".api_key"); names != nil {

@@ -79,7 +79,7 @@ func TestMain_StoreBackup_Live(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := openCore(cfg, slog.New(slog.DiscardHandler), sessions.Observer{}, sessions.TurnObserver{}, nil)
+	c, err := openCore(t.Context(), cfg, slog.New(slog.DiscardHandler), sessions.Observer{}, sessions.TurnObserver{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

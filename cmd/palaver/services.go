@@ -34,6 +34,19 @@ const shutdownGrace = 20 * time.Second
 type health struct {
 	mu    sync.Mutex
 	state map[string]string
+	// roles, when set, reports this process's place in a cluster
+	// (telegram leader or standby, Discord shards held), under "cluster".
+	roles map[string]func() any
+}
+
+// role adds what fn reports under "cluster" as name.
+func (h *health) role(name string, fn func() any) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.roles == nil {
+		h.roles = make(map[string]func() any)
+	}
+	h.roles[name] = fn
 }
 
 func (h *health) set(name, state string) {
@@ -55,7 +68,15 @@ func (h *health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
-	json.NewEncoder(w).Encode(map[string]any{"ok": ok, "components": h.state})
+	report := map[string]any{"ok": ok, "components": h.state}
+	if len(h.roles) > 0 {
+		roles := make(map[string]any, len(h.roles))
+		for name, fn := range h.roles {
+			roles[name] = fn()
+		}
+		report["cluster"] = roles
+	}
+	json.NewEncoder(w).Encode(report)
 }
 
 // runServices runs the bots and the endpoint until ctx ends or the user
@@ -136,10 +157,14 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, serveOnly bool) e
 	var c *core
 	if bots || withGateway {
 		var err error
-		c, err = openCore(cfg, log, met.engineObserver(), met.turnObserver(), met.observeCommit)
+		c, err = openCore(ctx, cfg, log, met.engineObserver(), met.turnObserver(), met.observeCommit)
 		switch {
 		case err == nil:
-			log.Info("store open", "path", cfg.Storage.Path)
+			if c.cluster == nil {
+				log.Info("store open", "path", cfg.Storage.Path)
+			} else {
+				hl.role("member", func() any { return c.cluster.Role() })
+			}
 			hl.set("store", "open")
 			defer func() {
 				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
@@ -225,7 +250,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, serveOnly bool) e
 			if w := cfg.Telegram.Webhook; w.URL != "" {
 				hook = telegram.Webhook{URL: w.URL, Listen: w.Listen, SecretToken: w.SecretToken, MaxConnections: w.MaxConnections}
 			}
-			bot, err := telegram.New(telegram.Options{
+			topts := telegram.Options{
 				Token:              cfg.Telegram.Token,
 				APIEndpoint:        cfg.Telegram.APIEndpoint,
 				EditInterval:       cfg.Telegram.EditInterval,
@@ -241,16 +266,23 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, serveOnly bool) e
 				Webhook:            hook,
 				Logger:             log,
 				OnState:            func(state string) { hl.set(telegram.Platform, state) },
-			}, c.manager, c.store)
+			}
+			if c.cluster != nil {
+				topts.Leader, topts.Advertise = c.cluster, cfg.Cluster.Advertise
+			}
+			bot, err := telegram.New(topts, c.manager, c.store)
 			if err != nil {
 				return err
+			}
+			if c.cluster != nil {
+				hl.role(telegram.Platform, func() any { return bot.Role() })
 			}
 			sv.start(ctx, telegram.Platform, tlog, true, bot.Run)
 		}
 		if cfg.Discord.Token != "" {
 			dlog := log.With("platform", discord.Platform)
 			c.engine.SetBudget(discord.Platform, window(cfg.Discord.GlobalWindow))
-			bot, err := discord.New(discord.Options{
+			dopts := discord.Options{
 				Token:           cfg.Discord.Token,
 				ApplicationID:   cfg.Discord.ApplicationID,
 				APIBase:         cfg.Discord.APIBase,
@@ -263,11 +295,19 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, serveOnly bool) e
 				Threads:         cfg.Discord.Threads,
 				ThreadFollowAll: cfg.Discord.ThreadFollowAll,
 				Components:      cfg.Discord.Components,
+				Shards:          discordShards(cfg.Discord.Shards),
 				Logger:          log,
 				OnState:         func(state string) { hl.set(discord.Platform, state) },
-			}, c.manager)
+			}
+			if c.cluster != nil {
+				dopts.ShardSet, dopts.IdentifyGate = c.cluster, c.cluster
+			}
+			bot, err := discord.New(dopts, c.manager)
 			if err != nil {
 				return err
+			}
+			if c.cluster != nil || cfg.Discord.Shards != 1 {
+				hl.role(discord.Platform, func() any { return bot.Shards() })
 			}
 			sv.start(ctx, discord.Platform, dlog, true, bot.Run)
 		}
@@ -357,4 +397,12 @@ func component(ctx context.Context, hl *health, name string, run func(context.Co
 // window is a configured rate-limit window as the reply engine takes it.
 func window(w WindowConfig) sessions.Window {
 	return sessions.Window{Requests: w.Requests, Per: w.Per}
+}
+
+// discordShards is discord.shards as the Discord bot takes it.
+func discordShards(n Shards) int {
+	if n == ShardsAuto {
+		return discord.AutoShards
+	}
+	return int(n)
 }

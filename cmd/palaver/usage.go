@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,6 +25,7 @@ import (
 	"github.com/palaver-bot/palaver/llm"
 	"github.com/palaver-bot/palaver/llm/gateway"
 	"github.com/palaver-bot/palaver/sessions"
+	"github.com/palaver-bot/palaver/sessions/etcdstore"
 )
 
 // usageConfig turns the limits section, models.prices and
@@ -135,8 +137,12 @@ func cmdUsage(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	path := cmp.Or(*storeFile, cfg.Storage.Path)
-	recs, err := readUsage(ctx, path, first, last, *storeFile == "")
+	var recs []sessions.UsageRecord
+	if len(cfg.Storage.Etcd.Endpoints) > 0 && *storeFile == "" {
+		recs, err = readEtcdUsage(ctx, cfg, first, last)
+	} else {
+		recs, err = readUsage(ctx, cmp.Or(*storeFile, cfg.Storage.Path), first, last, *storeFile == "")
+	}
 	if err != nil {
 		return err
 	}
@@ -205,6 +211,21 @@ func readUsage(ctx context.Context, path, from, to string, live bool) ([]session
 		return nil, err
 	}
 	return sessions.ReadUsageFile(snap, sessions.DefaultLockTimeout, from, to)
+}
+
+// readEtcdUsage reads the usage records of the days from to to from the
+// etcd store, which every process shares.
+func readEtcdUsage(ctx context.Context, cfg *Config, from, to string) ([]sessions.UsageRecord, error) {
+	ec, err := etcdConfig(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
+	}
+	s, err := etcdstore.Open(ctx, ec)
+	if err != nil {
+		return nil, fmt.Errorf("storage.etcd: %w", err)
+	}
+	defer s.Close()
+	return s.UsageRecords(ctx, from, to)
 }
 
 // sumUsage adds up recs by dims: the other columns are left empty. Rows

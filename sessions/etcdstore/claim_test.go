@@ -1,0 +1,177 @@
+package etcdstore
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/palaver-bot/palaver/llm"
+	"github.com/palaver-bot/palaver/sessions"
+)
+
+// revoke revokes s's session lease on the cluster, as its expiry would
+// (a process cut off for longer than Failover).
+func revoke(t *testing.T, s *Store) {
+	t.Helper()
+	s.sessMu.Lock()
+	ss := s.sess
+	s.sessMu.Unlock()
+	if ss == nil {
+		t.Fatal("no session to revoke")
+	}
+	if _, err := cluster.Client(t).Revoke(t.Context(), ss.lease()); err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+}
+
+// waitClosed waits for ch to be closed, failing t after a generous bound
+// (a bound on a hang, not a measure).
+func waitClosed(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s: never happened", what)
+	}
+}
+
+func TestStore_Claim_Fencing(t *testing.T) {
+	cfg := testConfig(t)
+	a := mustOpen(t, cfg)
+	cfg.Member = "m2"
+	b := mustOpen(t, cfg)
+	ctx := t.Context()
+	key := sessions.Key{Platform: "telegram", Chat: "1"}
+	turn := sessions.Commit{Entries: []sessions.Entry{{Role: llm.RoleUser, Text: "q"}, {Role: llm.RoleAssistant, Text: "a"}}}
+
+	lost, release, err := a.Claim(ctx, key)
+	if err != nil {
+		t.Fatalf("A: Claim: %v", err)
+	}
+	defer release()
+	if err := a.Commit(ctx, key, turn); err != nil {
+		t.Fatalf("A: Commit under its claim: %v", err)
+	}
+	// B holds no claim: its write of a conversation A holds is refused.
+	if err := b.Commit(ctx, key, turn); !errors.Is(err, sessions.ErrNotOwner) {
+		t.Errorf("B: Commit of A's conversation = %v, want ErrNotOwner", err)
+	}
+	if _, ok, err := tryClaim(t, b, key); ok || err != nil {
+		t.Errorf("B: TryClaim of A's conversation = %v, %v; want false, nil", ok, err)
+	}
+
+	revoke(t, a)
+	waitClosed(t, lost, "A: lost closed")
+	for name, write := range map[string]func() error{
+		"Commit":       func() error { return a.Commit(ctx, key, turn) },
+		"Append":       func() error { return a.Append(ctx, key, true, turn.Entries...) },
+		"SaveSettings": func() error { return a.SaveSettings(ctx, key, sessions.Settings{Model: "p/m"}) },
+		"Reset":        func() error { return a.Reset(ctx, key) },
+		"SaveProgress": func() error { return a.SaveProgress(ctx, key, 1, sessions.Progress{Destination: "d"}) },
+		"SetQueued":    func() error { return a.SetQueued(ctx, sessions.Queued{Key: key, ID: 1}) },
+	} {
+		if err := write(); !errors.Is(err, sessions.ErrNotOwner) {
+			t.Errorf("A: %s after losing its claim = %v, want ErrNotOwner", name, err)
+		}
+	}
+	if h, _ := b.History(ctx, key, 0); len(h) != 2 {
+		t.Errorf("history = %d entries, want the 2 of A's first commit only", len(h))
+	}
+
+	// B can claim it now, and write; A still cannot.
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, releaseB, err := b.Claim(cctx, key)
+	if err != nil {
+		t.Fatalf("B: Claim after A's lease was revoked: %v", err)
+	}
+	defer releaseB()
+	if err := b.Commit(ctx, key, turn); err != nil {
+		t.Errorf("B: Commit under its claim: %v", err)
+	}
+	if err := a.Commit(ctx, key, turn); !errors.Is(err, sessions.ErrNotOwner) {
+		t.Errorf("A: Commit after B claimed = %v, want ErrNotOwner", err)
+	}
+	// A's write-behind progress of the conversation is not written either.
+	if err := a.SetProgress(ctx, key, 7, &sessions.Progress{Destination: "d"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.flush(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if ps, _ := b.Progresses(ctx); len(ps) != 0 {
+		t.Errorf("B sees progress %+v, written by A without its claim", ps)
+	}
+	// Once A releases its lost claim, it writes as a process without one:
+	// refused while B holds the conversation.
+	release()
+	if err := a.Commit(ctx, key, turn); !errors.Is(err, sessions.ErrNotOwner) {
+		t.Errorf("A: Commit after releasing = %v, want ErrNotOwner", err)
+	}
+	releaseB()
+	if err := a.Commit(ctx, key, turn); err != nil {
+		t.Errorf("A: Commit of a conversation nobody holds = %v", err)
+	}
+}
+
+func tryClaim(t *testing.T, s *Store, key sessions.Key) (func(), bool, error) {
+	_, release, ok, err := s.TryClaim(t.Context(), key)
+	return release, ok, err
+}
+
+func TestStore_Claim_Waits(t *testing.T) {
+	cfg := testConfig(t)
+	a := mustOpen(t, cfg)
+	cfg.Member = "m2"
+	b := mustOpen(t, cfg)
+	ctx := t.Context()
+	key := sessions.Key{Platform: "discord", Chat: "5", Thread: "6"}
+
+	_, releaseA, err := a.Claim(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	got := make(chan bool, 1) // whether A had released when B's Claim returned
+	go func() {
+		_, releaseB, err := b.Claim(ctx, key)
+		if err != nil {
+			t.Errorf("B: Claim: %v", err)
+			got <- false
+			return
+		}
+		defer releaseB()
+		select {
+		case <-released:
+			got <- true
+		default:
+			got <- false
+		}
+	}()
+	// A second claim of this process waits too (the Manager claims once
+	// per conversation; a second Claim is one more holder in line).
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, _, err := a.Claim(cctx, key); !errors.Is(err, context.Canceled) {
+		t.Errorf("A: second Claim with a canceled context = %v, want context.Canceled", err)
+	}
+	close(released)
+	releaseA()
+	releaseA() // a second call does nothing
+	select {
+	case ok := <-got:
+		if !ok {
+			t.Error("B's Claim returned before A released")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("B's Claim never returned")
+	}
+}
+
+func TestStore_Claim_InvalidKey(t *testing.T) {
+	s := mustOpen(t, testConfig(t))
+	if _, _, err := s.Claim(t.Context(), sessions.Key{Platform: "telegram"}); err == nil {
+		t.Error("Claim of an invalid key succeeded")
+	}
+}
