@@ -187,7 +187,7 @@ func (m *budgetModel) fair(platform string, i int) float64 {
 // as the destination's rules allow (simulated: see windowAllows), scaled
 // to its fair share of the bot's budget while that binds.
 func (w *world) allowed(m *budgetModel, k kind, span [2]time.Time, urgent []time.Time, interval time.Duration) float64 {
-	text := float64(windowAllows(k, span, urgent, interval))
+	text := float64(windowAllows(k, !w.drawsOnBudget(k), span, urgent, interval))
 	if w.drawsOnBudget(k) && span[1].After(span[0]) {
 		var fair float64
 		m.each(span, func(i int, overlap time.Duration) {
@@ -198,27 +198,52 @@ func (w *world) allowed(m *budgetModel, k kind, span [2]time.Time, urgent []time
 	return float64(len(urgent)) + text
 }
 
+// engineWindows are the windows Palaver's engine keeps to at a
+// destination of kind k, as config.yaml sets them: Telegram's 3 per 3 s per
+// chat, and a group's (all its topics') 20 per minute besides; Discord's 5
+// per 5 s per channel.
+func engineWindows(k kind) [][2]int64 {
+	switch k {
+	case tgPrivate:
+		return [][2]int64{{3, int64(3 * time.Second)}}
+	case tgGroup, tgTopic:
+		return [][2]int64{{3, int64(3 * time.Second)}, {20, int64(time.Minute)}}
+	default:
+		return [][2]int64{{5, int64(5 * time.Second)}}
+	}
+}
+
 // windowAllows is how many requests of growing text a destination of kind
 // k admits during span besides the urgent ones (at their times), sent
-// each as soon as its rules allow: its limit window less the slot kept
-// for a final (when the window holds two or more), and the interval
-// since the destination's last request. It is what the engine aims at.
-func windowAllows(k kind, span [2]time.Time, urgent []time.Time, interval time.Duration) int {
-	_, win, limit := platformWindow(k)
-	win += min(win/50, 100*time.Millisecond) // the engine's margin for jitter
-	free := limit
-	if free >= 2 {
-		free--
+// each as soon as its rules allow: each of its windows (engineWindows)
+// less the slot kept for a final (when the window holds two or more), and
+// the interval since the destination's last request; with drafts (a
+// Telegram private chat's growing text) the interval alone. It is what
+// the engine aims at.
+func windowAllows(k kind, drafts bool, span [2]time.Time, urgent []time.Time, interval time.Duration) int {
+	windows := engineWindows(k)
+	if drafts {
+		windows = nil // drafts are not charged: only the interval paces them
 	}
 	var sent []time.Time
-	inWindow := func(t time.Time) int {
-		n := 0
-		for _, s := range sent {
-			if s.After(t.Add(-win)) && !s.After(t) {
-				n++
+	fits := func(t time.Time) bool {
+		for _, w := range windows {
+			free, per := int(w[0]), time.Duration(w[1])
+			if free >= 2 {
+				free--
+			}
+			per += min(per/50, 100*time.Millisecond) // the engine's margin for jitter
+			n := 0
+			for _, s := range sent {
+				if s.After(t.Add(-per)) && !s.After(t) {
+					n++
+				}
+			}
+			if n >= free {
+				return false
 			}
 		}
-		return n
+		return true
 	}
 	text, u := 0, 0
 	last := time.Time{}
@@ -230,7 +255,7 @@ func windowAllows(k kind, span [2]time.Time, urgent []time.Time, interval time.D
 			continue
 		}
 		next := t.Add(10 * time.Millisecond)
-		if (last.IsZero() || !t.Before(last.Add(interval))) && inWindow(t) < free {
+		if (last.IsZero() || !t.Before(last.Add(interval))) && fits(t) {
 			sent = append(sent, t)
 			last = t
 			text++

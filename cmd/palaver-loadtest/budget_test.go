@@ -104,6 +104,7 @@ func TestWindowAllows(t *testing.T) {
 	tests := []struct {
 		name     string
 		k        kind
+		drafts   bool
 		span     time.Duration
 		urgent   []time.Time
 		interval time.Duration
@@ -112,14 +113,19 @@ func TestWindowAllows(t *testing.T) {
 		// Three answers appear at once in a channel: with the text a
 		// second later the window's 4 (of 5) are spent until 5.1 s, then
 		// text goes every second until the window is full again.
-		{"discord three at once", discordChannel, 10300 * time.Millisecond, at(0, 0, 0), time.Second, 6},
-		{"discord one", discordChannel, 10300 * time.Millisecond, at(0), time.Second, 8},
-		{"private", tgPrivate, 5 * time.Second, at(0), time.Second, 5},
-		{"group", tgGroup, 9 * time.Second, at(0), 3 * time.Second, 3},
+		{"discord three at once", discordChannel, false, 10300 * time.Millisecond, at(0, 0, 0), time.Second, 6},
+		{"discord one", discordChannel, false, 10300 * time.Millisecond, at(0), time.Second, 8},
+		{"private drafts", tgPrivate, true, 5 * time.Second, at(0), time.Second, 5},
+		// Without drafts the chat's 3 per 3 s, one kept for a final.
+		{"private messages", tgPrivate, false, 5 * time.Second, at(0), time.Second, 3},
+		{"group", tgGroup, false, 9 * time.Second, at(0), 3 * time.Second, 3},
+		// Three topics of a forum appear at once: the chat's window keeps
+		// the third waiting 3 s; text then every 3 s as the window allows.
+		{"forum", tgTopic, false, 10 * time.Second, at(0, 0, 0), 3 * time.Second, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := windowAllows(tt.k, [2]time.Time{start, start.Add(tt.span)}, tt.urgent, tt.interval)
+			got := windowAllows(tt.k, tt.drafts, [2]time.Time{start, start.Add(tt.span)}, tt.urgent, tt.interval)
 			if got != tt.want {
 				t.Errorf("windowAllows = %d, want %d", got, tt.want)
 			}
