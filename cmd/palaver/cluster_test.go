@@ -140,3 +140,28 @@ telegram:
 		}
 	}
 }
+
+// palaver check with storage.etcd names the etcd members it reaches, and
+// fails with the endpoints named when it reaches none.
+func TestCheck_Cluster(t *testing.T) {
+	etcd := etcdtest.Start(t, 1)
+	path := writeConfig(t, "storage:\n  history_limit: 100\n  etcd:\n    endpoints: ["+strings.Join(etcd.Endpoints(), ", ")+"]\n"+
+		"providers:\n  local:\n    base_url: http://127.0.0.1:1/v1\nmodels:\n  default: local/m\n")
+	code, stdout, stderr := runCheck(t, path, nil)
+	if code != 0 {
+		t.Fatalf("exit code %d, stderr %q", code, stderr)
+	}
+	for _, want := range []string{"storage: etcd at " + etcd.Endpoints()[0], "cluster: member (host name and process id), failover 10s", "etcd member ", "raft leader"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+
+	down := "http://" + freeAddr(t)
+	path = writeConfig(t, "storage:\n  history_limit: 100\n  etcd:\n    endpoints: ["+down+"]\n    dial_timeout: 300ms\n"+
+		"providers:\n  local:\n    base_url: http://127.0.0.1:1/v1\nmodels:\n  default: local/m\n")
+	code, _, stderr = runCheck(t, path, nil)
+	if code == 0 || !strings.Contains(stderr, "storage.etcd") || !strings.Contains(stderr, down) {
+		t.Errorf("exit code %d, stderr %q; want a failure naming storage.etcd and %s", code, stderr, down)
+	}
+}
