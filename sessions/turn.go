@@ -175,6 +175,22 @@ func (m *Manager) request(ctx context.Context, t *Turn) (*turnRequest, bool) {
 func (m *Manager) conclude(ctx context.Context, t *Turn, a *answerState, mode ReasoningMode, canonical string) {
 	status, note := "", ""
 	cause := context.Cause(ctx)
+	if errors.Is(cause, ErrNotOwner) {
+		// Another process holds the conversation now: nothing of the
+		// answer may be committed here (the store would refuse it), and
+		// that process finalises the record of what was shown.
+		t.answer, t.status, t.err = a.content.String(), "interrupted", ErrNotOwner
+		if o := m.cfg.Observer.Finished; o != nil {
+			o(canonical, "interrupted")
+		}
+		m.log.Warn("answer stopped: the conversation's claim was lost", "conversation", t.key.String())
+		v := a.view(mode, "⚠️ "+Explain(ErrNotOwner))
+		v.Final = true
+		if err := t.live.Finish(m.base, v); err != nil {
+			m.log.Warn("final view", "conversation", t.key.String(), "error", err)
+		}
+		return
+	}
 	switch {
 	case errors.Is(cause, errStopped), errors.Is(cause, errGone):
 		status, note = "stopped", "(stopped)"

@@ -1,0 +1,122 @@
+package etcdstore
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/palaver-bot/palaver/llm"
+	"github.com/palaver-bot/palaver/llm/llmtest"
+	"github.com/palaver-bot/palaver/sessions"
+)
+
+// viewReply records the views a Manager shows.
+type viewReply struct {
+	mu    sync.Mutex
+	views []sessions.View
+}
+
+func (r *viewReply) Destination() sessions.Destination { return sessions.Destination{ID: "test"} }
+
+func (r *viewReply) Show(ctx context.Context, v sessions.View) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.views = append(r.views, v)
+	return 1, nil
+}
+
+func (r *viewReply) last() sessions.View {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.views) == 0 {
+		return sessions.View{}
+	}
+	return r.views[len(r.views)-1]
+}
+
+// A process that loses its lease in the middle of an answer stops the
+// answer and commits nothing of it afterwards; the process that takes the
+// conversation over finalises the answer as interrupted (Recover) and
+// answers the conversation's next message.
+func TestManager_LeaseLostMidAnswer(t *testing.T) {
+	up := llmtest.NewServer()
+	t.Cleanup(up.Close)
+	words := make([]string, 400)
+	for i := range words {
+		words[i] = "word "
+	}
+	up.SetScript(llmtest.Script{Content: words, Interval: 10 * time.Millisecond})
+	router, err := llm.NewRouter([]*llm.Client{llm.NewClient(up.Provider("fake"), llm.Options{})}, "fake", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	a := mustOpen(t, cfg)
+	cfg.Member = "m2"
+	b := mustOpen(t, cfg)
+	ctx := t.Context()
+	mcfg := sessions.Config{DefaultModel: "fake/echo"}
+	ma := sessions.NewManager(mcfg, a, router, nil, quiet)
+	t.Cleanup(func() { ma.Close(context.Background()) })
+
+	key := sessions.Key{Platform: "telegram", Chat: "42"}
+	alice := sessions.Author{ID: "7", Name: "Alice"}
+	rep := &viewReply{}
+	turn, err := ma.Handle(ctx, sessions.Message{Key: key, ID: "1", Author: alice, Text: "tell me a long story"}, rep)
+	if err != nil {
+		t.Fatalf("Handle: %v", err)
+	}
+	for rep.last().Content == "" {
+		select {
+		case <-turn.Done():
+			t.Fatal("the answer ended before the lease was revoked")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	revoke(t, a)
+	waitClosed(t, turn.Done(), "the turn ending once its claim was lost")
+	if _, _, err := turn.Result(); !errors.Is(err, sessions.ErrNotOwner) {
+		t.Errorf("turn result: %v, want ErrNotOwner", err)
+	}
+	if v := rep.last(); !v.Final || !strings.Contains(v.Status, "Another Palaver process") {
+		t.Errorf("last view %+v, want a final view saying another process took over", v)
+	}
+	hist, err := b.History(ctx, key, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 0 {
+		t.Errorf("history after the lost claim: %+v, want nothing committed by the process that lost it", hist)
+	}
+
+	// The survivor finalises what the record says was shown, as after a
+	// crash, and the conversation goes on there.
+	mb := sessions.NewManager(mcfg, b, router, nil, quiet)
+	t.Cleanup(func() { mb.Close(context.Background()) })
+	shown := &viewReply{}
+	if err := mb.Recover(ctx, "telegram", func(sessions.Progress) (sessions.Reply, error) { return shown, nil }); err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+	if v := shown.last(); !v.Final || !strings.Contains(v.Status, "Interrupted") {
+		t.Errorf("recovered view %+v, want the interrupted note", v)
+	}
+	hist, err = b.History(ctx, key, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 2 || hist[0].Text != "tell me a long story" || hist[1].Status != "interrupted" {
+		t.Errorf("history after recovery: %+v, want the question and the interrupted answer", hist)
+	}
+	up.SetScript(llmtest.Script{Content: []string{"short"}})
+	next, err := mb.Handle(ctx, sessions.Message{Key: key, ID: "2", Author: alice, Text: "again"}, &viewReply{})
+	if err != nil {
+		t.Fatalf("Handle on the survivor: %v", err)
+	}
+	waitClosed(t, next.Done(), "the survivor's answer")
+	if answer, status, err := next.Result(); err != nil || answer != "short" {
+		t.Errorf("survivor's answer %q (%s, %v), want short", answer, status, err)
+	}
+}
