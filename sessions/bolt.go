@@ -97,6 +97,9 @@ type BoltOptions struct {
 //	        settings = Settings
 //	        last_message = id        platform id of the last message accepted
 //	                                 (decimal text); redeliveries are refused
+//	        recent_messages = ids    the last RecentMessages unordered
+//	                                 (Discord) ids accepted, 8 bytes each
+//	                                 (RememberMessage); repeats are refused
 //	        history/                 bucket sequence = Seq of the newest entry
 //	            <Seq: 8-byte big-endian uint64> = Entry (Seq not in the JSON)
 //	progress/

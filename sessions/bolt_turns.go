@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 
 	bolt "go.etcd.io/bbolt"
@@ -21,8 +22,8 @@ func queuedKey(name []byte, id uint64) []byte {
 }
 
 // SetQueued records q durably: it returns once the record is committed. A
-// new record whose question has a MsgID not above the conversation's last
-// accepted message is refused with ErrDuplicate; updating a record keeps it.
+// new record whose question the conversation accepted before is refused
+// with ErrDuplicate (see acceptMessage); updating a record keeps it.
 func (s *BoltStore) SetQueued(ctx context.Context, q Queued) error {
 	if err := s.begin(ctx); err != nil {
 		return err
@@ -42,7 +43,7 @@ func (s *BoltStore) SetQueued(ctx context.Context, q Queued) error {
 		}
 		k := queuedKey(name, q.ID)
 		if b.Get(k) == nil {
-			if err := acceptMessage(tx, name, dedupeID(q.Question)); err != nil {
+			if err := acceptMessage(tx, name, q.Question); err != nil {
 				return err
 			}
 		}
@@ -56,13 +57,12 @@ func (s *BoltStore) SetQueued(ctx context.Context, q Queued) error {
 
 // Commit makes c one transaction, durable when it returns: it replaces
 // the entries of c.Replace, appends c.Entries to key's history (refusing
-// with ErrDuplicate a user entry whose MsgID is not above the
-// conversation's last accepted message, unless it comes from the queued
-// record c.QueuedID), storing their images and deleting those no entry
-// refers to any more, drops that queued record, adds c.Usage to the usage
-// counters, and
-// makes c.Progress (or with c.DropProgress nothing) turn c.ProgressID's
-// progress record, replacing any record pending write-behind.
+// with ErrDuplicate a user entry the conversation accepted before, unless
+// it comes from the queued record c.QueuedID: see acceptMessage), storing
+// their images and deleting those no entry refers to any more, drops that
+// queued record, adds c.Usage to the usage counters, and makes c.Progress
+// (or with c.DropProgress nothing) turn c.ProgressID's progress record,
+// replacing any record pending write-behind.
 func (s *BoltStore) Commit(ctx context.Context, key Key, c Commit) error {
 	if err := s.begin(ctx); err != nil {
 		return err
@@ -92,7 +92,7 @@ func (s *BoltStore) Commit(ctx context.Context, key Key, c Commit) error {
 			if e.Role != llm.RoleUser || c.QueuedID != 0 {
 				continue
 			}
-			if err := acceptMessage(tx, name, dedupeID(e)); err != nil {
+			if err := acceptMessage(tx, name, e); err != nil {
 				return err
 			}
 		}
@@ -224,31 +224,81 @@ func parseProgressKey(k []byte) (Key, uint64, bool) {
 	return key, id, ok
 }
 
-// acceptMessage checks msgID against the last message accepted in
-// conversation name and records it as the last: ErrDuplicate when it is
-// not above it (compared as numbers when both are; equal otherwise). An
-// empty msgID is always accepted and not recorded.
-func acceptMessage(tx *bolt.Tx, name []byte, msgID string) error {
-	if msgID == "" {
+// acceptMessage refuses with ErrDuplicate user entry e when conversation
+// name accepted its message before, and otherwise records it as accepted,
+// in tx. An ordered id (Telegram's) must come after the last one accepted
+// (keyLastMessage); an unordered one (Discord's, Entry.Unordered) must not
+// be among the conversation's RecentMessages last unordered ones
+// (keyRecentMessages). An entry without MsgID is always accepted and not
+// recorded.
+func acceptMessage(tx *bolt.Tx, name []byte, e Entry) error {
+	if e.MsgID == "" {
 		return nil
 	}
 	conv, err := tx.Bucket(bucketConversations).CreateBucketIfNotExists(name)
 	if err != nil {
 		return err
 	}
-	if last := conv.Get(keyLastMessage); last != nil && !messageAfter(msgID, string(last)) {
-		return fmt.Errorf("%w: message %s (last accepted %s)", ErrDuplicate, msgID, last)
+	if e.Unordered {
+		recent, err := RememberMessage(conv.Get(keyRecentMessages), e.MsgID)
+		if err != nil {
+			return err
+		}
+		return conv.Put(keyRecentMessages, recent)
 	}
-	return conv.Put(keyLastMessage, []byte(msgID))
+	if last := conv.Get(keyLastMessage); last != nil && !messageAfter(e.MsgID, string(last)) {
+		return fmt.Errorf("%w: message %s (last accepted %s)", ErrDuplicate, e.MsgID, last)
+	}
+	return conv.Put(keyLastMessage, []byte(e.MsgID))
 }
 
-// dedupeID is the id a user entry is refused by when the conversation
-// accepted it (or a later one) before: none for an unordered platform's.
-func dedupeID(e Entry) string {
-	if e.Unordered {
-		return ""
+// RecentMessages is how many unordered message ids (Discord's, which come
+// in no order, see Entry.Unordered) a conversation remembers, so that a
+// message delivered again (to a second gateway connection while a shard
+// moves between processes, or by a retry) is refused with ErrDuplicate.
+// It bounds the record to 8 bytes per id, 2 KiB per conversation: far
+// more than a conversation accepts while a delivery can come twice (a
+// shard hand-over lasts seconds; a user may send a few messages a
+// minute).
+const RecentMessages = 256
+
+// maxMessageID bounds the length of an unordered message id (Discord's
+// snowflakes have at most 20 digits).
+const maxMessageID = 64
+
+// RememberMessage returns recent, a conversation's record of the
+// unordered messages it accepted last, with id added to it, or an error
+// wrapping ErrDuplicate when id is in it already. The record keeps
+// the last RecentMessages ids, oldest first, each as 8 bytes big-endian:
+// its value when it is a decimal number (Discord's snowflakes), else its
+// FNV-1a hash. recent is not modified. Store backends keep the record
+// with the conversation and update it in the transaction that accepts
+// the message.
+func RememberMessage(recent []byte, id string) ([]byte, error) {
+	if len(recent)%8 != 0 {
+		return nil, fmt.Errorf("sessions: malformed record of recent messages (%d bytes, not a multiple of 8)", len(recent))
 	}
-	return e.MsgID
+	if id == "" || len(id) > maxMessageID {
+		return nil, fmt.Errorf("sessions: message id %.80q: want 1 to %d bytes", id, maxMessageID)
+	}
+	n, err := strconv.ParseUint(id, 10, 64)
+	if err != nil {
+		h := fnv.New64a()
+		h.Write([]byte(id))
+		n = h.Sum64()
+	}
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], n)
+	for i := 0; i < len(recent); i += 8 {
+		if bytes.Equal(recent[i:i+8], k[:]) {
+			return nil, fmt.Errorf("%w: message %s (among the last %d accepted)", ErrDuplicate, id, RecentMessages)
+		}
+	}
+	if len(recent) >= 8*RecentMessages {
+		recent = recent[len(recent)-8*(RecentMessages-1):]
+	}
+	out := make([]byte, 0, len(recent)+8)
+	return append(append(out, recent...), k[:]...), nil
 }
 
 // messageAfter reports whether message id a comes after b: platforms
@@ -299,8 +349,12 @@ func (s *BoltStore) QueuedMessages(ctx context.Context) ([]Queued, error) {
 }
 
 // keyLastMessage, in a conversation's bucket, is the platform id of the
-// last user message accepted there (see acceptMessage).
-var keyLastMessage = []byte("last_message")
+// last ordered user message accepted there, and keyRecentMessages the
+// record of its last unordered ones (RememberMessage); see acceptMessage.
+var (
+	keyLastMessage    = []byte("last_message")
+	keyRecentMessages = []byte("recent_messages")
+)
 
 // encodeEntries encodes history entries for the store.
 func encodeEntries(entries []Entry) ([][]byte, error) {

@@ -22,7 +22,11 @@ var ErrNotOwner = errors.New("the conversation is held by another process")
 // store's transaction checks the claim it took and refuses with
 // ErrNotOwner once the claim is gone, so a process that lost its claim
 // never commits afterwards. A write for a key nobody holds is allowed;
-// one for a key another process holds is refused with ErrNotOwner.
+// one for a key another process holds is refused with ErrNotOwner, except
+// SetQueued: a user's message is recorded whichever process receives it
+// (two connections on one Discord shard while it is handed over), and
+// accepted once by the store's duplicate check; its turn then waits for
+// the claim.
 type Claimer interface {
 	// Claim holds key for this process. It waits while another live
 	// process holds it (until that one releases it, or its lease

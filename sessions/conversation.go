@@ -57,10 +57,12 @@ type Entry struct {
 	Role string `json:"role"` // llm.RoleUser or llm.RoleAssistant
 	// MsgID is the platform's id of a user's message, when it has one.
 	MsgID string `json:"msg_id,omitempty"`
-	// Unordered marks a MsgID from a platform that neither delivers a
-	// conversation's messages in id order nor delivers one again
-	// (Discord): it is kept, for Retry buttons, but never used to refuse
-	// a message as a duplicate.
+	// Unordered marks a MsgID from a platform that does not deliver a
+	// conversation's messages in id order (Discord): a message is refused
+	// as a duplicate only when its id is among the conversation's last
+	// RecentMessages unordered ids (two connections of a shard being
+	// handed over, a replay after a resume), never for coming after a
+	// later one.
 	Unordered  bool      `json:"unordered,omitempty"`
 	AuthorID   string    `json:"author_id,omitempty"`
 	AuthorName string    `json:"author_name,omitempty"`

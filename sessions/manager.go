@@ -161,9 +161,9 @@ type Message struct {
 	// before (a platform delivering it again after a crash) is refused
 	// with ErrDuplicate.
 	ID string
-	// Unordered says the platform neither delivers a conversation's
-	// messages in id order nor delivers one again (Discord): ID is kept
-	// (Retry buttons name it) but never refuses a message.
+	// Unordered says the platform does not deliver a conversation's
+	// messages in id order (Discord): ID refuses a message only when it is
+	// among the conversation's last RecentMessages unordered ids.
 	Unordered bool
 	Author    Author
 	Text      string
@@ -512,7 +512,7 @@ func (m *Manager) accept(ctx context.Context, t *Turn) error {
 // is; any other is logged loudly, counted, and wrapped in ErrNotSaved.
 func (m *Manager) notSaved(key Key, op string, err error) error {
 	if errors.Is(err, ErrDuplicate) {
-		m.log.Info("message delivered again; it was accepted before", "conversation", key.String(), "error", err)
+		m.log.Debug("message delivered again; it was accepted before", "conversation", key.String(), "error", err)
 		return err
 	}
 	m.storeFailed(key, op, err)

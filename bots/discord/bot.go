@@ -124,8 +124,9 @@ type Options struct {
 	// session start limit before identifying, and waits for its reset
 	// rather than spend it.
 	Shards int
-	// ShardSet says which shards this process holds (in a cluster, the
-	// etcd store's claims); nil holds all of them.
+	// ShardSet says which shards this process runs (in a cluster, the
+	// etcd store's claims, handed over make-before-break: see Shards);
+	// nil runs all of them.
 	ShardSet Shards
 	// IdentifyGate spaces the shards' IDENTIFYs by Discord's
 	// max_concurrency (in a cluster, across processes); nil means a
@@ -284,8 +285,10 @@ const shutdownGrace = 5 * time.Second
 // run left unfinished and registers the slash commands (by bulk
 // overwrite, per guild in Options.Guilds, else globally) once the first
 // shard is up, and serves events until ctx ends, opening and closing
-// shards as Options.ShardSet assigns them. It then closes the gateway and
-// waits a bounded time for the event handlers in flight. Answers in
+// shards as Options.ShardSet assigns them. It then serves the shards
+// while Options.ShardSet hands them over to other processes (bounded; at
+// once for a process of its own), closes the gateway and waits a bounded
+// time for the event handlers in flight. Answers in
 // progress are the Manager's to finish. Run returns an error when Discord
 // refuses the token or the connection settings (the shard count among
 // them), or the shard assignment ends.
@@ -320,6 +323,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			b.handOver(sets, p)
 			return nil
 		case err := <-b.fatal:
 			return err

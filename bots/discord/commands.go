@@ -105,7 +105,7 @@ func (b *Bot) onCommand(ctx context.Context, i *discordgo.Interaction, p place, 
 		if !userOnly(i) && b.chatThread(ctx, i, arg("prompt"), atts, t) {
 			return
 		}
-		b.turn(ctx, i, i.ID, func(r sessions.Reply) error {
+		b.turn(ctx, i, i.ID, func(ctx context.Context, r sessions.Reply) error {
 			t.wait(ctx)
 			defer t.done()
 			_, err := b.m.Handle(ctx, sessions.Message{Key: k, ID: i.ID, Unordered: true, Author: b.interactionAuthor(i, p), Text: arg("prompt"),
@@ -114,7 +114,7 @@ func (b *Bot) onCommand(ctx context.Context, i *discordgo.Interaction, p place, 
 		})
 	case "retry":
 		// The question answered again is unknown here: no Retry button.
-		b.turn(ctx, i, "", func(r sessions.Reply) error {
+		b.turn(ctx, i, "", func(ctx context.Context, r sessions.Reply) error {
 			_, err := b.m.Retry(ctx, k, r)
 			return err
 		})
@@ -197,8 +197,15 @@ func (b *Bot) interactionReply(i *discordgo.Interaction, question string) *reply
 // acknowledged lets r show the answer after the interaction's response
 // (err its failure). Where that failed the interaction can no longer be
 // answered: the answer is shown in the channel instead, or where the bot
-// is not a member, not at all.
+// is not a member, not at all. A response refused because another
+// connection of the shard answered the interaction first (40060, while a
+// shard moves between processes) leaves the interaction's message to
+// edit, as after a response of this one.
 func (b *Bot) acknowledged(r *reply, err error) {
+	if isAcknowledged(err) {
+		b.log.Debug("interaction answered by another connection; showing the answer there", "channel", r.channelID)
+		err = nil
+	}
 	if err != nil {
 		r.mu.Lock()
 		if r.userOnly {
@@ -215,11 +222,29 @@ func (b *Bot) acknowledged(r *reply, err error) {
 
 // turn starts an answer to a slash command: start queues it with a reply
 // bound to the interaction, whose first edit waits for the deferred
-// response. A refused turn gets an ephemeral explanation instead.
-func (b *Bot) turn(ctx context.Context, i *discordgo.Interaction, question string, start func(sessions.Reply) error) {
+// response. A refused turn gets an ephemeral explanation instead, but for
+// a question that is another connection's (see elsewhere): accepted
+// already, it gets no response at all; in a conversation another process
+// runs, the interaction is deferred (unless that process answered it
+// already, 40060) and the question handed to the Manager again until it
+// is saved or found accepted, as a message is (whenSaved).
+func (b *Bot) turn(ctx context.Context, i *discordgo.Interaction, question string, start func(context.Context, sessions.Reply) error) {
 	r := b.interactionReply(i, question)
-	if err := start(r); err != nil {
+	err := start(ctx, r)
+	switch {
+	case err == nil:
+	case !b.elsewhere(key(i.ChannelID), err):
 		b.explain(ctx, i, err)
+		return
+	case !errors.Is(err, sessions.ErrNotOwner):
+		return
+	default:
+		ack := b.interactionRespond(ctx, i, &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredChannelMessageWithSource})
+		if isAcknowledged(ack) {
+			return // the other process took it
+		}
+		b.acknowledged(r, ack)
+		go b.whenSaved(key(i.ChannelID), err, func(ctx context.Context) error { return start(ctx, r) })
 		return
 	}
 	b.acknowledged(r, b.interactionRespond(ctx, i, &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredChannelMessageWithSource}))
@@ -386,17 +411,33 @@ func (b *Bot) onRetryClick(ctx context.Context, i *discordgo.Interaction, p plac
 
 // respond answers an interaction, logging a failure.
 func (b *Bot) respond(ctx context.Context, i *discordgo.Interaction, resp *discordgo.InteractionResponse) {
-	if err := b.interactionRespond(ctx, i, resp); err != nil {
-		b.log.Warn("answer interaction", "channel", i.ChannelID, "error", err)
-	}
+	b.responded(i, b.interactionRespond(ctx, i, resp))
 }
 
 // respondRaw answers an interaction with a response of type typ carrying
 // body, logging a failure.
 func (b *Bot) respondRaw(ctx context.Context, i *discordgo.Interaction, typ discordgo.InteractionResponseType, body *messageBody) {
-	if err := b.interactionRespondRaw(ctx, i, typ, body); err != nil {
+	b.responded(i, b.interactionRespondRaw(ctx, i, typ, body))
+}
+
+// responded logs the failure of i's response: at debug level when another
+// connection answered i first (isAcknowledged), as a warning otherwise.
+func (b *Bot) responded(i *discordgo.Interaction, err error) {
+	switch {
+	case err == nil:
+	case isAcknowledged(err):
+		b.log.Debug("interaction answered by another connection", "channel", i.ChannelID, "interaction", i.ID)
+	default:
 		b.log.Warn("answer interaction", "channel", i.ChannelID, "error", err)
 	}
+}
+
+// isAcknowledged reports whether err is Discord refusing an interaction's
+// response because the interaction was answered already (400, 40060):
+// while a shard moves between processes, two connections receive its
+// interactions, and the first response wins.
+func isAcknowledged(err error) bool {
+	return restCode(err) == discordgo.ErrCodeInteractionHasAlreadyBeenAcknowledged
 }
 
 // interactionRespondRaw is interactionRespond with a messageBody, which

@@ -71,30 +71,71 @@ func (b *Bot) onMessage(ctx context.Context, m *discordgo.Message, t *ticket) {
 	if err == nil {
 		return
 	}
+	handle := func(ctx context.Context) error {
+		_, err := b.m.Handle(ctx, msg, newReply())
+		return err
+	}
+	if b.elsewhere(msg.Key, err) {
+		if errors.Is(err, sessions.ErrNotOwner) {
+			go b.whenSaved(msg.Key, err, handle)
+		}
+		return
+	}
 	b.logUnexpected(chID, err)
 	if sessions.Silent(err) {
 		return
 	}
 	b.say(chID, replyTo, "⚠️ "+sessions.Explain(err))
 	if errors.Is(err, sessions.ErrNotSaved) {
-		go b.handleWhenSaved(msg, newReply)
+		go b.whenSaved(msg.Key, err, handle)
 	}
 }
 
-// Bounds of handleWhenSaved.
+// elsewhere reports whether err, from handing a question to the Manager,
+// says that the question is another connection's to answer, and logs it
+// at debug level: nothing is to be said in the chat. The store refuses a
+// question accepted already (sessions.ErrDuplicate), as when Discord
+// delivered it to two connections of its shard while the shard moved
+// between processes (or a retry of this process found it saved); and a
+// write to a conversation another process runs now (sessions.ErrNotOwner,
+// inside sessions.ErrNotSaved): that process may have received the
+// question too, or be finishing the answers of a shard it handed over, so
+// the caller hands the question over again later (whenSaved).
+func (b *Bot) elsewhere(k sessions.Key, err error) bool {
+	switch {
+	case errors.Is(err, sessions.ErrDuplicate):
+		b.log.Debug("question accepted already (delivered twice); dropped", "conversation", k.String(), "error", err)
+	case errors.Is(err, sessions.ErrNotOwner):
+		b.log.Debug("question in a conversation another process runs; trying again later", "conversation", k.String(), "error", err)
+	default:
+		return false
+	}
+	return true
+}
+
+// Bounds of whenSaved: its first wait and longest wait while the store
+// cannot save, and while another process runs the conversation (the
+// conversation is free as soon as that process's answers there end).
 const (
-	unsavedBackoffMin = time.Second
-	unsavedBackoffMax = 30 * time.Second
-	unsavedGiveUp     = time.Hour
+	unsavedBackoffMin  = time.Second
+	unsavedBackoffMax  = 30 * time.Second
+	unsavedGiveUp      = time.Hour
+	notOwnerBackoffMin = 200 * time.Millisecond
+	notOwnerBackoffMax = 5 * time.Second
 )
 
-// handleWhenSaved hands msg to the Manager again, with backoff, while the
-// store cannot save it (Discord does not deliver a message twice, so the
-// bot keeps it), until it is taken, refused for another reason, the bot
-// closes, or an hour has passed; the message is then logged as lost.
-func (b *Bot) handleWhenSaved(msg sessions.Message, newReply func() sessions.Reply) {
-	backoff := unsavedBackoffMin
-	for start := b.now(); b.now().Sub(start) < unsavedGiveUp; backoff = min(2*backoff, unsavedBackoffMax) {
+// whenSaved hands a question of conversation k to the Manager again with
+// handle, with backoff, while the store cannot save it (Discord does not
+// deliver a message twice, so the bot keeps it) or another process runs
+// the conversation, until it is taken, found accepted already, refused
+// for another reason, the bot closes, or an hour has passed; the question
+// is then logged as lost. err is why the first attempt failed.
+func (b *Bot) whenSaved(k sessions.Key, err error, handle func(context.Context) error) {
+	backoff, most := unsavedBackoffMin, unsavedBackoffMax
+	if errors.Is(err, sessions.ErrNotOwner) {
+		backoff, most = notOwnerBackoffMin, notOwnerBackoffMax
+	}
+	for start := b.now(); b.now().Sub(start) < unsavedGiveUp; backoff = min(2*backoff, most) {
 		time.Sleep(backoff)
 		b.mu.Lock()
 		closing := b.closing
@@ -103,16 +144,16 @@ func (b *Bot) handleWhenSaved(msg sessions.Message, newReply func() sessions.Rep
 			break
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
-		_, err := b.m.Handle(ctx, msg, newReply())
+		err := handle(ctx)
 		cancel()
 		if !errors.Is(err, sessions.ErrNotSaved) {
-			if err != nil {
-				b.logUnexpected(msg.Key.Chat, err)
+			if err != nil && !b.elsewhere(k, err) {
+				b.logUnexpected(k.Chat, err)
 			}
 			return
 		}
 	}
-	b.log.Error("message lost: the store could not save it", "conversation", msg.Key.String())
+	b.log.Error("message lost: the store could not save it", "conversation", k.String())
 }
 
 // stripMention removes the bot's mentions from a message's text.

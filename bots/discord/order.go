@@ -8,7 +8,8 @@ import (
 // arrivals keeps the questions asked in one channel in the order Discord
 // delivered them while each is handled on a goroutine of its own, so that
 // one person's questions are queued, and answered, in the order they were
-// asked. (Their ids refuse nothing: messages are sessions.Message.Unordered.)
+// asked. (Their ids do not order them: messages are
+// sessions.Message.Unordered.)
 // A ticket is taken in delivery order, from the goroutine that
 // receives the events, and a question is handed to the Manager only once
 // the tickets before it in its channel are done. It holds one entry per

@@ -19,10 +19,21 @@ import (
 // shard delivered the question, and every shard's events go to the same
 // handlers.
 //
-// Which shards this process holds is Options.ShardSet's to say (all of
+// Which shards this process runs is Options.ShardSet's to say (all of
 // them when nil), and when each may IDENTIFY is Options.IdentifyGate's.
 // A shard that leaves the set is closed, then released with Drop; one
-// that joins it opens through the gate; the others are not touched.
+// that joins it opens through the gate and is reported Ready once
+// Discord answered READY; the others are not touched.
+//
+// A shard moves between processes make-before-break: the process
+// receiving it opens its connection while the previous holder keeps its
+// own, until the receiver reported the shard Ready (or a bounded time
+// passed). Discord delivers the shard's events to both connections
+// meanwhile, so none is lost; the store refuses the second delivery of a
+// question (sessions.ErrDuplicate, dropped without a word), and of the
+// other interactions only one response is taken (Discord answers the
+// other 40060, which is dropped as quietly). When Run's context ends,
+// the process hands its shards over the same way before it closes them.
 
 // AutoShards, as Options.Shards, takes the shard count Discord recommends
 // (GET /gateway/bot) at each Run.
@@ -31,17 +42,31 @@ const AutoShards = -1
 // maxShards bounds Options.Shards: far more than any bot runs.
 const maxShards = 1 << 16
 
-// Shards says which shards this process holds. In a cluster the etcd
-// store implements it; nil in Options holds every shard.
+// Shards says which shards this process runs. In a cluster the etcd
+// store implements it; nil in Options runs every shard.
 type Shards interface {
-	// Watch sends the ids of the shards (of total) this process holds now
-	// and whenever that set changes, until ctx ends. A shard is sent only
-	// once this process holds its claim; a shard taken away leaves the set
-	// first, and the receiver calls Drop after closing that shard's
-	// gateway connection, which releases the claim. The Bot takes a
-	// channel closed before ctx ends as the loss of every claim: it closes
-	// its shards and Run returns an error.
+	// Watch sends the ids of the shards (of total) this process is to
+	// run now and whenever that set changes. A shard joins the set once
+	// this process holds its claim, or earlier while another process
+	// hands it over to this one: the receiver opens its connection and
+	// calls Ready once Discord answered READY, and the previous holder
+	// keeps its own connection until then (or a bounded time). A shard
+	// leaves the set once this process is to stop running it (the
+	// receiver is ready, the hand-over timed out, or the claim was
+	// lost); the receiver closes that shard's connection and calls Drop,
+	// which releases the claim.
+	//
+	// When ctx ends, Watch hands the shards held over to the other
+	// processes in this way (bounded) and closes the channel once it
+	// holds none: the Bot keeps serving them meanwhile. A channel closed
+	// before ctx ends is the loss of every claim: the Bot closes its
+	// shards and Run returns an error.
 	Watch(ctx context.Context, total int) (<-chan []int, error)
+	// Ready reports that this process's connection of shard answered
+	// READY (it receives the shard's events).
+	Ready(ctx context.Context, shard int) error
+	// Drop reports that this process closed the connection of shard,
+	// which left the set; its claim is released.
 	Drop(ctx context.Context, shard int) error
 }
 
@@ -66,7 +91,8 @@ type ShardState struct {
 	State string `json:"state"`
 }
 
-// allShards is the Shards of a single process: it holds every shard.
+// allShards is the Shards of a single process: it runs every shard, and
+// has no one to hand them over to.
 type allShards struct{}
 
 func (allShards) Watch(ctx context.Context, total int) (<-chan []int, error) {
@@ -76,10 +102,20 @@ func (allShards) Watch(ctx context.Context, total int) (<-chan []int, error) {
 	}
 	ch := make(chan []int, 1)
 	ch <- ids
+	go func() {
+		<-ctx.Done()
+		close(ch)
+	}()
 	return ch, nil
 }
 
-func (allShards) Drop(context.Context, int) error { return nil }
+func (allShards) Ready(context.Context, int) error { return nil }
+func (allShards) Drop(context.Context, int) error  { return nil }
+
+// handOverWait bounds how long Run, its context ended, serves the shards
+// Options.ShardSet is handing over (the etcd store takes at most its
+// hand-over timeout, 15 s by default, and a few seconds to release).
+const handOverWait = 30 * time.Second
 
 // dropTimeout bounds the release of a closed shard's claim; it is
 // detached from Run's context, so that a shard closed at shutdown is
@@ -147,6 +183,15 @@ func (b *Bot) handle(sh *shard) {
 	sh.s.AddHandler(func(_ *discordgo.Session, ev *discordgo.Ready) {
 		b.ready(ev)
 		b.setShardState(sh, stateUp)
+		// Off the reading goroutine: a previous holder waits for this to
+		// close its connection of the shard.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), dropTimeout)
+			defer cancel()
+			if err := b.shardSet.Ready(ctx, sh.id); err != nil {
+				b.log.Warn("report a shard ready", "shard", sh.id, "error", err)
+			}
+		}()
 	})
 	sh.s.AddHandler(func(*discordgo.Session, *discordgo.Resumed) { b.setShardState(sh, stateUp) })
 	// Connect follows READY or RESUMED once the handshake is complete.
@@ -308,6 +353,30 @@ func (b *Bot) connected(ctx context.Context) {
 	}
 	if err := b.registerCommands(ctx); err != nil && ctx.Err() == nil {
 		b.log.Error("register slash commands", "error", err)
+	}
+}
+
+// handOver serves the shards held while Options.ShardSet hands them over
+// to other processes, Run's context having ended: each is closed (and
+// Dropped) as it leaves the set, none is opened, until the set's channel
+// closes or handOverWait passed.
+func (b *Bot) handOver(sets <-chan []int, p plan) {
+	t := time.NewTimer(handOverWait)
+	defer t.Stop()
+	for {
+		select {
+		case ids, ok := <-sets:
+			if !ok {
+				return
+			}
+			b.shardMu.Lock()
+			kept := slices.DeleteFunc(ids, func(id int) bool { return b.shards[id] == nil })
+			b.shardMu.Unlock()
+			b.reshard(context.Background(), kept, p)
+		case <-t.C:
+			b.log.Warn("the shards were not all handed over in time; closing them", "wait", handOverWait)
+			return
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -44,42 +45,61 @@ func newShardFake(t *testing.T, fake func(*discordtest.Options)) *discordtest.Se
 type shardBot struct {
 	t      *testing.T
 	bot    *discord.Bot
+	m      *sessions.Manager
 	tap    *tap
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error // Run's, once done is closed
 	once   sync.Once
+	closed sync.Once
+	logs   logTap // warnings and errors of the Bot and its Manager
 }
 
 // runShardBot runs a Bot on dc with opts (token, address and edit
-// interval filled in) until the test ends.
+// interval filled in) until the test ends, on a bbolt store of its own.
 func runShardBot(t *testing.T, dc *discordtest.Server, up *llmtest.Server, opts discord.Options) *shardBot {
 	t.Helper()
 	store, err := sessions.OpenBolt(filepath.Join(t.TempDir(), "palaver.db"), sessions.BoltOptions{})
 	must(t, err)
+	t.Cleanup(func() {
+		if err := store.Close(); err != nil {
+			t.Errorf("store.Close: %v", err)
+		}
+	})
+	return runShardBotOn(t, dc, up, opts, store)
+}
+
+// runShardBotOn is runShardBot on store, which the caller closes (after
+// the Bot's Manager: register its Close first).
+func runShardBotOn(t *testing.T, dc *discordtest.Server, up *llmtest.Server, opts discord.Options, store sessions.Store) *shardBot {
+	t.Helper()
 	router, err := llm.NewRouter([]*llm.Client{llm.NewClient(up.Provider("fake"), llm.Options{MaxRetries: -1})}, "fake", nil)
 	must(t, err)
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	sb := &shardBot{t: t, done: make(chan struct{})}
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, &sb.logs), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	m := sessions.NewManager(sessions.Config{DefaultModel: "fake/echo"}, store, router, nil, log)
 	opts.Token, opts.APIBase, opts.EditInterval, opts.Logger = dc.Token(), dc.URL(), testInterval, log
-	sb := &shardBot{t: t, tap: newTap(m), done: make(chan struct{})}
+	sb.tap = newTap(m)
 	sb.bot, err = discord.New(opts, sb.tap)
 	must(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	sb.cancel = cancel
 	go func() { sb.err = sb.bot.Run(ctx); close(sb.done) }()
-	t.Cleanup(func() {
+	sb.m = m
+	t.Cleanup(sb.close)
+	return sb
+}
+
+// close stops the Bot, then its Manager.
+func (sb *shardBot) close() {
+	sb.closed.Do(func() {
 		sb.stop()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := m.Close(ctx); err != nil {
-			t.Errorf("Manager.Close: %v", err)
-		}
-		if err := store.Close(); err != nil {
-			t.Errorf("store.Close: %v", err)
+		if err := sb.m.Close(ctx); err != nil {
+			sb.t.Errorf("Manager.Close: %v", err)
 		}
 	})
-	return sb
 }
 
 // stop ends Run and returns its error.
@@ -88,7 +108,7 @@ func (sb *shardBot) stop() error {
 		sb.cancel()
 		select {
 		case <-sb.done:
-		case <-time.After(15 * time.Second):
+		case <-time.After(45 * time.Second):
 			sb.t.Error("Run did not return after cancel")
 		}
 	})
@@ -416,17 +436,21 @@ func TestBot_IdentifySpacing(t *testing.T) {
 }
 
 // cluster is a Shards for the Bots of one test, in the manner of the etcd
-// store's: each shard is held by one member at a time, and is given to
-// another only once its holder closed and Dropped it.
+// store's: a shard moves make-before-break, given to its receiver first
+// and taken from its holder once the receiver reported it Ready; the
+// holder then closes and Drops it.
 type cluster struct {
 	mu      sync.Mutex
-	holder  map[int]string        // shard → member; "" while moving
+	holder  map[int]string        // shard → member
 	watches map[string]chan []int // member → its Watch channel
+	closed  map[string]bool       // members whose channel is closed
 	dropped chan int              // the shards Dropped, in order
+	ready   chan string           // "member/shard" Ready, in order
 }
 
 func newCluster(holders map[int]string) *cluster {
-	c := &cluster{holder: holders, watches: map[string]chan []int{}, dropped: make(chan int, 64)}
+	c := &cluster{holder: holders, watches: map[string]chan []int{}, closed: map[string]bool{},
+		dropped: make(chan int, 64), ready: make(chan string, 64)}
 	for _, m := range holders {
 		if c.watches[m] == nil {
 			c.watches[m] = make(chan []int, 16)
@@ -442,12 +466,34 @@ type clusterMember struct {
 
 func (c *cluster) member(name string) discord.Shards { return clusterMember{c, name} }
 
+// Watch closes the channel when ctx ends: the fake has no one to hand
+// the shards over to.
 func (m clusterMember) Watch(ctx context.Context, total int) (<-chan []int, error) {
 	m.c.mu.Lock()
 	defer m.c.mu.Unlock()
 	ch := m.c.watches[m.name]
 	ch <- m.c.heldLocked(m.name)
+	context.AfterFunc(ctx, func() { m.c.end(m.name) })
 	return ch, nil
+}
+
+// end closes member's channel, once.
+func (c *cluster) end(member string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed[member] {
+		c.closed[member] = true
+		close(c.watches[member])
+	}
+}
+
+func (m clusterMember) Ready(ctx context.Context, shard int) error {
+	select {
+	case m.c.ready <- fmt.Sprintf("%s/%d", m.name, shard):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (m clusterMember) Drop(ctx context.Context, shard int) error {
@@ -470,12 +516,25 @@ func (c *cluster) heldLocked(member string) []int {
 	return ids
 }
 
-// move takes shard from its holder, waits for its Drop, runs gap, then
-// gives the shard to member to.
-func (c *cluster) move(ctx context.Context, shard int, to string, gap func()) error {
+// move gives shard to member to, waits for its Ready, runs overlap (both
+// connections are up), then takes the shard from its holder and waits for
+// its Drop.
+func (c *cluster) move(ctx context.Context, shard int, to string, overlap func()) error {
 	c.mu.Lock()
 	from := c.holder[shard]
-	c.holder[shard] = ""
+	c.watches[to] <- append(c.heldLocked(to), shard)
+	c.mu.Unlock()
+	want := fmt.Sprintf("%s/%d", to, shard)
+	for got := ""; got != want; {
+		select {
+		case got = <-c.ready:
+		case <-ctx.Done():
+			return fmt.Errorf("shard %d not ready at %s: %w", shard, to, ctx.Err())
+		}
+	}
+	overlap()
+	c.mu.Lock()
+	c.holder[shard] = to
 	c.watches[from] <- c.heldLocked(from)
 	c.mu.Unlock()
 	select {
@@ -486,19 +545,15 @@ func (c *cluster) move(ctx context.Context, shard int, to string, gap func()) er
 	case <-ctx.Done():
 		return fmt.Errorf("shard %d not dropped: %w", shard, ctx.Err())
 	}
-	gap()
-	c.mu.Lock()
-	c.holder[shard] = to
-	c.watches[to] <- c.heldLocked(to)
-	c.mu.Unlock()
 	return nil
 }
 
 // A shard moves from one Bot to another while questions keep coming: the
-// other shards go on undisturbed, the answer streaming on the moving
-// shard finishes, the new holder answers what comes after, and nothing is
-// answered twice. A question sent while no connection serves the shard is
-// delivered to nobody, as on Discord.
+// new holder connects before the old one lets go, so that a question
+// sent while both are connected reaches both and is answered once (their
+// Managers share a store, which refuses the second delivery), the other
+// shards go on undisturbed, the answer streaming on the moving shard
+// finishes, and the new holder answers what comes after.
 func TestBot_ShardMoves(t *testing.T) {
 	t.Parallel()
 	clk := newManualClock() // the shared identify gate's
@@ -509,9 +564,15 @@ func TestBot_ShardMoves(t *testing.T) {
 	chans := shardChannels(t, dc, user, 4)
 	c := newCluster(map[int]string{0: "a", 1: "a", 2: "b", 3: "b"})
 	gate := &discord.LocalGate{Now: clk.Now, After: clk.After}
-	a := runShardBot(t, dc, up, discord.Options{Shards: 4, ShardSet: c.member("a"), IdentifyGate: gate})
-	b := runShardBot(t, dc, up, discord.Options{Shards: 4, ShardSet: c.member("b"), IdentifyGate: gate})
+	store, err := sessions.OpenBolt(filepath.Join(t.TempDir(), "palaver.db"), sessions.BoltOptions{})
+	must(t, err)
+	t.Cleanup(func() { store.Close() })
+	a := runShardBotOn(t, dc, up, discord.Options{Shards: 4, ShardSet: c.member("a"), IdentifyGate: gate}, store)
+	b := runShardBotOn(t, dc, up, discord.Options{Shards: 4, ShardSet: c.member("b"), IdentifyGate: gate}, store)
 	before := waitShards(t, dc, 4, 0, 1, 2, 3)
+	for range 4 {
+		<-c.ready // each shard's first READY
+	}
 
 	var qs []discordtest.Message
 	for shard, ch := range chans {
@@ -569,14 +630,23 @@ func TestBot_ShardMoves(t *testing.T) {
 	}()
 
 	clk.Advance(discord.IdentifyWindow) // shard 1 may IDENTIFY again at once
-	var gapQ discordtest.Message
-	err := c.move(testCtx(t), 1, "b", func() {
+	var both discordtest.Message
+	err = c.move(testCtx(t), 1, "b", func() {
 		if _, err := dc.WaitSessions(testCtx(t), func(ss []discordtest.GatewaySession) bool {
-			return !slices.ContainsFunc(ss, func(s discordtest.GatewaySession) bool { return s.Connected && s.Shard[0] == 1 })
+			n := 0
+			for _, s := range ss {
+				if s.Connected && s.Shard[0] == 1 {
+					n++
+				}
+			}
+			return n == 2
 		}); err != nil {
-			t.Errorf("shard 1 still connected after its Drop: %v", err)
+			t.Errorf("shard 1 not connected twice while it moves: %v", err)
 		}
-		gapQ = ask(t, dc, user, chans[1].ID, "anyone there?")
+		both = ask(t, dc, user, chans[1].ID, "anyone there?")
+		if _, err := dc.WaitMessage(testCtx(t), func(m discordtest.Message) bool { return m.ReferenceID == both.ID }); err != nil {
+			t.Errorf("no reply to the question asked while both connections are up: %v", err)
+		}
 	})
 	must(t, err)
 	after := waitShards(t, dc, 4, 0, 1, 2, 3)
@@ -605,8 +675,9 @@ func TestBot_ShardMoves(t *testing.T) {
 	}
 	onceEach(t, dc, append(qs, meanwhile...), a, b)
 
-	if d := dc.Delivered(gapQ.ID); d != 0 || a.handled(gapQ.ID)+b.handled(gapQ.ID) != 0 || len(replies(dc, gapQ)) != 0 {
-		t.Errorf("question sent while shard 1 had no connection: delivered %d, replies %d; want none", d, len(replies(dc, gapQ)))
+	answered(t, dc, both, "anyone there?")
+	if d, r, h := dc.Delivered(both.ID), len(replies(dc, both)), a.handled(both.ID)+b.handled(both.ID); d != 2 || r != 1 || h != 2 {
+		t.Errorf("question asked while both connections were up: delivered to %d, handled %d times, %d replies; want 2, 2 and 1", d, h, r)
 	}
 	for _, shard := range []int{0, 2, 3} {
 		if s := after[shard]; s.ID != before[shard].ID || s.Resumes != 0 {
@@ -661,9 +732,7 @@ func TestBot_ShardAssignmentEnds(t *testing.T) {
 	c := newCluster(map[int]string{0: "a", 1: "a"})
 	sb := runShardBot(t, dc, up, discord.Options{Shards: 2, ShardSet: c.member("a")})
 	waitShards(t, dc, 2, 0, 1)
-	c.mu.Lock()
-	close(c.watches["a"])
-	c.mu.Unlock()
+	c.end("a")
 	select {
 	case <-sb.done:
 	case <-testCtx(t).Done():

@@ -160,6 +160,12 @@ func (b *Bot) chatThread(ctx context.Context, i *discordgo.Interaction, prompt s
 	question := clipRunes(quote(prompt), MessageLimit-utf8.RuneCountInString(names)) + names
 	err := b.interactionRespond(ctx, i, &discordgo.InteractionResponse{Type: discordgo.InteractionResponseChannelMessageWithSource,
 		Data: &discordgo.InteractionResponseData{Content: question, AllowedMentions: noMentions()}})
+	if isAcknowledged(err) {
+		// Another connection of the shard (a shard moving between
+		// processes) answered it first, and answers the question.
+		b.log.Debug("/chat answered by another connection", "channel", i.ChannelID, "interaction", i.ID)
+		return true
+	}
 	if err != nil {
 		b.log.Warn("answer /chat with its question", "channel", i.ChannelID, "error", err)
 		return false
@@ -181,7 +187,8 @@ func (b *Bot) chatThread(ctx context.Context, i *discordgo.Interaction, prompt s
 	} else {
 		replyTo = q.ID
 	}
-	msg := sessions.Message{Key: key(chID), ID: i.ID, Author: b.interactionAuthor(i, interactionPlace(i)), Text: prompt, Shared: true, Group: i.GuildID, Attachments: atts}
+	msg := sessions.Message{Key: key(chID), ID: i.ID, Unordered: true, Author: b.interactionAuthor(i, interactionPlace(i)), Text: prompt, Shared: true,
+		Group: i.GuildID, Attachments: atts}
 	t.wait(ctx)
 	_, err = b.m.Handle(ctx, msg, messageReply{&reply{b: b, channelID: chID, replyTo: replyTo, question: i.ID}})
 	t.done()
@@ -199,21 +206,30 @@ func (b *Bot) chatThread(ctx context.Context, i *discordgo.Interaction, prompt s
 // named after question, and gives it the channel's settings. It returns
 // the thread's id, or "" when Discord refused; attempts in that channel
 // then pause (threadPause, or a 429's retry-after) and the first failure
-// is logged as a warning.
+// is logged as a warning. A thread started from the message already (by
+// another connection of the shard, while the shard moves between
+// processes) is the question's: its id is the message's, as Discord
+// gives a thread started from a message.
 func (b *Bot) openThread(ctx context.Context, channelID, messageID, question string) string {
 	if err := b.m.Spend(ctx, Platform); err != nil {
 		return ""
 	}
 	th, err := b.s.MessageThreadStartComplex(channelID, messageID,
 		&discordgo.ThreadStart{Name: threadName(question), AutoArchiveDuration: threadArchive}, streamOpts(ctx)...)
-	if err != nil {
+	var id string
+	switch {
+	case restCode(err) == discordgo.ErrCodeThreadAlreadyCreatedForThisMessage:
+		b.log.Debug("thread started from the question already", "channel", channelID, "message", messageID)
+		id = messageID
+	case err != nil:
 		b.threadFailed(ctx, channelID, err)
 		return ""
+	default:
+		// Known at once, before THREAD_CREATE arrives, for follow-ups.
+		// The state owns th from here on.
+		id = th.ID
+		_ = b.s.State.ChannelAdd(th)
 	}
-	// Known at once, before THREAD_CREATE arrives, for follow-ups. The
-	// state owns th from here on.
-	id := th.ID
-	_ = b.s.State.ChannelAdd(th)
 	if err := b.m.Inherit(ctx, key(id), key(channelID)); err != nil {
 		b.log.Warn("thread without the channel's settings", "conversation", key(id).String(), "error", err)
 	}

@@ -69,11 +69,20 @@ func TestStore_Claim_Fencing(t *testing.T) {
 		"SaveSettings": func() error { return a.SaveSettings(ctx, key, sessions.Settings{Model: "p/m"}) },
 		"Reset":        func() error { return a.Reset(ctx, key) },
 		"SaveProgress": func() error { return a.SaveProgress(ctx, key, 1, sessions.Progress{Destination: "d"}) },
-		"SetQueued":    func() error { return a.SetQueued(ctx, sessions.Queued{Key: key, ID: 1}) },
 	} {
 		if err := write(); !errors.Is(err, sessions.ErrNotOwner) {
 			t.Errorf("A: %s after losing its claim = %v, want ErrNotOwner", name, err)
 		}
+	}
+	// A user's message is recorded whichever process receives it, once:
+	// its turn waits for the claim.
+	q := sessions.Queued{Key: key, ID: 1, Question: sessions.Entry{Role: llm.RoleUser, MsgID: "5", Unordered: true, Text: "q"}}
+	if err := a.SetQueued(ctx, q); err != nil {
+		t.Errorf("A: SetQueued after losing its claim = %v, want it recorded", err)
+	}
+	q.ID = 2
+	if err := b.SetQueued(ctx, q); !errors.Is(err, sessions.ErrDuplicate) {
+		t.Errorf("B: SetQueued of the same message = %v, want ErrDuplicate", err)
 	}
 	if h, _ := b.History(ctx, key, 0); len(h) != 2 {
 		t.Errorf("history = %d entries, want the 2 of A's first commit only", len(h))
@@ -173,5 +182,55 @@ func TestStore_Claim_InvalidKey(t *testing.T) {
 	s := mustOpen(t, testConfig(t))
 	if _, _, err := s.Claim(t.Context(), sessions.Key{Platform: "telegram"}); err == nil {
 		t.Error("Claim of an invalid key succeeded")
+	}
+}
+
+// A write prepared while this process's own claim changed (a turn of the
+// conversation began or ended in between, in this process) is prepared
+// again under the claim it has now, not refused: no other process holds
+// the conversation. One prepared while another process claimed it is
+// refused.
+func TestStore_Update_ClaimChangedMeanwhile(t *testing.T) {
+	cfg := testConfig(t)
+	a := mustOpen(t, cfg)
+	cfg.Member = "m2"
+	b := mustOpen(t, cfg)
+	ctx := t.Context()
+	key := sessions.Key{Platform: "discord", Chat: "1"}
+	name := key.String()
+	write := func(meanwhile func()) error {
+		attempt := 0
+		_, err := a.update(ctx, []string{name}, func(ctx context.Context, t *txn) error {
+			if attempt++; attempt == 1 {
+				meanwhile()
+			}
+			t.put(a.valueKey("x"), []byte("y"))
+			return nil
+		})
+		return err
+	}
+	var release func()
+	tests := []struct {
+		name      string
+		meanwhile func()
+		err       error
+	}{
+		{"OK/Claimed", func() {
+			var err error
+			if _, release, err = a.Claim(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+		}, nil},
+		{"OK/Released", func() { release() }, nil},
+		{"ErrNotOwner/ClaimedByAnother", func() {
+			if _, _, err := b.Claim(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+		}, sessions.ErrNotOwner},
+	}
+	for _, tt := range tests {
+		if err := write(tt.meanwhile); !errors.Is(err, tt.err) || (err == nil) != (tt.err == nil) {
+			t.Errorf("%s: err = %v, want %v", tt.name, err, tt.err)
+		}
 	}
 }

@@ -179,9 +179,11 @@ type Role struct {
 	Lease string
 	// Leading are the names this process leads (Lead).
 	Leading []string
-	// Shards are the shards this process holds now (Watch), of
-	// ShardTotal.
+	// Shards are the shards this process runs now (Watch), of
+	// ShardTotal; Receiving those of them another process still holds,
+	// while they are handed over to this one.
 	Shards     []int
+	Receiving  []int
 	ShardTotal int
 }
 
@@ -200,7 +202,7 @@ func (s *Store) Role() Role {
 	}
 	slices.Sort(r.Leading)
 	if w := s.shards; w != nil {
-		r.Shards, r.ShardTotal = w.held(), w.total
+		r.Shards, r.Receiving, r.ShardTotal = w.held(), w.incoming(), w.total
 	}
 	return r
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -116,24 +118,30 @@ func TestStore_Lead_Failover(t *testing.T) {
 	}
 }
 
-// shardTracker checks the invariant of Watch across members: no shard is
-// reported by two members at once.
+// shardTracker runs members' Watch as the Discord bot does (a shard that
+// joins the set is opened and reported Ready, one that leaves it is
+// closed, then Dropped) and checks the invariants across them: no shard is
+// run by more than two members at once (one handing it over, one
+// receiving it), and none is left to nobody while members move, which it
+// counts (gaps).
 type shardTracker struct {
 	t       *testing.T
 	total   int
 	mu      sync.Mutex
 	sets    map[string][]int
-	stopped map[string]bool
+	running map[int]bool // shards some member ran since the start
+	gaps    []string     // shards no member ran, by when
 	change  chan struct{}
 }
 
 func newShardTracker(t *testing.T, total int) *shardTracker {
-	return &shardTracker{t: t, total: total, sets: make(map[string][]int), stopped: make(map[string]bool), change: make(chan struct{}, 1)}
+	return &shardTracker{t: t, total: total, sets: make(map[string][]int), running: make(map[int]bool), change: make(chan struct{}, 1)}
 }
 
-// run receives s's sets until the channel closes, acting as a gateway
-// manager: a shard that left the set is closed, then dropped.
-func (tr *shardTracker) run(ctx context.Context, s *Store, id string) {
+// run receives s's sets until the channel closes. A member made with
+// noReady never reports a shard Ready, as a bot whose connections do not
+// come up.
+func (tr *shardTracker) run(ctx context.Context, s *Store, id string, noReady bool) {
 	ch, err := s.Watch(ctx, tr.total)
 	if err != nil {
 		tr.t.Errorf("%s: Watch: %v", id, err)
@@ -141,42 +149,71 @@ func (tr *shardTracker) run(ctx context.Context, s *Store, id string) {
 	}
 	go func() {
 		for set := range ch {
-			tr.mu.Lock()
-			if tr.stopped[id] {
-				tr.mu.Unlock()
-				continue
-			}
-			old := tr.sets[id]
-			tr.sets[id] = set
-			for other, os := range tr.sets {
-				for _, n := range set {
-					if other != id && slices.Contains(os, n) {
-						tr.t.Errorf("shard %d reported by %s and %s at once", n, id, other)
-					}
-				}
-			}
-			tr.mu.Unlock()
-			for _, n := range old {
-				if !slices.Contains(set, n) {
-					if err := s.Drop(ctx, n); err != nil && ctx.Err() == nil {
-						tr.t.Errorf("%s: Drop(%d): %v", id, n, err)
-					}
-				}
-			}
-			select {
-			case tr.change <- struct{}{}:
-			default:
-			}
+			tr.update(s, id, set, noReady)
 		}
+		tr.update(s, id, nil, true)
 	}()
 }
 
-// stop forgets id's set: the process stopped its gateways.
-func (tr *shardTracker) stop(id string) {
+func (tr *shardTracker) update(s *Store, id string, set []int, noReady bool) {
+	// Drop and Ready are detached from the test's context, as the bot's
+	// are from Run's, so that the members can leave at the end of the
+	// test.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tr.mu.Lock()
+	old := tr.sets[id]
+	if set == nil {
+		delete(tr.sets, id)
+	} else {
+		tr.sets[id] = set
+	}
+	for n := range tr.total {
+		runners := 0
+		for _, ns := range tr.sets {
+			if slices.Contains(ns, n) {
+				runners++
+			}
+		}
+		switch {
+		case runners > 2:
+			tr.t.Errorf("shard %d run by %d members at once: %v", n, runners, tr.sets)
+		case runners > 0:
+			tr.running[n] = true
+		case tr.running[n] && slices.Contains(old, n):
+			tr.gaps = append(tr.gaps, fmt.Sprintf("shard %d after %s let it go", n, id))
+		}
+	}
+	tr.mu.Unlock()
+	for _, n := range old {
+		if !slices.Contains(set, n) {
+			if err := s.Drop(ctx, n); err != nil {
+				tr.t.Errorf("%s: Drop(%d): %v", id, n, err)
+			}
+		}
+	}
+	if !noReady {
+		for _, n := range set {
+			if !slices.Contains(old, n) {
+				if err := s.Ready(ctx, n); err != nil {
+					tr.t.Errorf("%s: Ready(%d): %v", id, n, err)
+				}
+			}
+		}
+	}
+	select {
+	case tr.change <- struct{}{}:
+	default:
+	}
+}
+
+// takeGaps returns the gaps counted so far and forgets them.
+func (tr *shardTracker) takeGaps() []string {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	delete(tr.sets, id)
-	tr.stopped[id] = true
+	g := tr.gaps
+	tr.gaps = nil
+	return g
 }
 
 // waitFor waits until the members report exactly want.
@@ -199,6 +236,25 @@ func (tr *shardTracker) waitFor(want map[string][]int) {
 	}
 }
 
+// shardKeys returns the holder of each shard key of total.
+func shardKeys(t *testing.T, cfg Config, total int) map[int]string {
+	t.Helper()
+	resp, err := cluster.Client(t).Get(t.Context(), fmt.Sprintf("%sshards/%d/held/", cfg.Prefix, total), clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int]string{}
+	for _, kv := range resp.Kvs {
+		n, _ := strconv.Atoi(string(kv.Key[strings.LastIndexByte(string(kv.Key), '/')+1:]))
+		out[n] = string(kv.Value)
+	}
+	return out
+}
+
+// Members joining and leaving (Close) move shards make-before-break: the
+// receiver runs a shard before its holder lets it go, so that no shard is
+// ever left to nobody, and in the end each is held by the member that
+// runs it.
 func TestStore_Shards_Rebalance(t *testing.T) {
 	const total = 6
 	cfg := testConfig(t)
@@ -206,26 +262,31 @@ func TestStore_Shards_Rebalance(t *testing.T) {
 	tr := newShardTracker(t, total)
 
 	a := member(t, cfg, "a")
-	tr.run(ctx, a, "a")
+	tr.run(ctx, a, "a", false)
 	tr.waitFor(map[string][]int{"a": {0, 1, 2, 3, 4, 5}})
 	if r := a.Role(); r.ShardTotal != total || len(r.Shards) != total {
 		t.Errorf("A's role = %+v, want all %d shards", r, total)
 	}
 
 	b := member(t, cfg, "b")
-	tr.run(ctx, b, "b")
+	tr.run(ctx, b, "b", false)
 	tr.waitFor(map[string][]int{"a": {0, 2, 4}, "b": {1, 3, 5}})
 
 	c := member(t, cfg, "c")
-	tr.run(ctx, c, "c")
+	tr.run(ctx, c, "c", false)
 	tr.waitFor(map[string][]int{"a": {0, 3}, "b": {1, 4}, "c": {2, 5}})
 
-	// B stops (its gateways with it): its shards go to the others.
-	tr.stop("b")
+	// B stops: it hands its shards to the others before it closes.
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
 	tr.waitFor(map[string][]int{"a": {0, 2, 4}, "c": {1, 3, 5}})
+	if gaps := tr.takeGaps(); len(gaps) != 0 {
+		t.Errorf("shards run by nobody while members joined and left: %v", gaps)
+	}
+	waitFor(t, "the shard keys held as run", func() bool {
+		return maps.Equal(shardKeys(t, cfg, total), map[int]string{0: "a", 1: "c", 2: "a", 3: "c", 4: "a", 5: "c"})
+	})
 
 	if _, err := a.Watch(ctx, total); err == nil {
 		t.Error("a second Watch succeeded")
@@ -233,6 +294,46 @@ func TestStore_Shards_Rebalance(t *testing.T) {
 	if _, err := a.Watch(ctx, 0); err == nil {
 		t.Error("Watch of 0 shards succeeded")
 	}
+}
+
+// A member whose Watch's context ends hands its shards over and then
+// closes the channel; the last member lets its shards go at once.
+func TestStore_Shards_Leave(t *testing.T) {
+	const total = 4
+	cfg := testConfig(t)
+	tr := newShardTracker(t, total)
+	a := member(t, cfg, "a")
+	b := member(t, cfg, "b")
+	actx, aleave := context.WithCancel(t.Context())
+	bctx, bleave := context.WithCancel(t.Context())
+	tr.run(actx, a, "a", false)
+	tr.run(bctx, b, "b", false)
+	tr.waitFor(map[string][]int{"a": {0, 2}, "b": {1, 3}})
+	aleave()
+	tr.waitFor(map[string][]int{"b": {0, 1, 2, 3}})
+	if gaps := tr.takeGaps(); len(gaps) != 0 {
+		t.Errorf("shards run by nobody while A left: %v", gaps)
+	}
+	bleave()
+	tr.waitFor(map[string][]int{})
+	waitFor(t, "no shard key left", func() bool { return len(shardKeys(t, cfg, total)) == 0 })
+}
+
+// A receiver that never reports a shard Ready gets it all the same once
+// HandoverTimeout passed: the holder closes it and lets it go.
+func TestStore_Shards_HandoverTimeout(t *testing.T) {
+	const total = 2
+	cfg := testConfig(t)
+	cfg.HandoverTimeout = 300 * time.Millisecond
+	tr := newShardTracker(t, total)
+	ctx := t.Context()
+	a := member(t, cfg, "a")
+	tr.run(ctx, a, "a", false)
+	tr.waitFor(map[string][]int{"a": {0, 1}})
+	b := member(t, cfg, "b")
+	tr.run(ctx, b, "b", true)
+	tr.waitFor(map[string][]int{"a": {0}, "b": {1}})
+	waitFor(t, "B holds shard 1", func() bool { return shardKeys(t, cfg, total)[1] == "b" })
 }
 
 // TestStore_Shards_LeaseLost checks that a member that gives its lease up
@@ -246,8 +347,8 @@ func TestStore_Shards_LeaseLost(t *testing.T) {
 	tr := newShardTracker(t, total)
 	a := member(t, cfg, "a")
 	b := member(t, cfg, "b")
-	tr.run(ctx, a, "a")
-	tr.run(ctx, b, "b")
+	tr.run(ctx, a, "a", false)
+	tr.run(ctx, b, "b", false)
 	tr.waitFor(map[string][]int{"a": {0, 2}, "b": {1, 3}})
 	old := a.Role().Lease
 	a.sessMu.Lock()
@@ -257,6 +358,9 @@ func TestStore_Shards_LeaseLost(t *testing.T) {
 	// A is away until its new session; then the split is as before.
 	waitFor(t, "A has a new lease", func() bool { l := a.Role().Lease; return l != "" && l != old })
 	tr.waitFor(map[string][]int{"a": {0, 2}, "b": {1, 3}})
+	if gaps := tr.takeGaps(); len(gaps) == 0 {
+		t.Error("no shard was left to nobody while A's lease expired")
+	}
 	if err := a.Drop(ctx, 99); err != nil {
 		t.Errorf("Drop of a shard not held = %v", err)
 	}

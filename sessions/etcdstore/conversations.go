@@ -236,7 +236,7 @@ func (s *Store) write(ctx context.Context, key sessions.Key, ch change) error {
 		release = ""
 		keys := []string{s.headKey(name)}
 		if ch.dedupe {
-			keys = append(keys, s.lastKey(name))
+			keys = append(keys, s.lastKey(name), s.recentKey(name))
 		}
 		usageKeys := s.usageKeys(ch.Usage)
 		keys = append(keys, usageKeys...)
@@ -245,20 +245,14 @@ func (s *Store) write(ctx context.Context, key sessions.Key, ch change) error {
 			return err
 		}
 		if ch.dedupe && ch.QueuedID == 0 {
-			lk := s.lastKey(name)
-			last, changed := lastMessage(kvs[lk]), false
+			var users []sessions.Entry
 			for _, e := range ch.Entries {
-				if e.Role != llm.RoleUser {
-					continue
+				if e.Role == llm.RoleUser {
+					users = append(users, e)
 				}
-				if err := accept(&last, dedupeID(e)); err != nil {
-					return err
-				}
-				changed = changed || dedupeID(e) != ""
 			}
-			if changed {
-				t.unchanged(lk, modRev(kvs[lk]))
-				t.put(lk, []byte(last))
+			if err := s.accept(t, name, kvs, users...); err != nil {
+				return err
 			}
 		}
 		hc := histChange{replace: ch.Replace, replaced: replaced, entries: ch.Entries, values: values}
@@ -576,8 +570,9 @@ func (s *Store) dropHistory(ctx context.Context, t *txn, h *head) (map[string]in
 
 // Move renames a conversation (settings and history), as when a Telegram
 // group becomes a supergroup with a new id. A conversation already at to
-// is replaced; the mark of the last message accepted stays with the chat
-// it was made in. Moving a conversation that does not exist does nothing.
+// is replaced; the mark of the last ordered message accepted stays with
+// the chat it was made in, and the record of recent unordered ones moves
+// (as BoltStore's). Moving a conversation that does not exist does nothing.
 // Both conversations are fenced (see Claim).
 func (s *Store) Move(ctx context.Context, from, to sessions.Key) error {
 	ctx, cancel, err := s.begin(ctx)
@@ -600,13 +595,13 @@ func (s *Store) Move(ctx context.Context, from, to sessions.Key) error {
 	var release string
 	_, err = s.update(ctx, []string{src, dst}, func(ctx context.Context, t *txn) error {
 		release = ""
-		srcKeys := []string{s.settingsKey(src), s.headKey(src), s.lastKey(src)}
-		dstKeys := []string{s.settingsKey(dst), s.headKey(dst)}
+		srcKeys := []string{s.settingsKey(src), s.headKey(src), s.recentKey(src), s.lastKey(src)}
+		dstKeys := []string{s.settingsKey(dst), s.headKey(dst), s.recentKey(dst)}
 		kvs, err := s.read(ctx, append(srcKeys, dstKeys...)...)
 		if err != nil {
 			return err
 		}
-		if kvs[srcKeys[0]] == nil && kvs[srcKeys[1]] == nil && kvs[srcKeys[2]] == nil {
+		if !slices.ContainsFunc(srcKeys, func(k string) bool { return kvs[k] != nil }) {
 			return nil // no such conversation
 		}
 		for _, k := range append(srcKeys, dstKeys...) {
@@ -621,8 +616,10 @@ func (s *Store) Move(ctx context.Context, from, to sessions.Key) error {
 			}
 			release = s.releaseOp(t, rel)
 		}
-		// Settings and history move; a missing one is missing at to too.
-		for i := range 2 {
+		// Settings, history and the record of recent unordered messages
+		// (as BoltStore copies the conversation's bucket) move; a missing
+		// one is missing at to too.
+		for i := range dstKeys {
 			if kv := kvs[srcKeys[i]]; kv != nil {
 				t.put(dstKeys[i], kv.Value)
 			} else if kvs[dstKeys[i]] != nil {
@@ -662,20 +659,18 @@ func (s *Store) SetQueued(ctx context.Context, q sessions.Queued) error {
 		return fmt.Errorf("etcd store: encode queued message of %s: %w", q.Key, err)
 	}
 	defer s.locks.lock(name)()
-	_, err = s.update(ctx, []string{name}, func(ctx context.Context, t *txn) error {
-		qk, lk := s.turnKey("queued", name, q.ID), s.lastKey(name)
-		kvs, err := s.read(ctx, qk, lk)
+	// Not fenced by the conversation's claim (see sessions.Claimer): the
+	// message is accepted once whichever process records it, by the
+	// compare on the conversation's accepted ids.
+	_, err = s.update(ctx, nil, func(ctx context.Context, t *txn) error {
+		qk := s.turnKey("queued", name, q.ID)
+		kvs, err := s.read(ctx, qk, s.lastKey(name), s.recentKey(name))
 		if err != nil {
 			return err
 		}
 		if kvs[qk] == nil {
-			if id := dedupeID(q.Question); id != "" {
-				last := lastMessage(kvs[lk])
-				if err := accept(&last, id); err != nil {
-					return err
-				}
-				t.unchanged(lk, modRev(kvs[lk]))
-				t.put(lk, []byte(last))
+			if err := s.accept(t, name, kvs, q.Question); err != nil {
+				return err
 			}
 		}
 		t.unchanged(qk, modRev(kvs[qk]))
@@ -738,36 +733,50 @@ func sortTurns[T any](ts []T, of func(T) (sessions.Key, uint64)) {
 	})
 }
 
-// lastMessage is the id of the last message a conversation accepted, ""
-// for none.
-func lastMessage(kv *mvccpb.KeyValue) string {
-	if kv == nil {
-		return ""
+// accept adds to t the acceptance of the messages of entries by
+// conversation name, as sessions.BoltStore accepts them: an ordered id
+// must come after the last one accepted (conv/<conv>/last_message), an
+// unordered one must not be among the last sessions.RecentMessages
+// (conv/<conv>/recent_messages, sessions.RememberMessage); a message
+// accepted before is refused with sessions.ErrDuplicate. kvs holds both
+// keys as read; t requires them unchanged, so that two processes
+// accepting one message at once commit it once (the other prepares
+// again, and finds it).
+func (s *Store) accept(t *txn, name string, kvs map[string]*mvccpb.KeyValue, entries ...sessions.Entry) error {
+	lk, rk := s.lastKey(name), s.recentKey(name)
+	var last string
+	var recent []byte
+	if kv := kvs[lk]; kv != nil {
+		last = string(kv.Value)
 	}
-	return string(kv.Value)
-}
-
-// accept checks msgID against *last, the last message accepted, and makes
-// it the last: sessions.ErrDuplicate when it is not after it. An empty
-// msgID is always accepted and not recorded.
-func accept(last *string, msgID string) error {
-	if msgID == "" {
-		return nil
+	if kv := kvs[rk]; kv != nil {
+		recent = kv.Value
 	}
-	if *last != "" && !messageAfter(msgID, *last) {
-		return fmt.Errorf("%w: message %s (last accepted %s)", sessions.ErrDuplicate, msgID, *last)
+	lastChanged, recentChanged := false, false
+	for _, e := range entries {
+		switch {
+		case e.MsgID == "":
+		case e.Unordered:
+			r, err := sessions.RememberMessage(recent, e.MsgID)
+			if err != nil {
+				return err
+			}
+			recent, recentChanged = r, true
+		case last != "" && !messageAfter(e.MsgID, last):
+			return fmt.Errorf("%w: message %s (last accepted %s)", sessions.ErrDuplicate, e.MsgID, last)
+		default:
+			last, lastChanged = e.MsgID, true
+		}
 	}
-	*last = msgID
+	if lastChanged {
+		t.unchanged(lk, modRev(kvs[lk]))
+		t.put(lk, []byte(last))
+	}
+	if recentChanged {
+		t.unchanged(rk, modRev(kvs[rk]))
+		t.put(rk, recent)
+	}
 	return nil
-}
-
-// dedupeID is the id a user entry is refused by when the conversation
-// accepted it (or a later one) before: none for an unordered platform's.
-func dedupeID(e sessions.Entry) string {
-	if e.Unordered {
-		return ""
-	}
-	return e.MsgID
 }
 
 // messageAfter reports whether message id a comes after b: numbers

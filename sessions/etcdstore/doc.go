@@ -1,8 +1,10 @@
 // Package etcdstore keeps palaver's conversations in an etcd cluster, so
 // that several palaver processes share them, and coordinates those
 // processes: who answers a conversation (Claim), who receives Telegram's
-// updates (Lead), which process runs which Discord shard (Watch, Drop,
-// Identify).
+// updates (Lead), which process runs which Discord shard (Watch, Ready,
+// Drop, Identify). Shards move between processes make-before-break: the
+// receiver connects before the holder lets go, and a process stopping
+// (Close, or the end of Watch's context) hands its shards over first.
 //
 // Store satisfies sessions.Store, sessions.UsageStore and
 // sessions.Claimer with BoltStore's semantics (the contract tests of
@@ -37,8 +39,12 @@
 //
 //	schema                          "1": Open refuses another version
 //	conv/<conv>/settings            sessions.Settings
-//	conv/<conv>/last_message        platform id of the last user message
-//	                                accepted (text), as BoltStore's
+//	conv/<conv>/last_message        platform id of the last ordered user
+//	                                message accepted (text), as BoltStore's
+//	conv/<conv>/recent_messages     the last unordered (Discord) message
+//	                                ids accepted, 8 bytes each, at most
+//	                                sessions.RecentMessages (binary: see
+//	                                sessions.RememberMessage)
 //	conv/<conv>/head                {"id","first","last"}: the history is
 //	                                hist/<id>/<seq> for seq first..last
 //	hist/<id>/<seq>                 sessions.Entry (Seq not in the JSON)
@@ -62,7 +68,13 @@
 //	members/<member>                {"member","started","addr","lease"}
 //	claims/<conv>                   the member holding the conversation
 //	leaders/<name>/<lease>          etcd election (concurrency.Election)
-//	shards/<total>/<n>              the member running shard n (decimal)
+//	shards/<total>/members/<member> a member running the Discord shards
+//	                                of total (while its Watch runs)
+//	shards/<total>/held/<n>         the member holding shard n (decimal)
+//	shards/<total>/ready/<n>/<member>
+//	                                member's connection of shard n
+//	                                answered READY (a shard handed over
+//	                                make-before-break, see Watch)
 //	identify/<bucket>/<lease>       etcd lock (concurrency.Mutex)
 //	identify-last/<bucket>          a key under a 5 s lease: the bucket's
 //	                                last IDENTIFY began less than 5 s ago
@@ -114,7 +126,9 @@
 // and values:
 //
 //	per history entry       about 800 bytes
-//	per conversation        about 300 bytes besides its history
+//	per conversation        about 300 bytes besides its history, and
+//	                        up to 2 KiB more for a Discord one (the ids
+//	                        of its last 256 messages, recent_messages)
 //	usage                   about 360 bytes per conversation of that test
 //	                        (counters grow per user, group, model and
 //	                        day, not per message; pruned after
@@ -131,7 +145,8 @@
 //
 // Every write also keeps the previous revision of what it changed until
 // etcd compacts (a turn rewrites the head and about 12 usage counters: 1
-// to 2 KB besides its entries), and space is returned to the quota only
+// to 2 KB besides its entries; a Discord question, its conversation's
+// recent_messages too: up to 2 KiB), and space is returned to the quota only
 // by a defragmentation. Run etcd with --auto-compaction-mode=periodic
 // --auto-compaction-retention=1h, defragment its members now and then
 // (etcdctl defrag), set --quota-backend-bytes to twice the live keyspace

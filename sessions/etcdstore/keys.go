@@ -50,6 +50,7 @@ func (s *Store) convKey(name, field string) string {
 func (s *Store) settingsKey(name string) string { return s.convKey(name, "settings") }
 func (s *Store) headKey(name string) string     { return s.convKey(name, "head") }
 func (s *Store) lastKey(name string) string     { return s.convKey(name, "last_message") }
+func (s *Store) recentKey(name string) string   { return s.convKey(name, "recent_messages") }
 
 func (s *Store) histPrefix(id string) string { return s.p + "hist/" + id + "/" }
 func (s *Store) histKey(id string, seq uint64) string {

@@ -24,17 +24,28 @@ const MaxShards = 4096
 // identify began (Discord's rule: max_concurrency identifies per 5 s).
 const IdentifySpacing = 5 * time.Second
 
+// leaveDropWait bounds how long a process leaving the shard assignment
+// waits, after its last hand-over, for the receiver of Watch to close and
+// Drop the shards (discordgo takes a second to close a connection).
+const leaveDropWait = 5 * time.Second
+
 // shardWatch is the state of a running Watch.
 type shardWatch struct {
-	total int
-	drops chan dropRequest
-	ended chan struct{} // closed when the watch returns
+	total   int
+	drops   chan shardRequest
+	readies chan shardRequest
+	leave   chan struct{} // closed by Close: hand the shards over and end
+	left    sync.Once
+	ended   chan struct{} // closed when the watch returns
 
-	mu       sync.Mutex
-	reported []int
+	mu        sync.Mutex
+	reported  []int        // the set last sent
+	got       map[int]bool // shards of sets the receiver took, not dropped since
+	receiving []int        // the shards of reported another process holds
 }
 
-type dropRequest struct {
+// shardRequest is a call of Drop or Ready, answered on done.
+type shardRequest struct {
 	shard int
 	done  chan error
 }
@@ -45,21 +56,93 @@ func (w *shardWatch) held() []int {
 	return slices.Clone(w.reported)
 }
 
+func (w *shardWatch) incoming() []int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.receiving)
+}
+
+// shardPrefix holds the assignment of the shards of total (see Watch):
+//
+//	members/<member>       a process running the shards
+//	held/<n>               the member holding shard n
+//	ready/<n>/<member>     member's connection of shard n is READY
+//
+// each under the session lease of the member it names. One watch of the
+// prefix sees their changes in the order they were made.
 func (s *Store) shardPrefix(total int) string { return fmt.Sprintf("%sshards/%d/", s.p, total) }
 
-// Watch sends the ids of the shards (of total) this process holds now and
-// whenever that set changes, until ctx ends (then it releases them and
-// closes the channel). The channel keeps only the newest set: a receiver
-// that was slow gets the current one.
+// shardKey is a key of the assignment (shardPrefix), parsed: kind
+// "members", "held" or "ready", with its shard and member.
+type shardKey struct {
+	kind   string
+	shard  int
+	member string
+}
+
+// parseShardKey parses a key under prefix; ok is false for another.
+func parseShardKey(k, prefix string) (key shardKey, ok bool) {
+	rest, ok := strings.CutPrefix(k, prefix)
+	if !ok {
+		return shardKey{}, false
+	}
+	kind, rest, _ := strings.Cut(rest, "/")
+	if kind == "members" {
+		return shardKey{kind: kind, member: rest}, rest != ""
+	}
+	shard, member, _ := strings.Cut(rest, "/")
+	n, err := strconv.Atoi(shard)
+	switch {
+	case err != nil || n < 0:
+	case kind == "held" && member == "":
+		return shardKey{kind: kind, shard: n}, true
+	case kind == "ready" && member != "":
+		return shardKey{kind: kind, shard: n, member: member}, true
+	}
+	return shardKey{}, false
+}
+
+func (s *Store) memberOfShards(total int, member string) string {
+	return s.shardPrefix(total) + "members/" + member
+}
+
+func (s *Store) heldKey(total, n int) string {
+	return fmt.Sprintf("%sheld/%d", s.shardPrefix(total), n)
+}
+
+func (s *Store) readyKey(total, n int, member string) string {
+	return fmt.Sprintf("%sready/%d/%s", s.shardPrefix(total), n, member)
+}
+
+// Watch sends the ids of the shards (of total) this process is to run now
+// and whenever that set changes. The channel keeps only the newest set: a
+// receiver that was slow gets the current one.
 //
-// Shards are spread over the live members (those with a member record):
-// sorted by id, member i wants the shards n with n % len(members) == i.
-// A shard is sent only once this process holds its key (shards/<total>/<n>,
-// under the session lease); a shard no longer wanted leaves the set first,
-// and its key is released when the receiver calls Drop (after closing the
-// shard's gateway connection), so that no two processes run one shard.
-// When the session lease is lost, the set becomes empty at once: the
-// other processes take the shards once the lease has expired.
+// Shards are spread over the processes that watch them (each registers
+// shards/<total>/members/<member> while Watch runs): sorted by member id,
+// member i runs the shards n with n % len(members) == i. A process holds
+// a shard it runs with a key (shards/<total>/held/<n>), so that no two
+// hold one. Both keys are under the process's session lease.
+//
+// Shards move make-before-break. A shard another process holds and this
+// one wants is sent at once: the receiver of the channel opens it and
+// calls Ready when Discord answered READY, which marks that connection
+// ready (shards/<total>/ready/<n>/<member>, under the session lease,
+// deleted before the connection closes). The holder keeps the shard in
+// its set until the member that wants it is ready, so that Discord
+// delivers the shard's events to both connections for a moment, and
+// never to none; then the shard leaves the holder's set, the holder's
+// receiver closes the connection and calls Drop, and the key is released
+// and taken by the new holder. The holder waits Config.HandoverTimeout at
+// most, and lets a shard go at once when no other process watches the
+// shards. A process killed hands nothing over: its keys go with its
+// lease, and the others take its shards then.
+//
+// When ctx ends (or Close is called), the process leaves: it unregisters,
+// hands every shard it runs over in the same way, and closes the channel
+// once it holds none, or HandoverTimeout and 5 s (for the Drops) after it
+// began to leave. When the session lease is lost, the set becomes empty
+// at once: the other processes take the shards once the lease expired.
 func (s *Store) Watch(ctx context.Context, total int) (<-chan []int, error) {
 	if total < 1 || total > MaxShards {
 		return nil, fmt.Errorf("etcd store: watch shards: total %d, want 1 to %d", total, MaxShards)
@@ -67,7 +150,8 @@ func (s *Store) Watch(ctx context.Context, total int) (<-chan []int, error) {
 	if s.closed.Load() {
 		return nil, errClosed
 	}
-	w := &shardWatch{total: total, drops: make(chan dropRequest), ended: make(chan struct{})}
+	w := &shardWatch{total: total, drops: make(chan shardRequest), readies: make(chan shardRequest),
+		leave: make(chan struct{}), ended: make(chan struct{}), got: make(map[int]bool)}
 	s.sessMu.Lock()
 	if s.shards != nil {
 		s.sessMu.Unlock()
@@ -89,18 +173,37 @@ func (s *Store) Watch(ctx context.Context, total int) (<-chan []int, error) {
 	return out, nil
 }
 
-// Drop releases shard, which the receiver of Watch no longer runs. A
-// shard this process does not hold is no error.
+// Drop releases shard, which the receiver of Watch closed after it left
+// the set. A shard this process does not hold is no error.
 func (s *Store) Drop(ctx context.Context, shard int) error {
+	s.sessMu.Lock()
+	if w := s.shards; w != nil {
+		w.dropped(shard)
+	}
+	s.sessMu.Unlock()
+	return s.shardCall(ctx, func(w *shardWatch) chan shardRequest { return w.drops }, shard)
+}
+
+// Ready marks this process's connection of shard ready: Discord answered
+// READY, and a process handing the shard over to this one may close its
+// own (see Watch). A shard not in the set sent last, or not watched, is
+// ignored.
+func (s *Store) Ready(ctx context.Context, shard int) error {
+	return s.shardCall(ctx, func(w *shardWatch) chan shardRequest { return w.readies }, shard)
+}
+
+// shardCall hands a request for shard to the running Watch on the
+// channel of it that ch returns, and waits for its answer.
+func (s *Store) shardCall(ctx context.Context, ch func(*shardWatch) chan shardRequest, shard int) error {
 	s.sessMu.Lock()
 	w := s.shards
 	s.sessMu.Unlock()
 	if w == nil {
 		return nil
 	}
-	req := dropRequest{shard: shard, done: make(chan error, 1)}
+	req := shardRequest{shard: shard, done: make(chan error, 1)}
 	select {
-	case w.drops <- req:
+	case ch(w) <- req:
 	case <-w.ended:
 		return nil
 	case <-ctx.Done():
@@ -114,27 +217,78 @@ func (s *Store) Drop(ctx context.Context, shard int) error {
 	}
 }
 
+// handOverShards makes a running Watch leave (see Watch) and waits until
+// it ended, or for at most the time leaving may take.
+func (s *Store) handOverShards() {
+	s.sessMu.Lock()
+	w := s.shards
+	s.sessMu.Unlock()
+	if w == nil {
+		return
+	}
+	w.left.Do(func() { close(w.leave) })
+	t := time.NewTimer(s.cfg.HandoverTimeout + 2*leaveDropWait)
+	defer t.Stop()
+	select {
+	case <-w.ended:
+	case <-t.C:
+		s.log.Warn("etcd store: the Discord shards were not handed over in time", slog.String("member", s.cfg.Member))
+	}
+}
+
 // report sends set as the shards held, replacing a set not received yet.
 func (w *shardWatch) report(out chan []int, set []int) {
 	w.mu.Lock()
-	same := slices.Equal(w.reported, set) && w.reported != nil
-	w.reported = slices.Clone(set)
-	w.mu.Unlock()
-	if same {
+	defer w.mu.Unlock()
+	if slices.Equal(w.reported, set) && w.reported != nil {
 		return
 	}
 	select {
-	case <-out:
+	case <-out: // never received
 	default:
+		for _, n := range w.reported {
+			w.got[n] = true
+		}
 	}
+	w.reported = slices.Clone(set)
 	out <- slices.Clone(set)
 }
 
-// runShards runs the shard assignment, one epoch per session, until ctx
-// ends or the store closes.
+// received reports whether the receiver may run shard n: it was in the
+// last set sent, or in one the receiver took (the channel drops a set not
+// received when a newer one comes) and the receiver did not drop it since.
+func (w *shardWatch) received(n int) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.got[n] || slices.Contains(w.reported, n)
+}
+
+// dropped records that the receiver no longer runs shard n.
+func (w *shardWatch) dropped(n int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.got, n)
+}
+
+// leaving reports whether the process leaves the shard assignment: ctx
+// ended or Close was called.
+func (w *shardWatch) leaving(ctx context.Context) bool {
+	select {
+	case <-w.leave:
+		return true
+	default:
+		return ctx.Err() != nil
+	}
+}
+
+// runShards runs the shard assignment, one epoch per session, until the
+// process left it (or ctx ended between epochs), or the store closes.
 func (s *Store) runShards(ctx context.Context, w *shardWatch, out chan []int) {
 	w.report(out, []int{})
 	for {
+		if w.leaving(ctx) {
+			return
+		}
 		ss, err := s.session(ctx)
 		if err != nil {
 			return
@@ -142,7 +296,10 @@ func (s *Store) runShards(ctx context.Context, w *shardWatch, out chan []int) {
 		err = s.shardEpoch(ctx, w, ss, out)
 		// Whatever the epoch held went with its lease, or was released.
 		w.report(out, []int{})
-		if ctx.Err() != nil || s.closed.Load() {
+		w.mu.Lock()
+		w.receiving = nil
+		w.mu.Unlock()
+		if w.leaving(ctx) || s.closed.Load() {
 			return
 		}
 		if err != nil {
@@ -151,162 +308,358 @@ func (s *Store) runShards(ctx context.Context, w *shardWatch, out chan []int) {
 		select { // a short pause, taking drops of shards no longer held
 		case <-ctx.Done():
 			return
+		case <-w.leave:
+			return
 		case <-s.stop:
 			return
 		case req := <-w.drops:
+			req.done <- nil
+		case req := <-w.readies:
 			req.done <- nil
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
 
-// shardState is what an epoch knows: the live members, which shards are
-// taken, and what this process holds and reported.
+// shardState is what an epoch knows: the members running the shards,
+// who holds each shard and whose connections of it are ready, and what
+// this process runs, hands over and reported.
 type shardState struct {
-	members  map[string]bool
-	taken    map[int]bool  // the shard's key exists
-	known    map[int]int64 // revision of the last change of the shard's key seen
-	held     map[int]int64 // shards this process holds: key CreateRevision
-	draining map[int]bool  // held, taken from the receiver, not dropped yet
+	me       string
+	members  map[string]bool         // the processes running the shards
+	owners   map[int]string          // the holder of each shard taken
+	known    map[int]int64           // revision of the last change of the shard's key seen
+	ready    map[int]map[string]bool // shard → members whose connection of it is READY
+	held     map[int]int64           // shards this process holds: key CreateRevision
+	incoming map[int]bool            // shards reported while another holds them
+	readyPut map[int]bool            // shards this process marked ready
+	handing  map[int]handoff         // reported, no longer wanted: their receiver is opening
+	draining map[int]bool            // left the set, not dropped yet
+	leaving  bool                    // the process leaves: it wants no shard
+	left     bool                    // its members/ key is deleted
 	reported []int
 }
 
-// seen records that shard n's key was created or changed (taken) or
-// deleted at revision rev. A change older than one seen is ignored: the
-// watch delivers changes after this process's own writes of them.
-func (st *shardState) seen(n int, taken bool, rev int64) {
+// handoff is a shard being handed over: to the member that receives it,
+// at the latest by.
+type handoff struct {
+	to string
+	by time.Time
+}
+
+// seen records that shard n's key was created or changed by owner (""
+// when deleted) at revision rev. A change older than one seen is ignored:
+// the watch delivers changes after this process's own writes of them.
+func (st *shardState) seen(n int, owner string, rev int64) {
 	if rev <= st.known[n] {
 		return
 	}
 	st.known[n] = rev
-	if taken {
-		st.taken[n] = true
+	if owner != "" {
+		st.owners[n] = owner
 		return
 	}
-	delete(st.taken, n)
+	delete(st.owners, n)
 	delete(st.held, n)
-	delete(st.draining, n)
 }
 
-// shardEpoch runs the assignment under session ss until ctx ends (it
-// releases the shards), the session is lost, or a watch fails.
+// markReady records whether member's connection of shard n is READY.
+func (st *shardState) markReady(n int, member string, ready bool) {
+	if !ready {
+		delete(st.ready[n], member)
+		return
+	}
+	if st.ready[n] == nil {
+		st.ready[n] = make(map[string]bool)
+	}
+	st.ready[n][member] = true
+}
+
+// receiver is the member that runs shard n of total among the members
+// other than this one when it leaves: "" when there is none.
+func (st *shardState) receiver(n int) string {
+	ids := slices.Sorted(maps.Keys(st.members))
+	if st.leaving {
+		ids = slices.DeleteFunc(ids, func(id string) bool { return id == st.me })
+	}
+	if len(ids) == 0 {
+		return ""
+	}
+	return ids[n%len(ids)]
+}
+
+// shardEpoch runs the assignment under session ss until the process left
+// it (nil), the session is lost, the store closes or the watch fails.
 func (s *Store) shardEpoch(ctx context.Context, w *shardWatch, ss *session, out chan []int) error {
-	ectx, cancel := context.WithCancel(ctx)
+	// Not ctx's: the epoch goes on, handing the shards over, after it ends.
+	ectx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stop := context.AfterFunc(ss.cs.Ctx(), cancel)
 	defer stop()
-	mp, sp := s.p+"members/", s.shardPrefix(w.total)
+	me, prefix := s.cfg.Member, s.shardPrefix(w.total)
+	// The watch starts first, from the present, and the state is read
+	// after (events it includes are skipped): a watch started at a past
+	// revision gets its first events only when etcd catches it up (every
+	// 100 ms), and this process would meanwhile take itself for the only
+	// one and open every shard.
+	wch := s.cli.Watch(ectx, prefix, clientv3.WithPrefix(), clientv3.WithCreatedNotify())
+	select {
+	case wr, ok := <-wch:
+		if !ok || wr.Err() != nil || !wr.Created {
+			return fmt.Errorf("watch %s: %v", prefix, wr.Err())
+		}
+	case <-ectx.Done():
+		return errors.New("session lease lost")
+	}
 	resp, err := s.cli.Txn(ectx).Then(
-		clientv3.OpGet(mp, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
-		clientv3.OpGet(sp, clientv3.WithPrefix()),
+		clientv3.OpPut(s.memberOfShards(w.total, me), "", clientv3.WithLease(ss.lease())),
+		clientv3.OpGet(prefix, clientv3.WithPrefix()),
 	).Commit()
 	if err != nil {
 		return err
 	}
-	st := &shardState{members: make(map[string]bool), taken: make(map[int]bool), known: make(map[int]int64),
-		held: make(map[int]int64), draining: make(map[int]bool)}
-	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
-		st.members[strings.TrimPrefix(string(kv.Key), mp)] = true
-	}
+	st := &shardState{me: me, members: map[string]bool{me: true}, owners: make(map[int]string), known: make(map[int]int64),
+		ready: make(map[int]map[string]bool), held: make(map[int]int64), incoming: make(map[int]bool), readyPut: make(map[int]bool),
+		handing: make(map[int]handoff), draining: make(map[int]bool)}
 	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
-		if n, ok := shardOf(string(kv.Key), sp); ok {
-			st.seen(n, true, kv.ModRevision)
+		k, ok := parseShardKey(string(kv.Key), prefix)
+		switch {
+		case !ok:
+		case k.kind == "members":
+			st.members[k.member] = true
+		case k.kind == "held":
+			st.seen(k.shard, string(kv.Value), kv.ModRevision)
 			if clientv3.LeaseID(kv.Lease) == ss.lease() {
-				st.held[n] = kv.CreateRevision // from an epoch of this session that failed
+				st.held[k.shard] = kv.CreateRevision // from an epoch of this session that failed
 			}
+		case k.kind == "ready" && k.member == me:
+			// From an epoch of this session that failed: its end closed
+			// the connections.
+			if _, err := s.cli.Delete(ectx, string(kv.Key)); err != nil {
+				return err
+			}
+		case k.kind == "ready":
+			st.markReady(k.shard, k.member, true)
 		}
 	}
 	rev := resp.Header.Revision
-	mch := s.cli.Watch(ectx, mp, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithKeysOnly())
-	sch := s.cli.Watch(ectx, sp, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	var leaveBy time.Time // once leaving: when to give up what is still held
+	leave, quit := w.leave, ctx.Done()
 	for {
 		if err := s.reconcile(ectx, w, ss, st, out); err != nil && ectx.Err() == nil {
 			return err
 		}
+		if st.leaving && len(st.held) == 0 && len(st.incoming) == 0 && len(st.draining) == 0 {
+			return nil
+		}
+		var wake <-chan time.Time
+		if next := st.nextDeadline(leaveBy); !next.IsZero() {
+			wake = time.After(time.Until(next))
+		}
 		select {
-		case <-ectx.Done():
-			if ctx.Err() != nil {
-				// The receiver is gone: give the shards up now.
+		case <-quit:
+			quit, leave = nil, nil
+			st.leaving, leaveBy = true, time.Now().Add(s.cfg.HandoverTimeout+leaveDropWait)
+			s.log.Debug("etcd store: leaving the shard assignment", slog.String("member", me))
+		case <-leave:
+			quit, leave = nil, nil
+			st.leaving, leaveBy = true, time.Now().Add(s.cfg.HandoverTimeout+leaveDropWait)
+			s.log.Debug("etcd store: leaving the shard assignment", slog.String("member", me))
+		case <-wake:
+			if st.leaving && !time.Now().Before(leaveBy) {
+				s.log.Warn("etcd store: shards not handed over in time; releasing them", slog.Any("shards", slices.Sorted(maps.Keys(st.held))), slog.String("member", me))
 				rctx, rcancel := s.opCtx(context.Background())
 				for n, crev := range st.held {
-					_ = s.releaseShard(rctx, st, sp, n, crev)
+					_ = s.releaseShard(rctx, w.total, st, n, crev)
 				}
 				rcancel()
-				return ctx.Err()
+				return nil
+			}
+		case <-ectx.Done():
+			if st.leaving {
+				return nil // what was held went with the lease
 			}
 			return errors.New("session lease lost")
 		case <-s.stop:
 			return errClosed
-		case wr, ok := <-mch:
+		case wr, ok := <-wch:
 			if !ok || wr.Err() != nil {
-				return fmt.Errorf("watch members: %v", wr.Err())
+				return fmt.Errorf("watch %s: %v", prefix, wr.Err())
 			}
 			for _, ev := range wr.Events {
-				id := strings.TrimPrefix(string(ev.Kv.Key), mp)
-				if ev.Type == mvccpb.PUT {
-					st.members[id] = true
-				} else {
-					delete(st.members, id)
-				}
-			}
-		case wr, ok := <-sch:
-			if !ok || wr.Err() != nil {
-				return fmt.Errorf("watch shards: %v", wr.Err())
-			}
-			for _, ev := range wr.Events {
-				n, ok := shardOf(string(ev.Kv.Key), sp)
-				if !ok {
+				k, ok := parseShardKey(string(ev.Kv.Key), prefix)
+				if !ok || ev.Kv.ModRevision <= rev {
 					continue
 				}
-				st.seen(n, ev.Type == mvccpb.PUT, ev.Kv.ModRevision)
+				put := ev.Type == mvccpb.PUT
+				switch k.kind {
+				case "members":
+					if put {
+						st.members[k.member] = true
+					} else {
+						delete(st.members, k.member)
+					}
+				case "held":
+					owner := ""
+					if put {
+						owner = string(ev.Kv.Value)
+					}
+					st.seen(k.shard, owner, ev.Kv.ModRevision)
+				case "ready":
+					if k.member != me {
+						st.markReady(k.shard, k.member, put)
+					}
+				}
 			}
 		case req := <-w.drops:
-			var err error
-			if crev, ok := st.held[req.shard]; ok {
-				err = s.releaseShard(ectx, st, sp, req.shard, crev)
+			n := req.shard
+			delete(st.draining, n)
+			err := s.unmarkReady(ectx, w.total, st, n)
+			if crev, ok := st.held[n]; ok && err == nil {
+				err = s.releaseShard(ectx, w.total, st, n, crev)
 			}
-			s.log.Debug("etcd store: drop", slog.Int("shard", req.shard), slog.String("member", s.cfg.Member), slog.Any("error", err))
+			s.log.Debug("etcd store: drop", slog.Int("shard", n), slog.String("member", me), slog.Any("error", err))
+			if ectx.Err() != nil {
+				err = nil // the lease is gone, and what it held with it
+			}
+			req.done <- err
+		case req := <-w.readies:
+			var err error
+			n := req.shard
+			if slices.Contains(st.reported, n) && !st.readyPut[n] {
+				if _, err = s.cli.Put(ectx, s.readyKey(w.total, n, me), "", clientv3.WithLease(ss.lease())); err == nil {
+					st.readyPut[n] = true
+					st.markReady(n, me, true)
+				}
+				s.log.Debug("etcd store: shard ready", slog.Int("shard", n), slog.String("member", me), slog.Any("error", err))
+			}
+			if ectx.Err() != nil {
+				err = nil // the lease is gone: the set is emptied
+			}
 			req.done <- err
 		}
 	}
 }
 
-// reconcile moves st towards the shards this process wants: shards no
-// longer wanted leave the reported set (the receiver drops them), held
-// shards never reported are released, wanted shards that are free are
-// taken, and the reported set becomes the held wanted ones.
-func (s *Store) reconcile(ctx context.Context, w *shardWatch, ss *session, st *shardState, out chan []int) error {
-	sp := s.shardPrefix(w.total)
-	wanted := wantedShards(st.members, s.cfg.Member, w.total)
-	kept := st.reported[:0:0]
-	for _, n := range st.reported {
-		if wanted[n] {
-			kept = append(kept, n)
-		} else {
-			st.draining[n] = true
+// unmarkReady deletes this process's mark that its connection of shard n
+// (of total) is ready, if it made one.
+func (s *Store) unmarkReady(ctx context.Context, total int, st *shardState, n int) error {
+	if !st.readyPut[n] {
+		return nil
+	}
+	if _, err := s.cli.Delete(ctx, s.readyKey(total, n, st.me)); err != nil {
+		return fmt.Errorf("unmark shard %d ready: %w", n, err)
+	}
+	delete(st.readyPut, n)
+	st.markReady(n, st.me, false)
+	return nil
+}
+
+// stillReady confirms, reading it from the cluster, that member to's
+// connection of shard n (of total) is ready, as st has it: the mark is
+// deleted before a connection closes, but the watch may not have brought
+// that yet. A mark found gone is forgotten; an error is taken for a no.
+func (s *Store) stillReady(ctx context.Context, total int, st *shardState, n int, to string) bool {
+	resp, err := s.cli.Get(ctx, s.readyKey(total, n, to), clientv3.WithKeysOnly())
+	if err != nil {
+		return false
+	}
+	if len(resp.Kvs) == 0 {
+		st.markReady(n, to, false)
+		return false
+	}
+	return true
+}
+
+// nextDeadline is the earliest of the hand-overs' deadlines and leaveBy
+// (zero for none); zero when there is none.
+func (st *shardState) nextDeadline(leaveBy time.Time) time.Time {
+	next := leaveBy
+	for _, h := range st.handing {
+		if next.IsZero() || h.by.Before(next) {
+			next = h.by
 		}
 	}
-	if len(kept) != len(st.reported) {
-		s.log.Debug("etcd store: shards no longer wanted", slog.Any("kept", kept), slog.Any("draining", slices.Sorted(maps.Keys(st.draining))), slog.String("member", s.cfg.Member))
-		st.reported = kept
-		w.report(out, kept)
-	}
+	return next
+}
+
+// reconcile moves st towards the shards this process wants. A shard it
+// runs (holds, or receives from another) and no longer wants stays in the
+// reported set while its receiver connects, then leaves it: when the
+// receiver of Watch drops it, its key (if held) is released. A received
+// shard whose connection is not ready yet leaves at once, a held shard
+// never reported is released at once. A wanted shard is taken when free,
+// and reported while another holds it (it is being handed over).
+func (s *Store) reconcile(ctx context.Context, w *shardWatch, ss *session, st *shardState, out chan []int) error {
 	var errs []error
+	if st.leaving && !st.left {
+		if _, err := s.cli.Delete(ctx, s.memberOfShards(w.total, st.me)); err != nil {
+			errs = append(errs, fmt.Errorf("leave the shard assignment: %w", err))
+		} else {
+			st.left = true
+			delete(st.members, st.me)
+		}
+	}
+	wanted := map[int]bool{}
+	if !st.leaving {
+		wanted = wantedShards(st.members, st.me, w.total)
+	}
+	now := time.Now()
 	for n, crev := range st.held {
-		if !wanted[n] && !st.draining[n] {
-			if err := s.releaseShard(ctx, st, sp, n, crev); err != nil {
+		if !wanted[n] && !st.draining[n] && !slices.Contains(st.reported, n) {
+			if err := s.releaseShard(ctx, w.total, st, n, crev); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	}
-	for _, n := range slices.Sorted(maps.Keys(wanted)) {
-		if _, ok := st.held[n]; ok || st.taken[n] {
+	for _, n := range st.reported {
+		if wanted[n] {
+			delete(st.handing, n)
 			continue
 		}
-		k := sp + strconv.Itoa(n)
+		if _, held := st.held[n]; held || st.readyPut[n] {
+			to := st.receiver(n)
+			h, handing := st.handing[n]
+			switch {
+			case to == "":
+				s.log.Debug("etcd store: no member to hand the shard over to", slog.Int("shard", n), slog.String("member", st.me))
+			case st.ready[n][to] && s.stillReady(ctx, w.total, st, n, to):
+				s.log.Debug("etcd store: shard handed over", slog.Int("shard", n), slog.String("to", to), slog.String("member", st.me))
+			case !handing || h.to != to:
+				st.handing[n] = handoff{to: to, by: now.Add(s.cfg.HandoverTimeout)}
+				s.log.Debug("etcd store: handing the shard over", slog.Int("shard", n), slog.String("to", to), slog.String("member", st.me))
+				continue
+			case now.Before(h.by):
+				continue
+			default:
+				s.log.Warn("etcd store: the shard's receiver did not connect in time; closing it all the same",
+					slog.Int("shard", n), slog.String("to", to), slog.Duration("timeout", s.cfg.HandoverTimeout), slog.String("member", st.me))
+			}
+		}
+		// Unmarked before the receiver of Watch closes the connection,
+		// so that no member takes it for ready.
+		if err := s.unmarkReady(ctx, w.total, st, n); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		delete(st.handing, n)
+		delete(st.incoming, n)
+		st.draining[n] = true
+	}
+	for _, n := range slices.Sorted(maps.Keys(wanted)) {
+		if _, ok := st.held[n]; ok || st.draining[n] {
+			continue
+		}
+		if owner := st.owners[n]; owner != "" {
+			if owner != st.me {
+				st.incoming[n] = true
+			}
+			continue
+		}
+		k := s.heldKey(w.total, n)
 		resp, err := s.cli.Txn(ctx).
 			If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).
-			Then(clientv3.OpPut(k, s.cfg.Member, clientv3.WithLease(ss.lease()))).
+			Then(clientv3.OpPut(k, st.me, clientv3.WithLease(ss.lease()))).
 			Commit()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("take shard %d: %w", n, err))
@@ -314,29 +667,54 @@ func (s *Store) reconcile(ctx context.Context, w *shardWatch, ss *session, st *s
 		}
 		if resp.Succeeded {
 			st.held[n] = resp.Header.Revision
-			st.seen(n, true, resp.Header.Revision)
-			s.log.Debug("etcd store: shard taken", slog.Int("shard", n), slog.String("member", s.cfg.Member))
+			st.seen(n, st.me, resp.Header.Revision)
+			delete(st.incoming, n)
+			s.log.Debug("etcd store: shard taken", slog.Int("shard", n), slog.String("member", st.me))
 		}
 	}
-	var now []int
+	var set []int
 	for n := range st.held {
-		if wanted[n] && !st.draining[n] {
-			now = append(now, n)
+		if !st.draining[n] {
+			set = append(set, n)
 		}
 	}
-	slices.Sort(now)
-	if !slices.Equal(now, st.reported) {
-		st.reported = now
-		w.report(out, now)
+	for n := range st.incoming {
+		if !st.draining[n] {
+			set = append(set, n)
+		}
+	}
+	slices.Sort(set)
+	if !slices.Equal(set, st.reported) || st.reported == nil {
+		st.reported = set
+		w.report(out, set)
+	}
+	w.mu.Lock()
+	w.receiving = slices.Sorted(maps.Keys(st.incoming))
+	w.mu.Unlock()
+	// A shard whose set the receiver never took is not Dropped: it is
+	// dropped now.
+	for n := range st.draining {
+		if w.received(n) {
+			continue
+		}
+		delete(st.draining, n)
+		if err := s.unmarkReady(ctx, w.total, st, n); err != nil {
+			errs = append(errs, err)
+		}
+		if crev, ok := st.held[n]; ok {
+			if err := s.releaseShard(ctx, w.total, st, n, crev); err != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
 
-// releaseShard deletes shard n's key if it is still the one this process
-// created (CreateRevision crev), and records in st that it is no longer
-// held.
-func (s *Store) releaseShard(ctx context.Context, st *shardState, prefix string, n int, crev int64) error {
-	k := prefix + strconv.Itoa(n)
+// releaseShard deletes shard n's key (of total) if it is still the one
+// this process created (CreateRevision crev), and records in st that it
+// is no longer held.
+func (s *Store) releaseShard(ctx context.Context, total int, st *shardState, n int, crev int64) error {
+	k := s.heldKey(total, n)
 	resp, err := s.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(k), "=", crev)).
 		Then(clientv3.OpDelete(k)).
@@ -345,11 +723,10 @@ func (s *Store) releaseShard(ctx context.Context, st *shardState, prefix string,
 		return fmt.Errorf("release shard %d: %w", n, err)
 	}
 	delete(st.held, n)
-	delete(st.draining, n)
 	if resp.Succeeded {
-		st.seen(n, false, resp.Header.Revision)
+		st.seen(n, "", resp.Header.Revision)
 	}
-	s.log.Debug("etcd store: shard released", slog.Int("shard", n), slog.String("member", s.cfg.Member))
+	s.log.Debug("etcd store: shard released", slog.Int("shard", n), slog.String("member", st.me))
 	return nil
 }
 
@@ -366,12 +743,6 @@ func wantedShards(members map[string]bool, member string, total int) map[int]boo
 		wanted[n] = true
 	}
 	return wanted
-}
-
-// shardOf parses a shard key under prefix.
-func shardOf(k, prefix string) (int, bool) {
-	n, err := strconv.Atoi(strings.TrimPrefix(k, prefix))
-	return n, err == nil && strings.HasPrefix(k, prefix) && n >= 0
 }
 
 // Identify waits for shard's turn to IDENTIFY with Discord: at most

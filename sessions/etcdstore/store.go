@@ -33,6 +33,9 @@ const (
 	DefaultFailover       = 10 * time.Second
 	DefaultRequestTimeout = 10 * time.Second
 	DefaultProgressFlush  = 250 * time.Millisecond
+	// DefaultHandoverTimeout is long enough for a receiver's IDENTIFY to
+	// wait its turn at a busy identify bucket (5 s per shard) twice.
+	DefaultHandoverTimeout = 15 * time.Second
 	// DefaultMaxTxnOps and DefaultMaxRequestBytes are etcd's own defaults
 	// (--max-txn-ops, --max-request-bytes).
 	DefaultMaxTxnOps       = 128
@@ -93,6 +96,13 @@ type Config struct {
 	// ProgressFlush is the write-behind period of SetProgress. Default
 	// DefaultProgressFlush (250 ms).
 	ProgressFlush time.Duration
+	// HandoverTimeout bounds how long a process handing a Discord shard
+	// over keeps its own connection while the receiver's connects (see
+	// Watch): past it the shard is closed and released all the same, and
+	// its events are lost until the receiver is connected. Default
+	// DefaultHandoverTimeout (15 s). Handing over k shards of one
+	// identify bucket (shard % max_concurrency) takes k × 5 s at least.
+	HandoverTimeout time.Duration
 	// MaxTxnOps and MaxRequestBytes are the cluster's limits
 	// (--max-txn-ops, --max-request-bytes): a write over them fails with
 	// ErrTooLarge before it is sent. Defaults are etcd's: 128 and 1.5 MiB;
@@ -137,6 +147,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ProgressFlush <= 0 {
 		c.ProgressFlush = DefaultProgressFlush
+	}
+	if c.HandoverTimeout <= 0 {
+		c.HandoverTimeout = DefaultHandoverTimeout
 	}
 	if c.MaxTxnOps <= 0 {
 		c.MaxTxnOps = DefaultMaxTxnOps
@@ -321,11 +334,14 @@ func (s *Store) checkSchema(ctx context.Context) error {
 	return nil
 }
 
-// Close writes pending progress records, gives up everything the
-// process holds (its session lease: claims, leadership, shards, member
-// record) and disconnects. Later calls return the first call's result.
+// Close hands the Discord shards this process runs over to the other
+// processes (as when Watch's context ends, bounded: see Watch), writes
+// pending progress records, gives up everything the process holds (its
+// session lease: claims, leadership, shards, member record) and
+// disconnects. Later calls return the first call's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.handOverShards()
 		s.closed.Store(true)
 		s.progress.mu.Lock()
 		s.progress.closed = true
@@ -460,7 +476,10 @@ func (s *Store) txnError(err error) error {
 // and commits that transaction, fenced by this process's claims on convs
 // (see Claim). When another writer changed what prepare read, it
 // prepares again. A transaction without operations is not sent. It
-// returns sessions.ErrNotOwner when a fence failed.
+// returns sessions.ErrNotOwner when a fence failed because another
+// process holds a conversation, or this process lost its claim; a claim
+// this process took or gave up meanwhile (a turn began or ended) only
+// makes it prepare again.
 func (s *Store) update(ctx context.Context, convs []string, prepare func(ctx context.Context, t *txn) error) (*clientv3.TxnResponse, error) {
 	for attempt := 1; ; attempt++ {
 		t := &txn{}
@@ -488,12 +507,15 @@ func (s *Store) update(ctx context.Context, convs []string, prepare func(ctx con
 		if resp.Succeeded {
 			return resp, nil
 		}
-		for i := range convs {
+		for i, name := range convs {
 			var rev int64
 			if kvs := resp.Responses[i].GetResponseRange().Kvs; len(kvs) > 0 {
 				rev = kvs[0].CreateRevision
 			}
-			if rev != held[i] {
+			// A claim this process took or released meanwhile (a turn
+			// of the conversation began or ended) is no other's: the
+			// write is prepared again under the claim it has now.
+			if rev != held[i] && s.heldClaim(name) == held[i] {
 				return nil, sessions.ErrNotOwner
 			}
 		}

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/palaver-bot/palaver/llm"
@@ -39,15 +42,24 @@ func testCommitDuplicate(t *testing.T, open Open) {
 		{"OK/NoID", sessions.Commit{Entries: []sessions.Entry{user("", "e")}}, nil, nil},
 		// An answer's id is never a delivery of the user's.
 		{"OK/AssistantID", sessions.Commit{Entries: []sessions.Entry{answer("5")}}, nil, nil},
-		// Discord's ids are kept but refuse nothing, and move no mark.
+		// Discord's ids come in no order: each is refused only once
+		// accepted (among the last sessions.RecentMessages), and moves no
+		// mark.
 		{"OK/Unordered", sessions.Commit{Entries: []sessions.Entry{unordered("5", "u")}}, nil, nil},
-		{"OK/UnorderedAgain", sessions.Commit{Entries: []sessions.Entry{unordered("5", "u")}}, nil, nil},
+		{"ErrDuplicate/UnorderedAgain", sessions.Commit{Entries: []sessions.Entry{unordered("5", "u")}}, nil, sessions.ErrDuplicate},
+		{"OK/UnorderedOlder", sessions.Commit{Entries: []sessions.Entry{unordered("4", "v")}}, nil, nil},
+		{"ErrDuplicate/UnorderedInOneCommit", sessions.Commit{Entries: []sessions.Entry{unordered("6", "w"), unordered("6", "w")}}, nil, sessions.ErrDuplicate},
+		{"OK/UnorderedText", sessions.Commit{Entries: []sessions.Entry{unordered("x-1", "t")}}, nil, nil},
+		{"ErrDuplicate/UnorderedTextAgain", sessions.Commit{Entries: []sessions.Entry{unordered("x-1", "t")}}, nil, sessions.ErrDuplicate},
 		{"ErrDuplicate/AfterUnordered", sessions.Commit{Entries: []sessions.Entry{user("100", "d")}}, nil, sessions.ErrDuplicate},
 		// Two messages in one commit are accepted in order.
 		{"ErrDuplicate/InOneCommit", sessions.Commit{Entries: []sessions.Entry{user("102", "x"), user("101", "y")}}, nil, sessions.ErrDuplicate},
 		{"ErrDuplicate/Queued", sessions.Commit{}, &sessions.Queued{Key: k, ID: 1, Question: user("100", "d")}, sessions.ErrDuplicate},
 		{"OK/Queued", sessions.Commit{}, &sessions.Queued{Key: k, ID: 2, Question: user("101", "f")}, nil},
 		{"OK/QueuedUnordered", sessions.Commit{}, &sessions.Queued{Key: k, ID: 4, Question: unordered("1", "g")}, nil},
+		{"ErrDuplicate/QueuedUnorderedAgain", sessions.Commit{}, &sessions.Queued{Key: k, ID: 5, Question: unordered("1", "g")}, sessions.ErrDuplicate},
+		{"ErrDuplicate/AfterQueuedUnordered", sessions.Commit{Entries: []sessions.Entry{unordered("1", "g")}}, nil, sessions.ErrDuplicate},
+		{"OK/FromQueueUnordered", sessions.Commit{Entries: []sessions.Entry{unordered("1", "g")}, QueuedID: 4}, nil, nil},
 		{"OK/FromQueue", sessions.Commit{Entries: []sessions.Entry{user("101", "f")}, QueuedID: 2}, nil, nil},
 		{"ErrDuplicate/AfterQueue", sessions.Commit{Entries: []sessions.Entry{user("101", "f")}}, nil, sessions.ErrDuplicate},
 		{"OK/TextIDs", sessions.Commit{Entries: []sessions.Entry{user("abc", "h")}}, nil, nil},
@@ -87,6 +99,76 @@ func testCommitDuplicate(t *testing.T, open Open) {
 	}
 	if err := s.Commit(ctx, k, sessions.Commit{Entries: []sessions.Entry{user("103", "after append")}}); err != nil {
 		t.Errorf("Commit after Append: %v", err)
+	}
+}
+
+// testCommitDuplicateUnordered checks the window of unordered ids: the
+// last sessions.RecentMessages accepted are refused, older ones are
+// forgotten, conversations do not share them, and a message accepted at
+// once by several writers is accepted once.
+func testCommitDuplicateUnordered(t *testing.T, open Open) {
+	s := open(t, defaultRetention)
+	ctx := t.Context()
+	k := sessions.Key{Platform: "discord", Chat: "42"}
+	msg := func(n int) sessions.Entry {
+		e := user(fmt.Sprint(1_000_000_000_000_000+n), "m")
+		e.Unordered = true
+		return e
+	}
+	// Accepted in bunches, as the Manager's queued records and commits do.
+	for n := 0; n <= sessions.RecentMessages; n += 8 {
+		var es []sessions.Entry
+		for i := n; i < min(n+8, sessions.RecentMessages+1); i++ {
+			es = append(es, msg(i))
+		}
+		mustCommit(t, s, k, sessions.Commit{Entries: es})
+	}
+	// Message 0 fell out of the window; 1 and the last are in it.
+	for _, tt := range []struct {
+		n   int
+		err error
+	}{{1, sessions.ErrDuplicate}, {sessions.RecentMessages, sessions.ErrDuplicate}, {0, nil}, {0, sessions.ErrDuplicate}} {
+		err := s.Commit(ctx, k, sessions.Commit{Entries: []sessions.Entry{msg(tt.n)}})
+		if !errors.Is(err, tt.err) || (tt.err == nil) != (err == nil) {
+			t.Errorf("message %d: err = %v, want %v", tt.n, err, tt.err)
+		}
+	}
+	other := sessions.Key{Platform: "discord", Chat: "43"}
+	if err := s.SetQueued(ctx, sessions.Queued{Key: other, ID: 1, Question: msg(1)}); err != nil {
+		t.Errorf("message 1 in another conversation: %v", err)
+	}
+	long := msg(0)
+	long.MsgID = strings.Repeat("9", 65)
+	if err := s.Commit(ctx, k, sessions.Commit{Entries: []sessions.Entry{long}}); err == nil || errors.Is(err, sessions.ErrDuplicate) {
+		t.Errorf("a message id of 65 bytes: err = %v, want a refusal", err)
+	}
+
+	// Writers racing with one message: one accepts it.
+	const writers = 8
+	race := sessions.Key{Platform: "discord", Chat: "44"}
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	for i := range writers {
+		wg.Go(func() {
+			if i%2 == 0 {
+				errs[i] = s.SetQueued(ctx, sessions.Queued{Key: race, ID: uint64(i + 1), Question: msg(7)})
+			} else {
+				errs[i] = s.Commit(ctx, race, sessions.Commit{Entries: []sessions.Entry{msg(7)}})
+			}
+		})
+	}
+	wg.Wait()
+	accepted := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			accepted++
+		case !errors.Is(err, sessions.ErrDuplicate):
+			t.Errorf("racing writer: %v", err)
+		}
+	}
+	if accepted != 1 {
+		t.Errorf("%d of %d racing writers accepted the message (%v), want 1", accepted, writers, errs)
 	}
 }
 

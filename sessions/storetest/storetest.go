@@ -49,6 +49,7 @@ func Run(t *testing.T, open Open) {
 		{"Move", testMove},
 		{"Move/Over", testMoveOver},
 		{"Commit/Duplicate", testCommitDuplicate},
+		{"Commit/DuplicateUnordered", testCommitDuplicateUnordered},
 		{"Commit/DuplicateWritesNothing", testCommitDuplicateWritesNothing},
 		{"Commit/Replace", testCommitReplace},
 		{"Commit/Queued", testCommitQueued},

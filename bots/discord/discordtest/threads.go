@@ -9,7 +9,8 @@ import (
 )
 
 // Threads. A bot starts a public thread from a message with
-// POST /channels/{channel}/messages/{message}/threads, or without one with
+// POST /channels/{channel}/messages/{message}/threads (the thread's id is
+// the message's, as on Discord), or without one with
 // POST /channels/{channel}/threads (which, as on Discord, also posts a
 // "thread created" system message in the parent). Both answer 201 with the
 // thread's channel object (type 11, parent_id, owner_id, name) and send
@@ -293,7 +294,12 @@ type threadCreate struct {
 // its wire form.
 func (s *Server) addThreadLocked(parent *Channel, name, ownerID, starterID string) (Thread, *wireChannel) {
 	s.threads.init()
-	c := &Channel{ID: s.newIDLocked(), Type: ChannelPublicThread, GuildID: parent.GuildID, ParentID: parent.ID, Name: name}
+	// As on Discord, a thread started from a message has the message's id.
+	id := starterID
+	if id == "" {
+		id = s.newIDLocked()
+	}
+	c := &Channel{ID: id, Type: ChannelPublicThread, GuildID: parent.GuildID, ParentID: parent.ID, Name: name}
 	s.channels[c.ID] = c
 	s.threads.owners[c.ID] = ownerID
 	if starterID != "" {
