@@ -816,6 +816,23 @@ func (m *Manager) Recover(ctx context.Context, platform string, restore func(Pro
 		return fmt.Errorf("sessions: recover: %w", err)
 	}
 	defer release()
+	if _, shared := m.store.(Claimer); shared {
+		// Read again under the claims: a live process may have finished
+		// (or moved on in) a conversation between the first read and
+		// its claim.
+		if ps, err = m.store.Progresses(ctx); err != nil {
+			return fmt.Errorf("sessions: recover: %w", err)
+		}
+		if qs, err = m.store.QueuedMessages(ctx); err != nil {
+			return fmt.Errorf("sessions: recover: %w", err)
+		}
+		waiting = make(map[turn]Queued)
+		for _, q := range qs {
+			if q.Key.Platform == platform {
+				waiting[turn{q.Key, q.ID}] = q
+			}
+		}
+	}
 	for k, q := range waiting {
 		if !held(q.Key) {
 			delete(waiting, k)

@@ -354,6 +354,32 @@ func (b *Bot) connected(ctx context.Context) {
 	if err := b.registerCommands(ctx); err != nil && ctx.Err() == nil {
 		b.log.Error("register slash commands", "error", err)
 	}
+	if b.opts.ShardSet != nil {
+		// Several processes: answers one of them leaves unfinished later
+		// (it died, or stopped past its grace) are finalised by a sweep.
+		go b.sweepInterrupted(ctx)
+	}
+}
+
+// recoverEvery is how often, with several processes, the bot looks for
+// answers a process left unfinished.
+const recoverEvery = 30 * time.Second
+
+// sweepInterrupted finalises, every recoverEvery until ctx ends, the
+// answers no live process holds any more.
+func (b *Bot) sweepInterrupted(ctx context.Context) {
+	t := time.NewTicker(recoverEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := b.m.Recover(ctx, Platform, b.restoreReply); err != nil && ctx.Err() == nil {
+			b.log.Warn("finalise interrupted answers", "error", err)
+		}
+	}
 }
 
 // handOver serves the shards held while Options.ShardSet hands them over

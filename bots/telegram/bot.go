@@ -407,6 +407,12 @@ func (b *Bot) Run(ctx context.Context) error {
 		if err := b.m.Recover(held, Platform, b.restoreReply); err != nil && held.Err() == nil {
 			b.log.Warn("finalise interrupted answers", "error", err)
 		}
+		if b.opts.Leader != nil {
+			// Answers a process left unfinished after this one took the
+			// lead (one that stopped past its grace, or died holding a
+			// conversation then) are finalised by the leader's sweep.
+			go b.sweepInterrupted(held)
+		}
 		if b.opts.Webhook.URL != "" {
 			err = b.takeWebhooks(held)
 		} else {
@@ -621,4 +627,25 @@ func (b *Bot) dispatch(ctx context.Context, u incoming) error {
 		b.onStopped(u.Stopped)
 	}
 	return nil
+}
+
+// recoverEvery is how often a leader of several processes looks for
+// answers a process left unfinished.
+const recoverEvery = 30 * time.Second
+
+// sweepInterrupted finalises, every recoverEvery until ctx ends, the
+// answers no live process holds any more.
+func (b *Bot) sweepInterrupted(ctx context.Context) {
+	t := time.NewTicker(recoverEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := b.m.Recover(ctx, Platform, b.restoreReply); err != nil && ctx.Err() == nil {
+			b.log.Warn("finalise interrupted answers", "error", err)
+		}
+	}
 }

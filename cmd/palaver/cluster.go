@@ -56,9 +56,10 @@ func etcdConfig(cfg *Config, log *slog.Logger) (etcdstore.Config, error) {
 const etcdRetryMax = 30 * time.Second
 
 // openEtcd opens the etcd store, trying again with backoff while the
-// cluster cannot be reached, until ctx ends. A store etcd answers but
-// refuses (a newer schema, a member id in use, bad credentials) fails at
-// once.
+// cluster cannot be reached or this member's name is still registered by
+// a predecessor (its lease expires within cluster.failover), until ctx
+// ends. A store etcd answers but refuses (a newer schema, bad
+// credentials) fails at once.
 func openEtcd(ctx context.Context, cfg *Config, log *slog.Logger) (*etcdstore.Store, error) {
 	ec, err := etcdConfig(cfg, log)
 	if err != nil {
@@ -70,10 +71,12 @@ func openEtcd(ctx context.Context, cfg *Config, log *slog.Logger) (*etcdstore.St
 		if err == nil {
 			return s, nil
 		}
-		if ctx.Err() != nil || errors.Is(err, etcdstore.ErrNewerSchema) || !etcdUnreachable(err) {
+		if ctx.Err() != nil || errors.Is(err, etcdstore.ErrNewerSchema) || !etcdUnreachable(err) && !errors.Is(err, etcdstore.ErrMemberInUse) {
 			return nil, fmt.Errorf("storage.etcd: %w", err)
 		}
-		log.Warn("cannot reach etcd; trying again", "error", err, "retry_in", backoff)
+		// Unreachable, or this member's name still registered by a
+		// predecessor (a restart within cluster.failover): wait.
+		log.Warn("cannot open the etcd store yet; trying again", "error", err, "retry_in", backoff)
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("storage.etcd: %w", err)

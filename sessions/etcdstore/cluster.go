@@ -173,18 +173,18 @@ func (s *Store) Members(ctx context.Context) ([]Member, error) {
 // Role summarises what this process does in the deployment, for health
 // reports.
 type Role struct {
-	Member string
+	Member string `json:"member"`
 	// Lease is the session lease (as etcdctl shows it, hex), "" while a
 	// lost one is replaced.
-	Lease string
+	Lease string `json:"lease"`
 	// Leading are the names this process leads (Lead).
-	Leading []string
+	Leading []string `json:"leading"`
 	// Shards are the shards this process runs now (Watch), of
 	// ShardTotal; Receiving those of them another process still holds,
 	// while they are handed over to this one.
-	Shards     []int
-	Receiving  []int
-	ShardTotal int
+	Shards     []int `json:"shards,omitempty"`
+	Receiving  []int `json:"receiving,omitempty"`
+	ShardTotal int   `json:"shard_total,omitempty"`
 }
 
 // Role reports what this process does now.

@@ -128,8 +128,8 @@ func (s *Store) newSession(ctx context.Context, prev clientv3.LeaseID) (*session
 	if err == nil && !resp.Succeeded {
 		kv := resp.Responses[0].GetResponseRange().Kvs[0]
 		if prev == 0 || clientv3.LeaseID(kv.Lease) != prev {
-			err = fmt.Errorf("etcd store: member %q is registered by another live process (lease %x): give each process its own cluster.member, or wait up to %v for a stopped one's lease to expire",
-				s.cfg.Member, kv.Lease, s.cfg.Failover)
+			err = fmt.Errorf("etcd store: %w: member %q is registered by another live process (lease %x): give each process its own cluster.member, or wait up to %v for a stopped one's lease to expire",
+				ErrMemberInUse, s.cfg.Member, kv.Lease, s.cfg.Failover)
 		} else {
 			_, err = s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(mk), "=", kv.ModRevision)).Then(put).Commit()
 		}

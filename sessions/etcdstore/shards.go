@@ -758,6 +758,9 @@ func (s *Store) Identify(ctx context.Context, shard, maxConcurrency int) (releas
 		return nil, fmt.Errorf("etcd store: identify: shard %d, max concurrency %d: want a shard >= 0 and a concurrency >= 1", shard, maxConcurrency)
 	}
 	bucket := shard % maxConcurrency
+	// etcd's mutex is re-entrant for one session: the shards of this
+	// process take their turns here first.
+	unlockLocal := s.locks.lock(fmt.Sprintf("\x00identify/%d", bucket))
 	var m *concurrency.Mutex
 	for {
 		ss, err := s.session(ctx)
@@ -770,10 +773,12 @@ func (s *Store) Identify(ctx context.Context, shard, maxConcurrency int) (releas
 			break
 		}
 		if !ss.leaseLost(ctx, err) {
+			unlockLocal()
 			return nil, fmt.Errorf("etcd store: identify: lock bucket %d: %w", bucket, err)
 		}
 	}
 	unlock := func() {
+		defer unlockLocal()
 		ctx, cancel := s.opCtx(context.Background())
 		defer cancel()
 		if err := m.Unlock(ctx); err != nil {
@@ -808,6 +813,16 @@ func (s *Store) identifyTurn(ctx context.Context, bucket int) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.cli.Put(ctx, marker, s.cfg.Member, clientv3.WithLease(lease.ID))
-	return err
+	// Marked only if nobody marked it meanwhile (the lock's holder is
+	// alone, but a lock lost with its session must not let two in).
+	resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(marker), "=", 0)).
+		Then(clientv3.OpPut(marker, s.cfg.Member, clientv3.WithLease(lease.ID))).Commit()
+	if err != nil {
+		return err
+	}
+	if !resp.Succeeded {
+		s.cli.Revoke(ctx, lease.ID)
+		return s.identifyTurn(ctx, bucket)
+	}
+	return nil
 }

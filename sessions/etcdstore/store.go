@@ -266,6 +266,11 @@ func unreachable(cfg Config, err error) error {
 	return fmt.Errorf("etcd store: %w at %s within %v: %w", ErrUnreachable, strings.Join(cfg.Endpoints, ", "), cfg.DialTimeout, err)
 }
 
+// ErrMemberInUse reports a Config.Member another live process registered:
+// a process restarted under the same name before its predecessor's lease
+// expired, or two processes given one name.
+var ErrMemberInUse = errors.New("member name in use")
+
 // ErrUnreachable reports that the cluster did not answer at all (Open,
 // Ping): worth trying again later, unlike a refusal.
 var ErrUnreachable = errors.New("no answer from etcd")
