@@ -234,8 +234,9 @@ type Bot struct {
 	// forwarder sends webhook requests on to the leader.
 	forwarder *http.Client
 
-	// async tracks the commands' look-ups in the background; stopAsync
-	// cancels the ones still running a while after Run returns.
+	// async tracks the commands' look-ups and a leader's sweep
+	// (sweepInterrupted) in the background; stopAsync cancels the ones
+	// still running a while after Run returns.
 	async     sync.WaitGroup
 	asyncCtx  context.Context
 	stopAsync context.CancelFunc
@@ -404,14 +405,18 @@ func (b *Bot) Run(ctx context.Context) error {
 		// Answers a previous leader (or this process, before a restart)
 		// left unfinished; on a shared store those another live process
 		// still holds are left to it.
-		if err := b.m.Recover(held, Platform, b.restoreReply); err != nil && held.Err() == nil {
-			b.log.Warn("finalise interrupted answers", "error", err)
-		}
-		if b.opts.Leader != nil {
-			// Answers a process left unfinished after this one took the
-			// lead (one that stopped past its grace, or died holding a
-			// conversation then) are finalised by the leader's sweep.
-			go b.sweepInterrupted(held)
+		if b.opts.Leader == nil {
+			if err := b.m.Recover(held, Platform, b.restoreReply); err != nil && held.Err() == nil {
+				b.log.Warn("finalise interrupted answers", "error", err)
+			}
+		} else {
+			// Several processes: updates are taken at once (the previous
+			// leader's unconfirmed ones have waited a failover already)
+			// while the answers a process left unfinished are finalised
+			// beside them, now and by the leader's sweep; each
+			// conversation is finalised under its claim, which its new
+			// turns wait for.
+			b.async.Go(func() { b.sweepInterrupted(held) })
 		}
 		if b.opts.Webhook.URL != "" {
 			err = b.takeWebhooks(held)
@@ -633,19 +638,19 @@ func (b *Bot) dispatch(ctx context.Context, u incoming) error {
 // answers a process left unfinished.
 const recoverEvery = 30 * time.Second
 
-// sweepInterrupted finalises, every recoverEvery until ctx ends, the
-// answers no live process holds any more.
+// sweepInterrupted finalises at once, then every recoverEvery until ctx
+// ends, the answers no live process holds any more.
 func (b *Bot) sweepInterrupted(ctx context.Context) {
 	t := time.NewTicker(recoverEvery)
 	defer t.Stop()
 	for {
+		if err := b.m.Recover(ctx, Platform, b.restoreReply); err != nil && ctx.Err() == nil {
+			b.log.Warn("finalise interrupted answers", "error", err)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		if err := b.m.Recover(ctx, Platform, b.restoreReply); err != nil && ctx.Err() == nil {
-			b.log.Warn("finalise interrupted answers", "error", err)
 		}
 	}
 }
