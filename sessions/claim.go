@@ -141,8 +141,8 @@ func watchClaim(ctx context.Context, lost <-chan struct{}, cancel context.Cancel
 // holdForRecovery claims, on a store shared by several processes, the
 // conversations of platform that have records to finalise (ps, qs) and
 // that no live process holds: held reports which; release gives them up.
-// A conversation this process runs a turn of is not held. On a store of
-// one process every conversation is held.
+// A conversation this process has a turn of, running or queued, is not
+// held. On a store of one process every conversation is held.
 func (m *Manager) holdForRecovery(ctx context.Context, platform string, ps []Progress, qs []Queued) (held func(Key) bool, release func(), err error) {
 	c, ok := m.store.(Claimer)
 	if !ok {
@@ -166,10 +166,16 @@ func (m *Manager) holdForRecovery(ctx context.Context, platform string, ps []Pro
 		}
 	}
 	for k := range keys {
+		// A conversation with a turn of this process, running or queued
+		// (a message it took since it started, whose turn has not claimed
+		// the conversation yet), is this process's own to finish.
 		m.claimMu.Lock()
 		_, running := m.claims[k]
 		m.claimMu.Unlock()
-		if running {
+		m.mu.Lock()
+		_, mine := m.convs[k]
+		m.mu.Unlock()
+		if running || mine {
 			continue
 		}
 		_, r, ok, err := c.TryClaim(ctx, k)
