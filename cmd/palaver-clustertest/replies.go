@@ -1,7 +1,6 @@
 package main
 
 import (
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/palaver-bot/palaver/bots/discord/discordtest"
 	"github.com/palaver-bot/palaver/bots/telegram/telegramtest"
+	"github.com/palaver-bot/palaver/cmd/internal/replytext"
 )
 
 // shown is a bot message as a user sees it now, on either platform.
@@ -30,12 +30,6 @@ func (s shown) final() bool {
 	return !s.stop && s.status == "" && (s.note != "" || s.content != "")
 }
 
-// notePattern matches the notes that finalise an answer Palaver could not
-// finish: "⚠️ Interrupted: Palaver restarted. Use /retry …", "… is
-// restarting …", "⚠️ Palaver restarted before answering this. Use /retry
-// …".
-var notePattern = regexp.MustCompile(`^⚠️[^\n]*[Rr]estart[^\n]*/retry[^\n]*$`)
-
 // telegramShown reads a Telegram message: the status is a paragraph of its
 // own under the answer, or the whole text.
 func telegramShown(m telegramtest.Message) shown {
@@ -47,18 +41,7 @@ func telegramShown(m telegramtest.Message) shown {
 	if m.ReplyTo != 0 {
 		s.replyTo = strconv.Itoa(m.ReplyTo)
 	}
-	status := m.Text
-	if i := strings.LastIndex(m.Text, "\n\n"); i >= 0 {
-		status, s.content = m.Text[i+2:], m.Text[:i]
-	}
-	switch {
-	case notePattern.MatchString(status):
-		s.note = status
-	case strings.HasPrefix(status, "⏳"):
-		s.status = status
-	default:
-		s.content = m.Text
-	}
+	s.content, s.note, s.status = replytext.SplitTelegram(m.Text)
 	return s
 }
 
@@ -66,22 +49,12 @@ func telegramShown(m telegramtest.Message) shown {
 // subtext ("-# ").
 func discordShown(m discordtest.Message) shown {
 	text := m.Text() // content, or a Components V2 message's text displays
-	s := shown{ref: m.ID, replyTo: m.ReferenceID, text: text, content: text,
+	s := shown{ref: m.ID, replyTo: m.ReferenceID, text: text,
 		stop: slices.ContainsFunc(m.CustomIDs(), func(id string) bool { return strings.HasSuffix(id, "stop") }), at: m.Created}
 	if !m.Edited.IsZero() {
 		s.at = m.Edited
 	}
-	line, content := text, ""
-	if i := strings.LastIndex(text, "\n"); i >= 0 {
-		line, content = text[i+1:], text[:i]
-	}
-	status, ok := strings.CutPrefix(line, "-# ")
-	switch {
-	case ok && notePattern.MatchString(status):
-		s.content, s.note = content, status
-	case ok && strings.HasPrefix(status, "⏳"):
-		s.content, s.status = content, status
-	}
+	s.content, s.note, s.status = replytext.SplitDiscord(text)
 	return s
 }
 

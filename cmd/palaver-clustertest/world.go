@@ -16,6 +16,7 @@ import (
 
 	"github.com/palaver-bot/palaver/bots/discord/discordtest"
 	"github.com/palaver-bot/palaver/bots/telegram/telegramtest"
+	"github.com/palaver-bot/palaver/cmd/internal/replytext"
 	"github.com/palaver-bot/palaver/llm/llmtest"
 	"github.com/palaver-bot/palaver/sessions"
 	"github.com/palaver-bot/palaver/sessions/etcdstore/etcdtest"
@@ -99,18 +100,7 @@ func (q *question) tag() string       { return fmt.Sprintf("Q%05d", q.n) }
 func (q *question) answerTag() string { return fmt.Sprintf("A%05d", q.n) }
 
 // answer is the model's full answer to q.
-func (q *question) answer() string {
-	var b strings.Builder
-	b.WriteString(q.answerTag())
-	for i := 1; i < q.tokens; i++ {
-		b.WriteString(" ")
-		b.WriteString(vocabulary[(q.n*7+i)%len(vocabulary)])
-	}
-	return b.String()
-}
-
-// vocabulary makes answers: plain words that Markdown leaves as they are.
-var vocabulary = strings.Fields("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa")
+func (q *question) answer() string { return replytext.Answer(q.answerTag(), q.n, q.tokens) }
 
 var (
 	questionTag = regexp.MustCompile(`\bQ(\d{5,})\b`)
@@ -260,7 +250,7 @@ func (w *world) newQuestion(c *conv, phase string) *question {
 	defer w.mu.Unlock()
 	q := &question{n: len(w.questions) + 1, conv: c, phase: phase}
 	q.tokens = max(minTokens, w.opts.tokens/4+w.rng.IntN(w.opts.tokens-w.opts.tokens/4+1))
-	q.text = q.tag() + " please tell me about " + vocabulary[w.rng.IntN(len(vocabulary))]
+	q.text = q.tag() + " please tell me about " + replytext.Vocabulary[w.rng.IntN(len(replytext.Vocabulary))]
 	w.questions = append(w.questions, q)
 	w.byN[q.n] = q
 	w.byConv[c] = append(w.byConv[c], q)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/palaver-bot/palaver/bots/discord/discordtest"
 	"github.com/palaver-bot/palaver/bots/telegram/telegramtest"
+	"github.com/palaver-bot/palaver/cmd/internal/replytext"
 	"github.com/palaver-bot/palaver/llm/llmtest"
 	"github.com/palaver-bot/palaver/sessions"
 )
@@ -102,18 +103,7 @@ func (q *question) tag() string       { return fmt.Sprintf("Q%04d", q.n) }
 func (q *question) answerTag() string { return fmt.Sprintf("A%04d", q.n) }
 
 // answer is the model's full answer to q.
-func (q *question) answer() string {
-	var b strings.Builder
-	b.WriteString(q.answerTag())
-	for i := 1; i < q.words; i++ {
-		b.WriteString(" ")
-		b.WriteString(vocabulary[(q.n*7+i)%len(vocabulary)])
-	}
-	return b.String()
-}
-
-// vocabulary makes answers: plain words that Markdown leaves as they are.
-var vocabulary = strings.Fields("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa")
+func (q *question) answer() string { return replytext.Answer(q.answerTag(), q.n, q.words) }
 
 var (
 	questionTag = regexp.MustCompile(`\bQ(\d{4,})\b`)
@@ -240,7 +230,7 @@ func (w *world) send(rng *rand.Rand, c *conv, cycle int, final bool) (*question,
 	w.questions = append(w.questions, q)
 	w.byN[q.n] = q
 	w.mu.Unlock()
-	q.text = q.tag() + " please tell me about " + vocabulary[rng.IntN(len(vocabulary))]
+	q.text = q.tag() + " please tell me about " + replytext.Vocabulary[rng.IntN(len(replytext.Vocabulary))]
 	if c.platform == discord {
 		m, err := w.dc.SendMessage(discordtest.UserMessage{ChannelID: c.channel, AuthorID: c.dcUsers[rng.IntN(len(c.dcUsers))],
 			Content: discordtest.Mention(w.dc.BotUser().ID) + " " + q.text})

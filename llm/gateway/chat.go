@@ -22,18 +22,11 @@ const maxCompletionBody = 64 << 20
 // read the body, resolve the model, forward, relay the answer.
 func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	e := entryFrom(r)
-	e.route = routeChat
-	key, release, ok := s.enter(w, r)
+	key, body, release, ok := s.intake(w, r, routeChat, s.opts.MaxBody, nil)
 	if !ok {
 		return
 	}
 	defer release()
-	body, apiErr := s.readBody(w, r, s.opts.MaxBody)
-	if apiErr != nil {
-		writeError(w, r, apiErr)
-		return
-	}
-	liftDeadlines(w)
 	fields, name, stream, apiErr := parseChat(body)
 	if apiErr != nil {
 		writeError(w, r, apiErr)

@@ -12,18 +12,11 @@ import (
 // those of chat completions.
 func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) {
 	e := entryFrom(r)
-	e.route = routeEmbeddings
-	key, release, ok := s.enter(w, r)
+	key, body, release, ok := s.intake(w, r, routeEmbeddings, s.opts.MaxBody, nil)
 	if !ok {
 		return
 	}
 	defer release()
-	body, apiErr := s.readBody(w, r, s.opts.MaxBody)
-	if apiErr != nil {
-		writeError(w, r, apiErr)
-		return
-	}
-	liftDeadlines(w)
 	fields, name, _, apiErr := parseChat(body)
 	if apiErr != nil {
 		writeError(w, r, apiErr)

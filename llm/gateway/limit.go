@@ -111,3 +111,27 @@ func (s *Server) enter(w http.ResponseWriter, r *http.Request) (key string, rele
 	}
 	return key, func() { s.limits.release(key) }, true
 }
+
+// intake starts an API request of route: the key and its limits (enter),
+// the body up to maxBody (an over-long one goes to tooLarge first, when
+// set, to say more), then the connection's deadlines lifted for the
+// provider's answer. It has answered the client when ok is false; the
+// caller must call release when ok is true.
+func (s *Server) intake(w http.ResponseWriter, r *http.Request, route string, maxBody int64, tooLarge func(*apiError)) (key string, body []byte, release func(), ok bool) {
+	entryFrom(r).route = route
+	key, release, ok = s.enter(w, r)
+	if !ok {
+		return "", nil, nil, false
+	}
+	body, apiErr := s.readBody(w, r, maxBody)
+	if apiErr != nil {
+		if tooLarge != nil && apiErr.status == http.StatusRequestEntityTooLarge {
+			tooLarge(apiErr)
+		}
+		writeError(w, r, apiErr)
+		release()
+		return "", nil, nil, false
+	}
+	liftDeadlines(w)
+	return key, body, release, true
+}

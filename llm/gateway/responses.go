@@ -19,18 +19,11 @@ import (
 // documentation).
 func (s *Server) responses(w http.ResponseWriter, r *http.Request) {
 	e := entryFrom(r)
-	e.route = routeResponses
-	key, release, ok := s.enter(w, r)
+	key, body, release, ok := s.intake(w, r, routeResponses, s.opts.MaxBody, nil)
 	if !ok {
 		return
 	}
 	defer release()
-	body, apiErr := s.readBody(w, r, s.opts.MaxBody)
-	if apiErr != nil {
-		writeError(w, r, apiErr)
-		return
-	}
-	liftDeadlines(w)
 	req, apiErr := parseResponses(body)
 	if apiErr != nil {
 		writeError(w, r, apiErr)

@@ -44,22 +44,14 @@ type formPart struct {
 // transcript alone.
 func (s *Server) transcriptions(w http.ResponseWriter, r *http.Request) {
 	e := entryFrom(r)
-	e.route = routeTranscriptions
-	key, release, ok := s.enter(w, r)
+	key, body, release, ok := s.intake(w, r, routeTranscriptions, MaxUpload, func(apiErr *apiError) {
+		apiErr.Message = "audio upload larger than " + strconv.Itoa(MaxUpload) + " bytes (25 MiB), the limit of a transcription request"
+		apiErr.withParam("file")
+	})
 	if !ok {
 		return
 	}
 	defer release()
-	body, apiErr := s.readBody(w, r, MaxUpload)
-	if apiErr != nil {
-		if apiErr.status == http.StatusRequestEntityTooLarge {
-			apiErr.Message = "audio upload larger than " + strconv.Itoa(MaxUpload) + " bytes (25 MiB), the limit of a transcription request"
-			apiErr.withParam("file")
-		}
-		writeError(w, r, apiErr)
-		return
-	}
-	liftDeadlines(w)
 	parts, name, apiErr := parseUpload(r.Header.Get("Content-Type"), body)
 	if apiErr != nil {
 		writeError(w, r, apiErr)

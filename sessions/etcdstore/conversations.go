@@ -382,13 +382,22 @@ func (s *Store) changeHistory(ctx context.Context, t *txn, st *stager, name stri
 	if err := s.holdOps(ctx, t, st, hs); err != nil {
 		return nil, err
 	}
+	if err := s.putHead(t, name, hkv, *h); err != nil {
+		return nil, err
+	}
+	return rel, nil
+}
+
+// putHead adds to t the write of conversation name's head h, compared
+// with the head hkv read when t was prepared (nil: none).
+func (s *Store) putHead(t *txn, name string, hkv *mvccpb.KeyValue, h head) error {
 	v, err := json.Marshal(h)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	t.unchanged(s.headKey(name), modRev(hkv))
 	t.put(s.headKey(name), v)
-	return rel, nil
+	return nil
 }
 
 // readEntries returns the values of h's entries up to pruneTo and of
@@ -492,12 +501,9 @@ func (s *Store) DeleteLast(ctx context.Context, key sessions.Key, pred func(sess
 		t.del(s.histKey(h.ID, oldest), clientv3.WithRange(s.histKey(h.ID, h.Last+1)))
 		// Keep sequences contiguous: the next Append reuses the freed Seqs.
 		h.Last = oldest - 1
-		v, err := json.Marshal(h)
-		if err != nil {
+		if err := s.putHead(t, name, hkv, *h); err != nil {
 			return err
 		}
-		t.unchanged(s.headKey(name), modRev(hkv))
-		t.put(s.headKey(name), v)
 		release = s.releaseOp(t, rel)
 		return nil
 	})
@@ -537,12 +543,9 @@ func (s *Store) Reset(ctx context.Context, key sessions.Key) error {
 		if err != nil {
 			return err
 		}
-		v, err := json.Marshal(head{ID: h.ID, First: 1})
-		if err != nil {
+		if err := s.putHead(t, name, hkv, head{ID: h.ID, First: 1}); err != nil {
 			return err
 		}
-		t.unchanged(s.headKey(name), modRev(hkv))
-		t.put(s.headKey(name), v)
 		release = s.releaseOp(t, rel)
 		return nil
 	})
