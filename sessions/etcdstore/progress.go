@@ -190,35 +190,50 @@ func (s *Store) kickFlush() {
 // (and is dropped) while the others are. The records of a conversation
 // being written by another method wait for the next flush.
 //
+// The records are taken from pending only once their conversations are
+// locked: a Commit replaces a conversation's pending records under the
+// same lock, so a record taken before it could be written over the
+// record it committed.
+//
 // With wait (Close), it waits for those writes instead.
 func (s *Store) flush(ctx context.Context, wait bool) error {
 	b := &s.progress
 	b.mu.Lock()
-	snapshot := maps.Clone(b.pending)
+	names := make(map[string]bool)
+	for _, pp := range b.pending {
+		names[pp.name] = true
+	}
 	b.mu.Unlock()
-	if len(snapshot) == 0 {
+	if len(names) == 0 {
 		return nil
 	}
-	byName := make(map[string][]string)
-	for k, pp := range snapshot {
-		byName[pp.name] = append(byName[pp.name], k)
+	if s.hooks.flushLocking != nil {
+		s.hooks.flushLocking()
 	}
-	var keys []string
 	skipped := false
 	if wait {
-		defer s.locks.lock(slices.Collect(maps.Keys(byName))...)()
-		keys = slices.Collect(maps.Keys(snapshot))
+		defer s.locks.lock(slices.Collect(maps.Keys(names))...)()
 	} else {
-		for name, ks := range byName {
+		for name := range names {
 			unlock, ok := s.locks.tryLock(name)
 			if !ok {
+				delete(names, name)
 				skipped = true
 				continue
 			}
 			defer unlock()
-			keys = append(keys, ks...)
 		}
 	}
+	snapshot := make(map[string]pendingProgress)
+	var keys []string
+	b.mu.Lock()
+	for k, pp := range b.pending {
+		if names[pp.name] {
+			snapshot[k] = pp
+			keys = append(keys, k)
+		}
+	}
+	b.mu.Unlock()
 	slices.Sort(keys)
 
 	var errs []error

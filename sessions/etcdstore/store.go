@@ -200,12 +200,19 @@ type Store struct {
 	shards      *shardWatch
 
 	progress progressBuffer
+	hooks    testHooks
 
 	stop      chan struct{} // closed by Close
 	wg        sync.WaitGroup
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// testHooks are called at points of the store's work where a test makes
+// other work happen; all nil outside tests.
+type testHooks struct {
+	flushLocking func() // flush knows its conversations, before it locks them
 }
 
 var (
