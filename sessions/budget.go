@@ -24,6 +24,12 @@ import (
 // order and is woken with a request granted as soon as one is free and
 // its destination would take it (sleep). A global rate limit from the
 // platform stops every request for its retry_after.
+//
+// With several processes drawing on one bot's budget (see
+// Engine.BudgetDraws), each keeps to an equal share of it: the window's
+// requests divided by the processes drawing. A process that starts
+// drawing while others draw waits one span first, so that what they sent
+// under their larger shares has left the window.
 type budget struct {
 	window Window
 	span   time.Duration // window.Per and a margin
@@ -36,7 +42,19 @@ type budget struct {
 	sleepers []*sleeper // growing text and status skipped for want of budget, in order
 	timer    *time.Timer
 	peak     peakCounter
+
+	// Sharing with other processes (Engine.BudgetDraws).
+	others  int         // other processes drawing on the bot's budget
+	users   int         // replies (and Spends) drawing on it now
+	drawing bool        // announced as drawing
+	linger  *time.Timer // stops drawing after drawLinger without users
+	draws   chan bool   // the newest drawing state, for the announcer
 }
+
+// drawLinger is how long a process that drew on a budget still counts
+// as drawing once its last reply ended: short pauses between answers do
+// not make it wait a span again.
+const drawLinger = 10 * time.Second
 
 // sleeper is growing text waiting for the bot's budget (budget.sleep).
 // Both functions are called with the budget's lock held and must not
@@ -62,15 +80,15 @@ const (
 func spendLead(w Window) time.Duration { return w.Per / 5 }
 
 func newBudget(w Window) *budget {
-	return &budget{window: w, span: w.Per + min(w.Per/50, 100*time.Millisecond)}
+	return &budget{window: w, span: w.Per + min(w.Per/50, 100*time.Millisecond), draws: make(chan bool, 1)}
 }
 
-// free is how many requests of urgency u the window admits: all of them
-// for finals, first appearances and notices; less a fifth for growing
-// text, status and typing, so that a user waiting for any sign, or for
-// the end, does not queue behind text.
+// free is how many requests of urgency u the window admits: all of this
+// process's share for finals, first appearances and notices; less a
+// fifth for growing text, status and typing, so that a user waiting for
+// any sign, or for the end, does not queue behind text.
 func (b *budget) free(u int) int {
-	n := b.window.Requests
+	n := max(1, b.window.Requests/(b.others+1))
 	if u < urgencyFirst {
 		n = max(1, n-max(1, n/5))
 	}
@@ -276,9 +294,68 @@ func (b *budget) due() {
 func (b *budget) pause(d time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.pauseLocked(d)
+	b.handOutLocked()
+}
+
+func (b *budget) pauseLocked(d time.Duration) {
 	if until := time.Now().Add(d); until.After(b.paused) {
 		b.paused = until
 	}
+}
+
+// use counts a reply (or a Spend) drawing on the budget from now on
+// (delta +1) or no more (-1). The first after an idle spell makes the
+// process a drawer: announced, and, when others draw, a span's wait.
+func (b *budget) use(delta int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.users += delta
+	if b.users > 0 {
+		if b.linger != nil {
+			b.linger.Stop()
+		}
+		if !b.drawing {
+			b.drawing = true
+			b.announceLocked()
+			if b.others > 0 {
+				b.pauseLocked(b.span)
+			}
+		}
+		return
+	}
+	if b.linger == nil {
+		b.linger = time.AfterFunc(drawLinger, b.idle)
+	} else {
+		b.linger.Reset(drawLinger)
+	}
+}
+
+// idle ends the process's drawing once drawLinger passed without users.
+func (b *budget) idle() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.users == 0 && b.drawing {
+		b.drawing = false
+		b.announceLocked()
+	}
+}
+
+// announceLocked leaves the drawing state for the announcer, replacing
+// one it has not taken. b.mu must be held.
+func (b *budget) announceLocked() {
+	select {
+	case <-b.draws:
+	default:
+	}
+	b.draws <- b.drawing
+}
+
+// share sets how many other processes draw on the bot's budget.
+func (b *budget) share(others int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.others = max(0, others)
 	b.handOutLocked()
 }
 

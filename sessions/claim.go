@@ -2,8 +2,10 @@ package sessions
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // ErrNotOwner reports a write refused because another process holds the
@@ -39,9 +41,51 @@ type Claimer interface {
 	TryClaim(ctx context.Context, key Key) (lost <-chan struct{}, release func(), ok bool, err error)
 }
 
+// Handoff is a Claimer whose release passes a short note on to the next
+// process that claims the conversation. The Manager passes on the
+// requests its replies made to the conversation's destination that the
+// platform's windows still count, so that the next process, whose own
+// schedule never saw them, keeps to the same windows.
+type Handoff interface {
+	// Leave sets the note the release of this process's claim of key
+	// passes on.
+	Leave(key Key, note []byte)
+	// Found returns, once, the note passed on to this process's claim of
+	// key by another process's release, or nil.
+	Found(key Key) []byte
+}
+
+// encodeAges is a Handoff note: the ages of requests, in whole
+// milliseconds rounded down (a request taken for later than it was only
+// makes the window stricter).
+func encodeAges(ages []time.Duration) []byte {
+	ms := make([]int64, len(ages))
+	for i, a := range ages {
+		ms[i] = a.Milliseconds()
+	}
+	b, _ := json.Marshal(ms) // a slice of numbers always encodes
+	return b
+}
+
+// decodeAges reads a note of encodeAges; a note it cannot read is none.
+func decodeAges(note []byte) []time.Duration {
+	var ms []int64
+	if len(note) == 0 || json.Unmarshal(note, &ms) != nil {
+		return nil
+	}
+	ages := make([]time.Duration, 0, len(ms))
+	for _, v := range ms {
+		if v >= 0 {
+			ages = append(ages, time.Duration(v)*time.Millisecond)
+		}
+	}
+	return ages
+}
+
 // claimHold is this process's claim on one conversation, shared by its
 // running turns.
 type claimHold struct {
+	dest    string        // the destination its turns' replies go to
 	ready   chan struct{} // closed once the claim was taken, or failed (err)
 	err     error
 	lost    <-chan struct{}
@@ -52,8 +96,11 @@ type claimHold struct {
 // claim holds t's conversation for this process while its turn runs,
 // when the store is shared by several processes (Claimer); done gives it
 // up once no turn of the conversation runs. lost is closed when the claim
-// is lost (nil for a store of one process).
-func (m *Manager) claim(ctx context.Context, key Key) (lost <-chan struct{}, done func(), err error) {
+// is lost (nil for a store of one process). On a Handoff store, the
+// destination dest of the turn's reply counts the requests the process
+// that held the conversation before made there, and the release passes
+// this process's on.
+func (m *Manager) claim(ctx context.Context, key Key, dest Destination) (lost <-chan struct{}, done func(), err error) {
 	c, ok := m.store.(Claimer)
 	if !ok {
 		return nil, func() {}, nil
@@ -65,7 +112,7 @@ func (m *Manager) claim(ctx context.Context, key Key) (lost <-chan struct{}, don
 	}
 	first := h == nil
 	if first {
-		h = &claimHold{ready: make(chan struct{})}
+		h = &claimHold{ready: make(chan struct{}), dest: dest.ID}
 		if m.claims == nil {
 			m.claims = make(map[Key]*claimHold)
 		}
@@ -75,6 +122,9 @@ func (m *Manager) claim(ctx context.Context, key Key) (lost <-chan struct{}, don
 	m.claimMu.Unlock()
 	if first {
 		h.lost, h.release, h.err = c.Claim(ctx, key)
+		if hs, ok := c.(Handoff); ok && h.err == nil {
+			m.engine.Honour(dest, decodeAges(hs.Found(key)))
+		}
 		close(h.ready)
 	} else {
 		select {
@@ -119,6 +169,9 @@ func (m *Manager) unclaim(key Key, h *claimHold) {
 	}
 	m.claimMu.Unlock()
 	if last && h.release != nil {
+		if hs, ok := m.store.(Handoff); ok && h.dest != "" {
+			hs.Leave(key, encodeAges(m.engine.Recent(h.dest)))
+		}
 		h.release()
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 )
@@ -76,6 +77,33 @@ func (e *Engine) SetBudget(name string, w Window) {
 	e.budgets[name] = newBudget(w)
 }
 
+// BudgetDraws reports, on a channel that holds only the newest state,
+// whether this process draws on the named budget: true once a reply (or
+// a Spend) uses it, false drawLinger after the last ended; nil for a
+// name with no budget. With several processes sending as one bot, the
+// caller announces it to the others and tells each process how many
+// others draw (SetBudgetOthers), so that each keeps to its share.
+func (e *Engine) BudgetDraws(name string) <-chan bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if b := e.budgets[name]; b != nil {
+		return b.draws
+	}
+	return nil
+}
+
+// SetBudgetOthers says how many other processes draw on the named budget
+// (see BudgetDraws): this process keeps to the budget divided by them
+// and itself.
+func (e *Engine) SetBudgetOthers(name string, n int) {
+	e.mu.Lock()
+	b := e.budgets[name]
+	e.mu.Unlock()
+	if b != nil {
+		b.share(n)
+	}
+}
+
 // Spend waits until the named budget allows one request that goes to the
 // platform outside any Reply (a Discord thread's creation, an interaction's
 // answer), served as urgently as a reply's first appearance. A name with
@@ -87,6 +115,8 @@ func (e *Engine) Spend(ctx context.Context, name string) error {
 	if b == nil {
 		return nil
 	}
+	b.use(1)
+	defer b.use(-1)
 	if err := b.acquire(ctx, func() int { return urgencyFirst }); err != nil {
 		return err
 	}
@@ -108,6 +138,54 @@ func (e *Engine) BudgetPeak(name string) int {
 	return b.peak.max
 }
 
+// maxCarried bounds the requests Recent reports and Honour takes: more
+// than any platform's window counts (a Telegram group's, 20).
+const maxCarried = 64
+
+// Recent reports the requests made to destination id that one of its
+// windows still counts, as their ages now, newest first (at most
+// maxCarried); nil when there are none.
+func (e *Engine) Recent(id string) []time.Duration {
+	e.mu.Lock()
+	s := e.dests[id]
+	e.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	s.sent = forget(s.sent, s.span, now)
+	var ages []time.Duration
+	for i := len(s.sent) - 1; i >= 0 && len(ages) < maxCarried; i-- {
+		ages = append(ages, now.Sub(s.sent[i]))
+	}
+	return ages
+}
+
+// Honour makes destination d's windows count, besides its own requests,
+// requests made there elsewhere (by another process) ages ago: what is
+// left of each window is then all its replies may send. At most
+// maxCarried are taken.
+func (e *Engine) Honour(d Destination, ages []time.Duration) {
+	if len(ages) == 0 {
+		return
+	}
+	s := e.attach(d)
+	defer e.detach(s)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	for _, a := range ages[:min(len(ages), maxCarried)] {
+		if a >= s.span {
+			continue // no window counts it any more
+		}
+		at := now.Add(-max(a, 0))
+		i, _ := slices.BinarySearchFunc(s.sent, at, time.Time.Compare)
+		s.sent = slices.Insert(s.sent, i, at)
+	}
+}
+
 func (e *Engine) attach(d Destination) *schedule {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -117,6 +195,9 @@ func (e *Engine) attach(d Destination) *schedule {
 		e.dests[d.ID] = s
 	}
 	s.users++
+	if s.global != nil {
+		s.global.use(1)
+	}
 	return s
 }
 
@@ -126,6 +207,9 @@ func (e *Engine) detach(s *schedule) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s.users--
+	if s.global != nil {
+		s.global.use(-1)
+	}
 	if s.users > 0 {
 		return
 	}

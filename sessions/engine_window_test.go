@@ -452,3 +452,89 @@ func TestEngine_WaitingLivesHaveNoGoroutines(t *testing.T) {
 		}
 	})
 }
+
+// Requests another process made to a destination (Honour) count in its
+// window as if this engine had made them; Recent reports them with its
+// own.
+func TestEngine_Window_Honour(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := NewEngine(nil, Observer{})
+		start := time.Now()
+		// Four requests elsewhere, 1 s ago: with the slot kept for a
+		// final, growing text has none left until they age out.
+		e.Honour(discordChannel, []time.Duration{time.Second, time.Second, time.Second, time.Second})
+		if got := e.Recent(discordChannel.ID); len(got) != 4 {
+			t.Fatalf("Recent after Honour = %v, want the 4 requests", got)
+		}
+		log := &sendLog{}
+		l := e.Start(t.Context(), &logReply{name: "0", dest: discordChannel, log: log}, nil)
+		for range 40 {
+			l.Update(View{Content: "text " + time.Since(start).String()})
+			time.Sleep(100 * time.Millisecond)
+		}
+		l.Finish(t.Context(), View{Content: "done"})
+		sends := log.all()
+		if len(sends) == 0 {
+			t.Fatal("nothing shown")
+		}
+		if first := sends[0].at.Sub(start); first < 4*time.Second {
+			t.Errorf("first growing text %v after the other process's requests, want once they left the window (≥ 4 s)", first)
+		}
+		elsewhere := make([]send, 4)
+		for i := range elsewhere {
+			elsewhere[i] = send{at: start.Add(-time.Second), dest: discordChannel.ID}
+		}
+		checkWindow(t, append(elsewhere, sends...), discordChannel.ID, discordChannel.Windows[0])
+		if got := e.Recent(discordChannel.ID); len(got) == 0 || got[0] != 0 {
+			t.Errorf("Recent = %v, want the final just now first", got)
+		}
+	})
+}
+
+// With other processes drawing on the bot's budget, this one keeps to its
+// share; it says when it draws, and one that starts drawing while others
+// do first waits out a window of their larger shares.
+func TestEngine_Budget_Shared(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := NewEngine(nil, Observer{})
+		e.SetBudget("bot", Window{Requests: 10, Per: time.Second})
+		draws := e.BudgetDraws("bot")
+		e.SetBudgetOthers("bot", 1) // another process draws: 5 a second here
+		log := &sendLog{}
+		start := time.Now()
+		var lives []*Live
+		for i := range 20 {
+			d := Destination{ID: fmt.Sprint("chat", i), Interval: time.Second, Windows: []Window{Window{Requests: 3, Per: 3 * time.Second}}, Budget: "bot"}
+			l := e.Start(t.Context(), &logReply{name: fmt.Sprint(i), dest: d, log: log}, nil)
+			l.Update(View{Content: "first"})
+			lives = append(lives, l)
+		}
+		if on := <-draws; !on {
+			t.Fatal("drawing = false once replies drew on the budget")
+		}
+		for _, l := range lives {
+			l.Finish(t.Context(), View{Content: "final"})
+		}
+		sends := log.all()
+		if len(sends) < 20 {
+			t.Fatalf("%d sends, want every final", len(sends))
+		}
+		if first := sends[0].at.Sub(start); first < time.Second {
+			t.Errorf("first request %v after this process began drawing, want ≥ 1 s (the others' window)", first)
+		}
+		for i, s := range sends {
+			if allowed := 5 * int(s.at.Sub(start)/time.Second); i+1 > allowed {
+				t.Fatalf("send %d at %v: more than the share's %d", i, s.at.Sub(start), allowed)
+			}
+		}
+		time.Sleep(drawLinger + time.Second)
+		select {
+		case on := <-draws:
+			if on {
+				t.Error("drawing = true after the replies ended")
+			}
+		default:
+			t.Errorf("drawing not ended %v after the last reply", drawLinger+time.Second)
+		}
+	})
+}

@@ -33,7 +33,7 @@ func (m *Manager) run(t *Turn) {
 	t.mu.Unlock()
 	// On a store shared by several processes the conversation is this
 	// process's while the turn writes to it (claim.go); released last.
-	lost, unclaim, err := m.claim(ctx, t.key)
+	lost, unclaim, err := m.claim(ctx, t.key, t.reply.Destination())
 	if err != nil {
 		m.fail(t, View{}, fmt.Errorf("sessions: hold the conversation: %w", err))
 		return

@@ -354,7 +354,6 @@ func (w *world) writeConfig(member, metricsAddr string, processes int) (string, 
 		"  api_base: " + q(w.dc.URL()),
 		"  guilds: [" + strings.Join(guilds, ", ") + "]",
 		"  shards: " + strconv.Itoa(w.opts.shards),
-		fmt.Sprintf("  global_window: {requests: %d, per: 1s}", discordBotBudget/processes),
 		"metrics:",
 		"  listen: " + q(metricsAddr),
 		"log:",
@@ -367,8 +366,3 @@ func (w *world) writeConfig(member, metricsAddr string, processes int) (string, 
 	}
 	return path, nil
 }
-
-// discordBotBudget is the requests a second Palaver's processes may make
-// to Discord together: Discord's 50, less a margin (palaver's default
-// discord.global_window for one process is 45).
-const discordBotBudget = 45

@@ -245,7 +245,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, serveOnly bool) e
 	if bots {
 		if cfg.Telegram.Token != "" {
 			tlog := log.With("platform", telegram.Platform)
-			c.engine.SetBudget(telegram.Platform, window(cfg.Telegram.GlobalWindow))
+			c.setBudget(ctx, telegram.Platform, window(cfg.Telegram.GlobalWindow))
 			var hook telegram.Webhook
 			if w := cfg.Telegram.Webhook; w.URL != "" {
 				hook = telegram.Webhook{URL: w.URL, Listen: w.Listen, SecretToken: w.SecretToken, MaxConnections: w.MaxConnections}
@@ -281,7 +281,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, serveOnly bool) e
 		}
 		if cfg.Discord.Token != "" {
 			dlog := log.With("platform", discord.Platform)
-			c.engine.SetBudget(discord.Platform, window(cfg.Discord.GlobalWindow))
+			c.setBudget(ctx, discord.Platform, window(cfg.Discord.GlobalWindow))
 			dopts := discord.Options{
 				Token:           cfg.Discord.Token,
 				ApplicationID:   cfg.Discord.ApplicationID,

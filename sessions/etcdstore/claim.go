@@ -1,7 +1,9 @@
 package etcdstore
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -13,9 +15,63 @@ import (
 )
 
 // claim is a conversation this process holds: rev is the claim key's
-// CreateRevision, which every write of the conversation compares.
+// CreateRevision, which every write of the conversation compares. found
+// is the note the process that released it before passed on (Found),
+// leave the one its release passes on (Leave).
 type claim struct {
-	rev int64
+	rev   int64
+	found []byte
+	leave []byte
+}
+
+// MaxNote bounds a note passed from one claim to the next (Leave): a
+// longer one is not passed on.
+const MaxNote = 4 << 10
+
+// note is the value of handoff/<conv>: what a process releasing the
+// conversation passed on to the next that claims it.
+type note struct {
+	From string `json:"from"` // the member that released it
+	Note []byte `json:"note"`
+}
+
+// Leave sets what the release of this process's claim of key passes on
+// to the next process that claims it (sessions.Handoff): its replies'
+// recent requests to the conversation's destination. It is written with
+// the release, under this process's lease, and taken (deleted) by the
+// next claim; a note over MaxNote, or for a key this process does not
+// hold, is dropped.
+func (s *Store) Leave(key sessions.Key, n []byte) {
+	name, err := keyName(key)
+	if err != nil || len(n) > MaxNote {
+		return
+	}
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	if c, ok := s.claims[name]; ok {
+		c.leave = bytes.Clone(n)
+		s.claims[name] = c
+	}
+}
+
+// Found returns, once, the note the release before this process's claim
+// of key passed on (see Leave), or nil when there was none or it was
+// this process's own.
+func (s *Store) Found(key sessions.Key) []byte {
+	name, err := keyName(key)
+	if err != nil {
+		return nil
+	}
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	c, ok := s.claims[name]
+	if !ok {
+		return nil
+	}
+	n := c.found
+	c.found = nil
+	s.claims[name] = c
+	return n
 }
 
 // heldClaim is the revision of this process's claim on conversation
@@ -63,7 +119,7 @@ func (s *Store) tryClaim(ctx context.Context, key sessions.Key) (lost <-chan str
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	ck := s.claimKey(name)
+	ck, hk := s.claimKey(name), s.handoffKey(name)
 	var ss *session
 	var resp *clientv3.TxnResponse
 	for {
@@ -73,7 +129,8 @@ func (s *Store) tryClaim(ctx context.Context, key sessions.Key) (lost <-chan str
 		tctx, cancel := s.opCtx(ctx)
 		resp, err = s.cli.Txn(tctx).
 			If(clientv3.Compare(clientv3.CreateRevision(ck), "=", 0)).
-			Then(clientv3.OpPut(ck, s.cfg.Member, clientv3.WithLease(ss.lease()))).
+			Then(clientv3.OpPut(ck, s.cfg.Member, clientv3.WithLease(ss.lease())),
+				clientv3.OpGet(hk), clientv3.OpDelete(hk)).
 			Commit()
 		cancel()
 		if err == nil {
@@ -87,31 +144,53 @@ func (s *Store) tryClaim(ctx context.Context, key sessions.Key) (lost <-chan str
 	if !resp.Succeeded {
 		return ss.done(), nil, rev, nil
 	}
+	c := claim{rev: rev}
+	if kvs := resp.Responses[1].GetResponseRange().GetKvs(); len(kvs) == 1 {
+		var n note
+		if err := json.Unmarshal(kvs[0].Value, &n); err == nil && n.From != s.cfg.Member {
+			c.found = n.Note
+		}
+	}
 	s.sessMu.Lock()
-	s.claims[name] = claim{rev: rev}
+	s.claims[name] = c
 	s.sessMu.Unlock()
 	var once sync.Once
 	return ss.done(), func() { once.Do(func() { s.release(name, rev) }) }, rev, nil
 }
 
 // release gives up the claim of revision rev on conversation name. The
-// key is deleted only if it is still that claim's; a failed delete is
-// tried again in the background, as the key would otherwise stay as long
-// as the session.
+// key is deleted only if it is still that claim's, in one transaction
+// with the note it passes on (Leave), under the session lease; a failed
+// delete is tried again in the background, without the note, as the key
+// would otherwise stay as long as the session.
 func (s *Store) release(name string, rev int64) {
 	s.sessMu.Lock()
+	var leave []byte
 	if c, ok := s.claims[name]; ok && c.rev == rev {
+		leave = c.leave
 		delete(s.claims, name)
+	}
+	var lease clientv3.LeaseID
+	if s.sess != nil {
+		lease = s.sess.lease()
 	}
 	s.sessMu.Unlock()
 	ck := s.claimKey(name)
+	ops := []clientv3.Op{clientv3.OpDelete(ck)}
+	if leave != nil && lease != clientv3.NoLease {
+		v, err := json.Marshal(note{From: s.cfg.Member, Note: leave})
+		if err == nil {
+			ops = append(ops, clientv3.OpPut(s.handoffKey(name), string(v), clientv3.WithLease(lease)))
+		}
+	}
 	del := func() error {
 		ctx, cancel := s.opCtx(context.Background())
 		defer cancel()
 		_, err := s.cli.Txn(ctx).
 			If(clientv3.Compare(clientv3.CreateRevision(ck), "=", rev)).
-			Then(clientv3.OpDelete(ck)).
+			Then(ops...).
 			Commit()
+		ops = ops[:1] // tried again without the note (its lease may be gone)
 		return err
 	}
 	if s.closed.Load() || del() == nil {

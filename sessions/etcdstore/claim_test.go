@@ -234,3 +234,47 @@ func TestStore_Update_ClaimChangedMeanwhile(t *testing.T) {
 		}
 	}
 }
+
+// A release passes its note (Leave) to the next claim of another process
+// (Found, once), which deletes it; a note over MaxNote, or one found by
+// the process that left it, is not passed on.
+func TestStore_Claim_Handoff(t *testing.T) {
+	cfg := testConfig(t)
+	a := mustOpen(t, cfg)
+	cfg.Member = "m2"
+	b := mustOpen(t, cfg)
+	ctx := t.Context()
+	key := sessions.Key{Platform: "discord", Chat: "5"}
+	pass := func(from, to *Store, note []byte) []byte {
+		t.Helper()
+		_, release, err := from.Claim(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		from.Leave(key, note)
+		release()
+		_, release, err = to.Claim(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer release()
+		got := to.Found(key)
+		if again := to.Found(key); again != nil {
+			t.Errorf("Found a second time = %q, want nil", again)
+		}
+		return got
+	}
+	if got := pass(a, b, []byte("[5,900]")); string(got) != "[5,900]" {
+		t.Errorf("note passed from m1 to m2 = %q, want [5,900]", got)
+	}
+	name, _ := keyName(key)
+	if resp, err := a.cli.Get(ctx, a.handoffKey(name)); err != nil || len(resp.Kvs) != 0 {
+		t.Errorf("handoff key after the claim that took it: %v, %v; want it deleted", resp, err)
+	}
+	if got := pass(a, a, []byte("[1]")); got != nil {
+		t.Errorf("own note found = %q, want nil", got)
+	}
+	if got := pass(a, b, make([]byte, MaxNote+1)); got != nil {
+		t.Errorf("a note over MaxNote passed on (%d bytes)", len(got))
+	}
+}

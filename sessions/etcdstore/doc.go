@@ -67,6 +67,11 @@
 //
 //	members/<member>                {"member","started","addr","lease"}
 //	claims/<conv>                   the member holding the conversation
+//	handoff/<conv>                  {"from","note"}: what the last release
+//	                                passed on to the next claim, which
+//	                                deletes it (see Leave)
+//	budgets/<bot>/<member>          member draws on the bot's per-bot
+//	                                request budget (see ShareBudget)
 //	leaders/<name>/<lease>          etcd election (concurrency.Election)
 //	shards/<total>/members/<member> a member running the Discord shards
 //	                                of total (while its Watch runs)

@@ -87,4 +87,7 @@ func (s *Store) parseTurnKey(kind, k string) (sessions.Key, uint64, bool) {
 
 func (s *Store) valueKey(name string) string { return s.p + "values/" + escape(name) }
 func (s *Store) claimKey(name string) string { return s.p + "claims/" + escape(name) }
+func (s *Store) handoffKey(name string) string {
+	return s.p + "handoff/" + escape(name)
+}
 func (s *Store) releaseKey(id string) string { return s.p + "release/" + id }

@@ -15,11 +15,23 @@ import (
 
 // viewReply records the views a Manager shows.
 type viewReply struct {
+	dest  sessions.Destination // {ID: "test"} when zero
 	mu    sync.Mutex
 	views []sessions.View
 }
 
-func (r *viewReply) Destination() sessions.Destination { return sessions.Destination{ID: "test"} }
+func (r *viewReply) Destination() sessions.Destination {
+	if r.dest.ID == "" {
+		return sessions.Destination{ID: "test"}
+	}
+	return r.dest
+}
+
+func (r *viewReply) shown() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.views)
+}
 
 func (r *viewReply) Show(ctx context.Context, v sessions.View) (int, error) {
 	r.mu.Lock()
@@ -118,5 +130,63 @@ func TestManager_LeaseLostMidAnswer(t *testing.T) {
 	waitClosed(t, next.Done(), "the survivor's answer")
 	if answer, status, err := next.Result(); err != nil || answer != "short" {
 		t.Errorf("survivor's answer %q (%s, %v), want short", answer, status, err)
+	}
+}
+
+// The requests one process's replies made to a conversation's destination
+// pass, with the conversation's claim, to the process that answers it
+// next: its schedule counts them in the platform's window, so that the
+// two together never send more than the window allows.
+func TestManager_HandoffWindows(t *testing.T) {
+	up := llmtest.NewServer()
+	t.Cleanup(up.Close)
+	up.SetScript(llmtest.Script{Content: []string{"one ", "two ", "three"}, Interval: 5 * time.Millisecond})
+	router, err := llm.NewRouter([]*llm.Client{llm.NewClient(up.Provider("fake"), llm.Options{})}, "fake", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	a := mustOpen(t, cfg)
+	cfg.Member = "m2"
+	b := mustOpen(t, cfg)
+	ctx := t.Context()
+	mcfg := sessions.Config{DefaultModel: "fake/echo"}
+	ea, eb := sessions.NewEngine(quiet, sessions.Observer{}), sessions.NewEngine(quiet, sessions.Observer{})
+	ma := sessions.NewManager(mcfg, a, router, ea, quiet)
+	t.Cleanup(func() { ma.Close(context.Background()) })
+	mb := sessions.NewManager(mcfg, b, router, eb, quiet)
+	t.Cleanup(func() { mb.Close(context.Background()) })
+
+	// A window no test run outlasts: every request stays counted.
+	dest := sessions.Destination{ID: "discord:9", Interval: time.Millisecond, Windows: []sessions.Window{{Requests: 100, Per: time.Hour}}}
+	key := sessions.Key{Platform: "discord", Chat: "9"}
+	alice := sessions.Author{ID: "7", Name: "Alice"}
+	answer := func(m *sessions.Manager, id string) *viewReply {
+		t.Helper()
+		rep := &viewReply{dest: dest}
+		turn, err := m.Handle(ctx, sessions.Message{Key: key, ID: id, Author: alice, Text: "hello " + id}, rep)
+		if err != nil {
+			t.Fatalf("Handle: %v", err)
+		}
+		waitClosed(t, turn.Done(), "the answer")
+		if _, _, err := turn.Result(); err != nil {
+			t.Fatalf("answer: %v", err)
+		}
+		return rep
+	}
+	first := answer(ma, "1")
+	if n := len(ea.Recent(dest.ID)); n != first.shown() || n == 0 {
+		t.Fatalf("the first process counts %d requests, its reply made %d", n, first.shown())
+	}
+	second := answer(mb, "2")
+	if got, want := len(eb.Recent(dest.ID)), first.shown()+second.shown(); got != want {
+		t.Errorf("the second process counts %d requests in the window, want %d (%d passed on, %d its own)", got, want, first.shown(), second.shown())
+	}
+	// Back to the first process: the second's note carries the requests
+	// it counted, the first's own included, which the first then counts
+	// twice until they age out (stricter, never looser).
+	third := answer(ma, "3")
+	if got, want := len(ea.Recent(dest.ID)), 2*first.shown()+second.shown()+third.shown(); got != want {
+		t.Errorf("the first process again counts %d requests, want %d", got, want)
 	}
 }
