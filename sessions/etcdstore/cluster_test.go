@@ -255,6 +255,76 @@ func shardKeys(t *testing.T, cfg Config, total int) map[int]string {
 // receiver runs a shard before its holder lets it go, so that no shard is
 // ever left to nobody, and in the end each is held by the member that
 // runs it.
+// split is the shards of total each of ids runs (assignShards), members
+// with none left out.
+func split(total int, ids ...string) map[string][]int {
+	out := make(map[string][]int)
+	for n, id := range assignShards(slices.Sorted(slices.Values(ids)), total) {
+		out[id] = append(out[id], n)
+	}
+	return out
+}
+
+// owners is an assignment as shardKeys reads it.
+func owners(assigned []string) map[int]string {
+	out := make(map[int]string, len(assigned))
+	for n, id := range assigned {
+		out[n] = id
+	}
+	return out
+}
+
+// TestAssignShards checks that shards are spread evenly, the same in every
+// process, and that a member leaving moves few of the others' shards:
+// fewer than a modulo over the sorted members would.
+func TestAssignShards(t *testing.T) {
+	for _, tc := range []struct{ total, members int }{{1, 1}, {2, 3}, {4, 3}, {6, 3}, {16, 3}, {16, 5}, {64, 3}, {64, 4}} {
+		t.Run(fmt.Sprintf("%d/%d", tc.total, tc.members), func(t *testing.T) {
+			var ids []string
+			for i := range tc.members {
+				ids = append(ids, fmt.Sprintf("palaver-%d", i+1))
+			}
+			got := assignShards(ids, tc.total)
+			reversed := slices.Clone(ids)
+			slices.Reverse(reversed)
+			if other := assignShards(reversed, tc.total); !slices.Equal(got, other) {
+				t.Errorf("assignment depends on the members' order: %v and %v", got, other)
+			}
+			load := make(map[string]int)
+			for _, id := range got {
+				load[id]++
+			}
+			lo, hi := tc.total, 0
+			for _, id := range ids {
+				lo, hi = min(lo, load[id]), max(hi, load[id])
+			}
+			if hi-lo > 1 {
+				t.Errorf("loads %v: want each member within one shard of the others", load)
+			}
+			moved, modMoved := 0, 0
+			for leave := range ids {
+				rest := slices.Delete(slices.Clone(ids), leave, leave+1)
+				if len(rest) == 0 {
+					continue
+				}
+				after := assignShards(rest, tc.total)
+				for n := range got {
+					if got[n] != ids[leave] && after[n] != got[n] {
+						moved++
+					}
+					if ids[n%len(ids)] != ids[leave] && rest[n%len(rest)] != ids[n%len(ids)] {
+						modMoved++
+					}
+				}
+			}
+			if moved > modMoved {
+				t.Errorf("a member leaving moves %d shards of the others (over every member), a modulo %d", moved, modMoved)
+			}
+			t.Logf("shards of live members moved when one leaves: %d, modulo: %d", moved, modMoved)
+		})
+	}
+}
+
 func TestStore_Shards_Rebalance(t *testing.T) {
 	const total = 6
 	cfg := testConfig(t)
@@ -270,22 +340,22 @@ func TestStore_Shards_Rebalance(t *testing.T) {
 
 	b := member(t, cfg, "b")
 	tr.run(ctx, b, "b", false)
-	tr.waitFor(map[string][]int{"a": {0, 2, 4}, "b": {1, 3, 5}})
+	tr.waitFor(split(total, "a", "b"))
 
 	c := member(t, cfg, "c")
 	tr.run(ctx, c, "c", false)
-	tr.waitFor(map[string][]int{"a": {0, 3}, "b": {1, 4}, "c": {2, 5}})
+	tr.waitFor(split(total, "a", "b", "c"))
 
 	// B stops: it hands its shards to the others before it closes.
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	tr.waitFor(map[string][]int{"a": {0, 2, 4}, "c": {1, 3, 5}})
+	tr.waitFor(split(total, "a", "c"))
 	if gaps := tr.takeGaps(); len(gaps) != 0 {
 		t.Errorf("shards run by nobody while members joined and left: %v", gaps)
 	}
 	waitFor(t, "the shard keys held as run", func() bool {
-		return maps.Equal(shardKeys(t, cfg, total), map[int]string{0: "a", 1: "c", 2: "a", 3: "c", 4: "a", 5: "c"})
+		return maps.Equal(shardKeys(t, cfg, total), owners(assignShards([]string{"a", "c"}, total)))
 	})
 
 	if _, err := a.Watch(ctx, total); err == nil {
@@ -308,7 +378,7 @@ func TestStore_Shards_Leave(t *testing.T) {
 	bctx, bleave := context.WithCancel(t.Context())
 	tr.run(actx, a, "a", false)
 	tr.run(bctx, b, "b", false)
-	tr.waitFor(map[string][]int{"a": {0, 2}, "b": {1, 3}})
+	tr.waitFor(split(total, "a", "b"))
 	aleave()
 	tr.waitFor(map[string][]int{"b": {0, 1, 2, 3}})
 	if gaps := tr.takeGaps(); len(gaps) != 0 {
@@ -332,8 +402,9 @@ func TestStore_Shards_HandoverTimeout(t *testing.T) {
 	tr.waitFor(map[string][]int{"a": {0, 1}})
 	b := member(t, cfg, "b")
 	tr.run(ctx, b, "b", true)
-	tr.waitFor(map[string][]int{"a": {0}, "b": {1}})
-	waitFor(t, "B holds shard 1", func() bool { return shardKeys(t, cfg, total)[1] == "b" })
+	want := split(total, "a", "b")
+	tr.waitFor(want)
+	waitFor(t, "B holds its shard", func() bool { return shardKeys(t, cfg, total)[want["b"][0]] == "b" })
 }
 
 // TestStore_Shards_LeaseLost checks that a member that gives its lease up
@@ -349,7 +420,7 @@ func TestStore_Shards_LeaseLost(t *testing.T) {
 	b := member(t, cfg, "b")
 	tr.run(ctx, a, "a", false)
 	tr.run(ctx, b, "b", false)
-	tr.waitFor(map[string][]int{"a": {0, 2}, "b": {1, 3}})
+	tr.waitFor(split(total, "a", "b"))
 	old := a.Role().Lease
 	a.sessMu.Lock()
 	ss := a.sess
@@ -357,7 +428,7 @@ func TestStore_Shards_LeaseLost(t *testing.T) {
 	ss.cs.Orphan() // no more keep-alives: the lease expires after Failover
 	// A is away until its new session; then the split is as before.
 	waitFor(t, "A has a new lease", func() bool { l := a.Role().Lease; return l != "" && l != old })
-	tr.waitFor(map[string][]int{"a": {0, 2}, "b": {1, 3}})
+	tr.waitFor(split(total, "a", "b"))
 	if gaps := tr.takeGaps(); len(gaps) == 0 {
 		t.Error("no shard was left to nobody while A's lease expired")
 	}

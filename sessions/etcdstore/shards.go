@@ -1,9 +1,11 @@
 package etcdstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"maps"
 	"slices"
@@ -119,8 +121,9 @@ func (s *Store) readyKey(total, n int, member string) string {
 // receiver that was slow gets the current one.
 //
 // Shards are spread over the processes that watch them (each registers
-// shards/<total>/members/<member> while Watch runs): sorted by member id,
-// member i runs the shards n with n % len(members) == i. A process holds
+// shards/<total>/members/<member> while Watch runs), evenly, by
+// rendezvous hashing (assignShards): a member joining or leaving moves
+// mostly its own share. A process holds
 // a shard it runs with a key (shards/<total>/held/<n>), so that no two
 // hold one. Both keys are under the process's session lease.
 //
@@ -375,17 +378,17 @@ func (st *shardState) markReady(n int, member string, ready bool) {
 	st.ready[n][member] = true
 }
 
-// receiver is the member that runs shard n of total among the members
-// other than this one when it leaves: "" when there is none.
-func (st *shardState) receiver(n int) string {
+// receivers are the members that run the shards of total among the
+// members other than this one when it leaves: nil when there is none.
+func (st *shardState) receivers(total int) []string {
 	ids := slices.Sorted(maps.Keys(st.members))
 	if st.leaving {
 		ids = slices.DeleteFunc(ids, func(id string) bool { return id == st.me })
 	}
 	if len(ids) == 0 {
-		return ""
+		return nil
 	}
-	return ids[n%len(ids)]
+	return assignShards(ids, total)
 }
 
 // shardEpoch runs the assignment under session ss until the process left
@@ -605,6 +608,7 @@ func (s *Store) reconcile(ctx context.Context, w *shardWatch, ss *session, st *s
 		wanted = wantedShards(st.members, st.me, w.total)
 	}
 	now := time.Now()
+	var receivers []string // computed once a shard is to be handed over
 	for n, crev := range st.held {
 		if !wanted[n] && !st.draining[n] && !slices.Contains(st.reported, n) {
 			if err := s.releaseShard(ctx, w.total, st, n, crev); err != nil {
@@ -618,7 +622,13 @@ func (s *Store) reconcile(ctx context.Context, w *shardWatch, ss *session, st *s
 			continue
 		}
 		if _, held := st.held[n]; held || st.readyPut[n] {
-			to := st.receiver(n)
+			if receivers == nil {
+				receivers = st.receivers(w.total)
+			}
+			to := ""
+			if n < len(receivers) {
+				to = receivers[n]
+			}
 			h, handing := st.handing[n]
 			switch {
 			case to == "":
@@ -730,19 +740,62 @@ func (s *Store) releaseShard(ctx context.Context, total int, st *shardState, n i
 	return nil
 }
 
-// wantedShards are the shards of total that member wants among members:
-// sorted by id, member i wants the shards n with n % len(members) == i.
+// wantedShards are the shards of total that member wants among members
+// (see assignShards).
 func wantedShards(members map[string]bool, member string, total int) map[int]bool {
-	ids := slices.Sorted(maps.Keys(members))
-	i := slices.Index(ids, member)
 	wanted := make(map[int]bool)
-	if i < 0 {
+	if !members[member] {
 		return wanted
 	}
-	for n := i; n < total; n += len(ids) {
-		wanted[n] = true
+	for n, id := range assignShards(slices.Sorted(maps.Keys(members)), total) {
+		if id == member {
+			wanted[n] = true
+		}
 	}
 	return wanted
+}
+
+// assignShards gives each shard of total a member among ids (not empty),
+// by rendezvous hashing with quotas: each member runs total/len(ids)
+// shards, and the total%len(ids) members ranking highest for the extra
+// one more; shard by shard, in order, each goes to the member that ranks
+// it highest (a hash of member and shard) among those with quota left.
+// Every process computes the same from the same members; when a member
+// joins or leaves, mostly the shards it takes or leaves move, where a
+// modulo over the sorted members moves most of the others too (each move
+// a new IDENTIFY).
+func assignShards(ids []string, total int) []string {
+	quota := make(map[string]int, len(ids))
+	ranked := slices.Clone(ids)
+	byRank := func(n int) {
+		slices.SortFunc(ranked, func(a, b string) int { return cmp.Compare(shardRank(b, n), shardRank(a, n)) })
+	}
+	byRank(-1) // who runs an extra shard
+	for i, id := range ranked {
+		quota[id] = total / len(ids)
+		if i < total%len(ids) {
+			quota[id]++
+		}
+	}
+	owner := make([]string, total)
+	for n := range owner {
+		byRank(n)
+		for _, id := range ranked {
+			if quota[id] > 0 {
+				owner[n] = id
+				quota[id]--
+				break
+			}
+		}
+	}
+	return owner
+}
+
+// shardRank is member's rank for shard n (FNV-1a of both).
+func shardRank(member string, n int) uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s/%d", member, n)
+	return h.Sum64()
 }
 
 // Identify waits for shard's turn to IDENTIFY with Discord: at most
