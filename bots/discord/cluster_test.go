@@ -118,6 +118,22 @@ type process struct {
 	*shardBot
 }
 
+// split is the shards each of ps runs (etcdstore.AssignShards over their
+// names).
+func split(ps ...*process) map[*process][]int {
+	byName := make(map[string]*process)
+	var ids []string
+	for _, p := range ps {
+		byName[p.name] = p
+		ids = append(ids, p.name)
+	}
+	out := make(map[*process][]int)
+	for n, id := range etcdstore.AssignShards(ids, clusterShards) {
+		out[byName[id]] = append(out[byName[id]], n)
+	}
+	return out
+}
+
 // start starts process name.
 func (r *clusterRig) start(name string) *process {
 	r.t.Helper()
@@ -235,12 +251,12 @@ func TestBot_Cluster(t *testing.T) {
 		t.Parallel()
 		r := newClusterRig(t, etcd)
 		a, b := r.start("a"), r.start("b")
-		r.settle(map[*process][]int{a: {0, 2}, b: {1, 3}})
+		r.settle(split(a, b))
 		stop := r.sender()
 		c := r.start("c")
-		r.settle(map[*process][]int{a: {0, 3}, b: {1}, c: {2}})
+		r.settle(split(a, b, c))
 		b.leave()
-		r.settle(map[*process][]int{a: {0, 2}, c: {1, 3}})
+		r.settle(split(a, c))
 		qs := stop()
 
 		lost, twice := 0, 0
@@ -272,7 +288,7 @@ func TestBot_Cluster(t *testing.T) {
 		t.Parallel()
 		r := newClusterRig(t, etcd)
 		a, b := r.start("a"), r.start("b")
-		r.settle(map[*process][]int{a: {0, 2}, b: {1, 3}})
+		r.settle(split(a, b))
 		stop := r.sender()
 		time.Sleep(200 * time.Millisecond) // a few questions before
 		killed := r.dc.Now()

@@ -392,21 +392,94 @@ func (b *Bot) onStopClick(ctx context.Context, i *discordgo.Interaction, p place
 // (Manager.Regenerate): for the person who asked, or a member who may
 // change the channel's settings. The new answer is a follow-up of the
 // click, and the pressed message loses its Retry button; a refusal (an
-// older answer, someone else's) is told to the presser alone.
+// older answer, someone else's) is told to the presser alone, and the
+// button comes back.
+//
+// The click is answered first, and acted on only when Discord took that
+// answer: while a shard moves between processes both connections receive
+// the click, Discord takes the first response and refuses the other
+// (40060), and the question is answered again once.
 func (b *Bot) onRetryClick(ctx context.Context, i *discordgo.Interaction, p place, question string) {
-	r := b.interactionReply(i, question)
-	r.followup = true
-	if _, err := b.m.Regenerate(ctx, key(i.ChannelID), question, b.interactionAuthor(i, p), b.isAdmin(p), r); err != nil {
-		b.explain(ctx, i, err)
-		return
-	}
 	var err error
 	if i.Message != nil {
 		err = b.interactionRespondRaw(ctx, i, discordgo.InteractionResponseUpdateMessage, withoutButtons(i.Message, ourButton))
 	} else {
 		err = b.interactionRespond(ctx, i, &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredMessageUpdate})
 	}
+	if isAcknowledged(err) {
+		b.log.Debug("retry click answered by another connection", "channel", i.ChannelID, "interaction", i.ID)
+		return
+	}
+	r := b.interactionReply(i, question)
+	r.followup = true
+	if _, rerr := b.m.Regenerate(ctx, key(i.ChannelID), question, b.interactionAuthor(i, p), b.isAdmin(p), r); rerr != nil {
+		b.refuseClick(ctx, i, err == nil, rerr)
+		return
+	}
 	b.acknowledged(r, err)
+}
+
+// refuseClick tells the presser alone why a click answered already
+// (answered: its response succeeded) was refused, and gives the pressed
+// message its buttons back.
+func (b *Bot) refuseClick(ctx context.Context, i *discordgo.Interaction, answered bool, err error) {
+	b.logUnexpected(i.ChannelID, err)
+	if !answered {
+		b.explain(ctx, i, err)
+		return
+	}
+	h := hook{appID: i.AppID, token: i.Token}
+	if h.appID == "" {
+		h.appID, _ = b.self()
+	}
+	if i.Message != nil {
+		keep := withoutButtons(i.Message, func(string) bool { return false })
+		if eerr := patiently(ctx, func() error { return b.hookEdit(ctx, h, "@original", keep) }); eerr != nil {
+			b.log.Warn("give the pressed message its buttons back", "channel", i.ChannelID, "error", eerr)
+		}
+	}
+	text := clipRunes("⚠️ "+sessions.Explain(err), MessageLimit)
+	body := &messageBody{Content: &text, Flags: discordgo.MessageFlagsEphemeral, AllowedMentions: noMentions()}
+	ferr := patiently(ctx, func() error {
+		_, err := b.hookFollowup(ctx, h, body)
+		return err
+	})
+	if ferr != nil {
+		b.log.Warn("tell why a retry was refused", "channel", i.ChannelID, "error", ferr)
+	}
+}
+
+// patientWaits bounds the rate limits patiently waits out.
+const patientWaits = 4
+
+// patiently makes a request outside any answer's schedule, waiting out up
+// to patientWaits rate limits (Discord's 429, or discordgo's bucket
+// found empty) within ctx.
+func patiently(ctx context.Context, do func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := do()
+		var wait time.Duration
+		var ours *sessions.RateLimitError
+		var theirs *discordgo.RateLimitError
+		switch {
+		case errors.As(err, &ours):
+			wait = ours.RetryAfter
+		case errors.As(err, &theirs) && theirs.TooManyRequests != nil:
+			wait = theirs.RetryAfter
+		default:
+			return err
+		}
+		if attempt == patientWaits {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+	}
 }
 
 // respond answers an interaction, logging a failure.

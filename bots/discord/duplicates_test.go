@@ -63,6 +63,25 @@ func TestBot_TwoConnections(t *testing.T) {
 			}
 			return w.ch.ID, []string{"Palaver"} // the ephemeral help
 		}},
+		{"Retry", false, func(t *testing.T, w world) (string, []string) {
+			// Both connections receive the click; the one whose
+			// response Discord takes answers again, once.
+			q := ask(t, w.dc, w.user, w.ch.ID, "say it again")
+			first := answered(t, w.dc, q, "say it again")
+			it, err := w.dc.ClickButton(first.ID, "palaver:retry:"+q.ID, w.user.ID)
+			must(t, err)
+			if _, err := w.dc.WaitCall(testCtx(t), func(c discordtest.Call) bool {
+				return c.InteractionID == it.ID && c.Status == 400 && strings.Contains(string(c.Response), "40060")
+			}); err != nil {
+				t.Errorf("no second response refused with 40060: %v", err)
+			}
+			if _, err := w.dc.WaitMessage(testCtx(t), func(m discordtest.Message) bool {
+				return m.InteractionID == it.ID && done(m) && strings.Contains(m.Text(), "say it again")
+			}); err != nil {
+				t.Fatalf("the question was not answered again: %v", err)
+			}
+			return w.ch.ID, []string{"say it again", "say it again"}
+		}},
 		{"MentionInThread", true, func(t *testing.T, w world) (string, []string) {
 			q := ask(t, w.dc, w.user, w.ch.ID, "threaded question")
 			waitAnswered(t, w.dc, q.ID, "threaded question") // the thread has the message's id
@@ -119,7 +138,7 @@ func TestBot_TwoConnections(t *testing.T) {
 				}
 			}
 			if len(got) != len(want) || !strings.Contains(strings.Join(got, "\n"), want[0]) {
-				t.Errorf("bot messages %q, want one containing %q", got, want[0])
+				t.Errorf("bot messages %q, want %d containing %q", got, len(want), want[0])
 			}
 			for _, sb := range []*shardBot{a, b} {
 				for _, warn := range []string{"answer interaction", "request failed", "cannot open a thread", "answering in the channel"} {

@@ -25,6 +25,24 @@ func (r *rig) click(t *testing.T, messageID, customID, userID string) discordtes
 	return st
 }
 
+// refusal waits for the follow-up, seen by the presser alone, that says
+// why a click (answered st) was refused, and returns it. The click is
+// answered first (so that only one connection acts on it) and the
+// pressed message given its buttons back.
+func (r *rig) refusal(t *testing.T, st discordtest.InteractionState) discordtest.Message {
+	t.Helper()
+	if st.ResponseType != discordtest.ResponseUpdateMessage {
+		t.Errorf("click answered with %d, want an update of the pressed message (7)", st.ResponseType)
+	}
+	m, err := r.dc.WaitMessage(r.ctx(), func(m discordtest.Message) bool {
+		return m.InteractionID == st.ID && m.Flags&discordtest.FlagEphemeral != 0
+	})
+	if err != nil {
+		t.Fatalf("no refusal of the click: %v", err)
+	}
+	return m
+}
+
 // hasEntry reports whether a request's messages include one of role whose
 // content contains text.
 func hasEntry(req llmtest.Request, role, text string) bool {
@@ -55,12 +73,11 @@ func TestBot_Retry(t *testing.T) {
 
 	t.Run("ErrNotYours", func(t *testing.T) {
 		st := r.click(t, old.ID, retry, bob.ID)
-		m, _ := r.dc.Message(st.OriginalID)
-		if st.ResponseType != discordtest.ResponseMessage || m.Flags&discordtest.FlagEphemeral == 0 || !strings.Contains(m.Text(), "Only the person who asked") {
-			t.Errorf("response %d %q (flags %d), want an ephemeral refusal", st.ResponseType, m.Text(), m.Flags)
+		if m := r.refusal(t, st); !strings.Contains(m.Text(), "Only the person who asked") {
+			t.Errorf("refusal %q, want it to say only the person who asked may", m.Text())
 		}
-		if m, _ := r.dc.Message(old.ID); !slices.Contains(m.CustomIDs(), retry) {
-			t.Error("a refused Retry removed the button")
+		if m, _ := r.dc.Message(old.ID); !slices.Contains(m.CustomIDs(), retry) || m.Text() != "the first answer" {
+			t.Errorf("after a refused Retry the message shows %q with buttons %q, want it as it was", m.Text(), m.CustomIDs())
 		}
 	})
 
@@ -93,9 +110,8 @@ func TestBot_Retry(t *testing.T) {
 
 	t.Run("ErrOlderAnswer", func(t *testing.T) {
 		st := r.click(t, again.ID, retry, r.user.ID)
-		m, _ := r.dc.Message(st.OriginalID)
-		if m.Flags&discordtest.FlagEphemeral == 0 || !strings.Contains(m.Text(), "Only the latest answer") {
-			t.Errorf("Retry under an older answer: %q (flags %d), want an ephemeral refusal", m.Text(), m.Flags)
+		if m := r.refusal(t, st); !strings.Contains(m.Text(), "Only the latest answer") {
+			t.Errorf("Retry under an older answer: %q, want a refusal saying only the latest answer", m.Text())
 		}
 	})
 

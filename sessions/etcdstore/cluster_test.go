@@ -255,11 +255,11 @@ func shardKeys(t *testing.T, cfg Config, total int) map[int]string {
 // receiver runs a shard before its holder lets it go, so that no shard is
 // ever left to nobody, and in the end each is held by the member that
 // runs it.
-// split is the shards of total each of ids runs (assignShards), members
+// split is the shards of total each of ids runs (AssignShards), members
 // with none left out.
 func split(total int, ids ...string) map[string][]int {
 	out := make(map[string][]int)
-	for n, id := range assignShards(slices.Sorted(slices.Values(ids)), total) {
+	for n, id := range AssignShards(slices.Sorted(slices.Values(ids)), total) {
 		out[id] = append(out[id], n)
 	}
 	return out
@@ -284,10 +284,10 @@ func TestAssignShards(t *testing.T) {
 			for i := range tc.members {
 				ids = append(ids, fmt.Sprintf("palaver-%d", i+1))
 			}
-			got := assignShards(ids, tc.total)
+			got := AssignShards(ids, tc.total)
 			reversed := slices.Clone(ids)
 			slices.Reverse(reversed)
-			if other := assignShards(reversed, tc.total); !slices.Equal(got, other) {
+			if other := AssignShards(reversed, tc.total); !slices.Equal(got, other) {
 				t.Errorf("assignment depends on the members' order: %v and %v", got, other)
 			}
 			load := make(map[string]int)
@@ -307,7 +307,7 @@ func TestAssignShards(t *testing.T) {
 				if len(rest) == 0 {
 					continue
 				}
-				after := assignShards(rest, tc.total)
+				after := AssignShards(rest, tc.total)
 				for n := range got {
 					if got[n] != ids[leave] && after[n] != got[n] {
 						moved++
@@ -355,7 +355,7 @@ func TestStore_Shards_Rebalance(t *testing.T) {
 		t.Errorf("shards run by nobody while members joined and left: %v", gaps)
 	}
 	waitFor(t, "the shard keys held as run", func() bool {
-		return maps.Equal(shardKeys(t, cfg, total), owners(assignShards([]string{"a", "c"}, total)))
+		return maps.Equal(shardKeys(t, cfg, total), owners(AssignShards([]string{"a", "c"}, total)))
 	})
 
 	if _, err := a.Watch(ctx, total); err == nil {

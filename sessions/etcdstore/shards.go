@@ -122,7 +122,7 @@ func (s *Store) readyKey(total, n int, member string) string {
 //
 // Shards are spread over the processes that watch them (each registers
 // shards/<total>/members/<member> while Watch runs), evenly, by
-// rendezvous hashing (assignShards): a member joining or leaving moves
+// rendezvous hashing (AssignShards): a member joining or leaving moves
 // mostly its own share. A process holds
 // a shard it runs with a key (shards/<total>/held/<n>), so that no two
 // hold one. Both keys are under the process's session lease.
@@ -388,7 +388,7 @@ func (st *shardState) receivers(total int) []string {
 	if len(ids) == 0 {
 		return nil
 	}
-	return assignShards(ids, total)
+	return AssignShards(ids, total)
 }
 
 // shardEpoch runs the assignment under session ss until the process left
@@ -741,13 +741,13 @@ func (s *Store) releaseShard(ctx context.Context, total int, st *shardState, n i
 }
 
 // wantedShards are the shards of total that member wants among members
-// (see assignShards).
+// (see AssignShards).
 func wantedShards(members map[string]bool, member string, total int) map[int]bool {
 	wanted := make(map[int]bool)
 	if !members[member] {
 		return wanted
 	}
-	for n, id := range assignShards(slices.Sorted(maps.Keys(members)), total) {
+	for n, id := range AssignShards(slices.Sorted(maps.Keys(members)), total) {
 		if id == member {
 			wanted[n] = true
 		}
@@ -755,16 +755,17 @@ func wantedShards(members map[string]bool, member string, total int) map[int]boo
 	return wanted
 }
 
-// assignShards gives each shard of total a member among ids (not empty),
-// by rendezvous hashing with quotas: each member runs total/len(ids)
-// shards, and the total%len(ids) members ranking highest for the extra
-// one more; shard by shard, in order, each goes to the member that ranks
-// it highest (a hash of member and shard) among those with quota left.
+// AssignShards gives each shard of total the member among ids (not
+// empty) that runs it, as Watch assigns them: by rendezvous hashing with
+// quotas. Each member runs total/len(ids) shards, and the total%len(ids)
+// members ranking highest for the extra one more; shard by shard, in
+// order, each goes to the member that ranks it highest (a hash of member
+// and shard) among those with quota left.
 // Every process computes the same from the same members; when a member
 // joins or leaves, mostly the shards it takes or leaves move, where a
 // modulo over the sorted members moves most of the others too (each move
 // a new IDENTIFY).
-func assignShards(ids []string, total int) []string {
+func AssignShards(ids []string, total int) []string {
 	quota := make(map[string]int, len(ids))
 	ranked := slices.Clone(ids)
 	byRank := func(n int) {
