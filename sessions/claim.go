@@ -41,6 +41,17 @@ type Claimer interface {
 	TryClaim(ctx context.Context, key Key) (lost <-chan struct{}, release func(), ok bool, err error)
 }
 
+// Owners is a Claimer that tells whether the process that recorded a
+// queued message (Queued.Owner) still runs: a live process's message is
+// its own to answer, even while it does not hold the conversation yet
+// (the moment between recording the message and claiming it for its
+// turn), and Recover leaves it alone.
+type Owners interface {
+	// Alive reports whether owner is a process that runs now, other than
+	// this one.
+	Alive(ctx context.Context, owner string) (bool, error)
+}
+
 // Handoff is a Claimer whose release passes a short note on to the next
 // process that claims the conversation. The Manager passes on the
 // requests its replies made to the conversation's destination that the
@@ -202,6 +213,10 @@ func (m *Manager) holdForRecovery(ctx context.Context, platform string, ps []Pro
 		return func(Key) bool { return true }, func() {}, nil
 	}
 	keys := make(map[Key]bool)
+	qs, err = m.orphaned(ctx, qs, ps)
+	if err != nil {
+		return nil, nil, err
+	}
 	for _, p := range ps {
 		if p.Key.Platform == platform {
 			keys[p.Key] = false
@@ -242,4 +257,41 @@ func (m *Manager) holdForRecovery(ctx context.Context, platform string, ps []Pro
 		}
 	}
 	return func(k Key) bool { return keys[k] }, release, nil
+}
+
+// orphaned are the queued messages of qs that no other live process
+// recorded (see Owners), and those whose turn started (a progress record
+// of ps): all of them on a store without Owners.
+func (m *Manager) orphaned(ctx context.Context, qs []Queued, ps []Progress) ([]Queued, error) {
+	o, ok := m.store.(Owners)
+	if !ok {
+		return qs, nil
+	}
+	type turn struct {
+		key Key
+		id  uint64
+	}
+	started := make(map[turn]bool, len(ps))
+	for _, p := range ps {
+		started[turn{p.Key, p.ID}] = true
+	}
+	alive := make(map[string]bool)
+	var out []Queued
+	for _, q := range qs {
+		if q.Owner != "" && !started[turn{q.Key, q.ID}] {
+			live, seen := alive[q.Owner]
+			if !seen {
+				var err error
+				if live, err = o.Alive(ctx, q.Owner); err != nil {
+					return nil, fmt.Errorf("is %s alive: %w", q.Owner, err)
+				}
+				alive[q.Owner] = live
+			}
+			if live {
+				continue
+			}
+		}
+		out = append(out, q)
+	}
+	return out, nil
 }

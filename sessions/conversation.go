@@ -152,6 +152,10 @@ type Queued struct {
 	// Reply is the adapter's record of the reply showing its place in the
 	// queue, once it was shown.
 	Reply []byte `json:"reply,omitempty"`
+	// Owner names the process that recorded the message, on a store
+	// several processes share (set by the store: see Owners); empty
+	// otherwise.
+	Owner string `json:"owner,omitempty"`
 }
 
 // ErrDuplicate reports a user's message the store has accepted before: a

@@ -826,6 +826,9 @@ func (m *Manager) Recover(ctx context.Context, platform string, restore func(Pro
 		if qs, err = m.store.QueuedMessages(ctx); err != nil {
 			return fmt.Errorf("sessions: recover: %w", err)
 		}
+		if qs, err = m.orphaned(ctx, qs, ps); err != nil {
+			return fmt.Errorf("sessions: recover: %w", err)
+		}
 		waiting = make(map[turn]Queued)
 		for _, q := range qs {
 			if q.Key.Platform == platform {

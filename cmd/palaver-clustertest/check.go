@@ -93,8 +93,9 @@ const commitWindow = 250 * time.Millisecond
 // stopped.
 type storeView struct {
 	history  map[*conv][]sessions.Entry
-	progress int // progress records left
-	queued   int // queued records left
+	progress int      // progress records left
+	queued   int      // queued records left
+	left     []string // the first of them, described
 }
 
 // readStore reads the conversations' histories with an etcd store client
@@ -124,6 +125,12 @@ func (w *world) readStore(ctx context.Context) (storeView, error) {
 		return v, fmt.Errorf("read the store: %w", err)
 	}
 	v.progress, v.queued = len(ps), len(qs)
+	for _, p := range ps[:min(len(ps), 5)] {
+		v.left = append(v.left, fmt.Sprintf("progress %s/%d (committed %t, final %t, shown %q)", p.Key, p.ID, p.Committed, p.Shown.Final, clip(p.Shown.Content+p.Shown.Status)))
+	}
+	for _, q := range qs[:min(len(qs), 5)] {
+		v.left = append(v.left, fmt.Sprintf("queued %s/%d (owner %s, %q)", q.Key, q.ID, q.Owner, clip(q.Question.Text)))
+	}
 	return v, nil
 }
 
@@ -180,7 +187,7 @@ func (ck *checker) check(v storeView) {
 		ck.checkConv(c, v.history[c])
 	}
 	if v.progress+v.queued > 0 {
-		ck.add(kindRecord, "store", "%d progress and %d queued records left once every process stopped cleanly", v.progress, v.queued)
+		ck.add(kindRecord, "store", "%d progress and %d queued records left once every process stopped cleanly: %s", v.progress, v.queued, strings.Join(v.left, "; "))
 	}
 }
 

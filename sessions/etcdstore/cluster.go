@@ -170,6 +170,46 @@ func (s *Store) Members(ctx context.Context) ([]Member, error) {
 	return out, nil
 }
 
+// owner names this process as it runs now, on its session lease
+// (Queued.Owner): "<member>/<lease hex>", "" while a lost session is
+// replaced.
+func (s *Store) owner() string {
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	if s.sess == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s/%x", s.cfg.Member, s.sess.lease())
+}
+
+// Alive reports whether owner (a Queued.Owner) is a process that runs now
+// other than this one (sessions.Owners): its member record is there, on
+// the same session lease. A process that restarted under the same member
+// name runs on another lease: what it recorded before is no longer its.
+func (s *Store) Alive(ctx context.Context, owner string) (bool, error) {
+	member, lease, ok := strings.Cut(owner, "/")
+	if !ok || owner == s.owner() {
+		return false, nil
+	}
+	ctx, cancel, err := s.begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer cancel()
+	resp, err := s.cli.Get(ctx, s.memberKey(member))
+	if err != nil {
+		return false, fmt.Errorf("etcd store: read member %s: %w", member, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return false, nil
+	}
+	var r memberRecord
+	if err := json.Unmarshal(resp.Kvs[0].Value, &r); err != nil {
+		return false, fmt.Errorf("etcd store: decode member %s: %w", member, err)
+	}
+	return r.Lease == lease, nil
+}
+
 // Role summarises what this process does in the deployment, for health
 // reports.
 type Role struct {

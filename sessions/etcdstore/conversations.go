@@ -657,6 +657,7 @@ func (s *Store) SetQueued(ctx context.Context, q sessions.Queued) error {
 	if err != nil {
 		return err
 	}
+	q.Owner = s.owner()
 	v, err := json.Marshal(q)
 	if err != nil {
 		return fmt.Errorf("etcd store: encode queued message of %s: %w", q.Key, err)

@@ -190,3 +190,54 @@ func TestManager_HandoffWindows(t *testing.T) {
 		t.Errorf("the first process again counts %d requests, want %d", got, want)
 	}
 }
+
+// A message another live process recorded, and has not claimed the
+// conversation for yet (the moment between recording it and its turn),
+// is that process's to answer: Recover elsewhere leaves it alone. Once
+// that process is gone (its lease revoked: a restart under the same name
+// runs on a new one), Recover finalises it.
+func TestManager_RecoverLeavesLiveQueued(t *testing.T) {
+	up := llmtest.NewServer()
+	t.Cleanup(up.Close)
+	router, err := llm.NewRouter([]*llm.Client{llm.NewClient(up.Provider("fake"), llm.Options{})}, "fake", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	a := mustOpen(t, cfg)
+	cfg.Member = "m2"
+	b := mustOpen(t, cfg)
+	ctx := t.Context()
+	mb := sessions.NewManager(sessions.Config{DefaultModel: "fake/echo"}, b, router, nil, quiet)
+	t.Cleanup(func() { mb.Close(context.Background()) })
+
+	key := sessions.Key{Platform: "discord", Chat: "3"}
+	q := sessions.Queued{Key: key, ID: 7, Destination: "discord:3",
+		Question: sessions.Entry{Role: llm.RoleUser, MsgID: "70", Text: "still mine", Time: time.Now()}}
+	if err := a.SetQueued(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	shown := &viewReply{}
+	restore := func(sessions.Progress) (sessions.Reply, error) { return shown, nil }
+	if err := mb.Recover(ctx, "discord", restore); err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+	if n := shown.shown(); n != 0 {
+		t.Errorf("Recover showed %d views for a live process's message, want none", n)
+	}
+	if qs, err := b.QueuedMessages(ctx); err != nil || len(qs) != 1 {
+		t.Fatalf("queued after Recover: %+v, %v; want the message still waiting", qs, err)
+	}
+
+	revoke(t, a)
+	if err := mb.Recover(ctx, "discord", restore); err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+	if v := shown.last(); !v.Final || !strings.Contains(v.Status, "restarted before answering") {
+		t.Errorf("view after its process was gone: %+v, want the restarted note", v)
+	}
+	hist, err := b.History(ctx, key, 10)
+	if err != nil || len(hist) != 2 || hist[0].Text != "still mine" || hist[1].Status != "interrupted" {
+		t.Errorf("history: %+v, %v; want the question and an interrupted answer", hist, err)
+	}
+}

@@ -219,6 +219,8 @@ var (
 	_ sessions.Store      = (*Store)(nil)
 	_ sessions.UsageStore = (*Store)(nil)
 	_ sessions.Claimer    = (*Store)(nil)
+	_ sessions.Handoff    = (*Store)(nil)
+	_ sessions.Owners     = (*Store)(nil)
 )
 
 // Open connects to the etcd cluster of cfg.Endpoints, checks the schema
