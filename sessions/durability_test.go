@@ -456,3 +456,47 @@ func TestManager_QueueFull_OneNoticeForMany(t *testing.T) {
 	wait(t, running)
 	wait(t, waiting)
 }
+
+// failingReply is a reply the platform refuses to show.
+type failingReply struct{}
+
+func (failingReply) Destination() sessions.Destination { return sessions.Destination{ID: "test"} }
+func (failingReply) Show(context.Context, sessions.View) (int, error) {
+	return 1, errors.New("platform unreachable")
+}
+
+// An interrupted answer whose final view cannot be shown (the platform
+// refused, or the process died right after the commit) keeps a record of
+// that view: the next Recover shows it, and the history gets the
+// interrupted answer once.
+func TestManager_Recover_ShowFails(t *testing.T) {
+	r := newRig(t, sessions.Config{})
+	q := sessions.Entry{Role: llm.RoleUser, MsgID: "5", Text: "q", Time: time.Now()}
+	start := sessions.Progress{Destination: "test", Reply: []byte(`{"id":7}`), Shown: sessions.View{Content: "half"}}
+	if err := r.store.Commit(t.Context(), key, sessions.Commit{Entries: []sessions.Entry{q}, ProgressID: 3, Progress: &start}); err != nil {
+		t.Fatal(err)
+	}
+	r.restart()
+	err := r.m.Recover(t.Context(), key.Platform, func(sessions.Progress) (sessions.Reply, error) { return failingReply{}, nil })
+	if err == nil {
+		t.Error("Recover with the view refused = nil, want the platform's error")
+	}
+	ps, _ := r.store.Progresses(t.Context())
+	if len(ps) != 1 || !ps[0].Committed || !ps[0].Shown.Final || ps[0].Shown.Content != "half" || !strings.Contains(ps[0].Shown.Status, "Interrupted") {
+		t.Fatalf("records after the refused view: %+v, want the interrupted final view still owed", ps)
+	}
+	shown := &reply{}
+	if err := r.m.Recover(t.Context(), key.Platform, func(sessions.Progress) (sessions.Reply, error) { return shown, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if v := shown.last(); !v.Final || v.Content != "half" || !strings.Contains(v.Status, "Interrupted") {
+		t.Errorf("shown on the next Recover: %+v, want the interrupted final view", v)
+	}
+	h, _ := r.store.History(t.Context(), key, 0)
+	if len(h) != 2 || h[1].Status != "interrupted" || h[1].Text != "half" {
+		t.Errorf("history %+v, want the question and one interrupted answer", h)
+	}
+	if ps, _ := r.store.Progresses(t.Context()); len(ps) != 0 {
+		t.Errorf("records left: %+v", ps)
+	}
+}

@@ -3,6 +3,7 @@ package sessions
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -265,6 +266,7 @@ type Live struct {
 	firstText time.Time // when the view first had content or reasoning
 	gone      bool
 	goneFn    func()      // called when the reply is gone (afterGone)
+	failed    error       // why the final view was abandoned
 	shownAny  bool        // a Show succeeded
 	shownText bool        // a Show with content or reasoning succeeded
 	held      bool        // only the final view is to be shown
@@ -379,17 +381,25 @@ func (l *Live) Update(v View) {
 }
 
 // Finish makes v (with Final set) the last view and waits until it has been
-// shown, the reply is gone, or ctx ends.
+// shown, the reply is gone, or ctx ends. A final view the platform kept
+// refusing (finalAttempts times, for another reason than a rate limit) is
+// abandoned with ErrNotShown.
 func (l *Live) Finish(ctx context.Context, v View) error {
 	v.Final = true
 	l.Update(v)
 	select {
 	case <-l.done:
-		return nil
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.failed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
+
+// ErrNotShown reports a final view abandoned after the platform refused it
+// finalAttempts times.
+var ErrNotShown = errors.New("sessions: the final view could not be shown")
 
 // Hold says that the answer is complete and its final view follows (with
 // Finish) after some last work: views not final are no longer shown, so
@@ -736,6 +746,9 @@ func (l *Live) send(p pending) outcome {
 		}
 		if l.failures >= finalAttempts {
 			if v.Final {
+				l.mu.Lock()
+				l.failed = fmt.Errorf("%w (%d attempts): %w", ErrNotShown, l.failures, err)
+				l.mu.Unlock()
 				return stop
 			}
 			// Give up on intermediate views; wait for the next change.

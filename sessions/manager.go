@@ -707,7 +707,9 @@ type finaliser struct {
 }
 
 // show starts showing p.Shown, a final view, on the reply restore rebuilds
-// from p's record; a nil Reply shows nothing.
+// from p's record, and clears the record once it is shown; a nil Reply
+// shows nothing, and the record is cleared. A view that could not be
+// shown leaves the record, for the next Recover.
 func (f *finaliser) show(p Progress) {
 	r, err := f.restore(p)
 	if err != nil {
@@ -715,14 +717,25 @@ func (f *finaliser) show(p Progress) {
 		return
 	}
 	if r == nil {
+		f.clear(p)
 		return
 	}
 	l := f.m.engine.Start(f.ctx, r, nil)
 	f.wg.Go(func() {
 		if err := l.Finish(f.ctx, p.Shown); err != nil {
 			f.fail(fmt.Errorf("%s: %w", p.Key, err))
+			return
 		}
+		f.clear(p)
 	})
+}
+
+// clear deletes p's record: its final view is shown.
+func (f *finaliser) clear(p Progress) {
+	c := Commit{ProgressID: p.ID, DropProgress: true}
+	if err := f.m.store.Commit(f.ctx, p.Key, c); err != nil {
+		f.fail(fmt.Errorf("%s: clear the record: %w", p.Key, err))
+	}
 }
 
 func (f *finaliser) fail(err error) {
@@ -847,45 +860,53 @@ func (m *Manager) Recover(ctx context.Context, platform string, restore func(Pro
 		if p.Key.Platform != platform || !held(p.Key) {
 			continue
 		}
-		c := Commit{ProgressID: p.ID, DropProgress: true}
+		// A committed answer is in the history already: its final view
+		// is shown again (a platform that showed it answers "not
+		// modified"). Otherwise the answer stopped where the record says:
+		// that part enters the history, marked, so that /retry answers
+		// again, and the record says its final view is owed, until it
+		// is shown (a crash meanwhile shows it on the next start).
+		c := Commit{ProgressID: p.ID}
 		if q, ok := waiting[turn{p.Key, p.ID}]; ok && p.ID != 0 {
 			// The question enters the history with what was answered.
 			delete(waiting, turn{p.Key, p.ID})
 			c.QueuedID, c.Entries = q.ID, append(c.Entries, q.Question)
 		}
 		if !p.Committed {
-			// The answer stopped where the record says: keep that part
-			// in the history, marked, so that /retry answers again.
 			p.Shown.Final = true
 			p.Shown.Status = "⚠️ Interrupted: Palaver restarted. Use /retry for a new answer."
 			c.Entries = append(c.Entries, Entry{Role: llm.RoleAssistant, Text: p.Shown.Content, Reasoning: p.Shown.Reasoning, Status: "interrupted", Time: m.now()})
+			owed := p
+			owed.Committed = true
+			c.Progress = &owed
 		}
-		// A committed answer is in the history already: its final view
-		// is shown again (a platform that showed it answers "not
-		// modified").
-		f.show(p)
-		if p.ID == 0 {
+		switch {
+		case p.ID == 0:
 			// A record of a release before turns had ids: its question is
 			// in the history already.
 			err = m.store.Append(ctx, p.Key, true, c.Entries...)
-		} else {
+		case len(c.Entries) > 0:
 			err = m.store.Commit(ctx, p.Key, c)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p.Key, err))
+			continue // the record still says what is owed
 		}
+		f.show(p)
 	}
 	// Messages that waited for their turn: into the history, so /retry can
 	// answer them, and their "queued" reply (or a new one) says what
-	// happened.
+	// happened, owed by a progress record of the turn until it is shown.
 	for _, q := range waiting {
-		p := Progress{Key: q.Key, Destination: q.Destination, Reply: q.Reply,
+		p := Progress{Key: q.Key, ID: q.ID, Destination: q.Destination, Reply: q.Reply, Committed: true, Started: m.now(),
 			Shown: View{Status: "⚠️ Palaver restarted before answering this. Use /retry to have it answered.", Final: true}}
-		f.show(p)
-		c := Commit{QueuedID: q.ID, Entries: []Entry{q.Question, {Role: llm.RoleAssistant, Status: "interrupted", Time: m.now()}}}
+		c := Commit{QueuedID: q.ID, ProgressID: q.ID, Progress: &p,
+			Entries: []Entry{q.Question, {Role: llm.RoleAssistant, Status: "interrupted", Time: m.now()}}}
 		if err := m.store.Commit(ctx, q.Key, c); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", q.Key, err))
+			continue
 		}
+		f.show(p)
 	}
 	errs = append(errs, f.wait()...)
 	if len(errs) > 0 {
