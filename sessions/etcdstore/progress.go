@@ -187,7 +187,8 @@ func (s *Store) kickFlush() {
 // flush writes the pending progress records, many per transaction: each
 // record is a transaction within it, fenced by its conversation's claim,
 // so that a record of a conversation this process lost is not written
-// (and is dropped) while the others are. The records of a conversation
+// (and is dropped) while the others are; a cleared record is deleted
+// unfenced. The records of a conversation
 // being written by another method wait for the next flush.
 //
 // The records are taken from pending only once their conversations are
@@ -265,8 +266,15 @@ func (s *Store) flush(ctx context.Context, wait bool) error {
 			if len(ops) > 0 && size+n > s.cfg.MaxRequestBytes/2 {
 				break
 			}
-			fence := clientv3.Compare(clientv3.CreateRevision(s.claimKey(pp.name)), "=", s.heldClaim(pp.name))
-			ops = append(ops, clientv3.OpTxn([]clientv3.Cmp{fence}, []clientv3.Op{op}, nil))
+			// A record is written under the conversation's claim; one
+			// cleared (its final view shown) is deleted whoever holds
+			// the conversation by then: the process that answers there
+			// next may have claimed it before the flush.
+			var fence []clientv3.Cmp
+			if pp.p != nil {
+				fence = []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(s.claimKey(pp.name)), "=", s.heldClaim(pp.name))}
+			}
+			ops = append(ops, clientv3.OpTxn(fence, []clientv3.Op{op}, nil))
 			batch, keys, size = append(batch, k), keys[1:], size+n
 		}
 		if len(ops) == 0 {

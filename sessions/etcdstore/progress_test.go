@@ -59,3 +59,40 @@ func TestStore_FlushRacesCommit(t *testing.T) {
 		t.Errorf("progress record in etcd = %+v, want the committed one %+v", got, final)
 	}
 }
+
+// A record cleared after its final view was shown (SetProgress nil,
+// written behind) is deleted even when another process claimed the
+// conversation before the flush: it answers the next question there, and
+// the record would otherwise stay, its view shown again by a Recover.
+func TestStore_FlushClearsAfterRelease(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.ProgressFlush = time.Hour // only the test flushes
+	a := mustOpen(t, cfg)
+	cfg.Member = "m2"
+	b := mustOpen(t, cfg)
+	ctx := t.Context()
+	key := sessions.Key{Platform: "discord", Chat: "8"}
+	_, release, err := a.Claim(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	final := sessions.Progress{Destination: "discord:8", Committed: true, Shown: sessions.View{Content: "done", Final: true}}
+	if err := a.SaveProgress(ctx, key, 1, final); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetProgress(ctx, key, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	_, releaseB, err := b.Claim(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer releaseB()
+	if err := a.flush(ctx, false); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	if ps, err := b.Progresses(ctx); err != nil || len(ps) != 0 {
+		t.Errorf("records after the flush: %+v, %v; want the cleared one deleted", ps, err)
+	}
+}
