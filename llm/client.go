@@ -154,10 +154,28 @@ func NewClient(p Provider, opts Options) *Client {
 	}
 }
 
+// connBuffer is the size of the read buffer and of the write buffer of
+// each HTTP/1.1 connection of the Client's own transport (net/http's
+// default is 4 KiB each). Every streamed answer holds a connection, so a
+// thousand streams hold 2 MiB of these buffers instead of 8. Nothing gets
+// shorter and little slower: a streamed chunk is a few hundred bytes, and
+// sse.Reader reads past the connection's buffer; what of a request does
+// not fit the write buffer goes out from the request itself in writes of
+// 32 KiB (bufio.Writer.ReadFrom), so a 3 KB request takes two writes
+// instead of one and a 1 MB prompt 32 either way; response header lines of
+// any length are read whole (net/textproto joins them). The one line that
+// must fit the read buffer is a chunk size line of the chunked encoding: a
+// few hex digits, since servers send no chunk extensions. HTTP/2
+// connections keep buffers of their own, shared by all their streams.
+const connBuffer = 1 << 10
+
 // newTransport is the Client's own transport: the default one with the
-// connect timeout applied to dialing and the TLS handshake.
+// connect timeout applied to dialing and the TLS handshake, and small
+// connection buffers (connBuffer).
 func newTransport(connect time.Duration) *http.Transport {
 	return &http.Transport{
+		ReadBufferSize:        connBuffer,
+		WriteBufferSize:       connBuffer,
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     true,

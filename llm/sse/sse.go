@@ -7,7 +7,6 @@
 package sse
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -19,8 +18,9 @@ import (
 // completion: a few hundred bytes, one token or a few. 1 MiB holds a whole
 // long answer sent as one chunk (32,000 tokens of text, even with every
 // character escaped as \uXXXX in JSON) with room to spare, and bounds what
-// a broken or hostile server can make a reader hold: no more than MaxLine
-// plus the read buffer, whatever it sends.
+// a broken or hostile server can make a reader hold: a read buffer of
+// MaxLine (and its CR LF) and an event's data of as much, whatever it
+// sends.
 const MaxLine = 1 << 20
 
 // ErrLineTooLong is returned by Reader.Next when a line, or the data of one
@@ -56,25 +56,39 @@ type Reader struct {
 	// relay that forwards keep-alives); by default they are skipped.
 	Comments bool
 
-	r       *bufio.Reader
+	r       io.Reader
+	buf     []byte // buf[start:end] is read and not yet taken
+	start   int
+	end     int
+	fast    bool  // the last read filled more than half the buffer: grow it
+	readErr error // the last read's error, returned once buf is taken
 	data    []byte
 	hasData bool
 	isError bool
-	long    []byte // a line longer than the buffer
 	started bool
 	err     error // ErrLineTooLong, once seen
 }
 
-// NewReader reads events from r with a buffer of size bytes. A few KiB hold
-// a typical chunk (about 300 bytes) many times over; longer lines are
-// assembled separately, so a small buffer costs nothing in correctness.
+// fastBuffer is the most a Reader's buffer grows to for a fast stream.
+const fastBuffer = 16 << 10
+
+// maxBuffer holds the longest line there may be: MaxLine bytes and CR LF.
+const maxBuffer = MaxLine + 2
+
+// NewReader reads events from r with a buffer of size bytes (at least 16)
+// at first. The buffer grows, doubling, to hold a line longer than it (up
+// to MaxLine), and up to 16 KiB when a read fills more than half of it
+// (input arrives faster than it is read, or is read only now and then), so
+// that a slow stream, a few hundred bytes at a time, costs size bytes, and
+// a fast one is read in a few large reads rather than many small ones. It
+// never shrinks.
 func NewReader(r io.Reader, size int) *Reader {
-	return &Reader{r: bufio.NewReaderSize(r, size)}
+	return &Reader{r: r, buf: make([]byte, max(size, 16))}
 }
 
 // Buffered reports whether input is already buffered, so that the next
 // call to Next may return without waiting for the server.
-func (d *Reader) Buffered() bool { return d.r.Buffered() > 0 }
+func (d *Reader) Buffered() bool { return d.end > d.start }
 
 // Next returns the next event, io.EOF at a clean end of input, the read
 // error, or ErrLineTooLong.
@@ -148,27 +162,33 @@ func (d *Reader) dispatch() Event {
 // the input need not have one. A line longer than MaxLine is read no
 // further than that: it is ErrLineTooLong.
 func (d *Reader) line() ([]byte, error) {
-	line, err := d.r.ReadSlice('\n')
-	if errors.Is(err, bufio.ErrBufferFull) {
-		d.long = append(d.long[:0], line...)
-		for errors.Is(err, bufio.ErrBufferFull) && len(d.long) <= MaxLine+2 {
-			line, err = d.r.ReadSlice('\n')
-			d.long = append(d.long, line...)
+	scanned := 0 // bytes of buf[start:end] known to hold no '\n'
+	for {
+		if i := bytes.IndexByte(d.buf[d.start+scanned:d.end], '\n'); i >= 0 {
+			line := d.buf[d.start : d.start+scanned+i]
+			d.start += scanned + i + 1
+			return d.trim(line)
 		}
-		line = d.long
-	}
-	if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-		if err != io.EOF || len(line) == 0 {
+		scanned = d.end - d.start
+		if d.readErr != nil {
+			if scanned == 0 || d.readErr != io.EOF {
+				return nil, d.readErr
+			}
+			line := d.buf[d.start:d.end]
+			d.start = d.end
+			return d.trim(line)
+		}
+		if err := d.fill(); err != nil {
 			return nil, err
 		}
-		err = nil
 	}
-	line = bytes.TrimSuffix(line, []byte("\n"))
+}
+
+// trim removes a line's CR, and the byte order mark before the first line.
+func (d *Reader) trim(line []byte) ([]byte, error) {
 	line = bytes.TrimSuffix(line, []byte("\r"))
-	if err != nil || len(line) > MaxLine {
-		d.long = nil // do not keep a megabyte for the rest of the stream
-		d.err = ErrLineTooLong
-		return nil, d.err
+	if len(line) > MaxLine {
+		return nil, d.tooLong()
 	}
 	if !d.started {
 		d.started = true
@@ -177,11 +197,60 @@ func (d *Reader) line() ([]byte, error) {
 	return line, nil
 }
 
+// tooLong ends the stream with ErrLineTooLong, releasing the buffer (a
+// megabyte, by then).
+func (d *Reader) tooLong() error {
+	d.buf, d.start, d.end = nil, 0, 0
+	d.err = ErrLineTooLong
+	return d.err
+}
+
+// fill reads more input after the buffered bytes. It first moves them to
+// the front of the buffer, and grows the buffer when they fill it (a line
+// longer than the buffer: up to maxBuffer, beyond which the line is too
+// long) or when the last read filled more than half of it (a fast stream:
+// up to fastBuffer).
+func (d *Reader) fill() error {
+	d.end = copy(d.buf, d.buf[d.start:d.end])
+	d.start = 0
+	switch n := len(d.buf); {
+	case d.end == n && n >= maxBuffer:
+		return d.tooLong()
+	case d.end == n:
+		d.grow(min(2*n, maxBuffer))
+	case d.fast:
+		d.grow(min(2*n, fastBuffer))
+	}
+	room := len(d.buf) - d.end
+	for range 100 { // as bufio.Reader, give up after 100 empty reads
+		n, err := d.r.Read(d.buf[d.end:])
+		d.end += n
+		d.fast = n == room && 2*room > len(d.buf) && len(d.buf) < fastBuffer
+		if n > 0 || err != nil {
+			d.readErr = err
+			return nil
+		}
+	}
+	d.readErr = io.ErrNoProgress
+	return nil
+}
+
+// grow replaces the buffer with one of size bytes holding the same input.
+func (d *Reader) grow(size int) {
+	buf := make([]byte, size)
+	d.end = copy(buf, d.buf[d.start:d.end])
+	d.buf, d.start = buf, 0
+}
+
 // Drain reads what follows the last event (the end of a chunked body, at
-// most 64 KiB) so that the connection can be reused; a server that keeps
-// the body open longer than wait gets body closed.
+// most 64 KiB with what is buffered) so that the connection can be reused;
+// a server that keeps the body open longer than wait gets body closed.
 func (d *Reader) Drain(body io.Closer, wait time.Duration) {
 	t := time.AfterFunc(wait, func() { body.Close() })
-	io.CopyN(io.Discard, d.r, 64<<10)
+	buffered := d.end - d.start
+	d.start = d.end
+	if d.readErr == nil && buffered < 64<<10 {
+		io.CopyN(io.Discard, d.r, int64(64<<10-buffered))
+	}
 	t.Stop()
 }
