@@ -206,30 +206,38 @@ func watchClaim(ctx context.Context, lost <-chan struct{}, cancel context.Cancel
 // conversations of platform that have records to finalise (ps, qs) and
 // that no live process holds: held reports which; release gives them up.
 // A conversation this process has a turn of, running or queued, is not
-// held. On a store of one process every conversation is held.
-func (m *Manager) holdForRecovery(ctx context.Context, platform string, ps []Progress, qs []Queued) (held func(Key) bool, release func(), err error) {
+// held. On a store of one process every conversation is held. On a
+// Handoff store, found returns what the release before each claim passed
+// on, and release passes on what this process's replies sent there.
+func (m *Manager) holdForRecovery(ctx context.Context, platform string, ps []Progress, qs []Queued) (held func(Key) bool, found func(Key) []time.Duration, release func(), err error) {
 	c, ok := m.store.(Claimer)
 	if !ok {
-		return func(Key) bool { return true }, func() {}, nil
+		return func(Key) bool { return true }, func(Key) []time.Duration { return nil }, func() {}, nil
 	}
+	hs, _ := c.(Handoff)
 	keys := make(map[Key]bool)
 	qs, err = m.orphaned(ctx, qs, ps)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	dest := make(map[Key]string)
 	for _, p := range ps {
 		if p.Key.Platform == platform {
-			keys[p.Key] = false
+			keys[p.Key], dest[p.Key] = false, p.Destination
 		}
 	}
 	for _, q := range qs {
 		if q.Key.Platform == platform {
-			keys[q.Key] = false
+			keys[q.Key], dest[q.Key] = false, q.Destination
 		}
 	}
-	var releases []func()
+	notes := make(map[Key][]time.Duration)
+	releases := make(map[Key]func())
 	release = func() {
-		for _, r := range releases {
+		for k, r := range releases {
+			if hs != nil && dest[k] != "" {
+				hs.Leave(k, encodeAges(m.engine.Recent(dest[k])))
+			}
 			r()
 		}
 	}
@@ -249,14 +257,17 @@ func (m *Manager) holdForRecovery(ctx context.Context, platform string, ps []Pro
 		_, r, ok, err := c.TryClaim(ctx, k)
 		if err != nil {
 			release()
-			return nil, nil, fmt.Errorf("hold %s: %w", k, err)
+			return nil, nil, nil, fmt.Errorf("hold %s: %w", k, err)
 		}
 		if ok {
 			keys[k] = true
-			releases = append(releases, r)
+			releases[k] = r
+			if hs != nil {
+				notes[k] = decodeAges(hs.Found(k))
+			}
 		}
 	}
-	return func(k Key) bool { return keys[k] }, release, nil
+	return func(k Key) bool { return keys[k] }, func(k Key) []time.Duration { return notes[k] }, release, nil
 }
 
 // orphaned are the queued messages of qs that no other live process

@@ -701,6 +701,8 @@ type finaliser struct {
 	m       *Manager
 	ctx     context.Context
 	restore func(Progress) (Reply, error)
+	found   func(Key) []time.Duration // the requests another process made there (Handoff)
+	honored map[Key]bool              // conversations whose found requests were counted
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	errs    []error
@@ -719,6 +721,13 @@ func (f *finaliser) show(p Progress) {
 	if r == nil {
 		f.clear(p)
 		return
+	}
+	if !f.honored[p.Key] {
+		if f.honored == nil {
+			f.honored = make(map[Key]bool)
+		}
+		f.honored[p.Key] = true
+		f.m.engine.Honour(r.Destination(), f.found(p.Key))
 	}
 	l := f.m.engine.Start(f.ctx, r, nil)
 	f.wg.Go(func() {
@@ -824,7 +833,7 @@ func (m *Manager) Recover(ctx context.Context, platform string, restore func(Pro
 	// On a store shared by several processes, a conversation another
 	// live process holds is its own to finish (its records are skipped);
 	// the others are held until they are finalised.
-	held, release, err := m.holdForRecovery(ctx, platform, ps, qs)
+	held, found, release, err := m.holdForRecovery(ctx, platform, ps, qs)
 	if err != nil {
 		return fmt.Errorf("sessions: recover: %w", err)
 	}
@@ -855,7 +864,7 @@ func (m *Manager) Recover(ctx context.Context, platform string, restore func(Pro
 		}
 	}
 	var errs []error
-	f := &finaliser{m: m, ctx: ctx, restore: restore}
+	f := &finaliser{m: m, ctx: ctx, restore: restore, found: found}
 	for _, p := range ps {
 		if p.Key.Platform != platform || !held(p.Key) {
 			continue

@@ -261,8 +261,12 @@ func (m *Manager) finish(ctx context.Context, t *Turn, answer Entry, v View, gon
 	if p == nil {
 		return
 	}
-	if s := m.progress(t, v); bytes.Equal(s.Reply, p.Reply) {
-		err = m.store.SetProgress(ctx, t.key, t.id, nil) // showing it again changes nothing
+	_, shared := m.store.(Claimer)
+	if s := m.progress(t, v); bytes.Equal(s.Reply, p.Reply) && !shared {
+		// Showing it again changes nothing: cleared behind. On a
+		// store several processes share it is cleared now, under the
+		// claim, or another's Recover would show it again.
+		err = m.store.SetProgress(ctx, t.key, t.id, nil)
 	} else {
 		err = m.store.Commit(ctx, t.key, Commit{ProgressID: t.id, DropProgress: true})
 	}

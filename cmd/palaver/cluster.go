@@ -126,11 +126,13 @@ var _ sessions.Claimer = (*etcdstore.Store)(nil)
 
 // setBudget gives the bot name its per-bot budget w; with several
 // processes, the processes drawing on it share it (each keeps to an equal
-// part: etcdstore.Store.ShareBudget) while ctx lasts.
+// part: etcdstore.Store.ShareBudget) until the store closes: past ctx,
+// while a stopping process finishes its answers beside the one that took
+// over.
 func (c *core) setBudget(ctx context.Context, name string, w sessions.Window) {
 	c.engine.SetBudget(name, w)
 	if c.cluster == nil {
 		return
 	}
-	go c.cluster.ShareBudget(ctx, name, c.engine.BudgetDraws(name), func(n int) { c.engine.SetBudgetOthers(name, n) })
+	go c.cluster.ShareBudget(context.WithoutCancel(ctx), name, c.engine.BudgetDraws(name), func(n int) { c.engine.SetBudgetOthers(name, n) })
 }

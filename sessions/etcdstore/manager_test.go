@@ -189,6 +189,28 @@ func TestManager_HandoffWindows(t *testing.T) {
 	if got, want := len(ea.Recent(dest.ID)), 2*first.shown()+second.shown()+third.shown(); got != want {
 		t.Errorf("the first process again counts %d requests, want %d", got, want)
 	}
+
+	// Recover finalising a record there is passed the same: a third
+	// process counts the first's requests before it shows the view.
+	cfg.Member = "m3"
+	c := mustOpen(t, cfg)
+	ec := sessions.NewEngine(quiet, sessions.Observer{})
+	mc := sessions.NewManager(mcfg, c, router, ec, quiet)
+	t.Cleanup(func() { mc.Close(context.Background()) })
+	if err := c.SaveProgress(ctx, key, 99, sessions.Progress{Destination: dest.ID, Shown: sessions.View{Content: "half"}}); err != nil {
+		t.Fatal(err)
+	}
+	shown := &viewReply{dest: dest}
+	if err := mc.Recover(ctx, "discord", func(sessions.Progress) (sessions.Reply, error) { return shown, nil }); err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+	passed := len(ea.Recent(dest.ID)) // the first process's note, its own and what it was passed
+	if n := shown.shown(); n != 1 {
+		t.Errorf("Recover showed %d views, want the interrupted answer's alone (the answers before cleared their records)", n)
+	}
+	if got, want := len(ec.Recent(dest.ID)), passed+shown.shown(); got != want {
+		t.Errorf("Recover's process counts %d requests, want %d (%d passed on, %d its own)", got, want, passed, shown.shown())
+	}
 }
 
 // A message another live process recorded, and has not claimed the
