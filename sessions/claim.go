@@ -45,10 +45,10 @@ type Claimer interface {
 // queued message (Queued.Owner) still runs: a live process's message is
 // its own to answer, even while it does not hold the conversation yet
 // (the moment between recording the message and claiming it for its
-// turn), and Recover leaves it alone.
+// turn), and Recover leaves it alone, this process's own included.
 type Owners interface {
-	// Alive reports whether owner is a process that runs now, other than
-	// this one.
+	// Alive reports whether owner is a process that runs now, this one
+	// included.
 	Alive(ctx context.Context, owner string) (bool, error)
 }
 
@@ -270,8 +270,8 @@ func (m *Manager) holdForRecovery(ctx context.Context, platform string, ps []Pro
 	return func(k Key) bool { return keys[k] }, func(k Key) []time.Duration { return notes[k] }, release, nil
 }
 
-// orphaned are the queued messages of qs that no other live process
-// recorded (see Owners), and those whose turn started (a progress record
+// orphaned are the queued messages of qs that no live process (this one
+// included) recorded (see Owners), and those whose turn started (a progress record
 // of ps): all of them on a store without Owners.
 func (m *Manager) orphaned(ctx context.Context, qs []Queued, ps []Progress) ([]Queued, error) {
 	o, ok := m.store.(Owners)

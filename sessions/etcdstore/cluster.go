@@ -183,13 +183,17 @@ func (s *Store) owner() string {
 }
 
 // Alive reports whether owner (a Queued.Owner) is a process that runs now
-// other than this one (sessions.Owners): its member record is there, on
+// (sessions.Owners), this one included: its member record is there, on
 // the same session lease. A process that restarted under the same member
-// name runs on another lease: what it recorded before is no longer its.
+// name, or took a new lease, runs on another: what it recorded before is
+// no longer its.
 func (s *Store) Alive(ctx context.Context, owner string) (bool, error) {
 	member, lease, ok := strings.Cut(owner, "/")
-	if !ok || owner == s.owner() {
+	if !ok {
 		return false, nil
+	}
+	if owner == s.owner() {
+		return true, nil
 	}
 	ctx, cancel, err := s.begin(ctx)
 	if err != nil {

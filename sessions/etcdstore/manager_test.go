@@ -239,6 +239,13 @@ func TestManager_RecoverLeavesLiveQueued(t *testing.T) {
 	if err := a.SetQueued(ctx, q); err != nil {
 		t.Fatal(err)
 	}
+	// And one the recovering process recorded itself, whose turn is about
+	// to claim its conversation.
+	own := sessions.Queued{Key: sessions.Key{Platform: "discord", Chat: "4"}, ID: 8, Destination: "discord:4",
+		Question: sessions.Entry{Role: llm.RoleUser, MsgID: "80", Text: "about to answer", Time: time.Now()}}
+	if err := b.SetQueued(ctx, own); err != nil {
+		t.Fatal(err)
+	}
 	shown := &viewReply{}
 	restore := func(sessions.Progress) (sessions.Reply, error) { return shown, nil }
 	if err := mb.Recover(ctx, "discord", restore); err != nil {
@@ -247,8 +254,8 @@ func TestManager_RecoverLeavesLiveQueued(t *testing.T) {
 	if n := shown.shown(); n != 0 {
 		t.Errorf("Recover showed %d views for a live process's message, want none", n)
 	}
-	if qs, err := b.QueuedMessages(ctx); err != nil || len(qs) != 1 {
-		t.Fatalf("queued after Recover: %+v, %v; want the message still waiting", qs, err)
+	if qs, err := b.QueuedMessages(ctx); err != nil || len(qs) != 2 {
+		t.Fatalf("queued after Recover: %+v, %v; want both messages still waiting", qs, err)
 	}
 
 	revoke(t, a)
