@@ -147,6 +147,12 @@ type Options struct {
 	// from the goroutines serving the gateway, so OnState must return
 	// quickly.
 	OnState func(state string)
+	// State keeps, across restarts and processes, the channels where the
+	// bot was asked something lately and the newest message seen in each
+	// (catchup.go), so that messages written while a shard had no
+	// connection are answered once it has one. Nil: kept in memory only
+	// (a connection re-identifying catches up; a restart does not).
+	State State
 }
 
 // Connection states reported to Options.OnState.
@@ -187,6 +193,7 @@ type Bot struct {
 	work     sync.WaitGroup // event handlers in flight
 
 	threads threadGate // channels where opening a thread failed
+	catch   catchUp    // channels to catch up in when a shard connects (catchup.go)
 
 	shardSet Shards
 	gate     IdentifyGate
@@ -302,6 +309,11 @@ func (b *Bot) Run(ctx context.Context) error {
 	b.closing = false
 	b.mu.Unlock()
 	b.startConn()
+	// What was seen is kept until the handlers are done (shutdown, below).
+	seenCtx, stopSeen := context.WithCancel(context.WithoutCancel(ctx))
+	seenDone := make(chan struct{})
+	go func() { defer close(seenDone); b.keepSeen(seenCtx) }()
+	defer func() { stopSeen(); <-seenDone }()
 	defer b.shutdown() // after the cancel below
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -313,6 +325,7 @@ func (b *Bot) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	b.catch.setTotal(p.total)
 	sets, err := b.shardSet.Watch(ctx, p.total)
 	if err != nil {
 		if ctx.Err() != nil {

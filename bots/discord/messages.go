@@ -56,6 +56,7 @@ func (b *Bot) onMessage(ctx context.Context, m *discordgo.Message, t *ticket) {
 	if !b.allowed(p) {
 		return
 	}
+	b.catch.saw(m, m.GuildID, true, b.now()) // a channel to catch up in
 	chID, replyTo := m.ChannelID, m.ID
 	if m.GuildID != "" {
 		chID, replyTo = b.messageThread(ctx, m, threadTitle(text, atts), repliedTo)

@@ -148,7 +148,7 @@ func (r *rig) start() {
 	r.m = sessions.NewManager(r.cfg, store, router, nil, r.logger())
 	r.tap = newTap(r.m)
 	opts := r.opts
-	opts.Logger = r.logger()
+	opts.Logger, opts.State = r.logger(), store
 	r.bot, err = discord.New(opts, r.tap)
 	must(r.t, err)
 	before := len(r.puts())

@@ -174,6 +174,7 @@ func (b *Bot) handle(sh *shard) {
 		}()
 	})
 	sh.s.AddHandler(func(_ *discordgo.Session, ev *discordgo.MessageCreate) {
+		b.catch.saw(ev.Message, ev.GuildID, false, b.now())
 		t := b.arrivals.take(ev.ChannelID)
 		go func() {
 			defer t.done()
@@ -183,6 +184,9 @@ func (b *Bot) handle(sh *shard) {
 	sh.s.AddHandler(func(_ *discordgo.Session, ev *discordgo.Ready) {
 		b.ready(ev)
 		b.setShardState(sh, stateUp)
+		// A new session: what was written while the shard had no
+		// connection was delivered to none (a RESUMED replays it).
+		go b.track(func(ctx context.Context) { b.catchUpShard(ctx, sh.id) })
 		// Off the reading goroutine: a previous holder waits for this to
 		// close its connection of the shard.
 		go func() {

@@ -298,6 +298,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, serveOnly bool) e
 				Shards:          discordShards(cfg.Discord.Shards),
 				Logger:          log,
 				OnState:         func(state string) { hl.set(discord.Platform, state) },
+				State:           c.store,
 			}
 			if c.cluster != nil {
 				dopts.ShardSet, dopts.IdentifyGate = c.cluster, c.cluster
