@@ -44,7 +44,8 @@ type budget struct {
 	peak     peakCounter
 
 	// Sharing with other processes (Engine.BudgetDraws).
-	others  int         // other processes drawing on the bot's budget
+	others  int         // other processes drawing on the bot's budget; -1 until told (SetBudgetOthers)
+	shared  bool        // BudgetDraws was asked for
 	users   int         // replies (and Spends) drawing on it now
 	drawing bool        // announced as drawing
 	linger  *time.Timer // stops drawing after drawLinger without users
@@ -88,7 +89,11 @@ func newBudget(w Window) *budget {
 // fifth for growing text, status and typing, so that a user waiting for
 // any sign, or for the end, does not queue behind text.
 func (b *budget) free(u int) int {
-	n := max(1, b.window.Requests/(b.others+1))
+	// Shared with others not counted yet: as if one other drew on it.
+	n := max(1, b.window.Requests/(max(b.others, 1)+1))
+	if b.others == 0 {
+		n = b.window.Requests
+	}
 	if u < urgencyFirst {
 		n = max(1, n-max(1, n/5))
 	}
@@ -318,8 +323,8 @@ func (b *budget) use(delta int) {
 		if !b.drawing {
 			b.drawing = true
 			b.announceLocked()
-			if b.others > 0 {
-				b.pauseLocked(b.span)
+			if b.others != 0 {
+				b.pauseLocked(b.span) // others draw, or may
 			}
 		}
 		return

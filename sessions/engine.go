@@ -84,13 +84,23 @@ func (e *Engine) SetBudget(name string, w Window) {
 // name with no budget. With several processes sending as one bot, the
 // caller announces it to the others and tells each process how many
 // others draw (SetBudgetOthers), so that each keeps to its share.
+//
+// From this call until the first SetBudgetOthers, the process keeps to
+// half the budget and waits a window before it first draws, as if
+// another process drew on it: the count is not known yet.
 func (e *Engine) BudgetDraws(name string) <-chan bool {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if b := e.budgets[name]; b != nil {
-		return b.draws
+	b := e.budgets[name]
+	e.mu.Unlock()
+	if b == nil {
+		return nil
 	}
-	return nil
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.shared {
+		b.shared, b.others = true, -1
+	}
+	return b.draws
 }
 
 // SetBudgetOthers says how many other processes draw on the named budget

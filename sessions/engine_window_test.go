@@ -538,3 +538,39 @@ func TestEngine_Budget_Shared(t *testing.T) {
 		}
 	})
 }
+
+// Until the other processes are counted (the first SetBudgetOthers), a
+// process sharing the bot's budget keeps to half of it and waits a window
+// before it first draws, as if another drew on it; once told it draws
+// alone, it has all of it.
+func TestEngine_Budget_SharedUntilCounted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := NewEngine(nil, Observer{})
+		e.SetBudget("bot", Window{Requests: 10, Per: time.Second})
+		e.BudgetDraws("bot")
+		log := &sendLog{}
+		start := time.Now()
+		send := func(n int) {
+			for i := range n {
+				d := Destination{ID: fmt.Sprint("chat", i), Interval: time.Second, Windows: []Window{{Requests: 3, Per: 3 * time.Second}}, Budget: "bot"}
+				e.Start(t.Context(), &logReply{name: fmt.Sprint(i), dest: d, log: log}, nil).Finish(t.Context(), View{Content: "final"})
+			}
+		}
+		go send(10)
+		time.Sleep(1500 * time.Millisecond)
+		synctest.Wait()
+		sends := log.all()
+		if len(sends) == 0 || sends[0].at.Sub(start) < time.Second {
+			t.Fatalf("sends %v, want the first a window after drawing began", sends)
+		}
+		if n := len(sends); n > 5 {
+			t.Errorf("%d requests in the first 1.5 s, want at most half the budget (5)", n)
+		}
+		e.SetBudgetOthers("bot", 0)
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		if n := len(log.all()); n != 10 {
+			t.Errorf("%d finals shown, want all 10", n)
+		}
+	})
+}
