@@ -60,6 +60,8 @@ type catchUp struct {
 	total  int
 	shards map[int]map[string]seenChannel
 	dirty  map[int]bool
+	loaded map[int]bool  // shards whose kept channels were read (load): written only then
+	added  chan struct{} // a channel was added: written at once, not in catchUpFlush
 }
 
 // stateName is the State value of shard n's channels.
@@ -105,6 +107,12 @@ func (c *catchUp) saw(m *discordgo.Message, guild string, track bool, now time.T
 		chans = make(map[string]seenChannel)
 		c.shards[n] = chans
 	}
+	if !ok {
+		select {
+		case c.added <- struct{}{}:
+		default:
+		}
+	}
 	chans[m.ChannelID] = seenChannel{Guild: guild, Last: m.ID, At: now}
 	if len(chans) > catchUpChannels {
 		oldest := slices.MinFunc(slices.Collect(maps.Keys(chans)), func(a, b string) int { return chans[a].At.Compare(chans[b].At) })
@@ -118,28 +126,50 @@ func (c *catchUp) setTotal(total int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.total != total {
-		c.total, c.shards, c.dirty = total, make(map[int]map[string]seenChannel), make(map[int]bool)
+		c.total, c.shards = total, make(map[int]map[string]seenChannel)
+		c.dirty, c.loaded = make(map[int]bool), make(map[int]bool)
+	}
+	if c.added == nil {
+		c.added = make(chan struct{}, 1)
 	}
 }
 
-// load merges shard n's channels as st last kept them.
+// addedCh receives when a channel was added (saw), so that it is written
+// at once: a kill within catchUpFlush of a channel's first question would
+// otherwise leave nothing to catch up in.
+func (c *catchUp) addedCh() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.added == nil {
+		c.added = make(chan struct{}, 1)
+	}
+	return c.added
+}
+
+// load merges shard n's channels as st last kept them; from then on the
+// shard's channels are written (flush). A kept value that cannot be read
+// is reported and written anew.
 func (c *catchUp) load(ctx context.Context, st State, n int, now time.Time) error {
 	c.mu.Lock()
 	total := c.total
 	c.mu.Unlock()
 	raw, err := st.Value(ctx, stateName(n, total))
-	if err != nil || raw == nil {
+	if err != nil {
 		return err
 	}
 	var kept map[string]seenChannel
-	if err := json.Unmarshal(raw, &kept); err != nil {
-		return fmt.Errorf("read %s: %w", stateName(n, total), err)
+	if raw != nil {
+		if uerr := json.Unmarshal(raw, &kept); uerr != nil {
+			kept, err = nil, fmt.Errorf("read %s: %w", stateName(n, total), uerr)
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.total != total {
-		return nil
+		return err
 	}
+	c.loaded[n] = true
+	c.dirty[n] = c.dirty[n] || err != nil
 	chans := c.shards[n]
 	if chans == nil {
 		chans = make(map[string]seenChannel)
@@ -153,7 +183,7 @@ func (c *catchUp) load(ctx context.Context, st State, n int, now time.Time) erro
 			chans[id] = s
 		}
 	}
-	return nil
+	return err
 }
 
 // channels are shard n's channels, most recently active first.
@@ -169,14 +199,17 @@ func (c *catchUp) flush(ctx context.Context, st State) error {
 	total := c.total
 	out := make(map[int][]byte)
 	for n := range c.dirty {
+		if !c.loaded[n] {
+			continue // written once what was kept is read, not over it
+		}
 		raw, err := json.Marshal(c.shards[n])
 		if err != nil {
 			c.mu.Unlock()
 			return err
 		}
 		out[n] = raw
+		delete(c.dirty, n)
 	}
-	clear(c.dirty)
 	c.mu.Unlock()
 	var first error
 	for n, raw := range out {
@@ -192,14 +225,15 @@ func (c *catchUp) flush(ctx context.Context, st State) error {
 	return first
 }
 
-// keepSeen writes what the Bot saw to Options.State every catchUpFlush
-// until ctx ends, and once more then.
+// keepSeen writes what the Bot saw to Options.State every catchUpFlush,
+// at once when a channel was added, until ctx ends, and once more then.
 func (b *Bot) keepSeen(ctx context.Context) {
 	if b.opts.State == nil {
 		return
 	}
 	t := time.NewTicker(catchUpFlush)
 	defer t.Stop()
+	added := b.catch.addedCh()
 	for {
 		select {
 		case <-ctx.Done():
@@ -210,6 +244,7 @@ func (b *Bot) keepSeen(ctx context.Context) {
 			}
 			return
 		case <-t.C:
+		case <-added:
 		}
 		if err := b.catch.flush(ctx, b.opts.State); err != nil && ctx.Err() == nil {
 			b.log.Warn("keep the channels to catch up in", "error", err)

@@ -1,11 +1,15 @@
 package discord
 
 import (
+	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
+
+	"github.com/palaver-bot/palaver/sessions"
 )
 
 func TestShardOf(t *testing.T) {
@@ -69,5 +73,45 @@ func TestCatchUp_Saw(t *testing.T) {
 	}
 	if _, ok := got["a"]; ok {
 		t.Error("the least recently active channel was kept past the bound")
+	}
+}
+
+// What was seen is written only once the shard's kept channels were read
+// (a message can arrive before the READY's catching up reads them), and
+// then with them.
+func TestCatchUp_FlushAfterLoad(t *testing.T) {
+	st, err := sessions.OpenBolt(filepath.Join(t.TempDir(), "palaver.db"), sessions.BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ctx := t.Context()
+	now := time.Now()
+	kept, _ := json.Marshal(map[string]seenChannel{"old": {Last: "5", At: now.Add(-time.Hour)}, "stale": {Last: "1", At: now.Add(-48 * time.Hour)}})
+	if err := st.SetValue(ctx, stateName(0, 1), kept); err != nil {
+		t.Fatal(err)
+	}
+	var c catchUp
+	c.setTotal(1)
+	c.saw(&discordgo.Message{ID: "9", ChannelID: "new"}, "", true, now)
+	if err := c.flush(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	if raw, _ := st.Value(ctx, stateName(0, 1)); string(raw) != string(kept) {
+		t.Fatalf("written before the kept channels were read: %s", raw)
+	}
+	if err := c.load(ctx, st, 0, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.flush(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := st.Value(ctx, stateName(0, 1))
+	var got map[string]seenChannel
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got["stale"]; ok || got["old"].Last != "5" || got["new"].Last != "9" || len(got) != 2 {
+		t.Errorf("written %v, want the kept channel and the new one, the one quiet for a day forgotten", got)
 	}
 }
