@@ -324,4 +324,38 @@ func TestBot_Cluster(t *testing.T) {
 		t.Logf("%d questions while a process was killed: %d not delivered by Discord (the survivor identified its shards %v after the kill), %d taken by the killed process only",
 			len(qs), lost, takeover, unanswered)
 	})
+
+	// With discord.shards auto, every process runs the count the first
+	// settled, whatever Discord recommends to the ones after.
+	t.Run("Auto", func(t *testing.T) {
+		t.Parallel()
+		dc := newShardFake(t, func(o *discordtest.Options) {
+			o.Shards = 3 // recommended now; 2 were settled before
+			o.SessionStartLimit.MaxConcurrency = 16
+		})
+		up := llmtest.NewServer()
+		t.Cleanup(up.Close)
+		cfg := etcdstore.Config{Endpoints: etcd.Endpoints(), Prefix: etcd.Prefix(t), Failover: 2 * time.Second,
+			Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+		var stores []*etcdstore.Store
+		for _, name := range []string{"a", "b"} {
+			cfg.Member = name
+			s, err := etcdstore.Open(t.Context(), cfg)
+			must(t, err)
+			t.Cleanup(func() { s.Close() })
+			stores = append(stores, s)
+		}
+		if n, err := stores[0].AgreeShards(t.Context(), 2); err != nil || n != 2 {
+			t.Fatalf("AgreeShards = %d, %v; want 2 settled", n, err)
+		}
+		for _, s := range stores {
+			runShardBotOn(t, dc, up, discord.Options{Shards: discord.AutoShards, ShardSet: s, IdentifyGate: s}, s)
+		}
+		waitShards(t, dc, 2, 0, 1)
+		for _, id := range dc.Identifies() {
+			if id.Shard[1] != 2 {
+				t.Errorf("identified shard %v, want a shard of the 2 settled", id.Shard)
+			}
+		}
+	})
 }

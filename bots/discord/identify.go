@@ -117,10 +117,23 @@ func (b *Bot) plan(ctx context.Context) (plan, error) {
 		return plan{}, err
 	}
 	p := plan{total: b.opts.Shards, concurrency: max(gb.SessionStartLimit.MaxConcurrency, 1), budget: true}
-	if p.total == AutoShards {
-		p.total = max(gb.Shards, 1)
-		b.log.Info("sharding as Discord recommends", "shards", p.total, "max_concurrency", p.concurrency)
+	if p.total != AutoShards {
+		return p, nil
 	}
+	p.total = max(gb.Shards, 1)
+	if sc, ok := b.shardSet.(ShardCount); ok {
+		// Several processes: the count the first of them settled.
+		agreed, err := sc.AgreeShards(ctx, p.total)
+		if err != nil {
+			return plan{}, fmt.Errorf("discord: agree on the shard count: %w", err)
+		}
+		if agreed != p.total {
+			b.log.Warn("Discord recommends another shard count than the deployment runs; set discord.shards to a number in every process to change it",
+				"recommended", p.total, "shards", agreed)
+		}
+		p.total = agreed
+	}
+	b.log.Info("sharding as Discord recommends", "shards", p.total, "max_concurrency", p.concurrency)
 	return p, nil
 }
 

@@ -70,6 +70,15 @@ type Shards interface {
 	Drop(ctx context.Context, shard int) error
 }
 
+// ShardCount is a Shards that several processes share: with
+// discord.shards auto they must run the same count, so the first to ask
+// settles it.
+type ShardCount interface {
+	// AgreeShards returns the deployment's shard count: recommended
+	// when none was settled yet (it is then), else the one settled.
+	AgreeShards(ctx context.Context, recommended int) (int, error)
+}
+
 // IdentifyGate spaces the IDENTIFYs of a bot's shards. In a cluster the
 // etcd store implements it; nil in Options means a LocalGate.
 type IdentifyGate interface {

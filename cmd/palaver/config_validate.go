@@ -497,11 +497,6 @@ func (v *validator) discord() {
 	if d.Shards != ShardsAuto && (d.Shards < 1 || d.Shards > maxShards) {
 		v.errorf("discord.shards", "want auto or 1 to %d, got %d", maxShards, d.Shards)
 	}
-	if d.Shards == ShardsAuto && len(v.c.Storage.Etcd.Endpoints) > 0 {
-		// Each process would ask Discord on its own and might be told
-		// different counts: shards of two counts receive the same events.
-		v.errorf("discord.shards", "with storage.etcd every process must run the same number of shards: set a number (Discord's recommendation is in GET /gateway/bot), not auto")
-	}
 }
 
 // maxShards bounds discord.shards: Discord recommends one shard per

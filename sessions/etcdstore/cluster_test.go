@@ -570,3 +570,21 @@ func TestPing(t *testing.T) {
 		t.Error("Ping of nothing succeeded")
 	}
 }
+
+// The first process to ask settles the shard count for discord.shards
+// auto; the others get it, whatever Discord recommended to them.
+func TestStore_AgreeShards(t *testing.T) {
+	cfg := testConfig(t)
+	a := member(t, cfg, "a")
+	b := member(t, cfg, "b")
+	ctx := t.Context()
+	if n, err := a.AgreeShards(ctx, 4); err != nil || n != 4 {
+		t.Fatalf("first AgreeShards = %d, %v; want 4", n, err)
+	}
+	if n, err := b.AgreeShards(ctx, 6); err != nil || n != 4 {
+		t.Errorf("second AgreeShards = %d, %v; want the 4 settled", n, err)
+	}
+	if _, err := a.AgreeShards(ctx, 0); err == nil {
+		t.Error("AgreeShards(0) succeeded")
+	}
+}

@@ -62,6 +62,9 @@
 //	usage/records/<day>/<platform>/<user>/<group>/<conversation>/<key>/<model>
 //	                                Tally of a day's usage of one kind
 //	usage/names/<platform:user>     the name a user had when last recorded
+//	shards/auto                     the Discord shard count the processes
+//	                                agreed on for discord.shards auto
+//	                                (decimal; see AgreeShards)
 //
 // Attached to session leases (gone with the process):
 //

@@ -755,6 +755,43 @@ func wantedShards(members map[string]bool, member string, total int) map[int]boo
 	return wanted
 }
 
+// AgreeShards settles the deployment's Discord shard count for
+// discord.shards auto: the first process to ask stores recommended (Discord's
+// recommendation as it saw it) under shards/auto, and every process gets
+// the stored count, so that all run the same. The count stays until the
+// key is deleted (or the processes are given a number).
+func (s *Store) AgreeShards(ctx context.Context, recommended int) (int, error) {
+	if recommended < 1 || recommended > MaxShards {
+		return 0, fmt.Errorf("etcd store: agree on the shard count: %d, want 1 to %d", recommended, MaxShards)
+	}
+	ctx, cancel, err := s.begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer cancel()
+	k := s.p + "shards/auto"
+	resp, err := s.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).
+		Then(clientv3.OpPut(k, strconv.Itoa(recommended))).
+		Else(clientv3.OpGet(k)).
+		Commit()
+	if err != nil {
+		return 0, fmt.Errorf("etcd store: agree on the shard count: %w", s.txnError(err))
+	}
+	if resp.Succeeded {
+		return recommended, nil
+	}
+	kvs := resp.Responses[0].GetResponseRange().GetKvs()
+	if len(kvs) != 1 {
+		return 0, errors.New("etcd store: agree on the shard count: shards/auto vanished")
+	}
+	n, err := strconv.Atoi(string(kvs[0].Value))
+	if err != nil || n < 1 || n > MaxShards {
+		return 0, fmt.Errorf("etcd store: agree on the shard count: shards/auto holds %q, want 1 to %d", kvs[0].Value, MaxShards)
+	}
+	return n, nil
+}
+
 // AssignShards gives each shard of total the member among ids (not
 // empty) that runs it, as Watch assigns them: by rendezvous hashing with
 // quotas. Each member runs total/len(ids) shards, and the total%len(ids)
