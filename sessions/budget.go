@@ -44,12 +44,13 @@ type budget struct {
 	peak     peakCounter
 
 	// Sharing with other processes (Engine.BudgetDraws).
-	others  int         // other processes drawing on the bot's budget; -1 until told (SetBudgetOthers)
-	shared  bool        // BudgetDraws was asked for
-	users   int         // replies (and Spends) drawing on it now
-	drawing bool        // announced as drawing
-	linger  *time.Timer // stops drawing after drawLinger without users
-	draws   chan bool   // the newest drawing state, for the announcer
+	others   int         // other processes drawing on the bot's budget; -1 until told (SetBudgetOthers)
+	shared   bool        // BudgetDraws was asked for
+	shareGen uint64      // counts share calls: a delayed one applies only if none came since
+	users    int         // replies (and Spends) drawing on it now
+	drawing  bool        // announced as drawing
+	linger   *time.Timer // stops drawing after drawLinger without users
+	draws    chan bool   // the newest drawing state, for the announcer
 }
 
 // drawLinger is how long a process that drew on a budget still counts
@@ -356,11 +357,27 @@ func (b *budget) announceLocked() {
 	b.draws <- b.drawing
 }
 
-// share sets how many other processes draw on the bot's budget.
+// share sets how many other processes draw on the bot's budget. Fewer
+// take effect a span later: what a process that stopped drawing sent
+// still counts at the platform until it leaves the window.
 func (b *budget) share(others int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.others = max(0, others)
+	others = max(0, others)
+	b.shareGen++
+	if b.others > 0 && others < b.others {
+		gen := b.shareGen
+		time.AfterFunc(b.span, func() {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			if b.shareGen == gen {
+				b.others = others
+				b.handOutLocked()
+			}
+		})
+		return
+	}
+	b.others = others
 	b.handOutLocked()
 }
 

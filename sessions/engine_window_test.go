@@ -574,3 +574,42 @@ func TestEngine_Budget_SharedUntilCounted(t *testing.T) {
 		}
 	})
 }
+
+// When another process stops drawing on the bot's budget, this one takes
+// its larger share only a window later: what the other sent still counts
+// at the platform until then.
+func TestEngine_Budget_ShareGrowsAWindowLater(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := NewEngine(nil, Observer{})
+		e.SetBudget("bot", Window{Requests: 10, Per: time.Second})
+		e.BudgetDraws("bot")
+		e.SetBudgetOthers("bot", 1)
+		time.Sleep(2 * time.Second) // past the wait of a process starting to draw
+		log := &sendLog{}
+		for i := range 20 {
+			d := Destination{ID: fmt.Sprint("chat", i), Interval: time.Second, Windows: []Window{{Requests: 3, Per: 3 * time.Second}}, Budget: "bot"}
+			l := e.Start(t.Context(), &logReply{name: fmt.Sprint(i), dest: d, log: log}, nil)
+			go l.Finish(t.Context(), View{Content: "final"})
+		}
+		time.Sleep(1200 * time.Millisecond)
+		synctest.Wait()
+		e.SetBudgetOthers("bot", 0) // the other stopped
+		changed := time.Now()
+		time.Sleep(500 * time.Millisecond)
+		synctest.Wait()
+		var within int
+		for _, s := range log.all() {
+			if !s.at.Before(changed.Add(-time.Second)) {
+				within++
+			}
+		}
+		if within > 5 {
+			t.Errorf("%d requests in the window the other process's last ones still fill, want at most the share of 5", within)
+		}
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		if n := len(log.all()); n != 20 {
+			t.Errorf("%d finals shown, want all 20", n)
+		}
+	})
+}
