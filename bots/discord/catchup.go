@@ -302,6 +302,8 @@ func (b *Bot) catchUpShard(ctx context.Context, n int) {
 		}
 	}
 	if caught > 0 {
-		b.log.Info("caught up with messages written while the shard had no connection", "shard", n, "messages", caught)
+		// Most were seen by a connection already (another process's,
+		// or this one's before a mark was kept): the store refuses them.
+		b.log.Info("caught up: messages since the newest seen handed over again", "shard", n, "messages", caught)
 	}
 }

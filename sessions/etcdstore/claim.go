@@ -158,9 +158,40 @@ func (s *Store) tryClaim(ctx context.Context, key sessions.Key) (lost <-chan str
 	return ss.done(), func() { once.Do(func() { s.release(name, rev) }) }, rev, nil
 }
 
+// Notes passed on with a release (Leave) live on a lease of their own,
+// not the process's session: a process that stops right after its last
+// answers still passes their requests on. The lease lasts noteTTL and a
+// new one is granted once the one in use is noteRenew old, so that a note
+// lives noteTTL-noteRenew at least (more than a Telegram group's minute,
+// the longest window it carries) and noteTTL at most.
+const (
+	noteTTL   = 90 * time.Second
+	noteRenew = 25 * time.Second
+)
+
+// noteLease is the lease notes are written under (see noteTTL), granted
+// when the one in use is too old; NoLease when none can be granted now
+// (the note is then not passed on).
+func (s *Store) noteLease() clientv3.LeaseID {
+	s.noteMu.Lock()
+	defer s.noteMu.Unlock()
+	if s.noteID != clientv3.NoLease && time.Since(s.noteGranted) < noteRenew {
+		return s.noteID
+	}
+	ctx, cancel := s.opCtx(context.Background())
+	defer cancel()
+	g, err := s.cli.Grant(ctx, int64(noteTTL/time.Second))
+	if err != nil {
+		s.log.Debug("etcd store: grant the lease of handoff notes", slog.Any("error", err))
+		return clientv3.NoLease
+	}
+	s.noteID, s.noteGranted = g.ID, time.Now()
+	return s.noteID
+}
+
 // release gives up the claim of revision rev on conversation name. The
 // key is deleted only if it is still that claim's, in one transaction
-// with the note it passes on (Leave), under the session lease; a failed
+// with the note it passes on (Leave, under noteLease); a failed
 // delete is tried again in the background, without the note, as the key
 // would otherwise stay as long as the session.
 func (s *Store) release(name string, rev int64) {
@@ -170,11 +201,11 @@ func (s *Store) release(name string, rev int64) {
 		leave = c.leave
 		delete(s.claims, name)
 	}
-	var lease clientv3.LeaseID
-	if s.sess != nil {
-		lease = s.sess.lease()
-	}
 	s.sessMu.Unlock()
+	var lease clientv3.LeaseID
+	if leave != nil {
+		lease = s.noteLease()
+	}
 	ck := s.claimKey(name)
 	ops := []clientv3.Op{clientv3.OpDelete(ck)}
 	if leave != nil && lease != clientv3.NoLease {

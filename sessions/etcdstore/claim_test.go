@@ -278,3 +278,34 @@ func TestStore_Claim_Handoff(t *testing.T) {
 		t.Errorf("a note over MaxNote passed on (%d bytes)", len(got))
 	}
 }
+
+// A note outlives the process that left it: one that stops right after
+// its last answer still passes their requests on.
+func TestStore_Claim_HandoffAfterClose(t *testing.T) {
+	cfg := testConfig(t)
+	a, err := Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Member = "m2"
+	b := mustOpen(t, cfg)
+	ctx := t.Context()
+	key := sessions.Key{Platform: "discord", Chat: "6"}
+	_, release, err := a.Claim(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Leave(key, []byte("[40]"))
+	release()
+	if err := a.Close(); err != nil { // its session lease revoked
+		t.Fatal(err)
+	}
+	_, release, err = b.Claim(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if got := b.Found(key); string(got) != "[40]" {
+		t.Errorf("note after its process stopped = %q, want [40]", got)
+	}
+}

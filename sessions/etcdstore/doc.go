@@ -62,6 +62,10 @@
 //	usage/records/<day>/<platform>/<user>/<group>/<conversation>/<key>/<model>
 //	                                Tally of a day's usage of one kind
 //	usage/names/<platform:user>     the name a user had when last recorded
+//	handoff/<conv>                  {"from","note"}: what the last release
+//	                                passed on to the next claim, which
+//	                                deletes it (see Leave); under a lease
+//	                                of its own, 65–90 s
 //	shards/auto                     the Discord shard count the processes
 //	                                agreed on for discord.shards auto
 //	                                (decimal; see AgreeShards)
@@ -70,9 +74,6 @@
 //
 //	members/<member>                {"member","started","addr","lease"}
 //	claims/<conv>                   the member holding the conversation
-//	handoff/<conv>                  {"from","note"}: what the last release
-//	                                passed on to the next claim, which
-//	                                deletes it (see Leave)
 //	budgets/<bot>/<member>          member draws on the bot's per-bot
 //	                                request budget (see ShareBudget)
 //	leaders/<name>/<lease>          etcd election (concurrency.Election)

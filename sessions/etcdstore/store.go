@@ -202,6 +202,10 @@ type Store struct {
 	progress progressBuffer
 	hooks    testHooks
 
+	noteMu      sync.Mutex
+	noteID      clientv3.LeaseID // the lease of handoff notes (noteLease)
+	noteGranted time.Time
+
 	stop      chan struct{} // closed by Close
 	wg        sync.WaitGroup
 	closed    atomic.Bool
