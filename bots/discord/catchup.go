@@ -186,7 +186,7 @@ func (c *catchUp) load(ctx context.Context, st State, n int, now time.Time) erro
 	return err
 }
 
-// channels are shard n's channels, most recently active first.
+// channels are a copy of shard n's channels.
 func (c *catchUp) channels(n int) map[string]seenChannel {
 	c.mu.Lock()
 	defer c.mu.Unlock()
