@@ -428,7 +428,11 @@ func (b *Bot) registerCommands(ctx context.Context) error {
 	if appID == "" {
 		return errors.New("discord: no application id (set discord.application_id)")
 	}
+	// Each request draws on the bot's budget, as every other does.
 	if len(b.opts.Guilds) == 0 {
+		if err := b.m.Spend(ctx, Platform); err != nil {
+			return wrapRegister("globally", err)
+		}
 		_, err := b.s.ApplicationCommandBulkOverwrite(appID, "", commandList(true), discordgo.WithContext(ctx))
 		if err == nil || !badRequest(err) {
 			return wrapRegister("globally", err)
@@ -436,11 +440,17 @@ func (b *Bot) registerCommands(ctx context.Context) error {
 		b.log.Warn("Discord refused the commands for user installs; registering them for server installs only. "+
 			"To let people install Palaver to their account, enable User Install in the Developer Portal "+
 			"(Installation → Installation Contexts) and restart", "error", err)
+		if err := b.m.Spend(ctx, Platform); err != nil {
+			return wrapRegister("globally", err)
+		}
 		_, err = b.s.ApplicationCommandBulkOverwrite(appID, "", commandList(false), discordgo.WithContext(ctx))
 		return wrapRegister("globally", err)
 	}
 	var errs []error
 	for _, g := range b.opts.Guilds {
+		if err := b.m.Spend(ctx, Platform); err != nil {
+			return errors.Join(append(errs, wrapRegister("in guild "+g, err))...)
+		}
 		_, err := b.s.ApplicationCommandBulkOverwrite(appID, g, commandList(false), discordgo.WithContext(ctx))
 		errs = append(errs, wrapRegister("in guild "+g, err))
 	}
