@@ -96,7 +96,7 @@ func addUsage(tx *bolt.Tx, r UsageRecord) error {
 	if err != nil {
 		return err
 	}
-	k, name := []byte(userScope(r.Platform, r.User)), []byte(clipName(r.UserName))
+	k, name := []byte(UsageUserID(r.Platform, r.User)), []byte(ClipUserName(r.UserName))
 	if bytes.Equal(names.Get(k), name) {
 		return nil
 	}
@@ -108,11 +108,11 @@ func addUsage(tx *bolt.Tx, r UsageRecord) error {
 // transaction, which commits an answer, from being committed.
 func addTally(b *bolt.Bucket, k []byte, t Tally) error {
 	if v := b.Get(k); v != nil {
-		if old, err := decodeTally(v); err == nil {
+		if old, err := DecodeTally(v); err == nil {
 			t.Add(old)
 		}
 	}
-	return b.Put(k, appendTally(nil, t))
+	return b.Put(k, AppendTally(nil, t))
 }
 
 // AddUsage adds r to its counters (see UsageStore).
@@ -142,7 +142,7 @@ func (s *BoltStore) UsageCounters(ctx context.Context, keys []UsageKey) ([]Tally
 			if v == nil {
 				continue
 			}
-			t, err := decodeTally(v)
+			t, err := DecodeTally(v)
 			if err != nil {
 				return fmt.Errorf("usage counter %+v: %w", k, err)
 			}
@@ -176,7 +176,7 @@ func (s *BoltStore) UsageList(ctx context.Context, period, kind, id string) ([]U
 			if !ok {
 				continue
 			}
-			t, err := decodeTally(v)
+			t, err := DecodeTally(v)
 			if err != nil {
 				return fmt.Errorf("usage counter %q: %w", k, err)
 			}
@@ -335,13 +335,13 @@ func readRecords(tx *bolt.Tx, from, to string) ([]UsageRecord, error) {
 		if !ok {
 			return nil, fmt.Errorf("malformed usage record key %q", k)
 		}
-		t, err := decodeTally(v)
+		t, err := DecodeTally(v)
 		if err != nil {
 			return nil, fmt.Errorf("usage record %q: %w", k, err)
 		}
 		r.Tally = t
 		if r.User != "" && names != nil {
-			r.UserName = string(names.Get([]byte(userScope(r.Platform, r.User))))
+			r.UserName = string(names.Get([]byte(UsageUserID(r.Platform, r.User))))
 		}
 		out = append(out, r)
 	}
@@ -368,7 +368,7 @@ func (c *checker) checkUsage(name []byte, b *bolt.Bucket) {
 				c.problemf("%s: malformed key %q", name, k)
 			}
 		}
-		if _, err := decodeTally(v); err != nil {
+		if _, err := DecodeTally(v); err != nil {
 			c.problemf("%s: counter %q: %v", name, k, err)
 		}
 		return nil

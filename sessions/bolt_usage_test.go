@@ -22,27 +22,27 @@ func TestTally_Encoding(t *testing.T) {
 		in   []byte
 		want Tally
 	}{
-		{"OK", appendTally(nil, full), full},
+		{"OK", AppendTally(nil, full), full},
 		{"Empty", nil, Tally{}},
 		// An older palaver wrote fewer counters: the rest are zero.
-		{"Older", appendTally(nil, full)[:7], Tally{Requests: 3, PromptTokens: 1 << 40}},
+		{"Older", AppendTally(nil, full)[:7], Tally{Requests: 3, PromptTokens: 1 << 40}},
 		// A newer one wrote more: they are ignored.
-		{"Newer", append(appendTally(nil, full), 7, 8), full},
+		{"Newer", append(AppendTally(nil, full), 7, 8), full},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := decodeTally(tt.in)
+			got, err := DecodeTally(tt.in)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got != tt.want {
-				t.Errorf("decodeTally = %+v, want %+v", got, tt.want)
+				t.Errorf("DecodeTally = %+v, want %+v", got, tt.want)
 			}
 		})
 	}
 	t.Run("ErrMalformed", func(t *testing.T) {
-		if _, err := decodeTally([]byte{0x80}); !errors.Is(err, errBadTally) {
-			t.Errorf("decodeTally(cut varint) = %v, want errBadTally", err)
+		if _, err := DecodeTally([]byte{0x80}); !errors.Is(err, errBadTally) {
+			t.Errorf("DecodeTally(cut varint) = %v, want errBadTally", err)
 		}
 	})
 }

@@ -61,18 +61,18 @@ func (t *Tally) Add(o Tally) {
 	t.MaxCostNanoUSD = max(t.MaxCostNanoUSD, o.MaxCostNanoUSD)
 }
 
-// fields lists t's counters in their stored order (see encodeTally).
+// fields lists t's counters in their stored order (see AppendTally).
 func (t *Tally) fields() [9]*int64 {
 	return [9]*int64{&t.Requests, &t.PromptTokens, &t.CompletionTokens, &t.ReasoningTokens,
 		&t.EstimatedTokens, &t.CostNanoUSD, &t.UnpricedTokens, &t.MaxTokens, &t.MaxCostNanoUSD}
 }
 
-// appendTally encodes t as its counters in order, each an unsigned
+// AppendTally encodes t as its counters in order, each an unsigned
 // varint: a few bytes for a small counter. Counters added later go at the
 // end, so that a value written by an older palaver decodes with zeros
 // there, and one written by a newer palaver decodes with its extra
 // counters ignored.
-func appendTally(b []byte, t Tally) []byte {
+func AppendTally(b []byte, t Tally) []byte {
 	for _, f := range t.fields() {
 		b = binary.AppendUvarint(b, uint64(max(*f, 0)))
 	}
@@ -82,8 +82,8 @@ func appendTally(b []byte, t Tally) []byte {
 // errBadTally reports a stored counter that cannot be decoded.
 var errBadTally = errors.New("malformed usage counter")
 
-// decodeTally is the inverse of appendTally.
-func decodeTally(v []byte) (Tally, error) {
+// DecodeTally is the inverse of AppendTally.
+func DecodeTally(v []byte) (Tally, error) {
 	var t Tally
 	for _, f := range t.fields() {
 		if len(v) == 0 {
@@ -145,9 +145,10 @@ const (
 // kept per part of a scope (a user's models, a group's users) the part.
 type scope struct{ kind, id, sub string }
 
-// userScope, groupScope: the scope ids of a platform's user and group.
-// Keys join parts with 0x00, which the parts may not hold.
-func userScope(platform, user string) string   { return keyPart(platform + ":" + user) }
+// UsageUserID, groupScope: the scope ids of a platform's user and group
+// (UsageUserID also names a user's recorded name, in every store). Keys
+// join parts with 0x00, which the parts may not hold.
+func UsageUserID(platform, user string) string { return keyPart(platform + ":" + user) }
 func groupScope(platform, group string) string { return keyPart(platform + ":" + group) }
 
 // counted is a scope a record adds to: its month's counter always, its
@@ -157,12 +158,33 @@ type counted struct {
 	daily bool
 }
 
+// UsageCount is one counter a usage record adds to (UsageRecord.Counts),
+// as every store keys it: a kind (user, conversation, group, model or
+// key), an id, and for the counters kept per part of a scope (a user's
+// models, a group's users) the part. Each adds to its month's counter, a
+// Daily one to its day's too.
+type UsageCount struct {
+	Kind, ID, Sub string
+	Daily         bool
+}
+
+// Counts lists the counters r adds to, so that a store other than
+// BoltStore keeps the same ones (the contract tests hold it to them).
+func (r *UsageRecord) Counts() []UsageCount {
+	cs := r.scopes()
+	out := make([]UsageCount, len(cs))
+	for i, c := range cs {
+		out[i] = UsageCount{Kind: c.kind, ID: c.id, Sub: c.sub, Daily: c.daily}
+	}
+	return out
+}
+
 // scopes lists the counters r adds to.
 func (r *UsageRecord) scopes() []counted {
 	s := make([]counted, 0, 7)
 	var user string
 	if r.User != "" {
-		user = userScope(r.Platform, r.User)
+		user = UsageUserID(r.Platform, r.User)
 		s = append(s, counted{scope{scopeUser, user, ""}, true})
 		if r.Model != "" {
 			s = append(s, counted{scope{scopeUser, user, keyPart(r.Model)}, false})
@@ -345,8 +367,9 @@ func estimateUsage(prompt []llm.Message, content, reasoning string) llm.Usage {
 // maxNameLen bounds the user names stored with usage, in bytes.
 const maxNameLen = 128
 
-// clipName shortens a display name for the store.
-func clipName(s string) string {
+// ClipUserName shortens a display name for the store (at most
+// maxNameLen bytes, whole characters), as every store keeps it.
+func ClipUserName(s string) string {
 	if len(s) <= maxNameLen {
 		return s
 	}

@@ -119,7 +119,7 @@ func (l *Ledger) limitsOf(a asker, model string) []limitedScope {
 		}
 	}
 	if a.user != "" {
-		add(scopeUser, userScope(a.platform, a.user), l.cfg.User, "")
+		add(scopeUser, UsageUserID(a.platform, a.user), l.cfg.User, "")
 	}
 	if a.shared {
 		add(scopeConversation, a.conversation, l.cfg.Conversation, "")

@@ -40,7 +40,7 @@ func (m *Manager) UsageReport(ctx context.Context, r UsageRequest) (string, erro
 	}
 	now := l.now()
 	day, month := now.Format(dayLayout), now.Format(monthLayout)
-	user := userScope(r.Key.Platform, r.Author.ID)
+	user := UsageUserID(r.Key.Platform, r.Author.ID)
 	conv := keyPart(r.Key.String())
 	group := ""
 	if r.Group != "" {

@@ -3,15 +3,11 @@ package etcdstore
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -20,17 +16,14 @@ import (
 )
 
 // The usage counters have the meaning, scopes and encoding of BoltStore's
-// (see sessions.BoltStore): what follows mirrors sessions/usage.go, and
-// the contract tests (storetest.RunUsage) hold both stores to it.
+// (see sessions.BoltStore): which counters a record adds to
+// (UsageRecord.Counts), a counter's value (sessions.AppendTally), the
+// names kept (sessions.ClipUserName, sessions.UsageUserID) come from
+// package sessions, and the contract tests (storetest.RunUsage) hold both
+// stores to it. Only the keys are this store's.
 
-// Scope kinds (sessions/usage.go).
-const (
-	scopeUser         = "user"
-	scopeConversation = "conversation"
-	scopeGroup        = "group"
-	scopeModel        = "model"
-	scopeKey          = "key"
-)
+// scopeGroup is the kind of a group's counters (sessions.UsageCount).
+const scopeGroup = "group"
 
 // Period formats.
 const (
@@ -38,50 +31,8 @@ const (
 	monthLayout = "2006-01"
 )
 
-// maxNameLen bounds the user names stored with usage, in bytes.
-const maxNameLen = 128
-
-type scope struct{ kind, id, sub string }
-
-type counted struct {
-	scope
-	daily bool
-}
-
 // keyPart keeps ids as BoltStore's keys have them: 0x00 becomes U+FFFD.
 func keyPart(s string) string { return strings.ReplaceAll(s, "\x00", "\uFFFD") }
-
-func userScope(platform, user string) string { return keyPart(platform + ":" + user) }
-
-// scopes lists the counters r adds to, as sessions.UsageRecord.scopes.
-func scopes(r *sessions.UsageRecord) []counted {
-	s := make([]counted, 0, 7)
-	var user string
-	if r.User != "" {
-		user = userScope(r.Platform, r.User)
-		s = append(s, counted{scope{scopeUser, user, ""}, true})
-		if r.Model != "" {
-			s = append(s, counted{scope{scopeUser, user, keyPart(r.Model)}, false})
-		}
-	}
-	if r.Conversation != "" && r.Shared {
-		s = append(s, counted{scope{scopeConversation, keyPart(r.Conversation), ""}, true})
-	}
-	if r.Group != "" {
-		group := keyPart(r.Platform + ":" + r.Group)
-		s = append(s, counted{scope{scopeGroup, group, ""}, true})
-		if user != "" {
-			s = append(s, counted{scope{scopeGroup, group, user}, false})
-		}
-	}
-	if r.Key != "" {
-		s = append(s, counted{scope{scopeKey, keyPart(r.Key), ""}, true})
-	}
-	if r.Model != "" {
-		s = append(s, counted{scope{scopeModel, keyPart(r.Model), ""}, true})
-	}
-	return s
-}
 
 // recordFields are a record's fields in its key's order.
 func recordFields(r *sessions.UsageRecord) [7]*string {
@@ -105,57 +56,12 @@ func checkRecord(r *sessions.UsageRecord) error {
 	return nil
 }
 
-func clipName(s string) string {
-	if len(s) <= maxNameLen {
-		return s
-	}
-	s = s[:maxNameLen]
-	for len(s) > 0 && !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
-// tallyFields lists t's counters in their stored order.
-func tallyFields(t *sessions.Tally) [9]*int64 {
-	return [9]*int64{&t.Requests, &t.PromptTokens, &t.CompletionTokens, &t.ReasoningTokens,
-		&t.EstimatedTokens, &t.CostNanoUSD, &t.UnpricedTokens, &t.MaxTokens, &t.MaxCostNanoUSD}
-}
-
-// appendTally encodes t as BoltStore does: its counters in order, each an
-// unsigned varint.
-func appendTally(b []byte, t sessions.Tally) []byte {
-	for _, f := range tallyFields(&t) {
-		b = binary.AppendUvarint(b, uint64(max(*f, 0)))
-	}
-	return b
-}
-
-var errBadTally = errors.New("malformed usage counter")
-
-// decodeTally is the inverse of appendTally.
-func decodeTally(v []byte) (sessions.Tally, error) {
-	var t sessions.Tally
-	for _, f := range tallyFields(&t) {
-		if len(v) == 0 {
-			break
-		}
-		x, n := binary.Uvarint(v)
-		if n <= 0 || x > math.MaxInt64 {
-			return sessions.Tally{}, errBadTally
-		}
-		*f = int64(x)
-		v = v[n:]
-	}
-	return t, nil
-}
-
 // Keys of the usage layout.
 
-func (s *Store) counterKey(period string, sc scope) string {
-	k := s.p + "usage/counters/" + sc.kind + "/" + escape(sc.id) + "/" + period
-	if sc.sub != "" {
-		k += "/" + escape(sc.sub)
+func (s *Store) counterKey(period string, c sessions.UsageCount) string {
+	k := s.p + "usage/counters/" + c.Kind + "/" + escape(c.ID) + "/" + period
+	if c.Sub != "" {
+		k += "/" + escape(c.Sub)
 	}
 	return k
 }
@@ -178,15 +84,15 @@ func (s *Store) usageKeys(r *sessions.UsageRecord) []string {
 	}
 	var keys []string
 	month := r.Day[:len(monthLayout)]
-	for _, c := range scopes(r) {
-		if c.daily {
-			keys = append(keys, s.counterKey(r.Day, c.scope))
+	for _, c := range r.Counts() {
+		if c.Daily {
+			keys = append(keys, s.counterKey(r.Day, c))
 		}
-		keys = append(keys, s.counterKey(month, c.scope))
+		keys = append(keys, s.counterKey(month, c))
 	}
 	keys = append(keys, s.recordKey(r))
 	if r.User != "" && r.UserName != "" {
-		keys = append(keys, s.nameKey(userScope(r.Platform, r.User)))
+		keys = append(keys, s.nameKey(sessions.UsageUserID(r.Platform, r.User)))
 	}
 	return keys
 }
@@ -203,7 +109,7 @@ func (s *Store) addUsage(t *txn, r sessions.UsageRecord, kvs map[string]*mvccpb.
 	if r.User != "" && r.UserName != "" {
 		nk := keys[len(keys)-1]
 		keys = keys[:len(keys)-1]
-		name := clipName(r.UserName)
+		name := sessions.ClipUserName(r.UserName)
 		if kv := kvs[nk]; kv == nil || string(kv.Value) != name {
 			t.unchanged(nk, modRev(kv))
 			t.put(nk, []byte(name))
@@ -213,12 +119,12 @@ func (s *Store) addUsage(t *txn, r sessions.UsageRecord, kvs map[string]*mvccpb.
 		sum := r.Tally
 		kv := kvs[k]
 		if kv != nil {
-			if old, err := decodeTally(kv.Value); err == nil {
+			if old, err := sessions.DecodeTally(kv.Value); err == nil {
 				sum.Add(old)
 			}
 		}
 		t.unchanged(k, modRev(kv))
-		t.put(k, appendTally(nil, sum))
+		t.put(k, sessions.AppendTally(nil, sum))
 	}
 	return nil
 }
@@ -258,7 +164,7 @@ func (s *Store) UsageCounters(ctx context.Context, keys []sessions.UsageKey) ([]
 	defer cancel()
 	ks := make([]string, len(keys))
 	for i, k := range keys {
-		ks[i] = s.counterKey(k.Period, scope{k.Kind, k.ID, k.Sub})
+		ks[i] = s.counterKey(k.Period, sessions.UsageCount{Kind: k.Kind, ID: k.ID, Sub: k.Sub})
 	}
 	kvs, err := s.read(ctx, ks...)
 	if err != nil {
@@ -267,7 +173,7 @@ func (s *Store) UsageCounters(ctx context.Context, keys []sessions.UsageKey) ([]
 	out := make([]sessions.Tally, len(keys))
 	for i, k := range ks {
 		if kv := kvs[k]; kv != nil {
-			t, err := decodeTally(kv.Value)
+			t, err := sessions.DecodeTally(kv.Value)
 			if err != nil {
 				return nil, fmt.Errorf("etcd store: read usage: counter %+v: %w", keys[i], err)
 			}
@@ -286,7 +192,7 @@ func (s *Store) UsageList(ctx context.Context, period, kind, id string) ([]sessi
 		return nil, err
 	}
 	defer cancel()
-	prefix := s.counterKey(period, scope{kind, id, ""}) + "/"
+	prefix := s.counterKey(period, sessions.UsageCount{Kind: kind, ID: id}) + "/"
 	resp, err := s.cli.Get(ctx, prefix, clientv3.WithPrefix())
 	if err != nil {
 		return nil, fmt.Errorf("etcd store: read usage: %w", err)
@@ -298,7 +204,7 @@ func (s *Store) UsageList(ctx context.Context, period, kind, id string) ([]sessi
 		if sub == "" || strings.Contains(string(kv.Key[len(prefix):]), "/") {
 			continue
 		}
-		t, err := decodeTally(kv.Value)
+		t, err := sessions.DecodeTally(kv.Value)
 		if err != nil {
 			return nil, fmt.Errorf("etcd store: read usage: counter %q: %w", kv.Key, err)
 		}
@@ -431,13 +337,13 @@ func (s *Store) UsageRecords(ctx context.Context, from, to string) ([]sessions.U
 		for i, p := range parts {
 			*fields[i] = unescape(p)
 		}
-		t, err := decodeTally(kv.Value)
+		t, err := sessions.DecodeTally(kv.Value)
 		if err != nil {
 			return nil, fmt.Errorf("etcd store: read usage: record %q: %w", kv.Key, err)
 		}
 		r.Tally = t
 		if r.User != "" {
-			names[s.nameKey(userScope(r.Platform, r.User))] = true
+			names[s.nameKey(sessions.UsageUserID(r.Platform, r.User))] = true
 		}
 		out = append(out, r)
 	}
@@ -447,7 +353,7 @@ func (s *Store) UsageRecords(ctx context.Context, from, to string) ([]sessions.U
 	}
 	for i := range out {
 		if out[i].User != "" {
-			if kv := kvs[s.nameKey(userScope(out[i].Platform, out[i].User))]; kv != nil {
+			if kv := kvs[s.nameKey(sessions.UsageUserID(out[i].Platform, out[i].User))]; kv != nil {
 				out[i].UserName = string(kv.Value)
 			}
 		}
