@@ -173,30 +173,6 @@ func TestBoltStore_Settings_Unknown(t *testing.T) {
 	}
 }
 
-func TestBoltStore_Append_Prune(t *testing.T) {
-	key := Key{Platform: "console", Chat: "me"}
-	for _, tt := range []struct {
-		name    string
-		batches [][]string
-		want    []string
-	}{
-		{"UnderRetention", [][]string{{"a", "b"}, {"c"}}, []string{"1:a", "2:b", "3:c"}},
-		{"ExactlyRetention", [][]string{{"a", "b", "c", "d"}}, []string{"1:a", "2:b", "3:c", "4:d"}},
-		{"OneByOne", [][]string{{"a"}, {"b"}, {"c"}, {"d"}, {"e"}, {"f"}}, []string{"3:c", "4:d", "5:e", "6:f"}},
-		{"BatchLargerThanRetention", [][]string{{"a"}, {"b", "c", "d", "e", "f", "g"}}, []string{"4:d", "5:e", "6:f", "7:g"}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			s := mustOpenBolt(t, BoltOptions{Retention: 4})
-			for _, batch := range tt.batches {
-				mustAppend(t, s, key, batch...)
-			}
-			if got := texts(mustHistory(t, s, key, 0)); !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("History = %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
 func TestBoltStore_Append_AssignsSeqWithoutModifyingCaller(t *testing.T) {
 	s := mustOpenBolt(t, BoltOptions{})
 	key := Key{Platform: "console", Chat: "me"}
@@ -349,62 +325,6 @@ func TestBoltStore_DeleteLast(t *testing.T) {
 	}
 }
 
-func TestBoltStore_DeleteLast_PanicRollsBack(t *testing.T) {
-	s := mustOpenBolt(t, BoltOptions{})
-	key := Key{Platform: "discord", Chat: "c"}
-	mustAppend(t, s, key, "a", "b")
-	func() {
-		defer func() {
-			if recover() == nil {
-				t.Errorf("DeleteLast did not propagate the panic")
-			}
-		}()
-		calls := 0
-		_, _ = s.DeleteLast(t.Context(), key, func(Entry) bool {
-			if calls++; calls == 2 {
-				panic("boom")
-			}
-			return true
-		})
-	}()
-	if got, want := texts(mustHistory(t, s, key, 0)), []string{"1:a", "2:b"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("History after panic = %v, want %v", got, want)
-	}
-}
-
-func TestBoltStore_Reset(t *testing.T) {
-	s := mustOpenBolt(t, BoltOptions{})
-	ctx := t.Context()
-	key := Key{Platform: "telegram", Chat: "1"}
-	other := Key{Platform: "telegram", Chat: "2"}
-	settings := Settings{Model: "p/m", MaxTokens: 5}
-	if err := s.SaveSettings(ctx, key, settings); err != nil {
-		t.Fatalf("SaveSettings: %v", err)
-	}
-	mustAppend(t, s, key, "a", "b")
-	mustAppend(t, s, other, "x")
-	if err := s.Reset(ctx, key); err != nil {
-		t.Fatalf("Reset: %v", err)
-	}
-	if got := mustHistory(t, s, key, 0); len(got) != 0 {
-		t.Errorf("History after Reset = %v, want none", texts(got))
-	}
-	if got, err := s.Settings(ctx, key); err != nil || !reflect.DeepEqual(got, settings) {
-		t.Errorf("Settings after Reset = %+v, %v; want %+v", got, err, settings)
-	}
-	if got, want := texts(mustHistory(t, s, other, 0)), []string{"1:x"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("other conversation = %v, want %v", got, want)
-	}
-	mustAppend(t, s, key, "c")
-	if got, want := texts(mustHistory(t, s, key, 0)), []string{"1:c"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("History after Reset and Append = %v, want %v", got, want)
-	}
-	// Resetting an unknown or empty conversation is not an error.
-	if err := s.Reset(ctx, Key{Platform: "telegram", Chat: "never"}); err != nil {
-		t.Errorf("Reset(unknown) = %v", err)
-	}
-}
-
 func TestBoltStore_SetProgress_WriteBehind(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const period = 250 * time.Millisecond
@@ -508,24 +428,6 @@ func TestBoltStore_Progresses_DuringFlush(t *testing.T) {
 		}
 	}
 	wg.Wait()
-}
-
-func TestBoltStore_SetProgress_CopiesInput(t *testing.T) {
-	s := mustOpenBolt(t, BoltOptions{})
-	key := Key{Platform: "telegram", Chat: "1"}
-	p := &Progress{Destination: "d", Reply: []byte("abc")}
-	if err := s.SetProgress(t.Context(), key, 0, p); err != nil {
-		t.Fatalf("SetProgress: %v", err)
-	}
-	p.Reply[0] = 'X'
-	p.Destination = "changed"
-	ps, err := s.Progresses(t.Context())
-	if err != nil {
-		t.Fatalf("Progresses: %v", err)
-	}
-	if len(ps) != 1 || string(ps[0].Reply) != "abc" || ps[0].Destination != "d" {
-		t.Errorf("Progresses = %+v, want the record as set", ps)
-	}
 }
 
 func TestBoltStore_Value(t *testing.T) {
