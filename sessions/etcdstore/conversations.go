@@ -39,15 +39,11 @@ func decodeHead(kv *mvccpb.KeyValue) (*head, error) {
 // were saved.
 func (s *Store) Settings(ctx context.Context, key sessions.Key) (sessions.Settings, error) {
 	var st sessions.Settings
-	ctx, cancel, err := s.begin(ctx)
+	ctx, cancel, name, err := s.beginConv(ctx, key)
 	if err != nil {
 		return st, err
 	}
 	defer cancel()
-	name, err := keyName(key)
-	if err != nil {
-		return st, err
-	}
 	resp, err := s.cli.Get(ctx, s.settingsKey(name))
 	if err == nil && len(resp.Kvs) > 0 {
 		err = json.Unmarshal(resp.Kvs[0].Value, &st)
@@ -60,15 +56,11 @@ func (s *Store) Settings(ctx context.Context, key sessions.Key) (sessions.Settin
 
 // SaveSettings replaces the conversation's settings.
 func (s *Store) SaveSettings(ctx context.Context, key sessions.Key, st sessions.Settings) error {
-	ctx, cancel, err := s.begin(ctx)
+	ctx, cancel, name, err := s.beginConv(ctx, key)
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	name, err := keyName(key)
-	if err != nil {
-		return err
-	}
 	v, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("etcd store: encode settings of %s: %w", key, err)
@@ -88,15 +80,11 @@ func (s *Store) SaveSettings(ctx context.Context, key sessions.Key, st sessions.
 // oldest first, as of one revision. limit <= 0 returns every retained
 // entry.
 func (s *Store) History(ctx context.Context, key sessions.Key, limit int) ([]sessions.Entry, error) {
-	ctx, cancel, err := s.begin(ctx)
+	ctx, cancel, name, err := s.beginConv(ctx, key)
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
-	name, err := keyName(key)
-	if err != nil {
-		return nil, err
-	}
 	entries, err := s.history(ctx, name, limit)
 	if err != nil {
 		return nil, fmt.Errorf("etcd store: read history of %s: %w", key, err)
@@ -192,15 +180,11 @@ type change struct {
 
 // write makes ch one transaction.
 func (s *Store) write(ctx context.Context, key sessions.Key, ch change) error {
-	ctx, cancel, err := s.begin(ctx)
+	ctx, cancel, name, err := s.beginConv(ctx, key)
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	name, err := keyName(key)
-	if err != nil {
-		return err
-	}
 	values, err := encodeEntries(ch.Entries)
 	if err != nil {
 		return fmt.Errorf("encode entry: %w", err)
@@ -446,15 +430,11 @@ func (s *Store) readHistory(ctx context.Context, h *head) ([][]byte, error) {
 // newest first. pred may run more than once for an entry (when another
 // writer changed the history meanwhile); it must not call the store.
 func (s *Store) DeleteLast(ctx context.Context, key sessions.Key, pred func(sessions.Entry) bool) ([]sessions.Entry, error) {
-	ctx, cancel, err := s.begin(ctx)
+	ctx, cancel, name, err := s.beginConv(ctx, key)
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
-	name, err := keyName(key)
-	if err != nil {
-		return nil, err
-	}
 	defer s.locks.lock(name)()
 	var removed []sessions.Entry
 	var release string
@@ -517,15 +497,11 @@ func (s *Store) DeleteLast(ctx context.Context, key sessions.Key, pred func(sess
 // Reset deletes the conversation's history and keeps its settings.
 // Sequences start again at 1.
 func (s *Store) Reset(ctx context.Context, key sessions.Key) error {
-	ctx, cancel, err := s.begin(ctx)
+	ctx, cancel, name, err := s.beginConv(ctx, key)
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	name, err := keyName(key)
-	if err != nil {
-		return err
-	}
 	defer s.locks.lock(name)()
 	var release string
 	_, err = s.update(ctx, []string{name}, func(ctx context.Context, t *txn) error {
@@ -648,15 +624,11 @@ func (s *Store) Move(ctx context.Context, from, to sessions.Key) error {
 // accepted message is refused with sessions.ErrDuplicate; updating a
 // record keeps it.
 func (s *Store) SetQueued(ctx context.Context, q sessions.Queued) error {
-	ctx, cancel, err := s.begin(ctx)
+	ctx, cancel, name, err := s.beginConv(ctx, q.Key)
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	name, err := keyName(q.Key)
-	if err != nil {
-		return err
-	}
 	q.Owner = s.owner()
 	v, err := json.Marshal(q)
 	if err != nil {

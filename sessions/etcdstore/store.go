@@ -398,6 +398,21 @@ func (s *Store) begin(ctx context.Context) (context.Context, context.CancelFunc,
 	return ctx, cancel, nil
 }
 
+// beginConv is begin for an operation on conversation key, with the
+// conversation's name in the keys.
+func (s *Store) beginConv(ctx context.Context, key sessions.Key) (context.Context, context.CancelFunc, string, error) {
+	ctx, cancel, err := s.begin(ctx)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	name, err := keyName(key)
+	if err != nil {
+		cancel()
+		return nil, nil, "", err
+	}
+	return ctx, cancel, name, nil
+}
+
 // opCtx bounds ctx by the request timeout.
 func (s *Store) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, s.cfg.RequestTimeout)
