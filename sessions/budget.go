@@ -90,11 +90,11 @@ func newBudget(w Window) *budget {
 // fifth for growing text, status and typing, so that a user waiting for
 // any sign, or for the end, does not queue behind text.
 func (b *budget) free(u int) int {
-	// Shared with others not counted yet: as if one other drew on it.
-	n := max(1, b.window.Requests/(max(b.others, 1)+1))
-	if b.others == 0 {
-		n = b.window.Requests
+	drawers := 1 + b.others
+	if b.others < 0 {
+		drawers = 2 // others not counted yet: as if one drew on it
 	}
+	n := max(1, b.window.Requests/drawers)
 	if u < urgencyFirst {
 		n = max(1, n-max(1, n/5))
 	}

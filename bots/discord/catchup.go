@@ -61,7 +61,7 @@ type catchUp struct {
 	shards map[int]map[string]seenChannel
 	dirty  map[int]bool
 	loaded map[int]bool  // shards whose kept channels were read (load): written only then
-	added  chan struct{} // a channel was added: written at once, not in catchUpFlush
+	added  chan struct{} // a channel was added: written at once, not in catchUpFlush; nil while nothing writes
 }
 
 // stateName is the State value of shard n's channels.
@@ -128,9 +128,6 @@ func (c *catchUp) setTotal(total int) {
 	if c.total != total {
 		c.total, c.shards = total, make(map[int]map[string]seenChannel)
 		c.dirty, c.loaded = make(map[int]bool), make(map[int]bool)
-	}
-	if c.added == nil {
-		c.added = make(chan struct{}, 1)
 	}
 }
 
