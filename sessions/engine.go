@@ -691,6 +691,9 @@ func (l *Live) show() outcome {
 // back. A charged view holds a request of the bot's budget.
 func (l *Live) send(p pending) outcome {
 	ctx, v, u := l.ctx, p.v, p.u
+	if l.notice {
+		u = urgencyFinal // its reply's final view: it starts no interval
+	}
 	if n := p.ver - l.shownVer; n > 1 && l.e.observer.Coalesced != nil {
 		l.e.observer.Coalesced(l.sched.id, int(n-1))
 	}
@@ -815,19 +818,22 @@ func (l *Live) typingTick() {
 }
 
 // typingRequest shows the typing indicator when the destination shows none
-// (one indicator covers every answer there) and the bot's global budget
-// has a request nobody waits for; otherwise it is dropped. A platform that
-// answers it with a rate limit gets the same pause as for an update.
+// (one indicator covers every answer there). A request the platform
+// charges is made only when the bot's global budget has one nobody waits
+// for; otherwise it is dropped. A free sign of life (a Telegram draft) is
+// shown whatever the budget. A platform that answers with a rate limit
+// gets the same pause as for an update.
 func (l *Live) typingRequest() {
 	if !l.sched.typingDue() {
 		return // the destination shows one already
 	}
 	g := l.sched.global
-	if g != nil && !g.try() {
-		return
-	}
-	err := l.typer.Typing(l.ctx)
-	if g != nil {
+	charged := false
+	err := l.typer.Typing(l.ctx, func() bool {
+		charged = g == nil || g.try()
+		return charged
+	})
+	if charged && g != nil {
 		g.complete(1, 0)
 	}
 	var rl *RateLimitError

@@ -443,7 +443,10 @@ type typingReply struct {
 	refused bool
 }
 
-func (r *typingReply) Typing(context.Context) error {
+func (r *typingReply) Typing(_ context.Context, charge func() bool) error {
+	if !charge() {
+		return nil
+	}
 	if !r.refused {
 		r.refused = true
 		return &RateLimitError{RetryAfter: 3 * time.Second}

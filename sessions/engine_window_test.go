@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -233,11 +234,64 @@ type typerReply struct {
 	typing int
 }
 
-func (r *typerReply) Typing(ctx context.Context) error {
+func (r *typerReply) Typing(ctx context.Context, charge func() bool) error {
+	if !charge() {
+		return nil
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.typing++
 	return nil
+}
+
+// draftTyper shows its sign of life as a draft the platform does not
+// charge (Telegram's placeholder): it never asks for the budget.
+type draftTyper struct {
+	logReply
+	drafts atomic.Int32
+}
+
+func (r *draftTyper) Typing(context.Context, func() bool) error {
+	r.drafts.Add(1)
+	return nil
+}
+
+// A free sign of life takes nothing from the bot's budget: a wave of
+// answers starting does not make their first texts wait.
+func TestEngine_Budget_FreeTypingNotCharged(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := NewEngine(nil, Observer{})
+		e.SetBudget("bot", Window{Requests: 5, Per: time.Hour})
+		log := &sendLog{}
+		var rs []*draftTyper
+		for i := range 5 {
+			r := &draftTyper{logReply: logReply{name: fmt.Sprint(i), dest: Destination{ID: fmt.Sprint(i), Interval: time.Second, Budget: "bot"}, log: log}}
+			rs = append(rs, r)
+			e.Start(t.Context(), r, nil)
+		}
+		synctest.Wait()
+		for _, r := range rs {
+			if n := r.drafts.Load(); n != 1 {
+				t.Fatalf("reply %s showed %d signs of life, want 1", r.name, n)
+			}
+		}
+		// The whole budget is left for the five answers' first texts.
+		start := time.Now()
+		for i := range 5 {
+			l := e.Start(t.Context(), &logReply{name: fmt.Sprint("a", i), dest: Destination{ID: fmt.Sprint(i), Interval: time.Second, Budget: "bot"}, log: log}, nil)
+			l.Update(View{Content: "first words"})
+		}
+		synctest.Wait()
+		sends := log.all()
+		if len(sends) != 5 {
+			t.Fatalf("%d first texts shown, want 5", len(sends))
+		}
+		for _, s := range sends {
+			if s.at != start {
+				t.Errorf("%s shown %v after its first text, want at once", s.reply, s.at.Sub(start))
+			}
+		}
+	})
 }
 
 func TestEngine_Budget_TypingDroppedFirst(t *testing.T) {
@@ -612,4 +666,62 @@ func TestEngine_Budget_ShareGrowsAWindowLater(t *testing.T) {
 			t.Errorf("%d finals shown, want all 20", n)
 		}
 	})
+}
+
+// A first appearance starts the interval: the answer's next few words do
+// not take the window's request that the forum's next topic needs for
+// its own first appearance.
+func TestEngine_Window_TextWaitsAfterFirstAppearance(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := NewEngine(nil, Observer{})
+		log := &sendLog{}
+		forum := Destination{ID: "telegram:-100", Interval: 3 * time.Second,
+			Windows: []Window{{Requests: 3, Per: 3 * time.Second}, {Requests: 20, Per: time.Minute}}}
+		grow := func(name string, after, d time.Duration) func() {
+			return func() {
+				time.Sleep(after)
+				l := e.Start(t.Context(), &logReply{name: name, dest: forum, log: log}, nil)
+				text := ""
+				for start := time.Now(); time.Since(start) < d; {
+					text += "x"
+					l.Update(View{Content: text})
+					time.Sleep(20 * time.Millisecond)
+				}
+				l.Finish(t.Context(), View{Content: text + "!"})
+			}
+		}
+		start := time.Now()
+		var wg sync.WaitGroup
+		wg.Go(grow("a", 0, 10*time.Second))
+		wg.Go(grow("b", 333*time.Millisecond, 10*time.Second))
+		wg.Wait()
+		sends := log.all()
+		checkWindow(t, sends, forum.ID, forum.Windows[0])
+		var firstB time.Duration = -1
+		var lastShown time.Time // a request that showed a reply, not a final
+		for _, s := range sends {
+			if s.reply == "b" && firstB < 0 {
+				firstB = s.at.Sub(start)
+			}
+			if !s.final && !firstOf(sends, s) && s.at.Sub(lastShown) < forum.Interval {
+				t.Errorf("%s's text at %v, %v after the request before it; want the interval (%v)", s.reply, s.at.Sub(start), s.at.Sub(lastShown), forum.Interval)
+			}
+			if !s.final {
+				lastShown = s.at
+			}
+		}
+		if want := 333 * time.Millisecond; firstB != want {
+			t.Errorf("b first shown at %v, want %v (at once: a's next words wait)", firstB, want)
+		}
+	})
+}
+
+// firstOf reports whether s is its reply's first request in sends.
+func firstOf(sends []send, s send) bool {
+	for _, o := range sends {
+		if o.reply == s.reply {
+			return o == s
+		}
+	}
+	return false
 }

@@ -35,8 +35,12 @@ type Reply interface {
 // until the first Show; typing is not charged to the destination's
 // schedule, but draws on the bot's global budget, and is the first thing
 // dropped when that runs short.
+//
+// Typing calls charge, at most once, before a request the platform
+// charges to the bot, and makes it only when charge reports true; a sign
+// of life the platform does not charge (a Telegram draft) needs no call.
 type Typer interface {
-	Typing(ctx context.Context) error
+	Typing(ctx context.Context, charge func() bool) error
 }
 
 // Drafter is implemented by replies that show some views as drafts:
@@ -50,9 +54,12 @@ type Drafter interface {
 // ID (a Telegram chat, a Discord channel or thread).
 type Destination struct {
 	ID string
-	// Interval is the least time between two updates of growing text or
-	// status at the destination: how smoothly answers grow. A reply's first
-	// appearance, a notice and a final view do not wait for it.
+	// Interval is the least time between an update of growing text or
+	// status at the destination and the request before it that showed a
+	// reply (a first appearance, first text, growing text or status): how
+	// smoothly answers grow. A reply's first appearance or first text, a
+	// notice and a final view do not wait for it; notices and final views
+	// do not start it.
 	Interval time.Duration
 	// Windows are the platform's own limits at the destination, all of
 	// which hold (a Telegram group: a chat's 3 in 3 s and a group's 20 a

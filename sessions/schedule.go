@@ -171,8 +171,11 @@ func (s *schedule) pause(d time.Duration) {
 
 // release gives up the schedule, charging the requests made since it was handed out
 // for a view of urgency u (-1 when nothing was shown), and a pause when the
-// platform asked for one. A view of growing text or status starts the
-// interval even when the platform charges it nothing (a Telegram draft).
+// platform asked for one. Every view shown but a final one (a notice is
+// its reply's final view) starts the interval, even when the platform
+// charges it nothing (a Telegram draft): growing text waits the interval
+// after an answer's first appearance or first text too, instead of
+// spending the window's next request on a few more words.
 func (s *schedule) release(requests, u int, pause time.Duration) {
 	now := time.Now()
 	s.mu.Lock()
@@ -192,7 +195,7 @@ func (s *schedule) release(requests, u int, pause time.Duration) {
 	if n := len(s.sent) - s.keep; n > 0 {
 		s.sent = s.sent[n:] // only the newest window's worth can matter
 	}
-	if paced(u) {
+	if u >= 0 && u != urgencyFinal {
 		s.paced = now.Add(time.Duration(max(requests, 1)-1) * step)
 	}
 	s.busy = false

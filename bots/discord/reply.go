@@ -98,7 +98,10 @@ type messageReply struct{ *reply }
 
 // Typing shows "… is typing" in the channel until the first message. A
 // 429 is a *sessions.RateLimitError.
-func (r messageReply) Typing(ctx context.Context) error {
+func (r messageReply) Typing(ctx context.Context, charge func() bool) error {
+	if !charge() {
+		return nil
+	}
 	if err := r.b.s.ChannelTyping(r.channelID, streamOpts(ctx)...); err != nil {
 		return r.b.classify(err)
 	}

@@ -160,8 +160,9 @@ func (r *reply) key() sessions.Key { return chatKey(r.chat, r.topic) }
 // drafts, a draft showing Telegram's "Thinking…" placeholder with a Stop
 // button; elsewhere "typing…" in the chat or topic. A flood refusal is a
 // *sessions.RateLimitError. The engine calls it when the answer starts and
-// every few seconds until its first view, drawing on the bot's budget.
-func (r *reply) Typing(ctx context.Context) error {
+// every few seconds until its first view; "typing…" draws on the bot's
+// budget (charge), a draft does not.
+func (r *reply) Typing(ctx context.Context, charge func() bool) error {
 	r.mu.Lock()
 	chat, topic := r.chat, r.topic
 	err := errNoPlaceholder
@@ -178,7 +179,10 @@ func (r *reply) Typing(ctx context.Context) error {
 	if !errors.Is(err, errNoPlaceholder) && !r.b.draftsOff.Load() {
 		return err
 	}
-	// No draft: "typing…".
+	// No draft: "typing…", when the bot's budget has a request for it.
+	if !charge() {
+		return nil
+	}
 	err = r.b.api.typing(ctx, chat, topic)
 	if rl := rateLimit(err); rl != nil {
 		return rl
