@@ -26,9 +26,10 @@ const binWidth = 100 * time.Millisecond
 
 // budgetModel follows, bin by bin, what each bot's budget could give
 // growing text and what the answers streaming into destinations that draw
-// on it wanted. Growing text may have the budget's text pool, less what
-// the finals, first appearances and first texts took beyond the fifth
-// kept for them (urgent requests go first): that is what was left. Each
+// on it wanted. Growing text may have the budget's text pool less all that
+// the finals, first appearances and first texts took: the engine keeps
+// the window's last fifth free for them at all times, so that one never
+// waits long behind text (sessions.budget). That is what was left. Each
 // destination wanted as much as its window sustains (windowRate). Where
 // they wanted more than was left, the budget bound, and each
 // destination's fair share is its window's rate scaled down to what was
@@ -37,7 +38,7 @@ type budgetModel struct {
 	start  time.Time
 	demand map[string][]float64 // platform → requests a second wanted, by bin
 	left   map[string][]float64 // platform → requests a second left for them, by bin
-	spent  map[string][]float64 // platform → requests a second charged around each bin (noteSpent)
+	spent  map[string][]float64 // platform → requests a second charged in the second up to each bin (noteSpent)
 }
 
 // urgentSpan is the span over which the urgent requests' rate is taken.
@@ -90,7 +91,7 @@ func (w *world) newBudgetModel(an *analysis, obs map[*answer]*observed, urgent m
 				sum += per[j]
 			}
 			rate := sum / urgentSpan.Seconds()
-			left[i] = max(0, min(float64(textPool(budgetOf(p))), float64(budgetOf(p))-rate))
+			left[i] = max(0, float64(textPool(budgetOf(p)))-rate)
 		}
 		m.left[p] = left
 	}
@@ -111,7 +112,8 @@ func (w *world) newBudgetModel(an *analysis, obs map[*answer]*observed, urgent m
 }
 
 // noteSpent records every request charged to platform's budget (times),
-// for crowded.
+// for crowded: by bin, the rate over the budget's span up to the end of
+// the bin, the requests that still count when one more asks.
 func (m *budgetModel) noteSpent(platform string, times []time.Time) {
 	n := len(m.left[platform])
 	per := make([]float64, n)
@@ -120,11 +122,11 @@ func (m *budgetModel) noteSpent(platform string, times []time.Time) {
 			per[i]++
 		}
 	}
-	half := int(urgentSpan / binWidth / 2)
+	bins := int(urgentSpan / binWidth)
 	rates := make([]float64, n)
 	for i := range n {
 		sum := 0.0
-		for j := max(0, i-half); j < min(n, i+half); j++ {
+		for j := max(0, i-bins+1); j <= i; j++ {
 			sum += per[j]
 		}
 		rates[i] = sum / urgentSpan.Seconds()
@@ -133,13 +135,18 @@ func (m *budgetModel) noteSpent(platform string, times []time.Time) {
 }
 
 // crowded reports whether the platform's budget was spent to the full
-// around t (crowdedShare of it, requests of every urgency): a request
-// wanted then waited its place in the bot's line, whatever its
-// destination allowed.
-func (m *budgetModel) crowded(platform string, t time.Time) bool {
-	i := int(t.Sub(m.start) / binWidth)
+// (crowdedShare of it, requests of every urgency, over the second before)
+// at some moment from when a request was wanted until it went out: it
+// then waited its place in the bot's line, whatever its destination
+// allowed.
+func (m *budgetModel) crowded(platform string, from, to time.Time) bool {
 	r := m.spent[platform]
-	return i >= 0 && i < len(r) && r[i] >= crowdedShare*float64(budgetOf(platform))
+	for i := int(from.Sub(m.start) / binWidth); i <= int(to.Sub(m.start)/binWidth); i++ {
+		if i >= 0 && i < len(r) && r[i] >= crowdedShare*float64(budgetOf(platform)) {
+			return true
+		}
+	}
+	return false
 }
 
 // crowdedShare is the share of a bot's budget spent at which the load test
@@ -182,21 +189,28 @@ func (m *budgetModel) fair(platform string, i int) float64 {
 }
 
 // allowed is how many writes a destination of kind k could receive during
-// span, where urgent were the times of answers' first appearances and
-// first texts there (they go at once), and growing text is sent as soon
-// as the destination's rules allow (simulated: see windowAllows), scaled
-// to its fair share of the bot's budget while that binds.
-func (w *world) allowed(m *budgetModel, k kind, span [2]time.Time, urgent []time.Time, interval time.Duration) float64 {
-	text := float64(windowAllows(k, !w.drawsOnBudget(k), span, urgent, interval))
-	if w.drawsOnBudget(k) && span[1].After(span[0]) {
-		var fair float64
-		m.each(span, func(i int, overlap time.Duration) {
-			fair += overlap.Seconds() * m.fair(platformOf(k), i)
-		})
-		text *= fair / span[1].Sub(span[0]).Seconds()
+// span, where urgent were the answers' first appearances, first texts and
+// finals there (they go first), and growing text is sent as soon as the
+// destination's rules allow (simulated: see windowAllows), each request
+// counted at the destination's fair share of the bot's budget at its
+// time: a request the budget would give the finals instead counts for
+// nothing.
+func (w *world) allowed(m *budgetModel, k kind, span [2]time.Time, urgent []urgentWrite, interval time.Duration) float64 {
+	texts := windowAllows(k, !w.drawsOnBudget(k), span, urgent, interval)
+	if !w.drawsOnBudget(k) {
+		return float64(len(urgent) + len(texts))
+	}
+	text := 0.0
+	for _, t := range texts {
+		text += m.fair(platformOf(k), int(t.Sub(m.start)/binWidth))
 	}
 	return float64(len(urgent)) + text
 }
+
+// urgentWrite is a write that showed an answer's first appearance, first
+// text or final view: sent when the platform received it, wanted when
+// the answer first needed it (the question, the first token, the last).
+type urgentWrite struct{ wanted, sent time.Time }
 
 // engineWindows are the windows Palaver's engine keeps to at a
 // destination of kind k, as config.yaml sets them: Telegram's 3 per 3 s per
@@ -213,14 +227,17 @@ func engineWindows(k kind) [][2]int64 {
 	}
 }
 
-// windowAllows is how many requests of growing text a destination of kind
-// k admits during span besides the urgent ones (at their times), sent
-// each as soon as its rules allow: each of its windows (engineWindows)
-// less the slot kept for a final (when the window holds two or more), and
-// the interval since the destination's last request; with drafts (a
-// Telegram private chat's growing text) the interval alone. It is what
-// the engine aims at.
-func windowAllows(k kind, drafts bool, span [2]time.Time, urgent []time.Time, interval time.Duration) int {
+// windowAllows is when a destination of kind k admits requests of
+// growing text during span besides the urgent ones (sent at their times,
+// sorted by them), sent each as soon as its rules allow: each of its
+// windows (engineWindows) less the slot kept for a final (when the window
+// holds two or more), and the interval since the destination's last
+// request; with drafts (a Telegram private chat's growing text) the
+// interval alone. Growing text never goes while an urgent request is
+// wanted and not yet sent (it would go first), and comes only after the
+// span's first urgent request: the span begins with an answer's first
+// token, which becomes its first text. It is what the engine aims at.
+func windowAllows(k kind, drafts bool, span [2]time.Time, urgent []urgentWrite, interval time.Duration) []time.Time {
 	windows := engineWindows(k)
 	if drafts {
 		windows = nil // drafts are not charged: only the interval paces them
@@ -245,45 +262,70 @@ func windowAllows(k kind, drafts bool, span [2]time.Time, urgent []time.Time, in
 		}
 		return true
 	}
-	text, u := 0, 0
+	// pending reports whether an urgent request not sent by t (from the
+	// u-th on) was wanted by then.
+	pending := func(u int, t time.Time) bool {
+		for _, r := range urgent[u:] {
+			if !r.wanted.After(t) {
+				return true
+			}
+		}
+		return false
+	}
+	var texts []time.Time
+	u := 0
 	last := time.Time{}
 	for t := span[0]; !t.After(span[1]); {
-		if u < len(urgent) && !urgent[u].After(t) {
-			sent = append(sent, urgent[u])
-			last = later(last, urgent[u])
+		if u < len(urgent) && !urgent[u].sent.After(t) {
+			sent = append(sent, urgent[u].sent)
+			last = later(last, urgent[u].sent)
 			u++
 			continue
 		}
 		next := t.Add(10 * time.Millisecond)
-		if (last.IsZero() || !t.Before(last.Add(interval))) && fits(t) {
+		if !last.IsZero() && !t.Before(last.Add(interval)) && !pending(u, t) && fits(t) {
 			sent = append(sent, t)
 			last = t
-			text++
+			texts = append(texts, t)
 			next = t.Add(interval)
 		}
-		if u < len(urgent) && urgent[u].Before(next) {
-			next = urgent[u]
+		if u < len(urgent) && urgent[u].sent.Before(next) {
+			next = urgent[u].sent
 		}
 		t = next
 	}
-	return text
+	return texts
 }
 
-// urgentWrites are the times of the writes at d that showed an answer's
-// first appearance, first text or final view: the requests that do not
-// wait for growing text's share of the budget.
-func (d *destLog) urgentWrites(obs map[*answer]*observed) map[time.Time]bool {
-	urgent := map[time.Time]bool{}
+// urgentWrites are the writes at d that showed an answer's first
+// appearance, first text or final view, by the time they were sent, with
+// when each was wanted: the requests that do not wait for growing text's
+// share of the budget.
+func (d *destLog) urgentWrites(obs map[*answer]*observed) map[time.Time]time.Time {
+	urgent := map[time.Time]time.Time{}
+	note := func(sent, wanted time.Time) {
+		if w, ok := urgent[sent]; !ok || wanted.Before(w) {
+			urgent[sent] = earlier(wanted, sent)
+		}
+	}
 	for _, a := range d.shown {
 		o := obs[a]
 		if o == nil || len(o.writes) == 0 {
 			continue
 		}
-		urgent[o.writes[0].at] = true
-		urgent[o.firstVisible] = true
-		urgent[o.final] = true
+		note(o.writes[0].at, o.asked)
+		note(o.firstVisible, o.first)
+		note(o.final, o.last)
 	}
 	return urgent
+}
+
+// earlier is the earlier of a and b.
+func earlier(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // budgetRequests are the requests Palaver charged to one bot's budget, as

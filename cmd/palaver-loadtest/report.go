@@ -33,14 +33,34 @@ type Report struct {
 	Targets    []Check  `json:"targets"`
 	// Answers details every answer (with -details).
 	Answers []AnswerDetail `json:"answers,omitempty"`
+	// Spans details every destination's spans of streaming (with
+	// -details): what the window and budget check compares.
+	Spans []SpanDetail `json:"spans,omitempty"`
+}
+
+// SpanDetail is one span during which answers streamed into a
+// destination: its writes against what the destination's window and the
+// bot's budget allowed (see the kinds' updates_of_window_and_budget).
+type SpanDetail struct {
+	Destination string  `json:"destination"`
+	Kind        string  `json:"kind"`
+	Start       float64 `json:"start_unix_ms"`
+	End         float64 `json:"end_unix_ms"`
+	Writes      int     `json:"writes"`
+	Urgent      int     `json:"urgent"`
+	Allowed     float64 `json:"allowed"`
 }
 
 // AnswerDetail is one answer's timeline, in milliseconds from the model's
 // first token.
 type AnswerDetail struct {
-	Tag          string  `json:"tag"`
-	Kind         string  `json:"kind"`
-	Destination  string  `json:"destination"`
+	Tag         string `json:"tag"`
+	Kind        string `json:"kind"`
+	Destination string `json:"destination"`
+	// FirstToken is when the model's first token was sent, in
+	// milliseconds since the Unix epoch: the origin of the other times,
+	// which lines up answers at one destination.
+	FirstToken   float64 `json:"first_token_unix_ms"`
 	Asked        float64 `json:"asked_ms"`
 	LastToken    float64 `json:"last_token_ms"`
 	FirstVisible float64 `json:"first_visible_ms"`

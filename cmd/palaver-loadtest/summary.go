@@ -22,8 +22,11 @@ func platformWindow(k kind) (string, time.Duration, int) {
 }
 
 // windowPaced reports whether k's window, not its interval, sets the pace
-// of its growing text and the wait of its finals.
-func windowPaced(k kind) bool { return k == discordChannel || k == discordDM }
+// of its growing text and the wait of its finals: Discord's 5 per 5 s,
+// stricter than its 1 s interval; a Telegram group's 20 a minute, which
+// its 3 s interval only matches while the group is not busy (a crowd's
+// finals queue for the window).
+func windowPaced(k kind) bool { return k != tgPrivate }
 
 // windowRate is the writes per second a destination's platform window
 // sustains for growing text, one slot of a sliding window kept for the
@@ -97,7 +100,8 @@ func (w *world) report(an *analysis, before, after scrape, s *sampler, rss int64
 				return float64(t.Sub(x.first)) / float64(time.Millisecond)
 			}
 			ad := AnswerDetail{Tag: x.a.tag, Kind: string(x.a.conv.kind), Destination: x.a.conv.dest,
-				Asked: rel(x.asked), LastToken: rel(x.last), FirstVisible: rel(x.firstVisible), Scheduled: rel(x.scheduled),
+				FirstToken: float64(x.first.UnixMicro()) / 1000,
+				Asked:      rel(x.asked), LastToken: rel(x.last), FirstVisible: rel(x.firstVisible), Scheduled: rel(x.scheduled),
 				Final: rel(x.final), Updates: x.updates, BudgetFree: x.budgetFree, Problem: x.problem}
 			for _, v := range x.writes {
 				ad.Writes = append(ad.Writes, WriteDetail{At: rel(v.at), Chars: len(v.text), Stop: v.stop, Draft: v.draft})
@@ -155,17 +159,25 @@ func (w *world) report(an *analysis, before, after scrape, s *sampler, rss int64
 			kr.PlatformErrors += len(d.errors)
 			urgent := d.urgentWrites(obs)
 			for _, span := range d.streaming(obs) {
-				var firsts []time.Time
+				var firsts []urgentWrite
+				writes := 0
 				for _, wr := range d.writes {
 					if wr.at.Before(span[0]) || wr.at.After(span[1]) {
 						continue
 					}
-					streamWrites++
-					if urgent[wr.at] {
-						firsts = append(firsts, wr.at)
+					writes++
+					if wanted, ok := urgent[wr.at]; ok {
+						firsts = append(firsts, urgentWrite{wanted: wanted, sent: wr.at})
 					}
 				}
-				budgetAllowed += w.allowed(budgets, k, span, firsts, d.interval)
+				a := w.allowed(budgets, k, span, firsts, d.interval)
+				streamWrites += writes
+				budgetAllowed += a
+				if w.opts.details {
+					unixMS := func(t time.Time) float64 { return float64(t.UnixMicro()) / 1000 }
+					r.Spans = append(r.Spans, SpanDetail{Destination: d.dest, Kind: string(k), Start: unixMS(span[0]), End: unixMS(span[1]),
+						Writes: writes, Urgent: len(firsts), Allowed: a})
+				}
 			}
 			for _, span := range d.busy(obs) {
 				allowed += int(span[1].Sub(span[0])/d.interval) + 1
@@ -195,7 +207,7 @@ func (w *world) report(an *analysis, before, after scrape, s *sampler, rss int64
 					}
 					kr.Complete++
 					first = append(first, x.firstVisible.Sub(x.first))
-					if x.budgetFree && !(w.drawsOnBudget(k) && budgets.crowded(platformOf(k), x.first)) {
+					if x.budgetFree && !(w.drawsOnBudget(k) && budgets.crowded(platformOf(k), x.first, x.firstVisible)) {
 						free = append(free, x.firstVisible.Sub(x.first))
 					}
 					final = append(final, x.final.Sub(x.last))
@@ -389,9 +401,9 @@ func targets(r *Report, all KindReport) []Check {
 	var cs []Check
 	cs = append(cs, check("first visible p99 with budget free", fmt.Sprintf("< %d ms", slack),
 		all.FirstVisibleFree.N == 0 || all.FirstVisibleFree.P99 < slack, "%s ms over %d answers", ms(all.FirstVisibleFree.P99), all.FirstVisibleFree.N))
-	// Telegram's destinations are paced by their interval; Discord's by
-	// its window of 5 per 5 s, stricter than its 1 s interval, which
-	// issue 13's targets (below) judge instead.
+	// Telegram's private chats are paced by their interval; groups and
+	// Discord by their windows (windowPaced), which issue 13's targets
+	// (below) judge instead.
 	for _, k := range r.Kinds[:len(r.Kinds)-1] {
 		if windowPaced(kind(k.Kind)) {
 			continue
@@ -442,7 +454,8 @@ func issue13Targets(r *Report, all KindReport) []Check {
 				q.N == 0 || (q.P50 <= 30 && q.P99 <= 150), "%s / %s ms over %d answers", ms(q.P50), ms(q.P99), q.N))
 		}
 		_, win, _ := platformWindow(kind(k.Kind))
-		cs = append(cs, check("done → final, slowest, in a "+k.Kind, "≤ one window, "+ms(float64(win.Milliseconds()))+" ms",
+		win += min(win/50, 100*time.Millisecond) // the engine's margin for jitter
+		cs = append(cs, check("done → final, slowest, in a "+k.Kind, "≤ one window and its margin, "+ms(float64(win.Milliseconds()))+" ms",
 			k.Final.N == 0 || k.Final.Max <= float64(win.Milliseconds()), "%s ms", ms(k.Final.Max)))
 		cs = append(cs, check("updates in a "+k.Kind+" of what the window and the bot's budget allow, the final's slot kept", "≥ 90%",
 			k.BudgetShare >= 0.9, "%.0f%% (%.0f%% of the window alone)", k.BudgetShare*100, k.WindowShare*100))
