@@ -157,11 +157,17 @@ type KindReport struct {
 	Final       Quantiles `json:"final"`
 	FinalSingle Quantiles `json:"final_one_request"`
 	// FinalAlone is Final over the answers that had their destination to
-	// themselves when they ended (no other answer asked and not yet final).
-	FinalAlone     Quantiles `json:"final_nothing_else_waiting"`
-	LongFinals     int       `json:"finals_of_several_requests"`
-	FloorMS        float64   `json:"final_floor_ms"`
-	BeyondSchedule Quantiles `json:"final_beyond_schedule"`
+	// themselves when they ended (no other answer asked and not yet final)
+	// and found the bot's budget free. FinalBudgetFree is Final over all
+	// that found it free; BudgetHeld counts the finals that waited their
+	// turn in the bot's budget, spent to the full meanwhile (crowded): the
+	// per-bot limit, not the destination, set their wait (heldAfter).
+	FinalAlone      Quantiles `json:"final_nothing_else_waiting"`
+	FinalBudgetFree Quantiles `json:"final_budget_free"`
+	BudgetHeld      int       `json:"finals_held_by_budget"`
+	LongFinals      int       `json:"finals_of_several_requests"`
+	FloorMS         float64   `json:"final_floor_ms"`
+	BeyondSchedule  Quantiles `json:"final_beyond_schedule"`
 
 	// UpdatesPerAnswer is the mean number of writes showing an answer;
 	// Smoothness the writes a destination received while it had an answer
@@ -348,7 +354,9 @@ func (r *Report) writeTable(w io.Writer) {
 	row("  with budget free", func(k KindReport) string { return k.FirstVisibleFree.String() })
 	row("final p50/p99 ms", func(k KindReport) string { return k.Final.String() })
 	row("  one-request finals", func(k KindReport) string { return k.FinalSingle.String() })
+	row("  bot's budget free", func(k KindReport) string { return k.FinalBudgetFree.String() })
 	row("  nothing else waiting", func(k KindReport) string { return k.FinalAlone.String() })
+	row("  held by the bot's budget", func(k KindReport) string { return fmt.Sprint(k.BudgetHeld) })
 	row("  floor (interval) ms", func(k KindReport) string { return ms(k.FloorMS) })
 	row("  finals of 2+ requests", func(k KindReport) string { return fmt.Sprint(k.LongFinals) })
 	row("  beyond schedule p99 ms", func(k KindReport) string { return ms(k.BeyondSchedule.P99) })
