@@ -20,9 +20,10 @@ import (
 // Finals, first appearances and notices wait for a request, most urgent
 // first, across destinations (enqueue; acquire blocks). Growing text,
 // status changes and typing may use the window less a fifth, and only
-// when nobody waits (try); growing text that found none sleeps in arrival
-// order and is woken with a request granted as soon as one is free and
-// its destination would take it (sleep). A global rate limit from the
+// when nobody waits (try); growing text that found none sleeps, and the
+// sleepers are asked in turn, round and round in arrival order, whether
+// their destination would take a request: the first that would is woken
+// with one granted as soon as one is free (sleep). A global rate limit from the
 // platform stops every request for its retry_after.
 //
 // With several processes drawing on one bot's budget (see
@@ -40,6 +41,7 @@ type budget struct {
 	paused   time.Time
 	waiting  []*waiter  // finals, first appearances, notices
 	sleepers []*sleeper // growing text and status skipped for want of budget, in order
+	turn     int        // the sleeper the next hand-out asks first
 	timer    *time.Timer
 	peak     peakCounter
 
@@ -69,8 +71,8 @@ type sleeper struct {
 }
 
 // sleepersScanned bounds how many sleepers one hand-out asks whether
-// their destination is ready; sleeperRetry is how soon it asks again when
-// none was.
+// their destination is ready (the next hand-out goes on from there);
+// sleeperRetry is how soon it asks again when none was.
 const (
 	sleepersScanned = 64
 	sleeperRetry    = 50 * time.Millisecond
@@ -213,8 +215,8 @@ func (b *budget) try() bool {
 }
 
 // sleep lines s up for a request for growing text: s.wake is called, in
-// arrival order, when one is free and no final, first appearance or
-// notice waits.
+// its turn among the sleepers whose destination is ready, when one is
+// free and no final, first appearance or notice waits.
 func (b *budget) sleep(s *sleeper) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -228,11 +230,14 @@ func (b *budget) unsleep(s *sleeper) {
 	defer b.mu.Unlock()
 	if i := slices.Index(b.sleepers, s); i >= 0 {
 		b.sleepers = slices.Delete(b.sleepers, i, i+1)
+		if i < b.turn {
+			b.turn--
+		}
 	}
 }
 
 // handOutLocked grants requests to waiters, most urgent first, then to
-// sleepers whose destination is ready, oldest first, while the budget
+// sleepers whose destination is ready, in turn, while the budget
 // allows; otherwise it sets the timer for the next one (a request coming
 // back hands out again). b.mu must be held.
 func (b *budget) handOutLocked() {
@@ -252,7 +257,7 @@ func (b *budget) handOutLocked() {
 		b.grantLocked(now)
 		w.grant()
 	}
-	for i := 0; i < len(b.sleepers); {
+	for asked := 0; len(b.sleepers) > 0; {
 		at, ok := b.readyLocked(urgencyText, now)
 		if !ok {
 			return
@@ -261,15 +266,19 @@ func (b *budget) handOutLocked() {
 			b.armLocked(at.Sub(now))
 			return
 		}
-		if i == sleepersScanned {
+		if asked == min(sleepersScanned, len(b.sleepers)) {
 			break
 		}
-		s := b.sleepers[i]
+		if b.turn >= len(b.sleepers) {
+			b.turn = 0
+		}
+		s := b.sleepers[b.turn]
+		asked++
 		if !s.ready() {
-			i++
+			b.turn++
 			continue
 		}
-		b.sleepers = slices.Delete(b.sleepers, i, i+1)
+		b.sleepers = slices.Delete(b.sleepers, b.turn, b.turn+1)
 		if s.wake() {
 			b.grantLocked(now)
 		}
