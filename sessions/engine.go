@@ -288,6 +288,7 @@ type Live struct {
 	granted   bool        // the budget granted growing text a request (woken)
 	ended     bool        // done is closed, or about to be
 	typing    *time.Timer // renews the typing indicator
+	started   time.Time   // when the reply began: charged typing waits typingGrace
 	stopCtx   func() bool // stops watching ctx
 
 	// What the steps showed, and the view waiting for the budget; only
@@ -316,12 +317,13 @@ func (e *Engine) Start(ctx context.Context, reply Reply, onShown func(View)) *Li
 // destination's schedule.
 func (e *Engine) newLive(ctx context.Context, reply Reply) *Live {
 	l := &Live{
-		e:      e,
-		ctx:    ctx,
-		reply:  reply,
-		sched:  e.attach(reply.Destination()),
-		done:   make(chan struct{}),
-		goneCh: make(chan struct{}),
+		e:       e,
+		ctx:     ctx,
+		started: time.Now(),
+		reply:   reply,
+		sched:   e.attach(reply.Destination()),
+		done:    make(chan struct{}),
+		goneCh:  make(chan struct{}),
 	}
 	l.waiter = waiter{urgency: l.urgency, grant: l.step}
 	l.bwaiter = waiter{urgency: l.urgency, grant: func() { go l.budgeted() }}
@@ -334,7 +336,7 @@ func (l *Live) begin() {
 	if t, ok := l.reply.(Typer); ok {
 		l.typer = t
 		l.mu.Lock()
-		l.typing = time.AfterFunc(typingEvery, l.typingTick)
+		l.typing = time.AfterFunc(typingGrace, l.typingTick)
 		l.mu.Unlock()
 		go l.typingNow()
 	}
@@ -453,6 +455,13 @@ func (l *Live) Done() <-chan struct{} { return l.done }
 // typingEvery is how often a typing indicator is renewed until the first
 // Show; platforms expire it after 5 (Telegram) to 10 (Discord) seconds.
 const typingEvery = 4 * time.Second
+
+// typingGrace is how long after a reply begins a typing indicator the
+// platform charges first goes out, when nothing shows yet: most first
+// texts come sooner, and an indicator sent just before one takes a
+// request of the bot's budget that a wave of first texts needs. A sign
+// the platform does not charge (a Telegram draft) goes out at once.
+const typingGrace = time.Second
 
 // finalAttempts bounds how often a failing final Show is tried again.
 const finalAttempts = 6
@@ -806,8 +815,9 @@ func (l *Live) typingNow() {
 	}
 }
 
-// typingTick renews the typing indicator every typingEvery until the
-// reply shows something.
+// typingTick shows the typing indicator typingGrace after the reply
+// began, then renews it every typingEvery, until the reply shows
+// something.
 func (l *Live) typingTick() {
 	l.typingNow()
 	l.mu.Lock()
@@ -819,22 +829,28 @@ func (l *Live) typingTick() {
 
 // typingRequest shows the typing indicator when the destination shows none
 // (one indicator covers every answer there). A request the platform
-// charges is made only when the bot's global budget has one nobody waits
-// for; otherwise it is dropped. A free sign of life (a Telegram draft) is
+// charges is made only typingGrace after the reply began, and when the
+// bot's global budget has one nobody waits for; otherwise it is dropped
+// (a later tick tries again). A free sign of life (a Telegram draft) is
 // shown whatever the budget. A platform that answers with a rate limit
 // gets the same pause as for an update.
 func (l *Live) typingRequest() {
-	if !l.sched.typingDue() {
+	due, before := l.sched.typingDue()
+	if !due {
 		return // the destination shows one already
 	}
 	g := l.sched.global
-	charged := false
+	charged, refused := false, false
 	err := l.typer.Typing(l.ctx, func() bool {
-		charged = g == nil || g.try()
+		charged = time.Since(l.started) >= typingGrace && (g == nil || g.try())
+		refused = !charged
 		return charged
 	})
 	if charged && g != nil {
 		g.complete(1, 0)
+	}
+	if refused {
+		l.sched.untyped(before) // nothing shows: the next tick may try
 	}
 	var rl *RateLimitError
 	switch {

@@ -294,6 +294,34 @@ func TestEngine_Budget_FreeTypingNotCharged(t *testing.T) {
 	})
 }
 
+// "typing…" costs a request of the bot's budget: it goes out only when
+// the first text is slow, typingGrace after the reply began.
+func TestEngine_TypingAfterGrace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := NewEngine(nil, Observer{})
+		log := &sendLog{}
+		dest := func(id string) Destination { return Destination{ID: id, Interval: time.Second} }
+		quick := &typerReply{logReply: logReply{name: "quick", dest: dest("q"), log: log}}
+		slow := &typerReply{logReply: logReply{name: "slow", dest: dest("s"), log: log}}
+		lq := e.Start(t.Context(), quick, nil)
+		e.Start(t.Context(), slow, nil)
+		time.Sleep(typingGrace / 2)
+		lq.Update(View{Content: "first words"})
+		time.Sleep(typingGrace)
+		synctest.Wait()
+		for _, tt := range []struct {
+			r    *typerReply
+			want int
+		}{{quick, 0}, {slow, 1}} {
+			tt.r.mu.Lock()
+			if tt.r.typing != tt.want {
+				t.Errorf("%s answer: %d typing indicators, want %d", tt.r.name, tt.r.typing, tt.want)
+			}
+			tt.r.mu.Unlock()
+		}
+	})
+}
+
 func TestEngine_Budget_TypingDroppedFirst(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := NewEngine(nil, Observer{})
@@ -305,6 +333,7 @@ func TestEngine_Budget_TypingDroppedFirst(t *testing.T) {
 			rs = append(rs, r)
 			e.Start(t.Context(), r, nil)
 		}
+		time.Sleep(typingGrace)
 		synctest.Wait()
 		typed := 0
 		for _, r := range rs {

@@ -239,16 +239,26 @@ func (s *schedule) idleFor() time.Duration {
 
 // typingDue reports whether a typing indicator should be shown now: none
 // was within typingEvery, which platforms keep one showing for. It
-// records the one about to be shown.
-func (s *schedule) typingDue() bool {
+// records the one about to be shown, and returns the record before it,
+// for untyped.
+func (s *schedule) typingDue() (bool, time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
 	if now.Sub(s.typed) < typingEvery {
-		return false
+		return false, time.Time{}
 	}
+	before := s.typed
 	s.typed = now
-	return true
+	return true, before
+}
+
+// untyped takes back the record typingDue made (before was the one it
+// replaced): no indicator was shown after all.
+func (s *schedule) untyped(before time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.typed = before
 }
 
 // forget drops from sent (oldest first) the requests no window of span

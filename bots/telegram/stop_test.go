@@ -131,10 +131,11 @@ func TestBot_NativeStopAfterRestart(t *testing.T) {
 	}
 }
 
-// The first sign of life goes out as soon as the message is accepted,
-// before the model's first token: in a private chat a draft with
-// Telegram's "Thinking…" placeholder and a Stop button, in a group
-// "typing…" as before.
+// The first sign of life goes out before the model's first token: in a
+// private chat, as soon as the message is accepted, a draft with
+// Telegram's "Thinking…" placeholder and a Stop button; in a group
+// "typing…", a second later (it costs a request of the bot's budget,
+// which a first text coming sooner would have needed).
 func TestBot_FirstDraftBeforeFirstToken(t *testing.T) {
 	for _, tc := range []struct {
 		name, format string
