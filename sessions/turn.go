@@ -419,6 +419,7 @@ func (m *Manager) stream(ctx context.Context, t *Turn, client *llm.Client, req l
 		tick    *time.Timer
 		stopped bool
 	)
+	mu.Lock() // the callback reads tick
 	tick = time.AfterFunc(thinkingTick, func() {
 		mu.Lock()
 		defer mu.Unlock()
@@ -432,6 +433,7 @@ func (m *Manager) stream(ctx context.Context, t *Turn, client *llm.Client, req l
 			tick.Reset(thinkingTick)
 		}
 	})
+	mu.Unlock()
 	defer func() {
 		mu.Lock()
 		stopped = true
