@@ -266,7 +266,7 @@ func (b *budget) handOutLocked() {
 			b.armLocked(at.Sub(now))
 			return
 		}
-		if asked == min(sleepersScanned, len(b.sleepers)) {
+		if asked >= min(sleepersScanned, len(b.sleepers)) {
 			break
 		}
 		if b.turn >= len(b.sleepers) {

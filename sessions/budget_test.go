@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -39,4 +40,36 @@ func TestBudget_SleepersTakeTurns(t *testing.T) {
 		b.timer.Stop()
 		b.mu.Unlock()
 	})
+}
+
+// A hand-out that wakes some sleepers and finds the others' destinations
+// busy returns (it once went round the busy ones for ever, holding the
+// budget's lock).
+func TestBudget_HandOutEnds(t *testing.T) {
+	b := newBudget(Window{Requests: 10, Per: time.Second})
+	var woken atomic.Int32
+	ready := &sleeper{ready: func() bool { return true }, wake: func() bool { woken.Add(1); return true }}
+	busy := &sleeper{ready: func() bool { return false }, wake: func() bool { return true }}
+	b.mu.Lock()
+	b.sleepers = []*sleeper{ready, ready, busy}
+	b.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		b.due()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the hand-out did not return")
+	}
+	if n := woken.Load(); n != 2 {
+		t.Errorf("%d sleepers woken, want the 2 ready ones", n)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.sleepers) != 1 || b.sleepers[0] != busy {
+		t.Errorf("sleepers left %d, want the busy one", len(b.sleepers))
+	}
+	b.timer.Stop()
 }
