@@ -571,6 +571,18 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
+// pausedWithin reports whether a 429 the platform answered at d asked it
+// to pause at some time between from and to: a final shown then waited
+// for the platform, not for Palaver.
+func (d *destLog) pausedWithin(from, to time.Time) bool {
+	for _, r := range d.refusals {
+		if r.at.Before(to) && r.at.Add(r.retryAfter).After(from) {
+			return true
+		}
+	}
+	return false
+}
+
 // busy are the spans during which the destination had an answer to show
 // (from its first token to its last write), merged.
 func (d *destLog) busy(obs map[*answer]*observed) [][2]time.Time {

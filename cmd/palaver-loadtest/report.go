@@ -157,8 +157,8 @@ type KindReport struct {
 	Final       Quantiles `json:"final"`
 	FinalSingle Quantiles `json:"final_one_request"`
 	// FinalAlone is Final over the answers that had their destination to
-	// themselves when they ended (no other answer asked and not yet final)
-	// and found the bot's budget free. FinalBudgetFree is Final over all
+	// themselves when they ended (no other answer asked and not yet final),
+	// no 429 paused it meanwhile, and found the bot's budget free. FinalBudgetFree is Final over all
 	// that found it free; BudgetHeld counts the finals that waited their
 	// turn in the bot's budget, spent to the full meanwhile (crowded): the
 	// per-bot limit, not the destination, set their wait (heldAfter).

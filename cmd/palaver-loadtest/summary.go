@@ -222,7 +222,7 @@ func (w *world) report(an *analysis, before, after scrape, s *sampler, rss int64
 					} else {
 						finalFree = append(finalFree, x.final.Sub(x.last))
 					}
-					if x.alone && !held {
+					if x.alone && !held && !d.pausedWithin(x.last, x.final) {
 						alone = append(alone, x.final.Sub(x.last))
 					}
 					if x.finalRequests > 1 {
