@@ -93,6 +93,15 @@ func decodeAges(note []byte) []time.Duration {
 	return ages
 }
 
+// passOn leaves, for the release of this process's claim of key, the
+// requests its replies made to destination dest that a window still
+// counts (none for an empty dest).
+func (m *Manager) passOn(hs Handoff, key Key, dest string) {
+	if dest != "" {
+		hs.Leave(key, encodeAges(m.engine.Recent(dest)))
+	}
+}
+
 // claimHold is this process's claim on one conversation, shared by its
 // running turns.
 type claimHold struct {
@@ -180,8 +189,8 @@ func (m *Manager) unclaim(key Key, h *claimHold) {
 	}
 	m.claimMu.Unlock()
 	if last && h.release != nil {
-		if hs, ok := m.store.(Handoff); ok && h.dest != "" {
-			hs.Leave(key, encodeAges(m.engine.Recent(h.dest)))
+		if hs, ok := m.store.(Handoff); ok {
+			m.passOn(hs, key, h.dest)
 		}
 		h.release()
 	}
@@ -235,8 +244,8 @@ func (m *Manager) holdForRecovery(ctx context.Context, platform string, ps []Pro
 	releases := make(map[Key]func())
 	release = func() {
 		for k, r := range releases {
-			if hs != nil && dest[k] != "" {
-				hs.Leave(k, encodeAges(m.engine.Recent(dest[k])))
+			if hs != nil {
+				m.passOn(hs, k, dest[k])
 			}
 			r()
 		}

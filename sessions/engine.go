@@ -78,6 +78,13 @@ func (e *Engine) SetBudget(name string, w Window) {
 	e.budgets[name] = newBudget(w)
 }
 
+// budget is the named budget, nil for none.
+func (e *Engine) budget(name string) *budget {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.budgets[name]
+}
+
 // BudgetDraws reports, on a channel that holds only the newest state,
 // whether this process draws on the named budget: true once a reply (or
 // a Spend) uses it, false drawLinger after the last ended; nil for a
@@ -89,9 +96,7 @@ func (e *Engine) SetBudget(name string, w Window) {
 // half the budget and waits a window before it first draws, as if
 // another process drew on it: the count is not known yet.
 func (e *Engine) BudgetDraws(name string) <-chan bool {
-	e.mu.Lock()
-	b := e.budgets[name]
-	e.mu.Unlock()
+	b := e.budget(name)
 	if b == nil {
 		return nil
 	}
@@ -107,9 +112,7 @@ func (e *Engine) BudgetDraws(name string) <-chan bool {
 // (see BudgetDraws): this process keeps to the budget divided by them
 // and itself.
 func (e *Engine) SetBudgetOthers(name string, n int) {
-	e.mu.Lock()
-	b := e.budgets[name]
-	e.mu.Unlock()
+	b := e.budget(name)
 	if b != nil {
 		b.share(n)
 	}
@@ -120,9 +123,7 @@ func (e *Engine) SetBudgetOthers(name string, n int) {
 // answer), served as urgently as a reply's first appearance. A name with
 // no budget returns at once.
 func (e *Engine) Spend(ctx context.Context, name string) error {
-	e.mu.Lock()
-	b := e.budgets[name]
-	e.mu.Unlock()
+	b := e.budget(name)
 	if b == nil {
 		return nil
 	}
@@ -138,9 +139,7 @@ func (e *Engine) Spend(ctx context.Context, name string) error {
 // BudgetPeak reports the most requests the named budget granted within one
 // second so far.
 func (e *Engine) BudgetPeak(name string) int {
-	e.mu.Lock()
-	b := e.budgets[name]
-	e.mu.Unlock()
+	b := e.budget(name)
 	if b == nil {
 		return 0
 	}

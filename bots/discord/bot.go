@@ -428,31 +428,31 @@ func (b *Bot) registerCommands(ctx context.Context) error {
 	if appID == "" {
 		return errors.New("discord: no application id (set discord.application_id)")
 	}
-	// Each request draws on the bot's budget, as every other does.
-	if len(b.opts.Guilds) == 0 {
+	// Each request draws on the bot's budget, as every other does; only
+	// an ended ctx refuses one.
+	overwrite := func(guild string, userInstalls bool) error {
 		if err := b.m.Spend(ctx, Platform); err != nil {
-			return wrapRegister("globally", err)
+			return err
 		}
-		_, err := b.s.ApplicationCommandBulkOverwrite(appID, "", commandList(true), discordgo.WithContext(ctx))
+		_, err := b.s.ApplicationCommandBulkOverwrite(appID, guild, commandList(userInstalls), discordgo.WithContext(ctx))
+		return err
+	}
+	if len(b.opts.Guilds) == 0 {
+		err := overwrite("", true)
 		if err == nil || !badRequest(err) {
 			return wrapRegister("globally", err)
 		}
 		b.log.Warn("Discord refused the commands for user installs; registering them for server installs only. "+
 			"To let people install Palaver to their account, enable User Install in the Developer Portal "+
 			"(Installation → Installation Contexts) and restart", "error", err)
-		if err := b.m.Spend(ctx, Platform); err != nil {
-			return wrapRegister("globally", err)
-		}
-		_, err = b.s.ApplicationCommandBulkOverwrite(appID, "", commandList(false), discordgo.WithContext(ctx))
-		return wrapRegister("globally", err)
+		return wrapRegister("globally", overwrite("", false))
 	}
 	var errs []error
 	for _, g := range b.opts.Guilds {
-		if err := b.m.Spend(ctx, Platform); err != nil {
-			return errors.Join(append(errs, wrapRegister("in guild "+g, err))...)
+		errs = append(errs, wrapRegister("in guild "+g, overwrite(g, false)))
+		if ctx.Err() != nil {
+			break
 		}
-		_, err := b.s.ApplicationCommandBulkOverwrite(appID, g, commandList(false), discordgo.WithContext(ctx))
-		errs = append(errs, wrapRegister("in guild "+g, err))
 	}
 	return errors.Join(errs...)
 }

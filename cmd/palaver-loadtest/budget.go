@@ -77,20 +77,9 @@ func (w *world) newBudgetModel(an *analysis, obs map[*answer]*observed, urgent m
 	for _, p := range []string{"telegram", "discord"} {
 		m.demand[p] = make([]float64, n)
 		// The urgent requests' rate around each bin, and what it left.
-		per := make([]float64, n)
-		for _, t := range urgent[p] {
-			if i := int(t.Sub(start) / binWidth); t.After(start) && i < n {
-				per[i]++
-			}
-		}
 		half := int(urgentSpan / binWidth / 2)
-		left := make([]float64, n)
-		for i := range n {
-			sum := 0.0
-			for j := max(0, i-half); j < min(n, i+half); j++ {
-				sum += per[j]
-			}
-			rate := sum / urgentSpan.Seconds()
+		left := rateOver(urgent[p], start, n, -half, half)
+		for i, rate := range left {
 			left[i] = max(0, float64(textPool(budgetOf(p)))-rate)
 		}
 		m.left[p] = left
@@ -115,23 +104,28 @@ func (w *world) newBudgetModel(an *analysis, obs map[*answer]*observed, urgent m
 // for crowded: by bin, the rate over the budget's span up to the end of
 // the bin, the requests that still count when one more asks.
 func (m *budgetModel) noteSpent(platform string, times []time.Time) {
-	n := len(m.left[platform])
+	bins := int(urgentSpan / binWidth)
+	m.spent[platform] = rateOver(times, m.start, len(m.left[platform]), 1-bins, 1)
+}
+
+// rateOver is, for each of n bins from start, the rate a second of times
+// over the bins from i+lo up to i+hi (not included), urgentSpan's worth.
+func rateOver(times []time.Time, start time.Time, n, lo, hi int) []float64 {
 	per := make([]float64, n)
 	for _, t := range times {
-		if i := int(t.Sub(m.start) / binWidth); t.After(m.start) && i < n {
+		if i := int(t.Sub(start) / binWidth); t.After(start) && i < n {
 			per[i]++
 		}
 	}
-	bins := int(urgentSpan / binWidth)
 	rates := make([]float64, n)
 	for i := range n {
 		sum := 0.0
-		for j := max(0, i-bins+1); j <= i; j++ {
+		for j := max(0, i+lo); j < min(n, i+hi); j++ {
 			sum += per[j]
 		}
 		rates[i] = sum / urgentSpan.Seconds()
 	}
-	m.spent[platform] = rates
+	return rates
 }
 
 // crowded reports whether the platform's budget was spent to the full
@@ -212,6 +206,13 @@ func (w *world) allowed(m *budgetModel, k kind, span [2]time.Time, urgent []urge
 // the answer first needed it (the question, the first token, the last).
 type urgentWrite struct{ wanted, sent time.Time }
 
+// withMargin is a window's span d with the margin the engine adds for
+// network jitter (sessions' spanOf).
+func withMargin(d time.Duration) time.Duration { return d + min(d/50, 100*time.Millisecond) }
+
+// unixMS is t in milliseconds since the Unix epoch, for -details.
+func unixMS(t time.Time) float64 { return float64(t.UnixMicro()) / 1000 }
+
 // engineWindows are the windows Palaver's engine keeps to at a
 // destination of kind k, as config.yaml sets them: Telegram's 3 per 3 s per
 // chat, and a group's (all its topics') 20 per minute besides; Discord's 5
@@ -249,7 +250,7 @@ func windowAllows(k kind, drafts bool, span [2]time.Time, urgent []urgentWrite, 
 			if free >= 2 {
 				free--
 			}
-			per += min(per/50, 100*time.Millisecond) // the engine's margin for jitter
+			per = withMargin(per)
 			n := 0
 			for _, s := range sent {
 				if s.After(t.Add(-per)) && !s.After(t) {

@@ -105,7 +105,7 @@ func (w *world) report(an *analysis, before, after scrape, s *sampler, rss int64
 				return float64(t.Sub(x.first)) / float64(time.Millisecond)
 			}
 			ad := AnswerDetail{Tag: x.a.tag, Kind: string(x.a.conv.kind), Destination: x.a.conv.dest,
-				FirstToken: float64(x.first.UnixMicro()) / 1000,
+				FirstToken: unixMS(x.first),
 				Asked:      rel(x.asked), LastToken: rel(x.last), FirstVisible: rel(x.firstVisible), Scheduled: rel(x.scheduled),
 				Final: rel(x.final), Updates: x.updates, BudgetFree: x.budgetFree, Problem: x.problem}
 			for _, v := range x.writes {
@@ -179,7 +179,6 @@ func (w *world) report(an *analysis, before, after scrape, s *sampler, rss int64
 				streamWrites += writes
 				budgetAllowed += a
 				if w.opts.details {
-					unixMS := func(t time.Time) float64 { return float64(t.UnixMicro()) / 1000 }
 					r.Spans = append(r.Spans, SpanDetail{Destination: d.dest, Kind: string(k), Start: unixMS(span[0]), End: unixMS(span[1]),
 						Writes: writes, Urgent: len(firsts), Allowed: a})
 				}
@@ -475,7 +474,7 @@ func issue13Targets(r *Report, all KindReport) []Check {
 				q.N == 0 || (q.P50 <= 30 && q.P99 <= 150), "%s / %s ms over %d answers", ms(q.P50), ms(q.P99), q.N))
 		}
 		_, win, _ := platformWindow(kind(k.Kind))
-		win += min(win/50, 100*time.Millisecond) // the engine's margin for jitter
+		win = withMargin(win)
 		cs = append(cs, check("done → final, slowest, in a "+k.Kind+", the bot's budget free", "≤ one window and its margin, "+ms(float64(win.Milliseconds()))+" ms",
 			k.FinalBudgetFree.N == 0 || k.FinalBudgetFree.Max <= float64(win.Milliseconds()), "%s ms (%d of %d finals held by the bot's budget)",
 			ms(k.FinalBudgetFree.Max), k.BudgetHeld, k.Final.N))

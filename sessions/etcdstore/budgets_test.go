@@ -28,10 +28,7 @@ func (c counter) want(t *testing.T, who string, n int) {
 // Each process learns how many others draw on a bot's budget: as they
 // start and stop drawing, and when one's lease is gone.
 func TestStore_ShareBudget(t *testing.T) {
-	cfg := testConfig(t)
-	a := mustOpen(t, cfg)
-	cfg.Member = "m2"
-	b := mustOpen(t, cfg)
+	a, b := openPair(t)
 	ctx := t.Context()
 	da, db := make(chan bool, 1), make(chan bool, 1)
 	ca, cb := make(counter, 16), make(counter, 16)

@@ -37,10 +37,7 @@ func waitClosed(t *testing.T, ch <-chan struct{}, what string) {
 }
 
 func TestStore_Claim_Fencing(t *testing.T) {
-	cfg := testConfig(t)
-	a := mustOpen(t, cfg)
-	cfg.Member = "m2"
-	b := mustOpen(t, cfg)
+	a, b := openPair(t)
 	ctx := t.Context()
 	key := sessions.Key{Platform: "telegram", Chat: "1"}
 	turn := sessions.Commit{Entries: []sessions.Entry{{Role: llm.RoleUser, Text: "q"}, {Role: llm.RoleAssistant, Text: "a"}}}
@@ -130,10 +127,7 @@ func tryClaim(t *testing.T, s *Store, key sessions.Key) (func(), bool, error) {
 }
 
 func TestStore_Claim_Waits(t *testing.T) {
-	cfg := testConfig(t)
-	a := mustOpen(t, cfg)
-	cfg.Member = "m2"
-	b := mustOpen(t, cfg)
+	a, b := openPair(t)
 	ctx := t.Context()
 	key := sessions.Key{Platform: "discord", Chat: "5", Thread: "6"}
 
@@ -191,10 +185,7 @@ func TestStore_Claim_InvalidKey(t *testing.T) {
 // the conversation. One prepared while another process claimed it is
 // refused.
 func TestStore_Update_ClaimChangedMeanwhile(t *testing.T) {
-	cfg := testConfig(t)
-	a := mustOpen(t, cfg)
-	cfg.Member = "m2"
-	b := mustOpen(t, cfg)
+	a, b := openPair(t)
 	ctx := t.Context()
 	key := sessions.Key{Platform: "discord", Chat: "1"}
 	name := key.String()
@@ -239,10 +230,7 @@ func TestStore_Update_ClaimChangedMeanwhile(t *testing.T) {
 // (Found, once), which deletes it; a note over MaxNote, or one found by
 // the process that left it, is not passed on.
 func TestStore_Claim_Handoff(t *testing.T) {
-	cfg := testConfig(t)
-	a := mustOpen(t, cfg)
-	cfg.Member = "m2"
-	b := mustOpen(t, cfg)
+	a, b := openPair(t)
 	ctx := t.Context()
 	key := sessions.Key{Platform: "discord", Chat: "5"}
 	pass := func(from, to *Store, note []byte) []byte {

@@ -49,6 +49,17 @@ func (r *viewReply) last() sessions.View {
 	return r.views[len(r.views)-1]
 }
 
+// fakeRouter routes every model to up, the fake model, as provider
+// "fake".
+func fakeRouter(t *testing.T, up *llmtest.Server) *llm.Router {
+	t.Helper()
+	router, err := llm.NewRouter([]*llm.Client{llm.NewClient(up.Provider("fake"), llm.Options{})}, "fake", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return router
+}
+
 // A process that loses its lease in the middle of an answer stops the
 // answer and commits nothing of it afterwards; the process that takes the
 // conversation over finalises the answer as interrupted (Recover) and
@@ -61,14 +72,8 @@ func TestManager_LeaseLostMidAnswer(t *testing.T) {
 		words[i] = "word "
 	}
 	up.SetScript(llmtest.Script{Content: words, Interval: 10 * time.Millisecond})
-	router, err := llm.NewRouter([]*llm.Client{llm.NewClient(up.Provider("fake"), llm.Options{})}, "fake", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := testConfig(t)
-	a := mustOpen(t, cfg)
-	cfg.Member = "m2"
-	b := mustOpen(t, cfg)
+	router := fakeRouter(t, up)
+	a, b := openPair(t)
 	ctx := t.Context()
 	mcfg := sessions.Config{DefaultModel: "fake/echo"}
 	ma := sessions.NewManager(mcfg, a, router, nil, quiet)
@@ -141,10 +146,7 @@ func TestManager_HandoffWindows(t *testing.T) {
 	up := llmtest.NewServer()
 	t.Cleanup(up.Close)
 	up.SetScript(llmtest.Script{Content: []string{"one ", "two ", "three"}, Interval: 5 * time.Millisecond})
-	router, err := llm.NewRouter([]*llm.Client{llm.NewClient(up.Provider("fake"), llm.Options{})}, "fake", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	router := fakeRouter(t, up)
 	cfg := testConfig(t)
 	a := mustOpen(t, cfg)
 	cfg.Member = "m2"
@@ -221,14 +223,8 @@ func TestManager_HandoffWindows(t *testing.T) {
 func TestManager_RecoverLeavesLiveQueued(t *testing.T) {
 	up := llmtest.NewServer()
 	t.Cleanup(up.Close)
-	router, err := llm.NewRouter([]*llm.Client{llm.NewClient(up.Provider("fake"), llm.Options{})}, "fake", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := testConfig(t)
-	a := mustOpen(t, cfg)
-	cfg.Member = "m2"
-	b := mustOpen(t, cfg)
+	router := fakeRouter(t, up)
+	a, b := openPair(t)
 	ctx := t.Context()
 	mb := sessions.NewManager(sessions.Config{DefaultModel: "fake/echo"}, b, router, nil, quiet)
 	t.Cleanup(func() { mb.Close(context.Background()) })

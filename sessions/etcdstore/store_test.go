@@ -53,6 +53,16 @@ func testConfig(t testing.TB) Config {
 	}
 }
 
+// openPair opens two processes' stores on one etcd prefix (testConfig's,
+// members "m1" and "m2"), closed at the end of t.
+func openPair(t testing.TB) (a, b *Store) {
+	t.Helper()
+	cfg := testConfig(t)
+	a = mustOpen(t, cfg)
+	cfg.Member = "m2"
+	return a, mustOpen(t, cfg)
+}
+
 // mustOpen opens a store of cfg, closed at the end of t.
 func mustOpen(t testing.TB, cfg Config) *Store {
 	t.Helper()
